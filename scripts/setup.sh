@@ -1,0 +1,52 @@
+# Sourced by scripts/example and scripts/test: makes .venv with Python >= 3.12 and the
+# project installed in it. Safe to run again; it only does what is missing.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+find_python() {
+    local candidate version
+    for candidate in python3.13 python3.12 python3 python; do
+        if command -v "$candidate" >/dev/null 2>&1 \
+            && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+            command -v "$candidate"; return
+        fi
+    done
+    if command -v pyenv >/dev/null 2>&1; then  # pyenv installs Pythons it does not put on PATH
+        for version in $(pyenv versions --bare 2>/dev/null | sort -rV); do
+            candidate="$(pyenv root)/versions/$version/bin/python3"
+            if [ -x "$candidate" ] \
+                && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then
+                echo "$candidate"; return
+            fi
+        done
+    fi
+    echo "tablecron needs Python 3.12 or newer; none was found." >&2
+    return 1
+}
+
+# mysqlclient compiles against the MariaDB client headers.
+if ! pkg-config --exists libmariadb 2>/dev/null && ! pkg-config --exists mysqlclient 2>/dev/null; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "== installing libmariadb-dev and pkg-config (apt)"
+        apt-get update -qq && apt-get install -y -qq libmariadb-dev pkg-config >/dev/null
+    else
+        echo "Install the MariaDB client headers first (Debian: apt-get install libmariadb-dev pkg-config)." >&2
+        exit 1
+    fi
+fi
+
+VENV="${VENV:-.venv}"
+EXTRAS="${EXTRAS:-dev}"
+if [ ! -x "$VENV/bin/python" ]; then
+    PYTHON="$(find_python)"
+    echo "== creating $VENV with $("$PYTHON" --version)"
+    "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.installed-$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)-$EXTRAS${DJANGO_SPEC:+-$(echo "$DJANGO_SPEC" | sha1sum | cut -c1-8)}"
+if [ ! -e "$stamp" ]; then
+    echo "== installing django-tablecron[$EXTRAS] into $VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]" ${DJANGO_SPEC:+"$DJANGO_SPEC"}
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
+fi

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
+from django.utils.translation import gettext_lazy as _
+
+
+class TablecronConfig(AppConfig):
+    name = "tablecron"
+    verbose_name = _("Scheduled jobs")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from tablecron.checks import register_checks
+
+        register_checks()
+        # Like admin.py: every installed app's jobs.py registers its tasks on import.
+        autodiscover_modules("jobs")

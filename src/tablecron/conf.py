@@ -1,0 +1,98 @@
+"""The TABLECRON settings dict, each key declared once with its default and type.
+
+Values are read live from ``django.conf.settings`` so ``override_settings`` just works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings as django_settings
+
+# The executors that need no dotted path; issue-by-issue they gain implementations.
+EXECUTOR_ALIASES = {
+    "thread": "tablecron.executors.thread.ThreadExecutor",
+    "django_tasks": "tablecron.executors.django_tasks.DjangoTasksExecutor",
+    "celery": "tablecron.executors.celery.CeleryExecutor",
+}
+
+
+@dataclass(frozen=True)
+class Key:
+    default: Any
+    types: tuple[type, ...]
+    help: str
+    positive: bool = False
+
+
+_SECONDS = (int, float, timedelta)
+
+KEYS: dict[str, Key] = {
+    "EMBEDDED": Key(False, (bool,), "True or False"),
+    "POLL_INTERVAL": Key(0.5, _SECONDS, "seconds as a number or a timedelta", positive=True),
+    "EXECUTOR": Key("thread", (str,), '"thread", "django_tasks", "celery" or a dotted path'),
+    "MAX_WORKERS": Key(10, (int,), "a positive integer", positive=True),
+    "HEARTBEAT_INTERVAL": Key(10.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
+    "LOST_AFTER": Key(60.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
+    "RUN_RETENTION": Key(timedelta(days=30), _SECONDS, "a timedelta or seconds", positive=True),
+    "ALLOWED_TASKS": Key((), (list, tuple), "a list of dotted paths to callables"),
+    "ARGS_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
+}
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class Settings:
+    """Typed, live view of ``settings.TABLECRON``."""
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        value = getattr(django_settings, "TABLECRON", {})
+        return value if isinstance(value, dict) else {}
+
+    def get(self, key: str) -> Any:
+        return self.raw.get(key, KEYS[key].default)
+
+    @property
+    def EMBEDDED(self) -> bool:
+        return bool(self.get("EMBEDDED"))
+
+    @property
+    def POLL_INTERVAL(self) -> float:
+        return _seconds(self.get("POLL_INTERVAL"))
+
+    @property
+    def EXECUTOR(self) -> str:
+        value: str = self.get("EXECUTOR")
+        return EXECUTOR_ALIASES.get(value, value)
+
+    @property
+    def MAX_WORKERS(self) -> int:
+        return int(self.get("MAX_WORKERS"))
+
+    @property
+    def HEARTBEAT_INTERVAL(self) -> float:
+        return _seconds(self.get("HEARTBEAT_INTERVAL"))
+
+    @property
+    def LOST_AFTER(self) -> float:
+        return _seconds(self.get("LOST_AFTER"))
+
+    @property
+    def RUN_RETENTION(self) -> timedelta:
+        return timedelta(seconds=_seconds(self.get("RUN_RETENTION")))
+
+    @property
+    def ALLOWED_TASKS(self) -> tuple[str, ...]:
+        return tuple(self.get("ALLOWED_TASKS"))
+
+    @property
+    def ARGS_MAX_BYTES(self) -> int:
+        return int(self.get("ARGS_MAX_BYTES"))
+
+
+settings = Settings()

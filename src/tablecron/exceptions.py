@@ -1,0 +1,28 @@
+"""The one exception hierarchy of tablecron."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class TablecronError(Exception):
+    """Base class of every error tablecron raises on purpose."""
+
+
+class InvalidSchedule(TablecronError, ValueError):
+    """A schedule cannot be built from the values given; the message is for a person."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class UnknownTask(TablecronError, LookupError):
+    """No registered task has this name in this process."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class TaskAlreadyRegistered(TablecronError, ImproperlyConfigured):
+    """Two different callables were registered under the same task name."""

@@ -1,0 +1,386 @@
+"""The table: one ``Job`` row per job, one ``JobRun`` row per execution.
+
+``next_run_at`` is kept true in the same transaction as every write, by every ORM path
+(save, create, bulk_create, update, bulk_update); see ``JobQuerySet``. Any process just
+writes rows; nothing here knows about the scheduler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Self
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.expressions import CombinedExpression
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from tablecron import schedules
+from tablecron.exceptions import InvalidSchedule, UnknownTask
+from tablecron.querysets import SCHEDULE_FIELDS, SCHEDULER_FIELDS, JobQuerySet
+from tablecron.registry import RegisteredTask, tasks
+from tablecron.validators import validate_args, validate_kwargs
+
+
+def default_timezone() -> str:
+    return str(django_settings.TIME_ZONE or "UTC")
+
+
+class RunStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("scheduled")
+    RUNNING = "running", _("running")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
+    TIMED_OUT = "timed_out", _("timed out")
+    MISSED = "missed", _("missed")
+    LOST = "lost", _("lost")
+    CANCELLED = "cancelled", _("cancelled")
+
+
+class RunTrigger(models.TextChoices):
+    SCHEDULE = "schedule", _("schedule")
+    MANUAL = "manual", _("manual")
+    RETRY = "retry", _("retry")
+
+
+def _non_negative(name: str) -> Q:
+    return Q(**{f"{name}__isnull": True}) | Q(**{f"{name}__gte": timedelta(0)})
+
+
+class Job(models.Model):
+    name = models.CharField(
+        _("name"), max_length=200, unique=True,
+        help_text=_("A unique name for this job, e.g. “nightly-report”."),
+    )
+    description = models.TextField(_("description"), blank=True)
+    task = models.CharField(
+        _("task"), max_length=200, db_index=True,
+        help_text=_("The registered task this job runs."),
+    )
+    args = models.JSONField(
+        _("positional arguments"), default=list, blank=True, validators=[validate_args],
+        help_text=_("A JSON list, e.g. [1, \"two\"]."),
+    )
+    kwargs = models.JSONField(
+        _("keyword arguments"), default=dict, blank=True, validators=[validate_kwargs],
+        help_text=_("A JSON object, e.g. {\"days\": 7}."),
+    )
+    cron = models.CharField(
+        _("cron expression"), max_length=200, blank=True,
+        help_text=_(
+            "Minute hour day month weekday, optionally with leading seconds, or @hourly, "
+            "@daily, @weekly, @monthly, @yearly. Leave empty if the job uses another schedule."
+        ),
+    )
+    interval = models.DurationField(
+        _("interval"), null=True, blank=True,
+        help_text=_("Run every this long, e.g. “00:15:00” for every 15 minutes."),
+    )
+    run_at = models.DateTimeField(
+        _("run once at"), null=True, blank=True,
+        help_text=_("Run a single time at this moment."),
+    )
+    timezone = models.CharField(
+        _("time zone"), max_length=64, default=default_timezone,
+        help_text=_("The IANA time zone the cron expression is read in, e.g. “Asia/Shanghai”."),
+    )
+    start_at = models.DateTimeField(
+        _("start"), null=True, blank=True, help_text=_("Do not run before this moment."),
+    )
+    end_at = models.DateTimeField(
+        _("end"), null=True, blank=True, help_text=_("Do not run after this moment."),
+    )
+    jitter = models.DurationField(
+        _("jitter"), null=True, blank=True,
+        help_text=_("Delay each run by a random time up to this long, to spread load."),
+    )
+    enabled = models.BooleanField(
+        _("enabled"), default=True, help_text=_("Untick to pause the job; it stays here."),
+    )
+    misfire_grace = models.DurationField(
+        _("misfire grace time"), null=True, blank=True,
+        help_text=_("How late a run may still start. Empty: however late."),
+    )
+    coalesce = models.BooleanField(
+        _("coalesce"), default=True,
+        help_text=_("After downtime, run missed times once instead of once each."),
+    )
+    max_instances = models.PositiveIntegerField(
+        _("max. concurrent runs"), default=1, validators=[MinValueValidator(1)],
+    )
+    timeout = models.DurationField(
+        _("timeout"), null=True, blank=True,
+        help_text=_("Stop waiting for a run after this long. Empty: no limit."),
+    )
+    max_retries = models.PositiveIntegerField(
+        _("max. retries"), default=0, help_text=_("Retries of a failed run."),
+    )
+    retry_delay = models.DurationField(
+        _("retry delay"), default=timedelta(seconds=60),
+        help_text=_("Wait this long before retrying a failed run."),
+    )
+    next_run_at = models.DateTimeField(_("next run"), null=True, blank=True, editable=False)
+    last_run_at = models.DateTimeField(_("last run"), null=True, blank=True, editable=False)
+    last_status = models.CharField(
+        _("last status"), max_length=20, choices=RunStatus.choices, blank=True, editable=False,
+    )
+    version = models.PositiveBigIntegerField(_("version"), default=0, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects: ClassVar[JobQuerySet] = JobQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
+        ordering = ["name"]
+        indexes = [models.Index(fields=["enabled", "next_run_at"], name="tablecron_job_due")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~(~Q(cron="") & Q(interval__isnull=False))
+                & ~(~Q(cron="") & Q(run_at__isnull=False))
+                & ~(Q(interval__isnull=False) & Q(run_at__isnull=False)),
+                name="tablecron_job_one_schedule_kind",
+                violation_error_message=_(
+                    "Choose one kind of schedule: a cron expression, an interval or a single "
+                    "run time."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(interval__isnull=True) | Q(interval__gte=schedules.MIN_INTERVAL),
+                name="tablecron_job_interval_positive",
+                violation_error_message=_("Enter an interval of at least one second."),
+            ),
+            models.CheckConstraint(
+                condition=Q(start_at__isnull=True) | Q(end_at__isnull=True)
+                | Q(end_at__gt=F("start_at")),
+                name="tablecron_job_end_after_start",
+                violation_error_message=_("The end must be later than the start."),
+            ),
+            models.CheckConstraint(
+                condition=_non_negative("jitter") & _non_negative("misfire_grace")
+                & _non_negative("retry_delay") & (Q(timeout__isnull=True) | Q(timeout__gt=timedelta(0))),
+                name="tablecron_job_durations_positive",
+                violation_error_message=_("Durations cannot be negative."),
+            ),
+            models.CheckConstraint(
+                condition=Q(max_instances__gte=1), name="tablecron_job_max_instances_positive",
+            ),
+        ]
+
+    _loaded_schedule: tuple[Any, ...] | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+    # -- change tracking -------------------------------------------------------------
+
+    @classmethod
+    def from_db(
+        cls, db: str | None, field_names: Iterable[str], values: Iterable[Any], **kwargs: Any
+    ) -> Self:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        instance._remember_schedule()
+        return instance
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self._remember_schedule()
+
+    def _remember_schedule(self) -> None:
+        if not SCHEDULE_FIELDS & self.get_deferred_fields():
+            self._loaded_schedule = self.schedule_state()
+
+    def schedule_state(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in SCHEDULE_FIELDS)
+
+    def schedule_changes(self) -> set[str]:
+        """The schedule fields that differ from the row as loaded (all of them if new)."""
+        if self._state.adding or self._loaded_schedule is None:
+            return set(SCHEDULE_FIELDS)
+        now = self.schedule_state()
+        return {n for n, old, new in zip(SCHEDULE_FIELDS, self._loaded_schedule, now, strict=True)
+                if old != new}
+
+    # -- schedule ----------------------------------------------------------------------
+
+    def get_schedule(self) -> schedules.Schedule | None:
+        """The schedule the fields describe; a ValidationError on the guilty field if none."""
+        try:
+            return schedules.build(
+                cron=self.cron, interval=self.interval, run_at=self.run_at,
+                timezone=self.timezone, start_at=self.start_at, end_at=self.end_at,
+            )
+        except InvalidSchedule as exc:
+            raise ValidationError({exc.field: exc.message}, code="schedule") from None
+
+    def compute_next_run_at(
+        self, now: datetime | None = None, *, run_at_changed: bool = False
+    ) -> datetime | None:
+        """When the job fires next, counting from ``now``.
+
+        A paused or manual-only job has no next run. A one-off whose ``run_at`` was just
+        set fires at ``run_at`` even if that is already past (it is then due at once).
+        """
+        if not self.enabled:
+            return None
+        schedule = self.get_schedule()
+        if schedule is None:
+            return None
+        after = now or timezone.now()
+        if run_at_changed and self.run_at is not None:
+            after = min(after, self.run_at - timedelta(microseconds=1))
+        return schedule.next_after(after)
+
+    def upcoming(self, count: int = 5, now: datetime | None = None) -> list[datetime]:
+        """The next ``count`` fire times, for a saved or an unsaved (or edited) job."""
+        schedule = self.get_schedule()
+        if schedule is None or not self.enabled:
+            return []
+        changes = self.schedule_changes()
+        first = (
+            self.compute_next_run_at(now, run_at_changed="run_at" in changes)
+            if changes else self.next_run_at
+        )
+        return list(schedules.fire_times(schedule, first, count))
+
+    # -- validation --------------------------------------------------------------------
+
+    @property
+    def registered_task(self) -> RegisteredTask | None:
+        """The task this row names, or None when this process does not know it."""
+        try:
+            return tasks.get(self.task)
+        except UnknownTask:
+            return None
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        try:
+            self.get_schedule()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        for name in ("jitter", "misfire_grace", "retry_delay"):
+            value = getattr(self, name)
+            if value is not None and value < timedelta(0):
+                errors.setdefault(name, []).append(_("Durations cannot be negative."))
+        if self.timeout is not None and self.timeout <= timedelta(0):
+            errors.setdefault("timeout", []).append(_("Enter a timeout longer than zero."))
+        task = self.registered_task
+        if self.task and task is None:
+            errors.setdefault("task", []).append(
+                _("“%(name)s” is not a registered task. Choose one of: %(known)s.")
+                % {"name": self.task, "known": ", ".join(t.name for t in tasks) or _("(none)")}
+            )
+        if task and validate_args.is_valid(self.args) and validate_kwargs.is_valid(self.kwargs):
+            try:
+                task.check_arguments(self.args, self.kwargs)
+            except ValidationError as exc:
+                errors.update(exc.message_dict)
+        if errors:
+            raise ValidationError(errors)
+
+    # -- writing -----------------------------------------------------------------------
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            update_fields = set(update_fields)
+        elif not self._state.adding and self._loaded_schedule is not None:
+            # A full save of a loaded row writes what a person edits, never the scheduler's
+            # columns as they were read: the scheduler may have advanced them since.
+            update_fields = {
+                f.name for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in SCHEDULER_FIELDS
+            }
+        changes = self.schedule_changes()
+        if update_fields is not None:
+            changes &= update_fields
+        if changes:
+            self.next_run_at = self.compute_next_run_at(run_at_changed="run_at" in changes)
+        scheduled = bool(changes)
+        if scheduled and not self._state.adding:
+            self.version = F("version") + 1  # type: ignore[assignment]
+        if update_fields is not None:
+            if scheduled:
+                update_fields |= {"next_run_at", "version"}
+            if update_fields - SCHEDULER_FIELDS:
+                update_fields.add("updated_at")
+            kwargs["update_fields"] = update_fields
+        super().save(*args, **kwargs)
+        if isinstance(self.__dict__.get("version"), CombinedExpression):
+            del self.__dict__["version"]  # deferred: read back on next access
+        self._remember_schedule()
+
+    def pause(self) -> None:
+        """Stop firing; the row stays and ``next_run_at`` is cleared."""
+        self.enabled = False
+        self.save(update_fields=["enabled"])
+
+    def resume(self) -> None:
+        """Fire again, from now on."""
+        self.enabled = True
+        self.save(update_fields=["enabled"])
+
+    def run_now(self) -> JobRun:
+        """Ask the scheduler to run this job once, now; ``next_run_at`` does not move."""
+        return JobRun.objects.create(
+            job=self, job_name=self.name, scheduled_for=timezone.now(),
+            trigger=RunTrigger.MANUAL, status=RunStatus.SCHEDULED,
+        )
+
+
+class JobRun(models.Model):
+    job = models.ForeignKey(
+        Job, verbose_name=_("job"), related_name="runs",
+        null=True, blank=True, on_delete=models.SET_NULL,
+    )
+    job_name = models.CharField(_("job name"), max_length=200)
+    scheduled_for = models.DateTimeField(_("scheduled for"))
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=RunStatus.choices, default=RunStatus.SCHEDULED,
+    )
+    attempt = models.PositiveIntegerField(_("attempt"), default=1)
+    trigger = models.CharField(
+        _("trigger"), max_length=20, choices=RunTrigger.choices, default=RunTrigger.SCHEDULE,
+    )
+    result = models.JSONField(_("result"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    worker = models.CharField(
+        _("worker"), max_length=255, blank=True, help_text=_("The scheduler that ran it."),
+    )
+
+    class Meta:
+        verbose_name = _("job run")
+        verbose_name_plural = _("job runs")
+        ordering = ["-scheduled_for", "-attempt"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "scheduled_for", "attempt"], name="tablecron_jobrun_once",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["job", "-scheduled_for"], name="tablecron_run_job_time"),
+            models.Index(fields=["status", "scheduled_for"], name="tablecron_run_status_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_name} @ {self.scheduled_for:%Y-%m-%d %H:%M:%S%z}"
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.job_name and self.job is not None:
+            self.job_name = self.job.name
+        super().save(*args, **kwargs)

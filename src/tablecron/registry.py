@@ -1,0 +1,173 @@
+"""What may be scheduled: registered functions and Django Tasks, looked up by name.
+
+Only names in this registry (or in the ``ALLOWED_TASKS`` setting) can be put in a job's
+``task`` field, so a row typed into a web form can never name arbitrary code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+from django.core.exceptions import ValidationError
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+
+from tablecron.conf import settings
+from tablecron.exceptions import TaskAlreadyRegistered, UnknownTask
+
+
+def _django_task_classes() -> tuple[type, ...]:
+    classes: list[type] = []
+    try:
+        from django.tasks import Task  # type: ignore[import-not-found,unused-ignore]
+
+        classes.append(Task)
+    except ImportError:
+        pass
+    try:
+        from django_tasks import Task as BackportTask
+
+        classes.append(BackportTask)
+    except ImportError:
+        pass
+    return tuple(classes)
+
+
+def is_django_task(obj: object) -> bool:
+    return isinstance(obj, _django_task_classes())
+
+
+@dataclass(frozen=True)
+class RegisteredTask:
+    """A schedulable callable. ``target`` is the function, or the Django Task to enqueue."""
+
+    name: str
+    target: Any
+    description: str = ""
+    signature: inspect.Signature = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "signature", inspect.signature(self.func))
+
+    @property
+    def func(self) -> Callable[..., Any]:
+        func: Callable[..., Any] = self.target.func if self.is_django_task else self.target
+        return func
+
+    @property
+    def is_django_task(self) -> bool:
+        return is_django_task(self.target)
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.func)
+
+    @property
+    def docstring(self) -> str:
+        return inspect.getdoc(self.func) or ""
+
+    def check_arguments(self, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        """Raise a ValidationError on ``args`` or ``kwargs`` when they do not fit."""
+        try:
+            self.signature.bind_partial(*args)
+        except TypeError as exc:
+            raise self._signature_error("args", exc) from None
+        try:
+            self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise self._signature_error("kwargs", exc) from None
+
+    def _signature_error(self, field: str, exc: TypeError) -> ValidationError:
+        message = _("These arguments do not fit %(task)s%(signature)s: %(reason)s.") % {
+            "task": self.name,
+            "signature": self.signature,
+            "reason": exc,
+        }
+        return ValidationError({field: message}, code="signature")
+
+
+class TaskRegistry:
+    """Registered tasks by name. Thread-safe; discovery happens in ``AppConfig.ready()``."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, RegisteredTask] = {}
+        self._lock = threading.Lock()
+
+    def add(self, target: Any, *, name: str | None = None, description: str = "") -> RegisteredTask:
+        func = target.func if is_django_task(target) else target
+        if not callable(func):
+            raise TypeError(f"tablecron can only register callables, not {target!r}")
+        name = name or f"{func.__module__}.{func.__qualname__}"
+        if not description:
+            description = (inspect.getdoc(func) or "").split("\n\n")[0].replace("\n", " ")
+        task = RegisteredTask(name=name, target=target, description=description)
+        with self._lock:
+            existing = self._tasks.get(name)
+            if existing is not None and existing.func is not func:
+                raise TaskAlreadyRegistered(
+                    f"Two callables are registered as the tablecron task {name!r}: "
+                    f"{_path(existing.func)} and {_path(func)}. Give one of them another name "
+                    f"with @register(name=...)."
+                )
+            self._tasks[name] = task
+        return task
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self._tasks.pop(name, None)
+
+    def get(self, name: str) -> RegisteredTask:
+        """The task called ``name``, importing it from ``ALLOWED_TASKS`` on first use."""
+        task = self._tasks.get(name)
+        if task is not None:
+            return task
+        if name in settings.ALLOWED_TASKS:
+            return self.add(import_string(name), name=name)
+        raise UnknownTask(name)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self.get(name)
+        except UnknownTask:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[RegisteredTask]:
+        for name in settings.ALLOWED_TASKS:
+            self.get(name)
+        return iter(sorted(self._tasks.values(), key=lambda task: task.name))
+
+
+def _path(func: Callable[..., Any]) -> str:
+    return f"{func.__module__}.{func.__qualname__}"
+
+
+tasks = TaskRegistry()
+
+
+@overload
+def register(target: Callable[..., Any], /) -> Callable[..., Any]: ...
+@overload
+def register(
+    *, name: str | None = None, description: str = ""
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
+def register(
+    target: Any = None, /, *, name: str | None = None, description: str = ""
+) -> Any:
+    """Mark a function (sync or ``async def``) or a Django Task as schedulable.
+
+    Use as ``@register`` or ``@register(name="reports.daily", description="...")``; the
+    default name is the function's dotted path. Returns the target unchanged.
+    """
+
+    def decorate(target: Any) -> Any:
+        tasks.add(target, name=name, description=description)
+        return target
+
+    return decorate(target) if target is not None else decorate

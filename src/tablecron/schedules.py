@@ -1,0 +1,204 @@
+"""When a job fires next: pure functions of the schedule fields, no models.
+
+Every schedule honours one contract, taken from APScheduler's triggers:
+``next_after(t)`` returns the first fire time strictly after the aware datetime ``t``,
+as an aware UTC datetime, or ``None`` when there is none. Constructors validate.
+
+Cron parsing and iteration come from cronsim, whose DST behaviour is Debian cron's:
+a fixed wall time skipped by spring-forward fires at the first valid instant after
+it, a fixed wall time repeated by fall-back fires once, and expressions with a
+wildcard hour keep their cadence in absolute time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim, CronSimError
+from django.utils.translation import gettext as _
+
+from tablecron.exceptions import InvalidSchedule
+
+CRON_ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+MIN_INTERVAL = timedelta(seconds=1)
+_TICK = timedelta(microseconds=1)
+
+
+class Schedule(Protocol):
+    def next_after(self, after: datetime) -> datetime | None: ...
+
+
+def get_zone(name: str) -> ZoneInfo:
+    """The IANA time zone called ``name``; InvalidSchedule on the ``timezone`` field if none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise InvalidSchedule(
+            _("“%(name)s” is not a known time zone. Use an IANA name such as “Europe/Paris”.")
+            % {"name": name},
+            "timezone",
+        ) from None
+
+
+def _require_aware(value: datetime, field: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidSchedule(
+            _("Enter a date and time with a time zone (this one has none)."), field
+        )
+
+
+@dataclass(frozen=True)
+class CronSchedule:
+    """A cron expression (5 fields, 6 with leading seconds, or an @alias) read in ``zone``."""
+
+    expression: str
+    zone: ZoneInfo
+
+    def __post_init__(self) -> None:
+        fields = self.expanded.split()
+        if len(fields) not in (5, 6):
+            raise InvalidSchedule(
+                _(
+                    "A cron expression has 5 fields (minute hour day month weekday) or 6 with "
+                    "leading seconds; “%(expr)s” has %(count)d."
+                )
+                % {"expr": self.expression, "count": len(fields)},
+                "cron",
+            )
+        try:
+            CronSim(self.expanded, datetime(2000, 1, 1, tzinfo=self.zone))
+        except CronSimError as exc:
+            raise InvalidSchedule(
+                _("“%(expr)s” is not a valid cron expression: %(reason)s.")
+                % {"expr": self.expression, "reason": str(exc).lower()},
+                "cron",
+            ) from None
+
+    @property
+    def expanded(self) -> str:
+        text = " ".join(self.expression.split())
+        return CRON_ALIASES.get(text.lower(), text)
+
+    def next_after(self, after: datetime) -> datetime | None:
+        try:
+            fire: datetime = next(CronSim(self.expanded, after.astimezone(self.zone)))
+        except StopIteration:  # no match within cronsim's 50-year horizon
+            return None
+        return fire.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class IntervalSchedule:
+    """Every ``interval`` of absolute time, counted from ``anchor`` (or from ``after``)."""
+
+    interval: timedelta
+    anchor: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.interval < MIN_INTERVAL:
+            raise InvalidSchedule(
+                _("Enter an interval of at least one second."), "interval"
+            )
+
+    def next_after(self, after: datetime) -> datetime | None:
+        if self.anchor is None:
+            return (after + self.interval).astimezone(UTC)
+        if after < self.anchor:
+            return self.anchor.astimezone(UTC)
+        periods = (after - self.anchor) // self.interval + 1
+        return (self.anchor + periods * self.interval).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class OnceSchedule:
+    """A single fire at ``run_at``."""
+
+    run_at: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware(self.run_at, "run_at")
+
+    def next_after(self, after: datetime) -> datetime | None:
+        return self.run_at.astimezone(UTC) if self.run_at > after else None
+
+
+@dataclass(frozen=True)
+class Window:
+    """Limits ``schedule`` to fires within [start_at, end_at]."""
+
+    schedule: Schedule
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for field in ("start_at", "end_at"):
+            value = getattr(self, field)
+            if value is not None:
+                _require_aware(value, field)
+        if self.start_at and self.end_at and self.end_at <= self.start_at:
+            raise InvalidSchedule(_("The end must be later than the start."), "end_at")
+
+    def next_after(self, after: datetime) -> datetime | None:
+        if self.start_at is not None and after < self.start_at:
+            after = self.start_at - _TICK
+        fire = self.schedule.next_after(after)
+        if fire is None or (self.end_at is not None and fire > self.end_at):
+            return None
+        return fire
+
+
+def build(
+    *,
+    cron: str = "",
+    interval: timedelta | None = None,
+    run_at: datetime | None = None,
+    timezone: str = "UTC",
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+) -> Schedule | None:
+    """The schedule the fields describe, or ``None`` for a manual-only job."""
+    kinds = [name for name, value in (("cron", cron), ("interval", interval), ("run_at", run_at))
+             if value not in ("", None)]
+    if len(kinds) > 1:
+        raise InvalidSchedule(
+            _("Choose one kind of schedule: a cron expression, an interval or a single run time."),
+            kinds[-1],
+        )
+    zone = get_zone(timezone)
+    schedule: Schedule
+    if cron:
+        schedule = CronSchedule(cron, zone)
+    elif interval is not None:
+        schedule = IntervalSchedule(interval, anchor=start_at)
+    elif run_at is not None:
+        schedule = OnceSchedule(run_at)
+    else:
+        return None
+    window = Window(schedule, start_at, end_at)
+    if run_at is not None and window.next_after(run_at - _TICK) is None:
+        raise InvalidSchedule(
+            _("The single run time falls outside the start and end of the job."), "run_at"
+        )
+    return window
+
+
+def fire_times(schedule: Schedule, first: datetime | None, count: int) -> Iterator[datetime]:
+    """Up to ``count`` fire times of ``schedule``, starting with ``first``."""
+    fire = first
+    for _i in range(count):
+        if fire is None:
+            return
+        yield fire
+        fire = schedule.next_after(fire)

@@ -1,0 +1,62 @@
+"""Field validators for what a person types into a job's arguments."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils.deconstruct import deconstructible
+from django.utils.translation import gettext_lazy as _
+
+from tablecron.conf import settings
+
+
+@deconstructible
+class JSONArguments:
+    """Accepts strict JSON of one container type (list for args, dict for kwargs), size-capped."""
+
+    messages = {
+        list: _("Enter the positional arguments as a JSON list, for example [1, \"two\"]."),
+        dict: _("Enter the keyword arguments as a JSON object, for example {\"days\": 7}."),
+    }
+
+    def __init__(self, kind: type) -> None:
+        self.kind = kind
+
+    def __call__(self, value: Any) -> None:
+        if not isinstance(value, self.kind):
+            raise ValidationError(self.messages[self.kind], code="type")
+        if self.kind is dict and not all(isinstance(key, str) for key in value):
+            raise ValidationError(_("Keyword argument names must be strings."), code="type")
+        try:
+            size = len(json.dumps(value, allow_nan=False, separators=(",", ":")).encode())
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                _("Only JSON values can be stored here (%(reason)s)."),
+                code="json",
+                params={"reason": exc},
+            ) from None
+        if size > settings.ARGS_MAX_BYTES:
+            raise ValidationError(
+                _("These arguments take %(size)d bytes as JSON; at most %(limit)d are allowed."),
+                code="size",
+                params={"size": size, "limit": settings.ARGS_MAX_BYTES},
+            )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JSONArguments) and other.kind is self.kind
+
+    def __hash__(self) -> int:
+        return hash(self.kind)
+
+    def is_valid(self, value: Any) -> bool:
+        try:
+            self(value)
+        except ValidationError:
+            return False
+        return True
+
+
+validate_args = JSONArguments(list)
+validate_kwargs = JSONArguments(dict)
