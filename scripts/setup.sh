@@ -42,11 +42,14 @@ if [ ! -x "$VENV/bin/python" ]; then
     echo "== creating $VENV with $("$PYTHON" --version)"
     "$PYTHON" -m venv "$VENV"
 fi
-stamp="$VENV/.installed-$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)-$EXTRAS${DJANGO_SPEC:+-$(echo "$DJANGO_SPEC" | sha1sum | cut -c1-8)}"
+DJANGO_SPEC="${DJANGO_SPEC:-}"
+EXTRA_PACKAGES="${EXTRA_PACKAGES:-}"
+stamp="$VENV/.installed-$(echo "$EXTRAS $DJANGO_SPEC $EXTRA_PACKAGES" | cat - pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)"
 if [ ! -e "$stamp" ]; then
     echo "== installing django-tablecron[$EXTRAS] into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]" ${DJANGO_SPEC:+"$DJANGO_SPEC"}
+    # shellcheck disable=SC2086  # EXTRA_PACKAGES is a list of words
+    "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]" ${DJANGO_SPEC:+"$DJANGO_SPEC"} $EXTRA_PACKAGES
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 fi

@@ -43,8 +43,7 @@ class JobQuerySet(models.QuerySet["Job"]):
         update_fields = kwargs.get("update_fields")
         if update_fields and SCHEDULE_FIELDS & set(update_fields):
             kwargs["update_fields"] = [*update_fields, "next_run_at"]
-        with transaction.atomic(using=self.db, savepoint=False):
-            created = super().bulk_create(objs, *args, **kwargs)
+        created = super().bulk_create(objs, *args, **kwargs)
         for obj in created:
             obj._remember_schedule()
         return created
@@ -68,8 +67,7 @@ class JobQuerySet(models.QuerySet["Job"]):
             for obj in objs:
                 obj.updated_at = now
             fields.append("updated_at")
-        with transaction.atomic(using=self.db, savepoint=False):
-            rows = super().bulk_update(objs, fields, *args, **kwargs)
+        rows = super().bulk_update(objs, fields, *args, **kwargs)
         for obj in objs:
             if isinstance(obj.__dict__.get("version"), CombinedExpression):
                 del obj.__dict__["version"]  # deferred: read back on next access
@@ -85,7 +83,7 @@ class JobQuerySet(models.QuerySet["Job"]):
         kwargs["version"] = F("version") + 1
         if touched == {"enabled"} and kwargs["enabled"] is False:
             return super().update(next_run_at=None, **kwargs)  # pausing needs no schedule
-        with transaction.atomic(using=self.db, savepoint=False):
+        with transaction.atomic(using=self.db):
             before = dict(self._locked_schedules())
             rows = super().update(**kwargs)
             self._reschedule(before)

@@ -113,12 +113,14 @@ class IntervalSchedule:
             )
 
     def next_after(self, after: datetime) -> datetime | None:
+        # In UTC: arithmetic on datetimes sharing a zoneinfo tzinfo is wall-clock time.
+        after = after.astimezone(UTC)
         if self.anchor is None:
-            return (after + self.interval).astimezone(UTC)
-        if after < self.anchor:
-            return self.anchor.astimezone(UTC)
-        periods = (after - self.anchor) // self.interval + 1
-        return (self.anchor + periods * self.interval).astimezone(UTC)
+            return after + self.interval
+        anchor = self.anchor.astimezone(UTC)
+        if after < anchor:
+            return anchor
+        return anchor + ((after - anchor) // self.interval + 1) * self.interval
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,163 @@
+"""The schedule math, alone: no database, no models."""
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tablecron import schedules
+from tablecron.exceptions import InvalidSchedule
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def fires(schedule: schedules.Schedule, after: datetime, count: int) -> list[datetime]:
+    return list(schedules.fire_times(schedule, schedule.next_after(after), count))
+
+
+def test_cron_fires_strictly_after_and_returns_utc() -> None:
+    cron = schedules.CronSchedule("*/15 * * * *", ZoneInfo("UTC"))
+    assert cron.next_after(utc(2026, 1, 1, 12, 0)) == utc(2026, 1, 1, 12, 15)
+    assert cron.next_after(utc(2026, 1, 1, 12, 14, 59, 999999)) == utc(2026, 1, 1, 12, 15)
+    assert cron.next_after(utc(2026, 1, 1, 12, 0)).tzinfo is UTC  # type: ignore[union-attr]
+
+
+def test_cron_is_read_in_its_time_zone() -> None:
+    cron = schedules.CronSchedule("0 9 * * 1", ZoneInfo("Asia/Shanghai"))
+    # Monday 2026-11-30 09:00 in Shanghai is 01:00 UTC.
+    assert cron.next_after(utc(2026, 11, 25)) == utc(2026, 11, 30, 1, 0)
+
+
+def test_six_fields_have_leading_seconds() -> None:
+    cron = schedules.CronSchedule("*/10 * * * * *", ZoneInfo("UTC"))
+    assert fires(cron, utc(2026, 1, 1), 3) == [
+        utc(2026, 1, 1, 0, 0, 10),
+        utc(2026, 1, 1, 0, 0, 20),
+        utc(2026, 1, 1, 0, 0, 30),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("alias", "expected"),
+    [
+        ("@hourly", utc(2026, 1, 1, 13)),
+        ("@daily", utc(2026, 1, 2)),
+        ("@midnight", utc(2026, 1, 2)),
+        ("@weekly", utc(2026, 1, 4)),  # the next Sunday
+        ("@monthly", utc(2026, 2, 1)),
+        ("@yearly", utc(2027, 1, 1)),
+        ("@annually", utc(2027, 1, 1)),
+        ("@DAILY", utc(2026, 1, 2)),
+    ],
+)
+def test_aliases(alias: str, expected: datetime) -> None:
+    assert schedules.CronSchedule(alias, ZoneInfo("UTC")).next_after(utc(2026, 1, 1, 12, 30)) == (
+        expected
+    )
+
+
+@pytest.mark.parametrize("zone", [BERLIN, NEW_YORK])
+def test_spring_forward_skipped_time_fires_once_at_first_valid_instant(zone: ZoneInfo) -> None:
+    # Berlin skips 02:00-03:00 on 2026-03-29; New York on 2026-03-08.
+    day = {BERLIN: 29, NEW_YORK: 8}[zone]
+    cron = schedules.CronSchedule("30 2 * * *", zone)
+    got = fires(cron, datetime(2026, 3, day - 1, 12, tzinfo=zone), 3)
+    local = [fire.astimezone(zone) for fire in got]
+    assert [(d.day, d.hour, d.minute) for d in local] == [
+        (day, 3, 0),
+        (day + 1, 2, 30),
+        (day + 2, 2, 30),
+    ]
+
+
+@pytest.mark.parametrize("zone", [BERLIN, NEW_YORK])
+def test_fall_back_repeated_time_fires_once(zone: ZoneInfo) -> None:
+    # Berlin repeats 02:00-03:00 on 2026-10-25; New York repeats 01:00-02:00 on 2026-11-01.
+    day_before, hour = {
+        BERLIN: (datetime(2026, 10, 24, 12), 2),
+        NEW_YORK: (datetime(2026, 10, 31, 12), 1),
+    }[zone]
+    cron = schedules.CronSchedule(f"30 {hour} * * *", zone)
+    got = fires(cron, day_before.replace(tzinfo=zone), 2)
+    assert got[1] - got[0] == timedelta(hours=25)  # one fire on the long day, not two
+    assert [fire.astimezone(zone).hour for fire in got] == [hour, hour]
+
+
+def test_fall_back_wildcard_hour_keeps_its_cadence() -> None:
+    cron = schedules.CronSchedule("*/30 * * * *", NEW_YORK)
+    got = fires(cron, datetime(2026, 11, 1, 0, 50, tzinfo=NEW_YORK), 6)
+    assert [b - a for a, b in zip(got, got[1:], strict=False)] == [timedelta(minutes=30)] * 5
+
+
+def test_interval_is_absolute_time_across_dst() -> None:
+    anchor = datetime(2026, 3, 28, 12, tzinfo=BERLIN)
+    every_day = schedules.IntervalSchedule(timedelta(days=1), anchor=anchor)
+    nxt = every_day.next_after(anchor)
+    assert nxt == anchor.astimezone(UTC) + timedelta(hours=24)
+    assert nxt.astimezone(BERLIN).hour == 13  # type: ignore[union-attr]  # 24 h, not 12:00
+
+
+def test_interval_counts_from_anchor_or_from_after() -> None:
+    anchor = utc(2026, 1, 1, 0, 0)
+    every_7m = schedules.IntervalSchedule(timedelta(minutes=7), anchor=anchor)
+    assert every_7m.next_after(utc(2025, 12, 31)) == anchor
+    assert every_7m.next_after(anchor) == utc(2026, 1, 1, 0, 7)
+    assert every_7m.next_after(utc(2026, 1, 1, 1, 0)) == utc(2026, 1, 1, 1, 3)
+    floating = schedules.IntervalSchedule(timedelta(minutes=7))
+    assert floating.next_after(utc(2026, 1, 1, 1, 0, 30)) == utc(2026, 1, 1, 1, 7, 30)
+
+
+def test_once() -> None:
+    once = schedules.OnceSchedule(utc(2026, 5, 1))
+    assert once.next_after(utc(2026, 4, 30)) == utc(2026, 5, 1)
+    assert once.next_after(utc(2026, 5, 1)) is None
+
+
+def test_window_bounds_every_kind() -> None:
+    start, end = utc(2026, 1, 1, 10), utc(2026, 1, 1, 11)
+    hourly = schedules.build(cron="0 * * * *", start_at=start, end_at=end)
+    assert hourly is not None
+    assert fires(hourly, utc(2026, 1, 1), 5) == [utc(2026, 1, 1, 10), utc(2026, 1, 1, 11)]
+    every_20m = schedules.build(interval=timedelta(minutes=20), start_at=start, end_at=end)
+    assert every_20m is not None
+    assert fires(every_20m, utc(2026, 1, 1), 9) == [
+        start,
+        utc(2026, 1, 1, 10, 20),
+        utc(2026, 1, 1, 10, 40),
+        end,
+    ]
+
+
+def test_manual_only_has_no_schedule() -> None:
+    assert schedules.build() is None
+
+
+def test_never_matching_cron_has_no_next_fire() -> None:
+    # The 1st or 21st of a month that is also its last Monday: impossible (cron ANDs the
+    # day fields when day-of-month starts with *).
+    cron = schedules.CronSchedule("* * */20 * 1L", ZoneInfo("UTC"))
+    assert cron.next_after(utc(2026, 1, 1)) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad_field"),
+    [
+        ({"cron": "61 * * * *"}, "cron"),
+        ({"cron": "* * * *"}, "cron"),
+        ({"cron": "@fortnightly"}, "cron"),
+        ({"cron": "0 9 * * *", "timezone": "Mars/Olympus"}, "timezone"),
+        ({"interval": timedelta(0)}, "interval"),
+        ({"run_at": datetime(2026, 1, 1)}, "run_at"),  # noqa: DTZ001 - naive on purpose
+        ({"cron": "* * * * *", "interval": timedelta(minutes=1)}, "interval"),
+        ({"cron": "* * * * *", "start_at": utc(2026, 2, 1), "end_at": utc(2026, 1, 1)}, "end_at"),
+    ],
+)
+def test_bad_schedules_name_the_field(fields: dict[str, object], bad_field: str) -> None:
+    with pytest.raises(InvalidSchedule) as caught:
+        schedules.build(**fields)  # type: ignore[arg-type]
+    assert caught.value.field == bad_field
