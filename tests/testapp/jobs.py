@@ -28,3 +28,16 @@ def noop() -> None:
 
 def not_registered(x: int) -> int:
     return x
+
+
+try:  # Django 6's built-in Tasks, else the django-tasks backport (Django 5.2)
+    from django.tasks import task
+except ImportError:  # pragma: no cover - depends on the Django version
+    from django_tasks import task
+
+
+@tablecron.register
+@task()
+def send_digest(user_id: int, *, full: bool = False) -> str:
+    """Send the weekly digest (a Django Task)."""
+    return f"digest for {user_id}"

@@ -1,0 +1,91 @@
+"""Settings of the tablecron example project: development only, SQLite, admin at /admin/.
+
+Run it with ``bash scripts/example`` from the repository root.
+"""
+
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = "django-insecure-tablecron-example-only"  # development only: never deploy this project
+DEBUG = True
+ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "tablecron",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "exampleproject.urls"
+WSGI_APPLICATION = "exampleproject.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / "db.sqlite3",
+        # Several processes write to this one file: take the write lock when a
+        # transaction begins, and wait for it rather than fail with "database is locked".
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+# tablecron requires aware datetimes. TIME_ZONE is also the default time zone of a
+# job's cron expression; each job can pick its own.
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# tablecron: every key is optional; uncomment one to change its default.
+TABLECRON: dict[str, object] = {
+    # "EMBEDDED": False,  # True: run the scheduler as a thread inside each web process
+    # "POLL_INTERVAL": 0.5,  # seconds between two looks at the table
+    # "EXECUTOR": "thread",  # "thread", "django_tasks", "celery" or a dotted path
+    # "MAX_WORKERS": 10,  # threads of the "thread" executor
+    # "HEARTBEAT_INTERVAL": 10,  # seconds between a scheduler's signs of life
+    # "LOST_AFTER": 60,  # seconds of silence after which a scheduler's runs are lost
+    # "RUN_RETENTION": timedelta(days=30),  # how long JobRun rows are kept
+    # "ALLOWED_TASKS": [],  # dotted paths of undecorated functions that may be scheduled
+    # "ARGS_MAX_BYTES": 65536,  # size limit of a job's JSON args and kwargs
+}

@@ -1,0 +1,140 @@
+"""Each system check, by its ID: misconfiguration is named, with the fix in the hint."""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.checks import CheckMessage
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from tablecron.checks import check_settings, check_unknown_tasks
+from tablecron.models import Job
+
+
+def ids(messages: list[CheckMessage]) -> list[str]:
+    return [message.id for message in messages if message.id]
+
+
+def check(**tablecron: Any) -> list[CheckMessage]:
+    with override_settings(TABLECRON=tablecron):
+        return check_settings(None)
+
+
+def test_defaults_pass() -> None:
+    assert check() == []
+
+
+def test_every_valid_setting_passes() -> None:
+    assert (
+        check(
+            EMBEDDED=True,
+            POLL_INTERVAL=timedelta(milliseconds=200),
+            EXECUTOR="thread",
+            MAX_WORKERS=4,
+            HEARTBEAT_INTERVAL=5,
+            LOST_AFTER=30.0,
+            RUN_RETENTION=timedelta(days=7),
+            ALLOWED_TASKS=["tests.testapp.jobs.not_registered"],
+            ARGS_MAX_BYTES=1024,
+        )
+        == []
+    )
+
+
+@override_settings(USE_TZ=False)
+def test_e001_use_tz_false() -> None:
+    (error,) = check_settings(None)
+    assert error.id == "tablecron.E001"
+    assert error.hint == "Set USE_TZ = True in your settings."
+
+
+@override_settings(TABLECRON=["POLL_INTERVAL", 1])
+def test_e002_settings_not_a_dict() -> None:
+    assert ids(check_settings(None)) == ["tablecron.E002"]
+
+
+def test_w001_unknown_key_suggests_the_nearest() -> None:
+    (warning,) = check(POLL_INTERVALL=1)
+    assert warning.id == "tablecron.W001"
+    assert "'POLL_INTERVALL'" in warning.msg
+    assert warning.hint == "Did you mean 'POLL_INTERVAL'?"
+
+
+def test_w001_unknown_key_without_a_near_one_lists_the_keys() -> None:
+    (warning,) = check(COLOUR="blue")
+    assert "EMBEDDED" in str(warning.hint)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("POLL_INTERVAL", "fast"),
+        ("POLL_INTERVAL", 0),
+        ("POLL_INTERVAL", -1),
+        ("MAX_WORKERS", 2.5),
+        ("MAX_WORKERS", True),
+        ("EMBEDDED", "yes"),
+        ("RUN_RETENTION", timedelta(0)),
+        ("ALLOWED_TASKS", "app.task"),
+        ("ALLOWED_TASKS", [1]),
+        ("EXECUTOR", None),
+        ("ARGS_MAX_BYTES", "64k"),
+    ],
+)
+def test_e003_wrong_type_names_key_and_expected_type(key: str, value: Any) -> None:
+    (error,) = check(**{key: value})
+    assert error.id == "tablecron.E003"
+    assert f"TABLECRON[{key!r}]" in error.msg
+    assert "must be" in error.msg
+
+
+def test_e004_executor_that_cannot_be_imported() -> None:
+    (error,) = check(EXECUTOR="myproject.executors.Nope")
+    assert error.id == "tablecron.E004"
+    assert "'thread'" in str(error.hint)
+
+
+def test_e004_builtin_executor_whose_dependency_is_missing() -> None:
+    try:
+        import celery  # noqa: F401
+    except ImportError:
+        (error,) = check(EXECUTOR="celery")
+        assert error.id == "tablecron.E004"
+        assert "django-tablecron[celery]" in str(error.hint)
+    else:  # pragma: no cover - only when celery is installed
+        assert check(EXECUTOR="celery") == []
+
+
+def test_e004_django_tasks_executor_is_available() -> None:
+    assert check(EXECUTOR="django_tasks") == []
+
+
+@pytest.mark.parametrize(
+    "path", ["tests.testapp.jobs.missing", "no.such.module.func", "tests.testapp.jobs.tablecron"]
+)
+def test_e005_allowed_tasks_that_cannot_be_used(path: str) -> None:
+    (error,) = check(ALLOWED_TASKS=[path])
+    assert error.id == "tablecron.E005"
+    assert repr(path) in error.msg
+
+
+@pytest.mark.django_db
+def test_w002_rows_with_unknown_tasks_are_reported_on_database_checks() -> None:
+    Job.objects.create(name="old", task="removed.module.func", cron="@daily")
+    Job.objects.create(name="ok", task="tests.testapp.jobs.noop", cron="@daily")
+    (warning,) = check_unknown_tasks(None, databases=["default"])
+    assert warning.id == "tablecron.W002"
+    assert "removed.module.func" in warning.msg
+    assert "noop" not in warning.msg
+    assert check_unknown_tasks(None, databases=None) == []
+
+
+@pytest.mark.django_db
+def test_checks_run_through_manage_py_check() -> None:
+    with (
+        override_settings(TABLECRON={"MAX_WORKERS": "ten"}),
+        pytest.raises(SystemCheckError, match="E003"),
+    ):
+        call_command("check")

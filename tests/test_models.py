@@ -1,0 +1,141 @@
+"""The convenience API, the run table, and the invariants the database itself enforces."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, connection, models, transaction
+from django.utils import timezone
+
+from tablecron.models import Job, JobRun
+from tests.factories import ADD, YEARLY, in_future, job, next_cron
+
+pytestmark = pytest.mark.django_db
+
+
+def raw_update(queryset: "models.QuerySet[Job]", **values: object) -> int:
+    """An UPDATE that skips tablecron's checks, as a stray SQL client would."""
+    return models.QuerySet.update(queryset, **values)
+
+
+def test_time_zone_defaults_to_settings() -> None:
+    assert job().timezone == "Europe/Berlin"
+
+
+def test_run_now_inserts_a_manual_run_and_leaves_the_schedule() -> None:
+    created = Job.objects.create(name="a", task=ADD, args=[1], cron=YEARLY)
+    run = created.run_now()
+    assert (run.job, run.job_name, run.trigger, run.status, run.attempt) == (
+        created,
+        "a",
+        "manual",
+        "scheduled",
+        1,
+    )
+    assert abs(run.scheduled_for - timezone.now()) < timedelta(seconds=5)
+    assert Job.objects.get(pk=created.pk).next_run_at == next_cron(YEARLY)
+
+
+def test_run_now_works_for_paused_and_manual_only_jobs() -> None:
+    paused = Job.objects.create(name="p", task=ADD, args=[1], cron=YEARLY, enabled=False)
+    manual = Job.objects.create(name="m", task=ADD, args=[1])
+    assert paused.run_now().status == manual.run_now().status == "scheduled"
+
+
+def test_due_uses_the_database_clock_and_orders_earliest_first() -> None:
+    now = timezone.now()
+    Job.objects.bulk_create([job(name=name) for name in "abcd"])
+    raw_update(Job.objects.filter(name="a"), next_run_at=now - timedelta(seconds=10))
+    raw_update(Job.objects.filter(name="b"), next_run_at=now - timedelta(seconds=20))
+    raw_update(Job.objects.filter(name="c"), next_run_at=now - timedelta(seconds=5))
+    Job.objects.filter(name="c").update(enabled=False)
+    assert [j.name for j in Job.objects.due()] == ["b", "a"]
+    assert [j.name for j in Job.objects.due(now - timedelta(seconds=15))] == ["b"]
+
+
+def test_upcoming_for_an_unsaved_job() -> None:
+    times = job(cron="0 */6 * * *", timezone="UTC").upcoming(4)
+    assert len(times) == 4
+    assert all(t.hour % 6 == 0 and t.minute == 0 for t in times)
+    assert times == sorted(times)
+    assert times[0] > timezone.now()
+
+
+def test_upcoming_for_a_saved_job_starts_at_next_run() -> None:
+    created = Job.objects.create(name="a", task=ADD, args=[1], interval=timedelta(minutes=10))
+    loaded = Job.objects.get(pk=created.pk)
+    times = loaded.upcoming(3)
+    assert times[0] == loaded.next_run_at
+    assert [b - a for a, b in zip(times, times[1:], strict=False)] == [timedelta(minutes=10)] * 2
+
+
+def test_upcoming_for_an_edited_unsaved_change_previews_the_edit() -> None:
+    loaded = Job.objects.get(pk=Job.objects.create(name="a", task=ADD, args=[1], cron=YEARLY).pk)
+    loaded.cron = "0 12 * * *"
+    assert loaded.upcoming(1)[0] == next_cron("0 12 * * *")
+
+
+def test_upcoming_is_empty_for_paused_manual_and_finished_jobs() -> None:
+    assert job(enabled=False).upcoming() == []
+    assert job(cron="").upcoming() == []
+    once = Job.objects.create(name="o", task=ADD, args=[1], run_at=in_future(hours=1))
+    raw_update(Job.objects.filter(pk=once.pk), next_run_at=None)  # it fired
+    assert Job.objects.get(pk=once.pk).upcoming() == []
+
+
+def test_upcoming_respects_end_at() -> None:
+    end = in_future(minutes=35)
+    assert len(job(cron="", interval=timedelta(minutes=10), end_at=end).upcoming(10)) == 3
+
+
+def test_run_uniqueness_is_enforced_by_the_database() -> None:
+    created = Job.objects.create(name="a", task=ADD, args=[1], cron=YEARLY)
+    when = next_cron(YEARLY)
+    JobRun.objects.create(job=created, scheduled_for=when)
+    JobRun.objects.create(job=created, scheduled_for=when, attempt=2)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        JobRun.objects.create(job=created, scheduled_for=when)
+    assert JobRun.objects.get(attempt=1).job_name == "a"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"interval": timedelta(minutes=1)},  # beside the cron: two kinds
+        {"cron": "", "interval": timedelta(minutes=1), "run_at": timezone.now()},
+        {"cron": "", "interval": timedelta(0)},
+        {"start_at": timezone.now(), "end_at": timezone.now() - timedelta(days=1)},
+        {"max_instances": 0},
+        {"jitter": timedelta(seconds=-1)},
+        {"timeout": timedelta(0)},
+    ],
+)
+def test_invariants_are_database_constraints(values: dict[str, object]) -> None:
+    created = Job.objects.create(name="a", task=ADD, args=[1], cron=YEARLY)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        raw_update(Job.objects.filter(pk=created.pk), **values)
+
+
+def test_duration_and_str() -> None:
+    created = Job.objects.create(name="a", task=ADD, args=[1], cron=YEARLY)
+    start = timezone.now()
+    run = JobRun(
+        job=created, scheduled_for=start, started_at=start, finished_at=start + timedelta(seconds=3)
+    )
+    assert run.duration == timedelta(seconds=3)
+    assert JobRun(job=created, scheduled_for=start).duration is None
+    assert str(created) == "a"
+    assert str(run).startswith("a @ ")
+
+
+def test_the_due_query_uses_the_due_index() -> None:
+    sql, params = Job.objects.due(timezone.now()).query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+        elif connection.vendor == "mysql":
+            cursor.execute(f"EXPLAIN {sql}", params)
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = " ".join(str(cell) for row in cursor.fetchall() for cell in row)
+    assert "tablecron_job_due" in plan, plan

@@ -1,0 +1,113 @@
+"""What may be scheduled: the registry, discovery, ALLOWED_TASKS, async and Django Tasks."""
+
+import inspect
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import override_settings
+
+import tablecron
+from tablecron.exceptions import TaskAlreadyRegistered, UnknownTask
+from tablecron.models import Job
+from tablecron.registry import TaskRegistry, tasks
+from tests.testapp import jobs
+
+
+def test_jobs_modules_are_discovered_with_dotted_path_names() -> None:
+    registered = tasks.get("tests.testapp.jobs.add")
+    assert registered.func is jobs.add
+    assert registered.description == "Add two numbers."
+    assert str(registered.signature) == "(a: int, b: int = 0) -> int"
+
+
+def test_register_with_name_and_description() -> None:
+    registered = tasks.get("testapp.greet")
+    assert registered.func is jobs.greet
+    assert registered.description == "Say hello."
+    assert "tests.testapp.jobs.greet" not in tasks
+
+
+def test_register_returns_the_function_unchanged() -> None:
+    assert jobs.add(1, 2) == 3
+
+
+def test_async_functions() -> None:
+    assert tasks.get("tests.testapp.jobs.async_noop").is_async
+    assert not tasks.get("tests.testapp.jobs.add").is_async
+
+
+def test_django_tasks_register_as_tasks() -> None:
+    registered = tasks.get("tests.testapp.jobs.send_digest")
+    assert registered.is_django_task
+    assert registered.target is jobs.send_digest
+    assert registered.description == "Send the weekly digest (a Django Task)."
+    assert list(registered.signature.parameters) == ["user_id", "full"]
+    with pytest.raises(ValidationError) as caught:
+        registered.check_arguments([], {"full": True})
+    assert "missing a required argument: 'user_id'" in caught.value.message_dict["kwargs"][0]
+
+
+def test_a_second_function_under_a_taken_name_is_refused() -> None:
+    registry = TaskRegistry()
+    registry.add(jobs.add, name="x")
+    registry.add(jobs.add, name="x")  # the same function again (a re-import) is fine
+    with pytest.raises(TaskAlreadyRegistered, match="Give one of them another name"):
+        registry.add(jobs.greet, name="x")
+
+
+def test_only_callables_register() -> None:
+    with pytest.raises(TypeError):
+        TaskRegistry().add("tests.testapp.jobs.add")
+
+
+def test_registry_iterates_sorted() -> None:
+    names = [task.name for task in tasks]
+    assert names == sorted(names)
+    assert "tests.testapp.jobs.add" in names
+
+
+def test_unknown_names_raise() -> None:
+    with pytest.raises(UnknownTask):
+        tasks.get("os.system")
+    assert "os.system" not in tasks
+    assert None not in tasks
+
+
+@override_settings(TABLECRON={"ALLOWED_TASKS": ["tests.testapp.jobs.not_registered"]})
+@pytest.mark.django_db
+def test_allowed_tasks_setting_admits_undecorated_functions() -> None:
+    try:
+        assert "tests.testapp.jobs.not_registered" in tasks
+        assert tasks.get("tests.testapp.jobs.not_registered").func is jobs.not_registered
+        job = Job(name="a", task="tests.testapp.jobs.not_registered", args=[1], cron="@daily")
+        job.full_clean()
+    finally:
+        tasks.remove("tests.testapp.jobs.not_registered")
+
+
+def test_decorator_without_and_with_arguments_on_a_fresh_function() -> None:
+    def local(x: int) -> int:
+        return x
+
+    try:
+        assert tablecron.register(local) is local
+        assert tablecron.register(name="local.named")(local) is local
+        assert tasks.get(f"{__name__}.{local.__qualname__}").func is local
+        assert tasks.get("local.named").signature == inspect.signature(local)
+    finally:
+        tasks.remove(f"{__name__}.{local.__qualname__}")
+        tasks.remove("local.named")
+
+
+@pytest.mark.django_db
+def test_a_row_with_an_unknown_task_is_reported_not_crashed_on() -> None:
+    job = Job.objects.create(name="old", task=tablecron.__name__ + ".removed", cron="@daily")
+    job.refresh_from_db()
+    assert job.registered_task is None
+    assert job.next_run_at is not None  # the table still shows when it was meant to run
+    assert len(job.upcoming(3)) == 3
+    job.pause()
+    job.resume()
+    with pytest.raises(ValidationError) as caught:
+        job.full_clean()
+    assert "not a registered task" in caught.value.message_dict["task"][0]
