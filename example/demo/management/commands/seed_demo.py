@@ -3,7 +3,8 @@
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
@@ -87,7 +88,10 @@ class Command(BaseCommand):
         # Validate every job like a form would (field errors, not database errors) before
         # writing any; "name" is the lookup below, so its uniqueness is not in question.
         for name, fields in jobs.items():
-            Job(name=name, **fields).full_clean(validate_unique=False)
+            try:
+                Job(name=name, **fields).full_clean(validate_unique=False)
+            except ValidationError as exc:
+                raise CommandError(f"The demo job {name!r} is invalid: {exc.message_dict}") from exc
         with transaction.atomic():
             for name, fields in jobs.items():
                 job, created = Job.objects.update_or_create(name=name, defaults=fields)
