@@ -118,7 +118,7 @@ def test_invariants_are_database_constraints(values: dict[str, object]) -> None:
 def test_duration_and_str() -> None:
     created = Job.objects.create(name="a", task=ADD, args=[1], cron=YEARLY)
     start = timezone.now()
-    run = JobRun(
+    run = JobRun.objects.create(
         job=created, scheduled_for=start, started_at=start, finished_at=start + timedelta(seconds=3)
     )
     assert run.duration == timedelta(seconds=3)
