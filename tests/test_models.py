@@ -1,5 +1,6 @@
 """The convenience API, the run table, and the invariants the database itself enforces."""
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -65,7 +66,7 @@ def test_upcoming_for_a_saved_job_starts_at_next_run() -> None:
     loaded = Job.objects.get(pk=created.pk)
     times = loaded.upcoming(3)
     assert times[0] == loaded.next_run_at
-    assert [b - a for a, b in zip(times, times[1:], strict=False)] == [timedelta(minutes=10)] * 2
+    assert [b - a for a, b in itertools.pairwise(times)] == [timedelta(minutes=10)] * 2
 
 
 def test_upcoming_for_an_edited_unsaved_change_previews_the_edit() -> None:

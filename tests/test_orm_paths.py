@@ -284,7 +284,7 @@ def test_admin_pause_and_resume_actions(admin_client: Client) -> None:
 
 
 def test_admin_bulk_delete_unschedules(admin_client: Client) -> None:
-    a, b, c = Job.objects.bulk_create([job(name="a"), job(name="b"), job(name="c")])
+    a, b, _ = Job.objects.bulk_create([job(name="a"), job(name="b"), job(name="c")])
     admin_action(admin_client, "delete_selected", a, b, post="yes")
     assert list(Job.objects.values_list("name", flat=True)) == ["c"]
 

@@ -13,7 +13,7 @@ from tests.factories import ADD, in_future, job
 
 pytestmark = pytest.mark.django_db
 
-NAIVE = datetime(2030, 1, 1, 9, 0)  # noqa: DTZ001 - naive on purpose
+NAIVE = datetime(2030, 1, 1, 9, 0)
 LATER = in_future(days=2)
 
 BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [

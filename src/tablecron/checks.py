@@ -23,29 +23,35 @@ _EXECUTOR_REQUIRES = {"celery": ("celery",), "django_tasks": ("django.tasks", "d
 def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     if not django_settings.USE_TZ:
-        errors.append(Error(
-            "tablecron needs time-zone-aware datetimes, but USE_TZ is False.",
-            hint="Set USE_TZ = True in your settings.",
-            id="tablecron.E001",
-        ))
+        errors.append(
+            Error(
+                "tablecron needs time-zone-aware datetimes, but USE_TZ is False.",
+                hint="Set USE_TZ = True in your settings.",
+                id="tablecron.E001",
+            )
+        )
     raw = getattr(django_settings, "TABLECRON", {})
     if not isinstance(raw, dict):
-        errors.append(Error(
-            f"TABLECRON must be a dict, not {type(raw).__name__}.",
-            hint='Write it as TABLECRON = {"POLL_INTERVAL": 0.5, ...}.',
-            id="tablecron.E002",
-        ))
+        errors.append(
+            Error(
+                f"TABLECRON must be a dict, not {type(raw).__name__}.",
+                hint='Write it as TABLECRON = {"POLL_INTERVAL": 0.5, ...}.',
+                id="tablecron.E002",
+            )
+        )
         return errors
     for key, value in raw.items():
         if key not in KEYS:
             errors.append(_unknown_key(key))
         elif not _type_ok(key, value):
-            errors.append(Error(
-                f"TABLECRON[{key!r}] is {value!r}; it must be {KEYS[key].help}.",
-                hint=f"Fix TABLECRON[{key!r}], or remove it to use the default "
-                f"({KEYS[key].default!r}).",
-                id="tablecron.E003",
-            ))
+            errors.append(
+                Error(
+                    f"TABLECRON[{key!r}] is {value!r}; it must be {KEYS[key].help}.",
+                    hint=f"Fix TABLECRON[{key!r}], or remove it to use the default "
+                    f"({KEYS[key].default!r}).",
+                    id="tablecron.E003",
+                )
+            )
     if _type_ok("EXECUTOR", raw.get("EXECUTOR", "thread")):
         errors.extend(_check_executor(raw.get("EXECUTOR", "thread")))
     if _type_ok("ALLOWED_TASKS", raw.get("ALLOWED_TASKS", ())):
@@ -56,21 +62,24 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
 def _unknown_key(key: str) -> CheckMessage:
     close = difflib.get_close_matches(str(key).upper(), KEYS, n=1)
     hint = f"Did you mean {close[0]!r}?" if close else f"Valid keys: {', '.join(KEYS)}."
-    return Warning(f"TABLECRON has an unknown key {key!r}; it is ignored.", hint=hint,
-                   id="tablecron.W001")
+    return Warning(
+        f"TABLECRON has an unknown key {key!r}; it is ignored.", hint=hint, id="tablecron.W001"
+    )
 
 
 def _type_ok(key: str, value: Any) -> bool:
     spec = KEYS[key]
+    amount: Any = value
     if isinstance(value, bool) and bool not in spec.types:
         return False
     if not isinstance(value, spec.types):
         return False
     if spec.positive:
-        amount = value.total_seconds() if isinstance(value, timedelta) else value
+        if isinstance(amount, timedelta):
+            amount = amount.total_seconds()
         return bool(amount > 0)
     if key == "ALLOWED_TASKS":
-        return all(isinstance(path, str) for path in value)
+        return all(isinstance(path, str) for path in amount)
     return True
 
 
@@ -78,24 +87,28 @@ def _check_executor(value: str) -> list[CheckMessage]:
     if value in _EXECUTOR_REQUIRES:
         modules = _EXECUTOR_REQUIRES[value]
         if not any(_importable(module) for module in modules):
-            return [Error(
-                f"The {value!r} executor needs {' or '.join(modules)}, which is not installed.",
-                hint=f"pip install 'django-tablecron[{value.replace('_', '-')}]', or choose "
-                'TABLECRON["EXECUTOR"] = "thread".',
-                id="tablecron.E004",
-            )]
+            return [
+                Error(
+                    f"The {value!r} executor needs {' or '.join(modules)}, which is not installed.",
+                    hint=f"pip install 'django-tablecron[{value.replace('_', '-')}]', or choose "
+                    'TABLECRON["EXECUTOR"] = "thread".',
+                    id="tablecron.E004",
+                )
+            ]
         return []
     if value in EXECUTOR_ALIASES:
         return []
     try:
         import_string(value)
     except ImportError as exc:
-        return [Error(
-            f'TABLECRON["EXECUTOR"] = {value!r} cannot be imported: {exc}',
-            hint=f'Use one of {", ".join(map(repr, EXECUTOR_ALIASES))} or the dotted path of '
-            "an executor class.",
-            id="tablecron.E004",
-        )]
+        return [
+            Error(
+                f'TABLECRON["EXECUTOR"] = {value!r} cannot be imported: {exc}',
+                hint=f"Use one of {', '.join(map(repr, EXECUTOR_ALIASES))} or the dotted path of "
+                "an executor class.",
+                id="tablecron.E004",
+            )
+        ]
     return []
 
 
@@ -110,11 +123,13 @@ def _check_allowed_tasks(paths: Sequence[str]) -> list[CheckMessage]:
             if callable(target):
                 continue
             problem = "is not callable"
-        errors.append(Error(
-            f'TABLECRON["ALLOWED_TASKS"] names {path!r}, which {problem}.',
-            hint="Give the full dotted path of a function, e.g. 'myapp.reports.send_report'.",
-            id="tablecron.E005",
-        ))
+        errors.append(
+            Error(
+                f'TABLECRON["ALLOWED_TASKS"] names {path!r}, which {problem}.',
+                hint="Give the full dotted path of a function, e.g. 'myapp.reports.send_report'.",
+                id="tablecron.E005",
+            )
+        )
     return errors
 
 
@@ -127,7 +142,8 @@ def _importable(module: str) -> bool:
 
 
 def check_unknown_tasks(
-    app_configs: Sequence[AppConfig] | None, databases: Sequence[str] | None = None,
+    app_configs: Sequence[AppConfig] | None,
+    databases: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> list[CheckMessage]:
     """Rows whose task this process does not know (old deploy, removed code)."""
@@ -142,12 +158,14 @@ def check_unknown_tasks(
             continue
         unknown = sorted(name for name in names if name not in tasks)
         if unknown:
-            messages.append(Warning(
-                f"Jobs in database {alias!r} name tasks this process does not know: "
-                f"{', '.join(unknown)}. They are not run.",
-                hint="Deploy the code that registers them, or edit or delete those jobs.",
-                id="tablecron.W002",
-            ))
+            messages.append(
+                Warning(
+                    f"Jobs in database {alias!r} name tasks this process does not know: "
+                    f"{', '.join(unknown)}. They are not run.",
+                    hint="Deploy the code that registers them, or edit or delete those jobs.",
+                    id="tablecron.W002",
+                )
+            )
     return messages
 
 

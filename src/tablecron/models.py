@@ -7,7 +7,7 @@ writes rows; nothing here knows about the scheduler.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Self
 
@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tablecron import schedules
@@ -54,80 +55,122 @@ def _non_negative(name: str) -> Q:
 
 class Job(models.Model):
     name = models.CharField(
-        _("name"), max_length=200, unique=True,
+        _("name"),
+        max_length=200,
+        unique=True,
         help_text=_("A unique name for this job, e.g. “nightly-report”."),
     )
     description = models.TextField(_("description"), blank=True)
     task = models.CharField(
-        _("task"), max_length=200, db_index=True,
+        _("task"),
+        max_length=200,
+        db_index=True,
         help_text=_("The registered task this job runs."),
     )
     args = models.JSONField(
-        _("positional arguments"), default=list, blank=True, validators=[validate_args],
-        help_text=_("A JSON list, e.g. [1, \"two\"]."),
+        _("positional arguments"),
+        default=list,
+        blank=True,
+        validators=[validate_args],
+        help_text=_('A JSON list, e.g. [1, "two"].'),
     )
     kwargs = models.JSONField(
-        _("keyword arguments"), default=dict, blank=True, validators=[validate_kwargs],
-        help_text=_("A JSON object, e.g. {\"days\": 7}."),
+        _("keyword arguments"),
+        default=dict,
+        blank=True,
+        validators=[validate_kwargs],
+        help_text=_('A JSON object, e.g. {"days": 7}.'),
     )
     cron = models.CharField(
-        _("cron expression"), max_length=200, blank=True,
+        _("cron expression"),
+        max_length=200,
+        blank=True,
         help_text=_(
             "Minute hour day month weekday, optionally with leading seconds, or @hourly, "
             "@daily, @weekly, @monthly, @yearly. Leave empty if the job uses another schedule."
         ),
     )
     interval = models.DurationField(
-        _("interval"), null=True, blank=True,
+        _("interval"),
+        null=True,
+        blank=True,
         help_text=_("Run every this long, e.g. “00:15:00” for every 15 minutes."),
     )
     run_at = models.DateTimeField(
-        _("run once at"), null=True, blank=True,
+        _("run once at"),
+        null=True,
+        blank=True,
         help_text=_("Run a single time at this moment."),
     )
     timezone = models.CharField(
-        _("time zone"), max_length=64, default=default_timezone,
+        _("time zone"),
+        max_length=64,
+        default=default_timezone,
         help_text=_("The IANA time zone the cron expression is read in, e.g. “Asia/Shanghai”."),
     )
     start_at = models.DateTimeField(
-        _("start"), null=True, blank=True, help_text=_("Do not run before this moment."),
+        _("start"),
+        null=True,
+        blank=True,
+        help_text=_("Do not run before this moment."),
     )
     end_at = models.DateTimeField(
-        _("end"), null=True, blank=True, help_text=_("Do not run after this moment."),
+        _("end"),
+        null=True,
+        blank=True,
+        help_text=_("Do not run after this moment."),
     )
     jitter = models.DurationField(
-        _("jitter"), null=True, blank=True,
+        _("jitter"),
+        null=True,
+        blank=True,
         help_text=_("Delay each run by a random time up to this long, to spread load."),
     )
     enabled = models.BooleanField(
-        _("enabled"), default=True, help_text=_("Untick to pause the job; it stays here."),
+        _("enabled"),
+        default=True,
+        help_text=_("Untick to pause the job; it stays here."),
     )
     misfire_grace = models.DurationField(
-        _("misfire grace time"), null=True, blank=True,
+        _("misfire grace time"),
+        null=True,
+        blank=True,
         help_text=_("How late a run may still start. Empty: however late."),
     )
     coalesce = models.BooleanField(
-        _("coalesce"), default=True,
+        _("coalesce"),
+        default=True,
         help_text=_("After downtime, run missed times once instead of once each."),
     )
     max_instances = models.PositiveIntegerField(
-        _("max. concurrent runs"), default=1, validators=[MinValueValidator(1)],
+        _("max. concurrent runs"),
+        default=1,
+        validators=[MinValueValidator(1)],
     )
     timeout = models.DurationField(
-        _("timeout"), null=True, blank=True,
+        _("timeout"),
+        null=True,
+        blank=True,
         help_text=_("Stop waiting for a run after this long. Empty: no limit."),
     )
     max_retries = models.PositiveIntegerField(
-        _("max. retries"), default=0, help_text=_("Retries of a failed run."),
+        _("max. retries"),
+        default=0,
+        help_text=_("Retries of a failed run."),
     )
     retry_delay = models.DurationField(
-        _("retry delay"), default=timedelta(seconds=60),
+        _("retry delay"),
+        default=timedelta(seconds=60),
         help_text=_("Wait this long before retrying a failed run."),
     )
     next_run_at = models.DateTimeField(_("next run"), null=True, blank=True, editable=False)
     last_run_at = models.DateTimeField(_("last run"), null=True, blank=True, editable=False)
     last_status = models.CharField(
-        _("last status"), max_length=20, choices=RunStatus.choices, blank=True, editable=False,
+        _("last status"),
+        max_length=20,
+        choices=RunStatus.choices,
+        blank=True,
+        editable=False,
     )
     version = models.PositiveBigIntegerField(_("version"), default=0, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -157,19 +200,23 @@ class Job(models.Model):
                 violation_error_message=_("Enter an interval of at least one second."),
             ),
             models.CheckConstraint(
-                condition=Q(start_at__isnull=True) | Q(end_at__isnull=True)
+                condition=Q(start_at__isnull=True)
+                | Q(end_at__isnull=True)
                 | Q(end_at__gt=F("start_at")),
                 name="tablecron_job_end_after_start",
                 violation_error_message=_("The end must be later than the start."),
             ),
             models.CheckConstraint(
-                condition=_non_negative("jitter") & _non_negative("misfire_grace")
-                & _non_negative("retry_delay") & (Q(timeout__isnull=True) | Q(timeout__gt=timedelta(0))),
+                condition=_non_negative("jitter")
+                & _non_negative("misfire_grace")
+                & _non_negative("retry_delay")
+                & (Q(timeout__isnull=True) | Q(timeout__gt=timedelta(0))),
                 name="tablecron_job_durations_positive",
                 violation_error_message=_("Durations cannot be negative."),
             ),
             models.CheckConstraint(
-                condition=Q(max_instances__gte=1), name="tablecron_job_max_instances_positive",
+                condition=Q(max_instances__gte=1),
+                name="tablecron_job_max_instances_positive",
             ),
         ]
 
@@ -178,11 +225,42 @@ class Job(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            update_fields = set(update_fields)
+        elif not self._state.adding and self._loaded_schedule is not None:
+            # A full save of a loaded row writes what a person edits, never the scheduler's
+            # columns as they were read: the scheduler may have advanced them since.
+            update_fields = {
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in SCHEDULER_FIELDS
+            }
+        changes = self.schedule_changes()
+        if update_fields is not None:
+            changes &= update_fields
+        if changes:
+            self.next_run_at = self.compute_next_run_at(run_at_changed="run_at" in changes)
+        scheduled = bool(changes)
+        if scheduled and not self._state.adding:
+            self.version = F("version") + 1
+        if update_fields is not None:
+            if scheduled:
+                update_fields |= {"next_run_at", "version"}
+            if update_fields - SCHEDULER_FIELDS:
+                update_fields.add("updated_at")
+            kwargs["update_fields"] = update_fields
+        super().save(*args, **kwargs)
+        if isinstance(self.__dict__.get("version"), CombinedExpression):
+            del self.__dict__["version"]  # deferred: read back on next access
+        self._remember_schedule()
+
     # -- change tracking -------------------------------------------------------------
 
     @classmethod
     def from_db(
-        cls, db: str | None, field_names: Iterable[str], values: Iterable[Any], **kwargs: Any
+        cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any
     ) -> Self:
         instance = super().from_db(db, field_names, values, **kwargs)
         instance._remember_schedule()
@@ -204,8 +282,11 @@ class Job(models.Model):
         if self._state.adding or self._loaded_schedule is None:
             return set(SCHEDULE_FIELDS)
         now = self.schedule_state()
-        return {n for n, old, new in zip(SCHEDULE_FIELDS, self._loaded_schedule, now, strict=True)
-                if old != new}
+        return {
+            n
+            for n, old, new in zip(SCHEDULE_FIELDS, self._loaded_schedule, now, strict=True)
+            if old != new
+        }
 
     # -- schedule ----------------------------------------------------------------------
 
@@ -213,8 +294,12 @@ class Job(models.Model):
         """The schedule the fields describe; a ValidationError on the guilty field if none."""
         try:
             return schedules.build(
-                cron=self.cron, interval=self.interval, run_at=self.run_at,
-                timezone=self.timezone, start_at=self.start_at, end_at=self.end_at,
+                cron=self.cron,
+                interval=self.interval,
+                run_at=self.run_at,
+                timezone=self.timezone,
+                start_at=self.start_at,
+                end_at=self.end_at,
             )
         except InvalidSchedule as exc:
             raise ValidationError({exc.field: exc.message}, code="schedule") from None
@@ -245,7 +330,8 @@ class Job(models.Model):
         changes = self.schedule_changes()
         first = (
             self.compute_next_run_at(now, run_at_changed="run_at" in changes)
-            if changes else self.next_run_at
+            if changes
+            else self.next_run_at
         )
         return list(schedules.fire_times(schedule, first, count))
 
@@ -268,14 +354,14 @@ class Job(models.Model):
         for name in ("jitter", "misfire_grace", "retry_delay"):
             value = getattr(self, name)
             if value is not None and value < timedelta(0):
-                errors.setdefault(name, []).append(_("Durations cannot be negative."))
+                errors.setdefault(name, []).append(gettext("Durations cannot be negative."))
         if self.timeout is not None and self.timeout <= timedelta(0):
-            errors.setdefault("timeout", []).append(_("Enter a timeout longer than zero."))
+            errors.setdefault("timeout", []).append(gettext("Enter a timeout longer than zero."))
         task = self.registered_task
         if self.task and task is None:
             errors.setdefault("task", []).append(
-                _("“%(name)s” is not a registered task. Choose one of: %(known)s.")
-                % {"name": self.task, "known": ", ".join(t.name for t in tasks) or _("(none)")}
+                gettext("“%(name)s” is not a registered task. Choose one of: %(known)s.")
+                % {"name": self.task, "known": ", ".join(t.name for t in tasks) or "-"}
             )
         if task and validate_args.is_valid(self.args) and validate_kwargs.is_valid(self.kwargs):
             try:
@@ -284,38 +370,6 @@ class Job(models.Model):
                 errors.update(exc.message_dict)
         if errors:
             raise ValidationError(errors)
-
-    # -- writing -----------------------------------------------------------------------
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None:
-            update_fields = set(update_fields)
-        elif not self._state.adding and self._loaded_schedule is not None:
-            # A full save of a loaded row writes what a person edits, never the scheduler's
-            # columns as they were read: the scheduler may have advanced them since.
-            update_fields = {
-                f.name for f in self._meta.concrete_fields
-                if not f.primary_key and f.name not in SCHEDULER_FIELDS
-            }
-        changes = self.schedule_changes()
-        if update_fields is not None:
-            changes &= update_fields
-        if changes:
-            self.next_run_at = self.compute_next_run_at(run_at_changed="run_at" in changes)
-        scheduled = bool(changes)
-        if scheduled and not self._state.adding:
-            self.version = F("version") + 1  # type: ignore[assignment]
-        if update_fields is not None:
-            if scheduled:
-                update_fields |= {"next_run_at", "version"}
-            if update_fields - SCHEDULER_FIELDS:
-                update_fields.add("updated_at")
-            kwargs["update_fields"] = update_fields
-        super().save(*args, **kwargs)
-        if isinstance(self.__dict__.get("version"), CombinedExpression):
-            del self.__dict__["version"]  # deferred: read back on next access
-        self._remember_schedule()
 
     def pause(self) -> None:
         """Stop firing; the row stays and ``next_run_at`` is cleared."""
@@ -330,31 +384,47 @@ class Job(models.Model):
     def run_now(self) -> JobRun:
         """Ask the scheduler to run this job once, now; ``next_run_at`` does not move."""
         return JobRun.objects.create(
-            job=self, job_name=self.name, scheduled_for=timezone.now(),
-            trigger=RunTrigger.MANUAL, status=RunStatus.SCHEDULED,
+            job=self,
+            job_name=self.name,
+            scheduled_for=timezone.now(),
+            trigger=RunTrigger.MANUAL,
+            status=RunStatus.SCHEDULED,
         )
 
 
 class JobRun(models.Model):
     job = models.ForeignKey(
-        Job, verbose_name=_("job"), related_name="runs",
-        null=True, blank=True, on_delete=models.SET_NULL,
+        Job,
+        verbose_name=_("job"),
+        related_name="runs",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
     )
     job_name = models.CharField(_("job name"), max_length=200)
     scheduled_for = models.DateTimeField(_("scheduled for"))
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     status = models.CharField(
-        _("status"), max_length=20, choices=RunStatus.choices, default=RunStatus.SCHEDULED,
+        _("status"),
+        max_length=20,
+        choices=RunStatus.choices,
+        default=RunStatus.SCHEDULED,
     )
     attempt = models.PositiveIntegerField(_("attempt"), default=1)
     trigger = models.CharField(
-        _("trigger"), max_length=20, choices=RunTrigger.choices, default=RunTrigger.SCHEDULE,
+        _("trigger"),
+        max_length=20,
+        choices=RunTrigger.choices,
+        default=RunTrigger.SCHEDULE,
     )
     result = models.JSONField(_("result"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
     worker = models.CharField(
-        _("worker"), max_length=255, blank=True, help_text=_("The scheduler that ran it."),
+        _("worker"),
+        max_length=255,
+        blank=True,
+        help_text=_("The scheduler that ran it."),
     )
 
     class Meta:
@@ -363,7 +433,8 @@ class JobRun(models.Model):
         ordering = ["-scheduled_for", "-attempt"]
         constraints = [
             models.UniqueConstraint(
-                fields=["job", "scheduled_for", "attempt"], name="tablecron_jobrun_once",
+                fields=["job", "scheduled_for", "attempt"],
+                name="tablecron_jobrun_once",
             ),
         ]
         indexes = [
@@ -374,13 +445,13 @@ class JobRun(models.Model):
     def __str__(self) -> str:
         return f"{self.job_name} @ {self.scheduled_for:%Y-%m-%d %H:%M:%S%z}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.job_name and self.job is not None:
+            self.job_name = self.job.name
+        super().save(*args, **kwargs)
+
     @property
     def duration(self) -> timedelta | None:
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self.job_name and self.job is not None:
-            self.job_name = self.job.name
-        super().save(*args, **kwargs)

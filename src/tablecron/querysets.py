@@ -7,7 +7,7 @@ recomputes ``next_run_at`` itself, in the same transaction as the write.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,7 @@ class JobQuerySet(models.QuerySet["Job"]):
         return created
 
     def bulk_update(
-        self, objs: Iterable[Job], fields: Sequence[str], *args: Any, **kwargs: Any
+        self, objs: Iterable[Job], fields: Iterable[str], batch_size: int | None = None
     ) -> int:
         objs = list(objs)
         fields = list(fields)
@@ -60,14 +60,14 @@ class JobQuerySet(models.QuerySet["Job"]):
                 if changes:
                     run_at_changed = "run_at" in changes
                     obj.next_run_at = obj.compute_next_run_at(now, run_at_changed=run_at_changed)
-                obj.version = F("version") + 1  # type: ignore[assignment]
+                obj.version = F("version") + 1
             fields += ["next_run_at", "version"]
         if set(fields) - SCHEDULER_FIELDS:
             now = timezone.now()
             for obj in objs:
                 obj.updated_at = now
             fields.append("updated_at")
-        rows = super().bulk_update(objs, fields, *args, **kwargs)
+        rows = super().bulk_update(objs, fields, batch_size=batch_size)
         for obj in objs:
             if isinstance(obj.__dict__.get("version"), CombinedExpression):
                 del obj.__dict__["version"]  # deferred: read back on next access
@@ -99,7 +99,7 @@ class JobQuerySet(models.QuerySet["Job"]):
     def _reschedule(self, before: dict[Any, tuple[Any, ...]]) -> None:
         """After an update, recompute ``next_run_at`` of the rows whose schedule changed."""
         fields = sorted(SCHEDULE_FIELDS)
-        plain = models.QuerySet(self.model, using=self.db)  # without these overrides
+        plain: models.QuerySet[Job] = models.QuerySet(self.model, using=self.db)  # no overrides
         pks = list(before)
         now = timezone.now()
         for start in range(0, len(pks), _CHUNK):

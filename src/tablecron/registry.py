@@ -157,9 +157,7 @@ def register(target: Callable[..., Any], /) -> Callable[..., Any]: ...
 def register(
     *, name: str | None = None, description: str = ""
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
-def register(
-    target: Any = None, /, *, name: str | None = None, description: str = ""
-) -> Any:
+def register(target: Any = None, /, *, name: str | None = None, description: str = "") -> Any:
     """Mark a function (sync or ``async def``) or a Django Task as schedulable.
 
     Use as ``@register`` or ``@register(name="reports.daily", description="...")``; the

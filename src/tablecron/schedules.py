@@ -108,9 +108,7 @@ class IntervalSchedule:
 
     def __post_init__(self) -> None:
         if self.interval < MIN_INTERVAL:
-            raise InvalidSchedule(
-                _("Enter an interval of at least one second."), "interval"
-            )
+            raise InvalidSchedule(_("Enter an interval of at least one second."), "interval")
 
     def next_after(self, after: datetime) -> datetime | None:
         # In UTC: arithmetic on datetimes sharing a zoneinfo tzinfo is wall-clock time.
@@ -171,8 +169,11 @@ def build(
     end_at: datetime | None = None,
 ) -> Schedule | None:
     """The schedule the fields describe, or ``None`` for a manual-only job."""
-    kinds = [name for name, value in (("cron", cron), ("interval", interval), ("run_at", run_at))
-             if value not in ("", None)]
+    kinds = [
+        name
+        for name, value in (("cron", cron), ("interval", interval), ("run_at", run_at))
+        if value not in ("", None)
+    ]
     if len(kinds) > 1:
         raise InvalidSchedule(
             _("Choose one kind of schedule: a cron expression, an interval or a single run time."),

@@ -16,9 +16,9 @@ from tablecron.conf import settings
 class JSONArguments:
     """Accepts strict JSON of one container type (list for args, dict for kwargs), size-capped."""
 
-    messages = {
-        list: _("Enter the positional arguments as a JSON list, for example [1, \"two\"]."),
-        dict: _("Enter the keyword arguments as a JSON object, for example {\"days\": 7}."),
+    messages: dict[type, Any] = {
+        list: _('Enter the positional arguments as a JSON list, for example [1, "two"].'),
+        dict: _('Enter the keyword arguments as a JSON object, for example {"days": 7}.'),
     }
 
     def __init__(self, kind: type) -> None:
@@ -27,7 +27,7 @@ class JSONArguments:
     def __call__(self, value: Any) -> None:
         if not isinstance(value, self.kind):
             raise ValidationError(self.messages[self.kind], code="type")
-        if self.kind is dict and not all(isinstance(key, str) for key in value):
+        if isinstance(value, dict) and not all(isinstance(key, str) for key in value):
             raise ValidationError(_("Keyword argument names must be strings."), code="type")
         try:
             size = len(json.dumps(value, allow_nan=False, separators=(",", ":")).encode())
