@@ -171,3 +171,29 @@ def test_save_rejects_an_unusable_schedule_even_without_full_clean() -> None:
         Job.objects.create(name="a", task=ADD, args=[1], cron="0 25 * * *")
     assert "cron" in caught.value.message_dict
     assert not Job.objects.exists()
+
+
+TYPED = "tests.testapp.jobs.typed"
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "field", "words"),
+    [
+        (["7"], {}, "args", '“days” of tests.testapp.jobs.typed must be int, not "7"'),
+        ([True], {}, "args", "must be int, not true"),
+        ([7], {"ratio": "half"}, "kwargs", "“ratio” of tests.testapp.jobs.typed must be float"),
+        ([7], {"tags": "a,b"}, "kwargs", "must be list or NoneType"),
+        ([7], {"options": []}, "kwargs", "must be dict"),
+    ],
+)
+def test_argument_types_are_checked_against_json_annotations(
+    args: list[Any], kwargs: dict[str, Any], field: str, words: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        job(task=TYPED, args=args, kwargs=kwargs).full_clean()
+    assert words in caught.value.message_dict[field][0]
+
+
+def test_argument_types_that_fit() -> None:
+    job(task=TYPED, args=[7], kwargs={"ratio": 1, "tags": None, "options": {"a": 1}}).full_clean()
+    job(task=TYPED, args=[7], kwargs={"ratio": 0.5, "tags": ["x"], "when": [1, "any"]}).full_clean()

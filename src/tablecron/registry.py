@@ -7,7 +7,10 @@ Only names in this registry (or in the ``ALLOWED_TASKS`` setting) can be put in 
 from __future__ import annotations
 
 import inspect
+import json
 import threading
+import types
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -77,9 +80,34 @@ class RegisteredTask:
         except TypeError as exc:
             raise self._signature_error("args", exc) from None
         try:
-            self.signature.bind(*args, **kwargs)
+            bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise self._signature_error("kwargs", exc) from None
+        hints = self._type_hints()
+        for position, (name, value) in enumerate(bound.arguments.items()):
+            expected = _json_types(hints.get(name))
+            kind = self.signature.parameters[name].kind
+            if expected and kind not in _VARIADIC and not _matches(value, expected):
+                raise ValidationError(
+                    {
+                        "args" if position < len(args) else "kwargs": _(
+                            "Argument “%(name)s” of %(task)s must be %(expected)s, not %(value)s."
+                        )
+                        % {
+                            "name": name,
+                            "task": self.name,
+                            "expected": " or ".join(t.__name__ for t in expected),
+                            "value": json.dumps(value),
+                        }
+                    },
+                    code="type",
+                )
+
+    def _type_hints(self) -> dict[str, Any]:
+        try:
+            return typing.get_type_hints(self.func)
+        except Exception:  # unresolvable annotations: leave the values unchecked
+            return {}
 
     def _signature_error(self, field: str, exc: TypeError) -> ValidationError:
         message = _("These arguments do not fit %(task)s%(signature)s: %(reason)s.") % {
@@ -88,6 +116,28 @@ class RegisteredTask:
             "reason": exc,
         }
         return ValidationError({field: message}, code="signature")
+
+
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+_JSON_TYPES = (str, int, float, bool, list, dict, type(None))
+
+
+def _json_types(annotation: Any) -> tuple[type, ...]:
+    """The JSON types an annotation admits, or () when it says nothing checkable."""
+    origin = typing.get_origin(annotation)
+    if origin in (types.UnionType, typing.Union):
+        options = [_json_types(arg) for arg in typing.get_args(annotation)]
+        return () if not all(options) else tuple(t for option in options for t in option)
+    annotation = origin or annotation
+    return (annotation,) if annotation in _JSON_TYPES else ()
+
+
+def _matches(value: Any, expected: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in expected
+    if isinstance(value, int) and float in expected:
+        return True
+    return isinstance(value, expected)
 
 
 class TaskRegistry:

@@ -41,3 +41,14 @@ except ImportError:  # pragma: no cover - depends on the Django version
 def send_digest(user_id: int, *, full: bool = False) -> str:
     """Send the weekly digest (a Django Task)."""
     return f"digest for {user_id}"
+
+
+@tablecron.register
+def typed(
+    days: int,
+    ratio: float = 1.0,
+    tags: list[str] | None = None,
+    options: dict[str, Any] | None = None,
+    when: "Any" = None,
+) -> None:
+    """Annotated with JSON types, so the values are checked too."""
