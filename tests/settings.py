@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "tablecron",
     "tests.testapp",
+    "demo",  # the example project's app, from example/
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -3,6 +3,7 @@
 Run it with ``bash scripts/example`` from the repository root.
 """
 
+import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -53,7 +54,7 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        "NAME": os.environ.get("EXAMPLE_DATABASE", BASE_DIR / "db.sqlite3"),
         # Several processes write to this one file: take the write lock when a
         # transaction begins, and wait for it rather than fail with "database is locked".
         "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
