@@ -1,6 +1,11 @@
 """Test settings: the database is chosen by TABLECRON_TEST_DB (sqlite, postgres, mariadb)."""
 
 import os
+import sys
+from pathlib import Path
+
+# The example project's "demo" app is tested too (also when mypy's Django plugin loads this).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "example"))
 
 DB = os.environ.get("TABLECRON_TEST_DB", "sqlite")
 

@@ -1,6 +1,7 @@
 """``next_run_at`` is right the moment a write commits, whichever ORM path wrote it."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -295,3 +296,13 @@ def test_admin_run_now_action(admin_client: Client) -> None:
     run = JobRun.objects.get()
     assert (run.job_id, run.trigger, run.status) == (a.pk, "manual", "scheduled")
     assert stored(a.pk).next_run_at == next_cron(YEARLY)
+
+
+def test_save_of_a_row_loaded_with_deferred_fields(django_assert_num_queries: Any) -> None:
+    created = Job.objects.create(name="a", task=ADD, args=[1], cron=YEARLY, description="d")
+    partial = Job.objects.defer("description").get(pk=created.pk)
+    partial.name = "b"
+    with django_assert_num_queries(1):  # no query to load the deferred field
+        partial.save()
+    row = stored(created.pk)
+    assert (row.name, row.description, row.next_run_at) == ("b", "d", next_cron(YEARLY))

@@ -232,11 +232,8 @@ class Job(models.Model):
         elif not self._state.adding and self._loaded_schedule is not None:
             # A full save of a loaded row writes what a person edits, never the scheduler's
             # columns as they were read: the scheduler may have advanced them since.
-            update_fields = {
-                f.name
-                for f in self._meta.concrete_fields
-                if not f.primary_key and f.name not in SCHEDULER_FIELDS
-            }
+            editable = {f.name for f in self._meta.concrete_fields if not f.primary_key}
+            update_fields = editable - SCHEDULER_FIELDS - self.get_deferred_fields()
         changes = self.schedule_changes()
         if update_fields is not None:
             changes &= update_fields
