@@ -182,7 +182,9 @@ class Job(models.Model):
         verbose_name = _("job")
         verbose_name_plural = _("jobs")
         ordering = ["name"]
-        indexes = [models.Index(fields=["enabled", "next_run_at"], name="tablecron_job_due")]
+        # next_run_at leads: paused rows have none, and SQLite cannot range-scan behind a
+        # leading boolean that Django 5.2 renders as a bare "WHERE enabled AND ...".
+        indexes = [models.Index(fields=["next_run_at", "enabled"], name="tablecron_job_due")]
         constraints = [
             models.CheckConstraint(
                 condition=~(~Q(cron="") & Q(interval__isnull=False))

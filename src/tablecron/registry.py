@@ -6,6 +6,7 @@ Only names in this registry (or in the ``ALLOWED_TASKS`` setting) can be put in 
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import threading
@@ -24,19 +25,13 @@ from tablecron.exceptions import TaskAlreadyRegistered, UnknownTask
 
 
 def _django_task_classes() -> tuple[type, ...]:
+    """Django 6's Task class and the django-tasks backport's, whichever are installed."""
     classes: list[type] = []
-    try:
-        from django.tasks import Task  # type: ignore[import-not-found,unused-ignore]
-
-        classes.append(Task)
-    except ImportError:
-        pass
-    try:
-        from django_tasks import Task as BackportTask
-
-        classes.append(BackportTask)
-    except ImportError:
-        pass
+    for module in ("django.tasks.base", "django_tasks.base"):
+        try:
+            classes.append(importlib.import_module(module).Task)
+        except ImportError:
+            pass
     return tuple(classes)
 
 
