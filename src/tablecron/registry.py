@@ -6,6 +6,8 @@ Only names in this registry (or in the ``ALLOWED_TASKS`` setting) can be put in 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import inspect
 import json
@@ -24,14 +26,13 @@ from tablecron.conf import settings
 from tablecron.exceptions import TaskAlreadyRegistered, UnknownTask
 
 
+@functools.cache
 def _django_task_classes() -> tuple[type, ...]:
     """Django 6's Task class and the django-tasks backport's, whichever are installed."""
     classes: list[type] = []
     for module in ("django.tasks.base", "django_tasks.base"):
-        try:
+        with contextlib.suppress(ImportError):
             classes.append(importlib.import_module(module).Task)
-        except ImportError:
-            pass
     return tuple(classes)
 
 

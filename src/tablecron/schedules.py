@@ -12,6 +12,7 @@ wildcard hour keep their cadence in absolute time.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,17 @@ def _require_aware(value: datetime, field: str) -> None:
         )
 
 
+@functools.lru_cache(maxsize=4096)
+def _cron_problem(expression: str) -> str:
+    """What cronsim finds wrong with an expression ("" if nothing); cached, as the same few
+    expressions are checked for every row written."""
+    try:
+        CronSim(expression, datetime(2000, 1, 1))
+    except CronSimError as exc:
+        return str(exc).lower()
+    return ""
+
+
 @dataclass(frozen=True)
 class CronSchedule:
     """A cron expression (5 fields, 6 with leading seconds, or an @alias) read in ``zone``."""
@@ -77,14 +89,13 @@ class CronSchedule:
                 % {"expr": self.expression, "count": len(fields)},
                 "cron",
             )
-        try:
-            CronSim(self.expanded, datetime(2000, 1, 1, tzinfo=self.zone))
-        except CronSimError as exc:
+        problem = _cron_problem(self.expanded)
+        if problem:
             raise InvalidSchedule(
                 _("“%(expr)s” is not a valid cron expression: %(reason)s.")
-                % {"expr": self.expression, "reason": str(exc).lower()},
+                % {"expr": self.expression, "reason": problem},
                 "cron",
-            ) from None
+            )
 
     @property
     def expanded(self) -> str:
