@@ -24,7 +24,8 @@ DATABASES = {
             "PORT": os.environ.get("PGPORT", "5432"),
             "USER": os.environ.get("PGUSER", "postgres"),
             "PASSWORD": os.environ.get("PGPASSWORD", ""),
-            "NAME": "tablecron",
+            "NAME": os.environ.get("PGDATABASE", "test"),
+            "TEST": {"NAME": "test_tablecron"},
         }
     },
     "mariadb": {
@@ -34,9 +35,13 @@ DATABASES = {
             "PORT": os.environ.get("MYSQL_PORT", "3306"),
             "USER": os.environ.get("MYSQL_USER", "root"),
             "PASSWORD": os.environ.get("MYSQL_PASSWORD", ""),
-            "NAME": "tablecron",
+            "NAME": os.environ.get("MYSQL_DATABASE", "test"),
             "OPTIONS": {"charset": "utf8mb4"},
-            "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+            "TEST": {
+                "NAME": "test_tablecron",
+                "CHARSET": "utf8mb4",
+                "COLLATION": "utf8mb4_unicode_ci",
+            },
         }
     },
 }[DB]

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import F
 from django.test import Client
 from django.urls import reverse
@@ -306,3 +307,16 @@ def test_save_of_a_row_loaded_with_deferred_fields(django_assert_num_queries: An
         partial.save()
     row = stored(created.pk)
     assert (row.name, row.description, row.next_run_at) == ("b", "d", next_cron(YEARLY))
+
+
+def test_bulk_create_upsert_updates_next_run() -> None:
+    Job.objects.create(name="a", task=ADD, args=[1], cron=YEARLY)
+    target = (
+        {"unique_fields": ["name"]}
+        if connection.features.supports_update_conflicts_with_target
+        else {}
+    )
+    Job.objects.bulk_create(
+        [job(name="a", cron=NEW_YEAR)], update_conflicts=True, update_fields=["cron"], **target
+    )
+    assert Job.objects.get(name="a").next_run_at == next_cron(NEW_YEAR)
