@@ -4,6 +4,7 @@ import itertools
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
@@ -140,3 +141,7 @@ def test_the_due_query_uses_the_due_index() -> None:
             cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
         plan = " ".join(str(cell) for row in cursor.fetchall() for cell in row)
     assert "tablecron_job_due" in plan, plan
+
+
+def test_migrations_match_the_models() -> None:
+    call_command("makemigrations", "tablecron", "--check", "--dry-run", verbosity=0)

@@ -1,4 +1,4 @@
-"""The table: one ``Job`` row per job, one ``JobRun`` row per execution.
+"""``Job``: one row per job.
 
 ``next_run_at`` is kept true in the same transaction as every write, by every ORM path
 (save, create, bulk_create, update, bulk_update); see ``JobQuerySet``. Any process just
@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tablecron import schedules
 from tablecron.exceptions import InvalidSchedule, UnknownTask
+from tablecron.models.run import JobRun, RunStatus, RunTrigger
 from tablecron.querysets import SCHEDULE_FIELDS, SCHEDULER_FIELDS, JobQuerySet
 from tablecron.registry import RegisteredTask, tasks
 from tablecron.validators import validate_args, validate_kwargs
@@ -30,23 +31,6 @@ from tablecron.validators import validate_args, validate_kwargs
 
 def default_timezone() -> str:
     return str(django_settings.TIME_ZONE or "UTC")
-
-
-class RunStatus(models.TextChoices):
-    SCHEDULED = "scheduled", _("scheduled")
-    RUNNING = "running", _("running")
-    SUCCEEDED = "succeeded", _("succeeded")
-    FAILED = "failed", _("failed")
-    TIMED_OUT = "timed_out", _("timed out")
-    MISSED = "missed", _("missed")
-    LOST = "lost", _("lost")
-    CANCELLED = "cancelled", _("cancelled")
-
-
-class RunTrigger(models.TextChoices):
-    SCHEDULE = "schedule", _("schedule")
-    MANUAL = "manual", _("manual")
-    RETRY = "retry", _("retry")
 
 
 def _non_negative(name: str) -> Q:
@@ -389,68 +373,3 @@ class Job(models.Model):
             trigger=RunTrigger.MANUAL,
             status=RunStatus.SCHEDULED,
         )
-
-
-class JobRun(models.Model):
-    job = models.ForeignKey(
-        Job,
-        verbose_name=_("job"),
-        related_name="runs",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-    )
-    job_name = models.CharField(_("job name"), max_length=200)
-    scheduled_for = models.DateTimeField(_("scheduled for"))
-    started_at = models.DateTimeField(_("started"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
-    status = models.CharField(
-        _("status"),
-        max_length=20,
-        choices=RunStatus.choices,
-        default=RunStatus.SCHEDULED,
-    )
-    attempt = models.PositiveIntegerField(_("attempt"), default=1)
-    trigger = models.CharField(
-        _("trigger"),
-        max_length=20,
-        choices=RunTrigger.choices,
-        default=RunTrigger.SCHEDULE,
-    )
-    result = models.JSONField(_("result"), null=True, blank=True)
-    error = models.TextField(_("error"), blank=True)
-    worker = models.CharField(
-        _("worker"),
-        max_length=255,
-        blank=True,
-        help_text=_("The scheduler that ran it."),
-    )
-
-    class Meta:
-        verbose_name = _("job run")
-        verbose_name_plural = _("job runs")
-        ordering = ["-scheduled_for", "-attempt"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["job", "scheduled_for", "attempt"],
-                name="tablecron_jobrun_once",
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["job", "-scheduled_for"], name="tablecron_run_job_time"),
-            models.Index(fields=["status", "scheduled_for"], name="tablecron_run_status_time"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.job_name} @ {self.scheduled_for:%Y-%m-%d %H:%M:%S%z}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self.job_name and self.job is not None:
-            self.job_name = self.job.name
-        super().save(*args, **kwargs)
-
-    @property
-    def duration(self) -> timedelta | None:
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return self.finished_at - self.started_at

@@ -1,0 +1,91 @@
+"""``JobRun``: one row per execution, and its lifecycle."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class RunStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("scheduled")
+    RUNNING = "running", _("running")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
+    TIMED_OUT = "timed_out", _("timed out")
+    MISSED = "missed", _("missed")
+    LOST = "lost", _("lost")
+    CANCELLED = "cancelled", _("cancelled")
+
+
+class RunTrigger(models.TextChoices):
+    SCHEDULE = "schedule", _("schedule")
+    MANUAL = "manual", _("manual")
+    RETRY = "retry", _("retry")
+
+
+class JobRun(models.Model):
+    job = models.ForeignKey(
+        "tablecron.Job",
+        verbose_name=_("job"),
+        related_name="runs",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+    )
+    job_name = models.CharField(_("job name"), max_length=200)
+    scheduled_for = models.DateTimeField(_("scheduled for"))
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    status = models.CharField(
+        _("status"),
+        max_length=20,
+        choices=RunStatus.choices,
+        default=RunStatus.SCHEDULED,
+    )
+    attempt = models.PositiveIntegerField(_("attempt"), default=1)
+    trigger = models.CharField(
+        _("trigger"),
+        max_length=20,
+        choices=RunTrigger.choices,
+        default=RunTrigger.SCHEDULE,
+    )
+    result = models.JSONField(_("result"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    worker = models.CharField(
+        _("worker"),
+        max_length=255,
+        blank=True,
+        help_text=_("The scheduler that ran it."),
+    )
+
+    class Meta:
+        verbose_name = _("job run")
+        verbose_name_plural = _("job runs")
+        ordering = ["-scheduled_for", "-attempt"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "scheduled_for", "attempt"],
+                name="tablecron_jobrun_once",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["job", "-scheduled_for"], name="tablecron_run_job_time"),
+            models.Index(fields=["status", "scheduled_for"], name="tablecron_run_status_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_name} @ {self.scheduled_for:%Y-%m-%d %H:%M:%S%z}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.job_name and self.job is not None:
+            self.job_name = self.job.name
+        super().save(*args, **kwargs)
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
