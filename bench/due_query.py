@@ -12,6 +12,7 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -67,7 +68,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    connection.settings_dict["TEST"]["NAME"] = "tablecron_bench"  # not the tests' database
+    # Not the tests' database; on SQLite a file in the temporary directory.
+    bench_name = "tablecron_bench"
+    if connection.vendor == "sqlite":
+        bench_name = os.path.join(tempfile.gettempdir(), "tablecron_bench.sqlite3")
+    connection.settings_dict["TEST"]["NAME"] = bench_name
     test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         print(f"database: {connection.vendor} ({test_db}), jobs: {args.rows:,}")

@@ -39,6 +39,8 @@ KEYS: dict[str, Key] = {
     "RUN_RETENTION": Key(timedelta(days=30), _SECONDS, "a timedelta or seconds", positive=True),
     "ALLOWED_TASKS": Key((), (list, tuple), "a list of dotted paths to callables"),
     "ARGS_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
+    "RESULT_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
+    "SHUTDOWN_GRACE": Key(30.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
 }
 
 
@@ -93,6 +95,14 @@ class Settings:
     @property
     def ARGS_MAX_BYTES(self) -> int:
         return int(self.get("ARGS_MAX_BYTES"))
+
+    @property
+    def RESULT_MAX_BYTES(self) -> int:
+        return int(self.get("RESULT_MAX_BYTES"))
+
+    @property
+    def SHUTDOWN_GRACE(self) -> float:
+        return _seconds(self.get("SHUTDOWN_GRACE"))
 
 
 settings = Settings()

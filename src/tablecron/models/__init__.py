@@ -2,5 +2,6 @@
 
 from tablecron.models.job import Job, default_timezone
 from tablecron.models.run import JobRun, RunStatus, RunTrigger
+from tablecron.models.scheduler import SchedulerInstance
 
-__all__ = ["Job", "JobRun", "RunStatus", "RunTrigger", "default_timezone"]
+__all__ = ["Job", "JobRun", "RunStatus", "RunTrigger", "SchedulerInstance", "default_timezone"]

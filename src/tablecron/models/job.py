@@ -366,10 +366,12 @@ class Job(models.Model):
 
     def run_now(self) -> JobRun:
         """Ask the scheduler to run this job once, now; ``next_run_at`` does not move."""
+        now = timezone.now()
         return JobRun.objects.create(
             job=self,
             job_name=self.name,
-            scheduled_for=timezone.now(),
+            scheduled_for=now,
+            not_before=now,
             trigger=RunTrigger.MANUAL,
             status=RunStatus.SCHEDULED,
         )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +24,22 @@ class RunTrigger(models.TextChoices):
     SCHEDULE = "schedule", _("schedule")
     MANUAL = "manual", _("manual")
     RETRY = "retry", _("retry")
+
+
+ACTIVE = (RunStatus.SCHEDULED, RunStatus.RUNNING)
+
+
+class JobRunQuerySet(models.QuerySet["JobRun"]):
+    def active(self) -> JobRunQuerySet:
+        """Runs claimed or running: they count against ``max_instances``."""
+        return self.filter(status__in=ACTIVE)
+
+    def pending(self, now: datetime) -> JobRunQuerySet:
+        """Runs waiting for any scheduler: manual, retries and jittered fires."""
+        return self.filter(status=RunStatus.SCHEDULED, worker="", not_before__lte=now)
+
+    def finished_before(self, when: datetime) -> JobRunQuerySet:
+        return self.exclude(status__in=ACTIVE).filter(scheduled_for__lt=when)
 
 
 class JobRun(models.Model):
@@ -60,6 +76,14 @@ class JobRun(models.Model):
         blank=True,
         help_text=_("The scheduler that ran it."),
     )
+    not_before = models.DateTimeField(
+        _("not before"),
+        null=True,
+        blank=True,
+        help_text=_("A waiting run starts at this moment at the earliest."),
+    )
+
+    objects: ClassVar[JobRunQuerySet] = JobRunQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
         verbose_name = _("job run")
@@ -74,6 +98,7 @@ class JobRun(models.Model):
         indexes = [
             models.Index(fields=["job", "-scheduled_for"], name="tablecron_run_job_time"),
             models.Index(fields=["status", "scheduled_for"], name="tablecron_run_status_time"),
+            models.Index(fields=["worker", "status"], name="tablecron_run_worker"),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,52 @@
+"""The small contract between the scheduler loop and whatever executes runs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claimed run: everything needed to execute it, copied out of the rows."""
+
+    run_id: int
+    job_id: int | None
+    job_name: str
+    task: str
+    worker: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    timeout: timedelta | None = None
+    attempt: int = 1
+    max_retries: int = 0
+    retry_delay: timedelta = timedelta(seconds=60)
+
+
+class Executor(ABC):
+    """Executes claims. Subclasses implement ``submit``; the rest has safe defaults.
+
+    Capability flags tell the scheduler what it may rely on:
+    ``in_process`` — runs execute in this process, so their timeouts are enforced here
+    and an unfinished run at shutdown is this process's to mark.
+    """
+
+    in_process: ClassVar[bool] = True
+
+    @abstractmethod
+    def submit(self, claim: Claim) -> None:
+        """Start executing ``claim`` (which may finish before this returns)."""
+
+    def free_slots(self) -> int:
+        """How many more claims this executor takes now; the scheduler claims no more."""
+        return 1_000_000
+
+    def expire(self) -> list[int]:
+        """Give up on runs past their timeout; returns their ids (already marked)."""
+        return []
+
+    def shutdown(self, grace: float) -> list[int]:
+        """Wait up to ``grace`` seconds for running work; return the ids still running."""
+        return []

@@ -1,0 +1,27 @@
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tablecron.executors.immediate import ImmediateExecutor
+from tablecron.models import Job, RunStatus
+from tablecron.scheduler import Scheduler
+
+
+class Command(BaseCommand):
+    help = "Run one job now, in this process, and print its result; exits 1 if it fails."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name", help="The job's name.")
+
+    def handle(self, *args: Any, name: str, **options: Any) -> None:
+        try:
+            job = Job.objects.get(name=name)
+        except Job.DoesNotExist:
+            raise CommandError(f"No job is named {name!r}.") from None
+        run = Scheduler(ImmediateExecutor()).execute_now(job)
+        if run.status == RunStatus.SUCCEEDED:
+            self.stdout.write(json.dumps(run.result, indent=2))
+            return
+        self.stderr.write(run.error)
+        raise CommandError(f"The run of {name!r} ended {run.status}.", returncode=1)

@@ -1,0 +1,439 @@
+"""The loop: claim due rows, hand them to an executor, advance the schedule.
+
+A claim is one short transaction: lock the due rows (``SELECT … FOR UPDATE SKIP LOCKED``
+where the database has it; on SQLite a write taken first serialises claimers), insert
+their ``JobRun`` rows, advance ``next_run_at``, commit; execution starts after the
+commit. The ``JobRun`` unique key (job, scheduled_for, attempt) is the last line of
+defence: however the code above misbehaves, a due time cannot be recorded twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, close_old_connections, connections, models, transaction
+from django.db.models import Count, F, Min, Q
+from django.db.models.functions import Now
+
+from tablecron import execution
+from tablecron.conf import settings
+from tablecron.dbclock import db_now
+from tablecron.executors import Claim, Executor, get_executor
+from tablecron.models import Job, JobRun, RunStatus, RunTrigger, SchedulerInstance
+from tablecron.models.run import ACTIVE
+from tablecron.registry import tasks
+
+logger = logging.getLogger("tablecron")
+
+BATCH_SIZE = 500
+MAX_CATCHUP = 100  # missed fires recorded per job and claim after downtime
+PRUNE_EVERY = 60.0  # seconds
+MAX_BACKOFF = 30.0  # seconds between attempts while the database is away
+
+
+def _plain_jobs() -> models.QuerySet[Job]:
+    return models.QuerySet(Job)  # the scheduler writes only its own columns
+
+
+class Scheduler:
+    """One scheduler: ``run()`` loops until ``stop()``; ``run_once()`` is a single loop."""
+
+    def __init__(self, executor: Executor | None = None, *, batch_size: int = BATCH_SIZE) -> None:
+        self.executor = executor or get_executor()
+        self.batch_size = batch_size
+        self.host = socket.gethostname()
+        self.id = f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._stop = threading.Event()
+        self._rng = random.Random()
+        self._next_heartbeat = 0.0
+        self._next_prune = 0.0
+        self._reported: set[str] = set()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Register this scheduler and reap what dead schedulers on this host left."""
+        now = db_now()
+        SchedulerInstance.objects.update_or_create(
+            pk=self.id,
+            defaults={
+                "host": self.host,
+                "pid": os.getpid(),
+                "started_at": now,
+                "heartbeat_at": now,
+            },
+        )
+        self.reap_lost(now)
+        logger.info("tablecron: scheduler %s started", self.id)
+
+    def stop(self) -> None:
+        """Stop claiming; ``run()`` finishes its loop, waits for running work and returns."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self, max_loops: int | None = None) -> None:
+        self.start()
+        loops, backoff = 0, 0.0
+        try:
+            while not self._stop.is_set() and (max_loops is None or loops < max_loops):
+                try:
+                    delay = self.run_once()
+                    backoff = 0.0
+                except Exception:
+                    backoff = min(MAX_BACKOFF, max(settings.POLL_INTERVAL, backoff * 2))
+                    logger.exception("tablecron: loop failed; retrying in %.1f s", backoff)
+                    self._close_connections()
+                    delay = backoff
+                loops += 1
+                self._stop.wait(delay)
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Release claimed runs not yet started, wait for the rest, deregister."""
+        try:
+            JobRun.objects.filter(worker=self.id, status=RunStatus.SCHEDULED).update(worker="")
+            unfinished = self.executor.shutdown(settings.SHUTDOWN_GRACE)
+            if unfinished:
+                JobRun.objects.filter(pk__in=unfinished, status__in=ACTIVE).update(
+                    status=RunStatus.CANCELLED,
+                    finished_at=Now(),
+                    error="The scheduler stopped before the run finished.",
+                )
+            SchedulerInstance.objects.filter(pk=self.id).delete()
+        except DatabaseError:
+            logger.exception("tablecron: could not deregister %s; it will be reaped", self.id)
+        finally:
+            self._close_connections()
+        logger.info("tablecron: scheduler %s stopped", self.id)
+
+    def execute_now(self, job: Job) -> JobRun:
+        """Run ``job`` once in this thread, as a manual run owned by this scheduler.
+
+        Registered and beating while it runs, so no other scheduler takes the run for lost.
+        """
+        self.start()
+        now = db_now()
+        run = JobRun.objects.create(
+            job=job,
+            job_name=job.name,
+            scheduled_for=now,
+            not_before=now,
+            worker=self.id,
+            trigger=RunTrigger.MANUAL,
+            status=RunStatus.SCHEDULED,
+        )
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(settings.HEARTBEAT_INTERVAL):
+                self.heartbeat(db_now())
+            close_old_connections()
+
+        beating = threading.Thread(target=beat, name="tablecron-heartbeat", daemon=True)
+        beating.start()
+        try:
+            execution.execute(self._claim_of(run, job))
+        finally:
+            done.set()
+            beating.join()
+            SchedulerInstance.objects.filter(pk=self.id).delete()
+        run.refresh_from_db()
+        return run
+
+    # -- one loop ------------------------------------------------------------------------
+
+    def run_once(self) -> float:
+        """Claim and submit what is due; returns the seconds to wait before the next loop."""
+        close_old_connections()
+        try:
+            self._housekeeping()
+            capacity = min(self.batch_size, self.executor.free_slots())
+            claims, now = self.claim(capacity)
+            for claim in claims:
+                self.executor.submit(claim)
+            self.executor.expire()
+            if claims and len(claims) >= capacity:
+                return 0.0
+            return self._idle_delay(now)
+        finally:
+            close_old_connections()
+
+    def claim(self, limit: int) -> tuple[list[Claim], datetime]:
+        """Claim up to ``limit`` runs in one transaction; returns them and the DB's now."""
+        with transaction.atomic():
+            if not self._locking:
+                # SQLite: take the write lock before reading, so claimers queue up here.
+                SchedulerInstance.objects.filter(pk=self.id).update(heartbeat_at=Now())
+            now = db_now()
+            if limit <= 0:
+                return [], now
+            claims = self._claim_due_jobs(now, limit)
+            claims += self._claim_pending_runs(now, limit - len(claims))
+        return claims, now
+
+    @property
+    def _locking(self) -> bool:
+        return bool(connections["default"].features.has_select_for_update_skip_locked)
+
+    def _claim_due_jobs(self, now: datetime, limit: int) -> list[Claim]:
+        due = Job.objects.due(now).filter(task__in=[task.name for task in tasks])
+        if self._locking:
+            due = due.select_for_update(skip_locked=True)
+        jobs = list(due[:limit])
+        if not jobs:
+            return []
+        active = dict(
+            JobRun.objects.active()
+            .filter(job__in=jobs)
+            .values("job")
+            .annotate(n=Count("pk"))
+            .values_list("job", "n")
+        )
+        earliest = min(job.next_run_at for job in jobs if job.next_run_at)
+        recorded = set(
+            JobRun.objects.filter(job__in=jobs, attempt=1, scheduled_for__gte=earliest).values_list(
+                "job_id", "scheduled_for"
+            )
+        )
+        plans = {job.pk: self._plan(job, now, active.get(job.pk, 0)) for job in jobs}
+        advanced = self._advance(jobs, plans)
+        runs = [
+            run
+            for job in advanced
+            for run in plans[job.pk][0]
+            if (job.pk, run.scheduled_for) not in recorded
+        ]
+        created = JobRun.objects.bulk_create(runs)
+        by_id = {job.pk: job for job in advanced}
+        return [
+            self._claim_of(run, by_id[run.job_id])
+            for run in created
+            if run.status == RunStatus.SCHEDULED and run.worker == self.id and run.job_id
+        ]
+
+    def _plan(self, job: Job, now: datetime, active: int) -> tuple[list[JobRun], datetime | None]:
+        """The runs this due job turns into, and its next fire time after ``now``."""
+        try:
+            schedule = job.get_schedule()
+        except ValidationError as exc:
+            error = f"The job's schedule is invalid: {exc.messages}"
+            return [self._run(job, job.next_run_at or now, RunStatus.FAILED, error, now)], None
+        fires: list[datetime] = []
+        fire = job.next_run_at
+        while fire is not None and fire <= now and len(fires) < MAX_CATCHUP:
+            fires.append(fire)
+            fire = schedule.next_after(fire) if schedule else None
+        if fire is not None and fire <= now and schedule is not None:
+            logger.warning("tablecron: %s missed more than %d fires", job.name, MAX_CATCHUP)
+            fire = schedule.next_after(now)
+        grace = job.misfire_grace
+        missed = {
+            f: "Later than the misfire grace time."
+            for f in fires
+            if grace is not None and now - f > grace
+        }
+        on_time = [f for f in fires if f not in missed]
+        if job.coalesce and len(on_time) > 1:
+            missed.update(dict.fromkeys(on_time[:-1], f"Coalesced into the run of {on_time[-1]}."))
+            on_time = on_time[-1:]
+        skip = max(0, len(on_time) - max(0, job.max_instances - active))
+        missed.update(dict.fromkeys(on_time[:skip], f"{job.max_instances} run(s) already active."))
+        runs = [self._run(job, f, RunStatus.MISSED, reason, now) for f, reason in missed.items()]
+        runs += [self._run(job, f, RunStatus.SCHEDULED, "", now) for f in on_time[skip:]]
+        return runs, fire
+
+    def _run(self, job: Job, fire: datetime, status: str, error: str, now: datetime) -> JobRun:
+        run = JobRun(
+            job=job,
+            job_name=job.name,
+            scheduled_for=fire,
+            status=status,
+            error=error,
+            trigger=RunTrigger.SCHEDULE,
+            worker=self.id,
+            not_before=fire,
+        )
+        if status != RunStatus.SCHEDULED:
+            run.finished_at = now
+        elif job.jitter:
+            run.worker = ""  # waits as a pending run until its jittered start
+            run.not_before = fire + self._rng.random() * job.jitter
+        return run
+
+    def _advance(
+        self, jobs: list[Job], plans: dict[int, tuple[list[JobRun], datetime | None]]
+    ) -> list[Job]:
+        """Write each job's next fire time, guarded by its version; returns the advanced."""
+        if self._locking:  # the rows are locked: the versions read are still current
+            for job in jobs:
+                job.next_run_at = plans[job.pk][1]
+                job.version += 1
+            _plain_jobs().bulk_update(jobs, ["next_run_at", "version"])
+            return jobs
+        return [
+            job
+            for job in jobs
+            if _plain_jobs()
+            .filter(pk=job.pk, version=job.version)
+            .update(next_run_at=plans[job.pk][1], version=F("version") + 1)
+        ]
+
+    def _claim_pending_runs(self, now: datetime, limit: int) -> list[Claim]:
+        if limit <= 0:
+            return []
+        pending = JobRun.objects.pending(now).order_by("not_before")
+        if self._locking:
+            pending = pending.select_for_update(skip_locked=True)
+        runs = list(pending.values_list("pk", flat=True)[:limit])
+        if self._locking:
+            JobRun.objects.filter(pk__in=runs).update(worker=self.id)
+        else:
+            runs = [
+                pk for pk in runs if JobRun.objects.filter(pk=pk, worker="").update(worker=self.id)
+            ]
+        claims = []
+        for run in JobRun.objects.filter(pk__in=runs).select_related("job"):
+            if run.job is None:
+                JobRun.objects.filter(pk=run.pk).update(
+                    status=RunStatus.CANCELLED, finished_at=now, error="The job was deleted."
+                )
+            else:
+                claims.append(self._claim_of(run, run.job))
+        return claims
+
+    def _claim_of(self, run: JobRun, job: Job) -> Claim:
+        return Claim(
+            run_id=run.pk,
+            job_id=job.pk,
+            job_name=job.name,
+            task=job.task,
+            worker=self.id,
+            args=job.args,
+            kwargs=job.kwargs,
+            timeout=job.timeout,
+            attempt=run.attempt,
+            max_retries=job.max_retries,
+            retry_delay=job.retry_delay,
+        )
+
+    def _idle_delay(self, now: datetime) -> float:
+        """Until the earliest known fire or waiting run, at most ``POLL_INTERVAL``."""
+        poll = settings.POLL_INTERVAL
+        next_job = Job.objects.filter(enabled=True, task__in=[t.name for t in tasks]).aggregate(
+            at=Min("next_run_at")
+        )["at"]
+        next_run = JobRun.objects.filter(status=RunStatus.SCHEDULED, worker="").aggregate(
+            at=Min("not_before")
+        )["at"]
+        soonest: datetime | None = min((t for t in (next_job, next_run) if t), default=None)
+        if soonest is None:
+            return poll
+        return max(0.0, min(poll, (soonest - now).total_seconds()))
+
+    # -- housekeeping --------------------------------------------------------------------
+
+    def _housekeeping(self) -> None:
+        clock = time.monotonic()
+        if clock >= self._next_heartbeat:
+            self._next_heartbeat = clock + settings.HEARTBEAT_INTERVAL
+            now = db_now()
+            self.heartbeat(now)
+            self.reap_lost(now)
+            self._report_unknown_tasks(now)
+        if clock >= self._next_prune:
+            self._next_prune = clock + PRUNE_EVERY
+            self.prune(db_now())
+
+    def heartbeat(self, now: datetime) -> None:
+        if not SchedulerInstance.objects.filter(pk=self.id).update(heartbeat_at=now):
+            # Someone took us for dead (a long pause): our runs were reaped; come back.
+            SchedulerInstance.objects.create(
+                pk=self.id, host=self.host, pid=os.getpid(), started_at=now, heartbeat_at=now
+            )
+
+    def reap_lost(self, now: datetime) -> int:
+        """End the runs of schedulers that stopped beating; returns how many."""
+        lost_after = timedelta(seconds=settings.LOST_AFTER)
+        dead = set(SchedulerInstance.objects.dead(now, lost_after).values_list("pk", flat=True))
+        dead |= self._dead_on_this_host()
+        alive = SchedulerInstance.objects.alive(now, lost_after).exclude(pk__in=dead)
+        orphaned = (
+            JobRun.objects.active()
+            .exclude(worker="")
+            .exclude(worker__in=alive.values("pk"))
+            .filter(Q(worker__in=dead) | Q(scheduled_for__lt=now - lost_after))
+        )
+        # Never started: hand them back to any scheduler. Started: lost.
+        orphaned.filter(status=RunStatus.SCHEDULED).update(worker="")
+        count = 0
+        for run in orphaned.filter(status=RunStatus.RUNNING).select_related("job")[:BATCH_SIZE]:
+            if JobRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+                status=RunStatus.LOST,
+                finished_at=now,
+                error=f"Its scheduler {run.worker} stopped beating.",
+            ):
+                count += 1
+                if run.job is not None:
+                    execution.schedule_retry(self._claim_of(run, run.job), now)
+        SchedulerInstance.objects.filter(pk__in=dead).exclude(pk=self.id).delete()
+        if count:
+            logger.warning("tablecron: marked %d runs of stopped schedulers as lost", count)
+        return count
+
+    def _dead_on_this_host(self) -> set[str]:
+        dead = set()
+        for pk, pid in (
+            SchedulerInstance.objects.filter(host=self.host)
+            .exclude(pk=self.id)
+            .values_list("pk", "pid")
+        ):
+            if not _process_exists(pid):
+                dead.add(pk)
+        return dead
+
+    def prune(self, now: datetime) -> int:
+        """Delete one batch of runs older than ``RUN_RETENTION``."""
+        old = JobRun.objects.finished_before(now - settings.RUN_RETENTION)
+        ids = list(old.values_list("pk", flat=True)[:1000])
+        return JobRun.objects.filter(pk__in=ids).delete()[0] if ids else 0
+
+    def _report_unknown_tasks(self, now: datetime) -> None:
+        names = set(
+            Job.objects.due(now)
+            .exclude(task__in=[t.name for t in tasks])
+            .values_list("task", flat=True)
+            .distinct()[:50]
+        )
+        for name in names - self._reported:
+            logger.warning(
+                "tablecron: due jobs name the task %r, which is not registered in "
+                "this process; they are left untouched",
+                name,
+            )
+        self._reported |= names
+
+    def _close_connections(self) -> None:
+        for connection in connections.all(initialized_only=True):
+            connection.close()
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
