@@ -2,19 +2,23 @@
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 # The example project's "demo" app is tested too (also when mypy's Django plugin loads this).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "example"))
 
 DB = os.environ.get("TABLECRON_TEST_DB", "sqlite")
+SQLITE_FILE = os.path.join(tempfile.gettempdir(), f"tablecron-test-{os.getpid()}.sqlite3")
 
 DATABASES = {
     "sqlite": {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("TABLECRON_SQLITE_PATH", ":memory:"),
-            "TEST": {"NAME": os.environ.get("TABLECRON_SQLITE_PATH")},
+            # A file, not :memory:, so threads and scheduler subprocesses share it.
+            "NAME": os.environ.get("TABLECRON_DB_NAME", SQLITE_FILE),
+            "OPTIONS": {"timeout": 20},
+            "TEST": {"NAME": SQLITE_FILE},
         }
     },
     "postgres": {
@@ -24,7 +28,7 @@ DATABASES = {
             "PORT": os.environ.get("PGPORT", "5432"),
             "USER": os.environ.get("PGUSER", "postgres"),
             "PASSWORD": os.environ.get("PGPASSWORD", ""),
-            "NAME": os.environ.get("PGDATABASE", "test"),
+            "NAME": os.environ.get("TABLECRON_DB_NAME", os.environ.get("PGDATABASE", "test")),
             "TEST": {"NAME": "test_tablecron"},
         }
     },
@@ -35,7 +39,7 @@ DATABASES = {
             "PORT": os.environ.get("MYSQL_PORT", "3306"),
             "USER": os.environ.get("MYSQL_USER", "root"),
             "PASSWORD": os.environ.get("MYSQL_PASSWORD", ""),
-            "NAME": os.environ.get("MYSQL_DATABASE", "test"),
+            "NAME": os.environ.get("TABLECRON_DB_NAME", os.environ.get("MYSQL_DATABASE", "test")),
             "OPTIONS": {"charset": "utf8mb4"},
             "TEST": {
                 "NAME": "test_tablecron",

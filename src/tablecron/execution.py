@@ -74,7 +74,9 @@ def _record_on_job(claim: Claim, status: str) -> None:
         return
     started = JobRun.objects.filter(pk=claim.run_id).values_list("started_at", flat=True)
     # Only the newest run speaks for the job in list views.
-    _jobs().filter(pk=claim.job_id, last_run_at=models.Subquery(started)).update(last_status=status)
+    _jobs().filter(pk=claim.job_id, last_run_at=models.Subquery(started[:1])).update(
+        last_status=status
+    )
 
 
 def schedule_retry(claim: Claim, now: datetime) -> JobRun | None:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, close_old_connections, connections, models, transaction
-from django.db.models import Count, F, Min, Q
+from django.db.models import Case, Count, F, Min, Q, Value, When
 from django.db.models.functions import Now
 
 from tablecron import execution
@@ -208,15 +208,15 @@ class Scheduler:
             )
         )
         plans = {job.pk: self._plan(job, now, active.get(job.pk, 0)) for job in jobs}
-        advanced = self._advance(jobs, plans)
+        self._advance(jobs, plans)
         runs = [
             run
-            for job in advanced
+            for job in jobs
             for run in plans[job.pk][0]
             if (job.pk, run.scheduled_for) not in recorded
         ]
         created = JobRun.objects.bulk_create(runs)
-        by_id = {job.pk: job for job in advanced}
+        by_id = {job.pk: job for job in jobs}
         return [
             self._claim_of(run, by_id[run.job_id])
             for run in created
@@ -274,21 +274,24 @@ class Scheduler:
 
     def _advance(
         self, jobs: list[Job], plans: dict[int, tuple[list[JobRun], datetime | None]]
-    ) -> list[Job]:
-        """Write each job's next fire time, guarded by its version; returns the advanced."""
-        if self._locking:  # the rows are locked: the versions read are still current
-            for job in jobs:
-                job.next_run_at = plans[job.pk][1]
-                job.version += 1
-            _plain_jobs().bulk_update(jobs, ["next_run_at", "version"])
-            return jobs
-        return [
-            job
-            for job in jobs
-            if _plain_jobs()
-            .filter(pk=job.pk, version=job.version)
-            .update(next_run_at=plans[job.pk][1], version=F("version") + 1)
-        ]
+    ) -> None:
+        """Write each job's next fire time in one statement, guarded by its version.
+
+        The rows are locked (FOR UPDATE, or SQLite's write lock taken before reading), so
+        the guard holds; it is there so a stale read can never move a schedule back.
+        """
+        for job in jobs:
+            current = Q(version=job.version)
+            job.next_run_at = Case(
+                When(current, then=Value(plans[job.pk][1], models.DateTimeField())),
+                default=F("next_run_at"),
+            )
+            job.version = Case(
+                When(current, then=job.version + 1),
+                default=F("version"),
+                output_field=models.PositiveBigIntegerField(),
+            )
+        _plain_jobs().bulk_update(jobs, ["next_run_at", "version"])
 
     def _claim_pending_runs(self, now: datetime, limit: int) -> list[Claim]:
         if limit <= 0:
@@ -297,12 +300,7 @@ class Scheduler:
         if self._locking:
             pending = pending.select_for_update(skip_locked=True)
         runs = list(pending.values_list("pk", flat=True)[:limit])
-        if self._locking:
-            JobRun.objects.filter(pk__in=runs).update(worker=self.id)
-        else:
-            runs = [
-                pk for pk in runs if JobRun.objects.filter(pk=pk, worker="").update(worker=self.id)
-            ]
+        JobRun.objects.filter(pk__in=runs, worker="").update(worker=self.id)
         claims = []
         for run in JobRun.objects.filter(pk__in=runs).select_related("job"):
             if run.job is None:
@@ -316,6 +314,7 @@ class Scheduler:
     def _claim_of(self, run: JobRun, job: Job) -> Claim:
         return Claim(
             run_id=run.pk,
+            scheduled_for=run.scheduled_for,
             job_id=job.pk,
             job_name=job.name,
             task=job.task,

@@ -1,8 +1,12 @@
 """Tasks the tests schedule; discovered like any app's jobs.py."""
 
+import asyncio
+import os
+import time
 from typing import Any
 
 import tablecron
+from tablecron.execution import current_claim
 
 
 @tablecron.register
@@ -52,3 +56,51 @@ def typed(
     when: "Any" = None,
 ) -> None:
     """Annotated with JSON types, so the values are checked too."""
+
+
+@tablecron.register
+def fail(message: str = "boom") -> None:
+    """Raise, always."""
+    raise RuntimeError(message)
+
+
+@tablecron.register
+def sleep(seconds: float) -> float:
+    """Block for a while."""
+    time.sleep(seconds)
+    return seconds
+
+
+@tablecron.register
+async def async_sleep(seconds: float) -> float:
+    """Wait for a while, asynchronously."""
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+@tablecron.register
+def unserialisable() -> object:
+    """Return something JSON cannot hold."""
+    return object()
+
+
+@tablecron.register
+def big(size: int) -> str:
+    """Return a long string."""
+    return "x" * size
+
+
+@tablecron.register
+def record(path: str, label: str) -> None:
+    """Append one line per call to a file: label, the run's scheduled time, the call time.
+
+    The exactly-once tests read it back; O_APPEND keeps lines whole across processes.
+    """
+    claim = current_claim()
+    scheduled_for = claim.scheduled_for.isoformat() if claim else "-"
+    line = f"{label} {scheduled_for} {time.time():.6f} {os.getpid()}\n"
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(descriptor, line.encode())
+    finally:
+        os.close(descriptor)

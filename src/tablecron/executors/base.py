@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 
@@ -17,6 +17,7 @@ class Claim:
     job_name: str
     task: str
     worker: str
+    scheduled_for: datetime
     args: list[Any] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
     timeout: timedelta | None = None

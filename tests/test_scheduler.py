@@ -1,0 +1,353 @@
+"""The scheduler loop, driven in-process: claims, policies, faults, housekeeping."""
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import models
+from django.test import override_settings
+from django.utils import timezone
+
+from tablecron.dbclock import db_now
+from tablecron.executors.immediate import ImmediateExecutor
+from tablecron.executors.thread import ThreadExecutor
+from tablecron.models import Job, JobRun, SchedulerInstance
+from tablecron.scheduler import Scheduler
+from tablecron.signals import run_finished, run_started
+from tests.factories import ADD
+
+pytestmark = pytest.mark.django_db(transaction=True)
+T = "tests.testapp.jobs."
+
+
+def make_job(name: str = "j", task: str = ADD, **fields: Any) -> Job:
+    fields.setdefault("args", [1, 2] if task == ADD else [])
+    fields.setdefault("interval", timedelta(hours=1))
+    return Job.objects.create(name=name, task=task, **fields)
+
+
+def due(job: Job, ago: timedelta = timedelta(seconds=1)) -> Job:
+    """Make the job due as if its next fire time had come ``ago``."""
+    models.QuerySet(Job).filter(pk=job.pk).update(next_run_at=db_now() - ago)
+    job.refresh_from_db()
+    return job
+
+
+@pytest.fixture
+def scheduler() -> Scheduler:
+    instance = Scheduler(ImmediateExecutor())
+    instance.start()
+    return instance
+
+
+def runs(job: Job) -> list[JobRun]:
+    return list(JobRun.objects.filter(job=job).order_by("scheduled_for", "attempt"))
+
+
+def test_a_due_job_fires_once_and_advances(scheduler: Scheduler) -> None:
+    job = due(make_job())
+    fire = job.next_run_at
+    scheduler.run_once()
+    scheduler.run_once()
+    (run,) = runs(job)
+    assert (run.status, run.result, run.scheduled_for, run.trigger) == (
+        "succeeded",
+        3,
+        fire,
+        "schedule",
+    )
+    assert run.worker == scheduler.id
+    assert run.started_at is not None
+    assert run.finished_at is not None
+    job.refresh_from_db()
+    assert job.next_run_at == fire + timedelta(hours=1)
+    assert (job.last_status, job.last_run_at) == ("succeeded", run.started_at)
+    assert job.version == 1
+
+
+def test_nothing_due_nothing_fires(scheduler: Scheduler) -> None:
+    job = make_job()
+    scheduler.run_once()
+    assert runs(job) == []
+
+
+def test_manual_run_is_claimed_without_moving_the_schedule(scheduler: Scheduler) -> None:
+    job = make_job(task=T + "noop", args=[])
+    before = job.next_run_at
+    job.run_now()
+    scheduler.run_once()
+    (run,) = runs(job)
+    assert (run.trigger, run.status) == ("manual", "succeeded")
+    job.refresh_from_db()
+    assert job.next_run_at == before
+
+
+def test_one_off_job_ends_with_no_next_run_and_keeps_its_result(scheduler: Scheduler) -> None:
+    job = make_job(interval=None, run_at=timezone.now() - timedelta(seconds=1))
+    scheduler.run_once()
+    job.refresh_from_db()
+    assert job.next_run_at is None
+    assert [r.result for r in runs(job)] == [3]
+    scheduler.run_once()
+    assert len(runs(job)) == 1
+
+
+def test_misfire_grace_records_missed(scheduler: Scheduler) -> None:
+    job = due(make_job(misfire_grace=timedelta(seconds=30)), ago=timedelta(minutes=5))
+    scheduler.run_once()
+    (run,) = runs(job)
+    assert run.status == "missed"
+    assert "misfire grace" in run.error
+    job.refresh_from_db()
+    assert job.next_run_at is not None
+    assert job.next_run_at > timezone.now()
+
+
+@pytest.mark.parametrize(("coalesce", "executed"), [(True, 1), (False, 6)])
+def test_coalesce_after_downtime(scheduler: Scheduler, coalesce: bool, executed: int) -> None:
+    job = make_job(interval=timedelta(minutes=1), coalesce=coalesce, max_instances=6)
+    due(job, ago=timedelta(minutes=5, seconds=30))  # 6 fires passed
+    scheduler.run_once()
+    statuses = [r.status for r in runs(job)]
+    assert len(statuses) == 6
+    assert statuses.count("succeeded") == executed
+    assert statuses.count("missed") == 6 - executed
+    if coalesce:
+        assert statuses[-1] == "succeeded"  # the latest fire is the one that runs
+
+
+def test_max_instances_skips_a_fire_while_one_runs(scheduler: Scheduler) -> None:
+    job = due(make_job())
+    JobRun.objects.create(
+        job=job,
+        scheduled_for=timezone.now() - timedelta(hours=2),
+        status="running",
+        worker=scheduler.id,
+    )
+    scheduler.run_once()
+    latest = runs(job)[-1]
+    assert latest.status == "missed"
+    assert "already active" in latest.error
+
+
+def test_a_task_that_raises_fails_and_retries(scheduler: Scheduler) -> None:
+    job = due(
+        make_job(
+            task=T + "fail", kwargs={"message": "no disk"}, max_retries=2, retry_delay=timedelta(0)
+        )
+    )
+    for _ in range(4):
+        scheduler.run_once()
+    attempts = runs(job)
+    assert [(r.attempt, r.trigger, r.status) for r in attempts] == [
+        (1, "schedule", "failed"),
+        (2, "retry", "failed"),
+        (3, "retry", "failed"),
+    ]
+    assert "RuntimeError: no disk" in attempts[0].error
+    assert len({r.scheduled_for for r in attempts}) == 1
+    job.refresh_from_db()
+    assert job.last_status == "failed"
+
+
+def test_retry_waits_for_its_delay(scheduler: Scheduler) -> None:
+    job = due(make_job(task=T + "fail", max_retries=1, retry_delay=timedelta(hours=1)))
+    scheduler.run_once()
+    scheduler.run_once()
+    first, retry = runs(job)
+    assert (first.status, retry.status, retry.worker) == ("failed", "scheduled", "")
+    assert retry.not_before is not None
+    assert retry.not_before > timezone.now()
+
+
+def test_unserialisable_and_oversize_results(scheduler: Scheduler) -> None:
+    bad = due(make_job("bad", task=T + "unserialisable"))
+    with override_settings(TABLECRON={"RESULT_MAX_BYTES": 100}):
+        huge = due(make_job("huge", task=T + "big", args=[1000]))
+        scheduler.run_once()
+    (bad_run,) = runs(bad)
+    assert bad_run.status == "failed"
+    assert "not JSON" in bad_run.error
+    (huge_run,) = runs(huge)
+    assert huge_run.status == "succeeded"
+    assert huge_run.result["truncated"] is True
+    assert len(huge_run.result["start"]) == 50
+
+
+def test_async_task(scheduler: Scheduler) -> None:
+    job = due(make_job(task=T + "async_sleep", args=[0.01]))
+    scheduler.run_once()
+    assert [r.result for r in runs(job)] == [0.01]
+
+
+def test_async_task_timeout_is_cancelled(scheduler: Scheduler) -> None:
+    job = due(make_job(task=T + "async_sleep", args=[5], timeout=timedelta(milliseconds=100)))
+    scheduler.run_once()
+    assert [r.status for r in runs(job)] == ["timed_out"]
+
+
+def test_sync_task_timeout_frees_its_slot() -> None:
+    executor = ThreadExecutor(max_workers=1)
+    scheduler = Scheduler(executor)
+    scheduler.start()
+    job = due(make_job(task=T + "sleep", args=[1.5], timeout=timedelta(milliseconds=200)))
+    scheduler.run_once()
+    assert executor.free_slots() == 0
+    deadline = timezone.now() + timedelta(seconds=5)
+    while executor.free_slots() == 0 and timezone.now() < deadline:
+        scheduler.run_once()
+    assert executor.free_slots() == 1
+    (run,) = runs(job)
+    assert run.status == "timed_out"
+    assert "timeout" in run.error
+    abandoned = [t for t in threading.enumerate() if t.name == f"tablecron-run-{run.pk}"]
+    for thread in abandoned:
+        thread.join(5)  # its late result must not overwrite the status
+    run.refresh_from_db()
+    assert (run.status, run.result) == ("timed_out", None)
+
+
+def test_rows_naming_unknown_tasks_are_left_untouched(scheduler: Scheduler) -> None:
+    ghost = due(make_job("ghost", task="removed.module.task"))
+    good = due(make_job("good"))
+    scheduler.run_once()
+    assert runs(ghost) == []
+    assert Job.objects.get(pk=ghost.pk).next_run_at == ghost.next_run_at
+    assert [r.status for r in runs(good)] == ["succeeded"]
+
+
+def test_a_row_with_an_invalid_schedule_is_recorded_and_stopped(scheduler: Scheduler) -> None:
+    job = due(make_job())
+    models.QuerySet(Job).filter(pk=job.pk).update(interval=None, cron="not a cron")
+    good = due(make_job("good"))
+    scheduler.run_once()
+    (run,) = runs(job)
+    assert run.status == "failed"
+    assert "schedule is invalid" in run.error
+    assert Job.objects.get(pk=job.pk).next_run_at is None
+    assert [r.status for r in runs(good)] == ["succeeded"]
+
+
+def test_jitter_delays_the_start(scheduler: Scheduler) -> None:
+    job = due(make_job(jitter=timedelta(minutes=10)))
+    scheduler.run_once()
+    (run,) = runs(job)
+    assert (run.status, run.worker) == ("scheduled", "")
+    assert run.scheduled_for < run.not_before <= run.scheduled_for + timedelta(minutes=10)
+
+
+def test_window_end_stops_the_job(scheduler: Scheduler) -> None:
+    job = make_job(interval=timedelta(minutes=1), end_at=timezone.now() + timedelta(seconds=30))
+    due(job)
+    scheduler.run_once()
+    job.refresh_from_db()
+    assert job.next_run_at is None
+    assert len(runs(job)) == 1
+
+
+def test_runs_of_a_scheduler_that_stopped_beating_are_lost_and_retried(
+    scheduler: Scheduler,
+) -> None:
+    job = make_job(max_retries=1, retry_delay=timedelta(0))
+    old = db_now() - timedelta(minutes=5)
+    SchedulerInstance.objects.create(
+        pk="gone:1:x", host="elsewhere", pid=1, started_at=old, heartbeat_at=old
+    )
+    stuck = JobRun.objects.create(
+        job=job, scheduled_for=old, status="running", started_at=old, worker="gone:1:x"
+    )
+    waiting = JobRun.objects.create(
+        job=job, scheduled_for=old + timedelta(seconds=1), status="scheduled", worker="gone:1:x"
+    )
+    assert scheduler.reap_lost(db_now()) == 1
+    stuck.refresh_from_db()
+    waiting.refresh_from_db()
+    assert stuck.status == "lost"
+    assert "gone:1:x" in stuck.error
+    assert (waiting.status, waiting.worker) == ("scheduled", "")  # handed back, never started
+    assert JobRun.objects.filter(job=job, attempt=2, trigger="retry").exists()
+    assert not SchedulerInstance.objects.filter(pk="gone:1:x").exists()
+
+
+def test_dead_process_on_this_host_is_reaped_at_once(scheduler: Scheduler) -> None:
+    job = make_job()
+    now = db_now()
+    SchedulerInstance.objects.create(
+        pk="me-before", host=scheduler.host, pid=2**22 + 7, started_at=now, heartbeat_at=now
+    )
+    run = JobRun.objects.create(job=job, scheduled_for=now, status="running", worker="me-before")
+    scheduler.reap_lost(db_now())
+    run.refresh_from_db()
+    assert run.status == "lost"
+
+
+def test_old_runs_are_pruned(scheduler: Scheduler) -> None:
+    job = make_job()
+    old = timezone.now() - timedelta(days=31)
+    JobRun.objects.create(job=job, scheduled_for=old, status="succeeded")
+    JobRun.objects.create(job=job, scheduled_for=old + timedelta(seconds=1), status="running")
+    JobRun.objects.create(job=job, scheduled_for=timezone.now(), status="succeeded")
+    assert scheduler.prune(db_now()) == 1
+    assert JobRun.objects.count() == 2
+
+
+def test_signals_around_each_run(scheduler: Scheduler) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def started(run: JobRun, **_: Any) -> None:
+        seen.append(("started", run.status))
+
+    def finished(run: JobRun, **_: Any) -> None:
+        seen.append(("finished", run.status))
+
+    run_started.connect(started)
+    run_finished.connect(finished)
+    try:
+        due(make_job())
+        scheduler.run_once()
+    finally:
+        run_started.disconnect(started)
+        run_finished.disconnect(finished)
+    assert seen == [("started", "running"), ("finished", "succeeded")]
+
+
+def test_shutdown_hands_back_unstarted_runs_and_deregisters(scheduler: Scheduler) -> None:
+    job = make_job()
+    run = JobRun.objects.create(
+        job=job, scheduled_for=timezone.now(), status="scheduled", worker=scheduler.id
+    )
+    scheduler.shutdown()
+    run.refresh_from_db()
+    assert run.worker == ""
+    assert not SchedulerInstance.objects.filter(pk=scheduler.id).exists()
+
+
+def test_heartbeat_comes_back_after_being_reaped(scheduler: Scheduler) -> None:
+    SchedulerInstance.objects.all().delete()
+    scheduler.heartbeat(db_now())
+    assert SchedulerInstance.objects.filter(pk=scheduler.id).exists()
+
+
+def test_db_clock_is_aware_and_close() -> None:
+    now = db_now()
+    assert now.tzinfo is not None
+    assert abs(now - timezone.now()) < timedelta(seconds=5)
+
+
+def test_claim_queries_do_not_grow_with_due_rows(
+    scheduler: Scheduler, django_assert_max_num_queries: Any
+) -> None:
+    def count_queries(n: int) -> int:
+        Job.objects.all().delete()
+        for i in range(n):
+            due(make_job(f"job-{i}"))
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            claims, _ = scheduler.claim(500)
+        assert len(claims) == n
+        return len(captured)
+
+    assert count_queries(3) == count_queries(30)
