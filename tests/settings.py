@@ -1,5 +1,6 @@
 """Test settings: the database is chosen by TABLECRON_TEST_DB (sqlite, postgres, mariadb)."""
 
+import json
 import os
 import sys
 import tempfile
@@ -17,7 +18,11 @@ DATABASES = {
             "ENGINE": "django.db.backends.sqlite3",
             # A file, not :memory:, so threads and scheduler subprocesses share it.
             "NAME": os.environ.get("TABLECRON_DB_NAME", SQLITE_FILE),
-            "OPTIONS": {"timeout": 20},
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL;",
+            },
             "TEST": {"NAME": SQLITE_FILE},
         }
     },
@@ -51,6 +56,8 @@ DATABASES = {
 }[DB]
 
 SECRET_KEY = "tests-only"
+# Scheduler subprocesses started by the tests get their settings through the environment.
+TABLECRON = json.loads(os.environ.get("TABLECRON_SETTINGS", "{}"))
 USE_TZ = True
 TIME_ZONE = "Europe/Berlin"
 INSTALLED_APPS = [

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from tablecron.checks import check_settings, check_unknown_tasks
+from tablecron.checks import check_settings, check_sqlite_transactions, check_unknown_tasks
 from tablecron.models import Job
 
 
@@ -138,3 +138,15 @@ def test_checks_run_through_manage_py_check() -> None:
         pytest.raises(SystemCheckError, match="E003"),
     ):
         call_command("check")
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_w003_sqlite_without_immediate_transactions() -> None:
+    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "x.sqlite3"}
+    immediate = {**sqlite, "OPTIONS": {"transaction_mode": "IMMEDIATE"}}
+    postgres = {"ENGINE": "django.db.backends.postgresql", "NAME": "x"}
+    with override_settings(DATABASES={"default": sqlite, "other": immediate, "pg": postgres}):
+        (warning,) = check_sqlite_transactions(None)
+    assert warning.id == "tablecron.W003"
+    assert "'default'" in warning.msg
+    assert "IMMEDIATE" in str(warning.hint)

@@ -9,7 +9,7 @@ from django.db import models
 from django.test import override_settings
 from django.utils import timezone
 
-from tablecron.dbclock import db_now
+from tablecron.db import db_now
 from tablecron.executors.immediate import ImmediateExecutor
 from tablecron.executors.thread import ThreadExecutor
 from tablecron.models import Job, JobRun, SchedulerInstance
@@ -206,6 +206,7 @@ def test_sync_task_timeout_frees_its_slot() -> None:
         thread.join(5)  # its late result must not overwrite the status
     run.refresh_from_db()
     assert (run.status, run.result) == ("timed_out", None)
+    assert executor.shutdown(5) == []
 
 
 def test_rows_naming_unknown_tasks_are_left_untouched(scheduler: Scheduler) -> None:

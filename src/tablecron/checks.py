@@ -141,6 +141,25 @@ def _importable(module: str) -> bool:
     return True
 
 
+def check_sqlite_transactions(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """SQLite's default deferred transactions fail at once when two processes write."""
+    databases: dict[str, dict[str, Any]] = django_settings.DATABASES
+    return [
+        Warning(
+            f"The SQLite database {alias!r} does not use transaction_mode IMMEDIATE: a "
+            "scheduler and web processes writing at the same time will meet 'database is "
+            "locked' errors.",
+            hint=f'Add "OPTIONS": {{"transaction_mode": "IMMEDIATE"}} to DATABASES[{alias!r}].',
+            id="tablecron.W003",
+        )
+        for alias, database in databases.items()
+        if database.get("ENGINE") == "django.db.backends.sqlite3"
+        and database.get("OPTIONS", {}).get("transaction_mode") != "IMMEDIATE"
+    ]
+
+
 def check_unknown_tasks(
     app_configs: Sequence[AppConfig] | None,
     databases: Sequence[str] | None = None,
@@ -173,4 +192,5 @@ def register_checks() -> None:
     from django.core import checks
 
     checks.register(check_settings)
+    checks.register(check_sqlite_transactions)
     checks.register(check_unknown_tasks, Tags.database)

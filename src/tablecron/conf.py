@@ -41,6 +41,7 @@ KEYS: dict[str, Key] = {
     "ARGS_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
     "RESULT_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
     "SHUTDOWN_GRACE": Key(30.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
+    "CONNECTION_MAX_AGE": Key(60.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
 }
 
 
@@ -103,6 +104,10 @@ class Settings:
     @property
     def SHUTDOWN_GRACE(self) -> float:
         return _seconds(self.get("SHUTDOWN_GRACE"))
+
+    @property
+    def CONNECTION_MAX_AGE(self) -> float:
+        return _seconds(self.get("CONNECTION_MAX_AGE"))
 
 
 settings = Settings()

@@ -14,10 +14,12 @@ import traceback
 from datetime import datetime
 from typing import Any
 
-from django.db import close_old_connections, models, transaction
+from django.db import models, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from tablecron.conf import settings
+from tablecron.db import close_old_connections
 from tablecron.exceptions import UnknownTask
 from tablecron.executors.base import Claim
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
@@ -126,14 +128,19 @@ def execute(claim: Claim) -> str | None:
     try:
         if start(claim) is None:
             return None
-        run_started.send(JobRun, run=JobRun.objects.get(pk=claim.run_id))
+        _send(run_started, claim)
         status, result, error = _outcome(claim)
         if finish(claim, status, result=result, error=error):
-            run_finished.send(JobRun, run=JobRun.objects.get(pk=claim.run_id))
+            _send(run_finished, claim)
         return status
     finally:
         _current.reset(token)
         close_old_connections()
+
+
+def _send(signal: Signal, claim: Claim) -> None:
+    if signal.has_listeners(JobRun):  # spare the query when nobody listens
+        signal.send(JobRun, run=JobRun.objects.get(pk=claim.run_id))
 
 
 def _outcome(claim: Claim) -> tuple[str, Any, str]:

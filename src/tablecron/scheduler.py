@@ -1,7 +1,8 @@
 """The loop: claim due rows, hand them to an executor, advance the schedule.
 
 A claim is one short transaction: lock the due rows (``SELECT … FOR UPDATE SKIP LOCKED``
-where the database has it; on SQLite a write taken first serialises claimers), insert
+where the database has it; SQLite serialises writers itself, best with
+``transaction_mode = "IMMEDIATE"``, see check tablecron.W003), insert
 their ``JobRun`` rows, advance ``next_run_at``, commit; execution starts after the
 commit. The ``JobRun`` unique key (job, scheduled_for, attempt) is the last line of
 defence: however the code above misbehaves, a due time cannot be recorded twice.
@@ -19,13 +20,13 @@ import time
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, close_old_connections, connections, models, transaction
+from django.db import DatabaseError, connections, models, transaction
 from django.db.models import Case, Count, F, Min, Q, Value, When
 from django.db.models.functions import Now
 
 from tablecron import execution
 from tablecron.conf import settings
-from tablecron.dbclock import db_now
+from tablecron.db import close_all_connections, close_old_connections, db_now
 from tablecron.executors import Claim, Executor, get_executor
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger, SchedulerInstance
 from tablecron.models.run import ACTIVE
@@ -83,17 +84,20 @@ class Scheduler:
         return self._stop.is_set()
 
     def run(self, max_loops: int | None = None) -> None:
-        self.start()
-        loops, backoff = 0, 0.0
+        """Loop until ``stop()``; database errors are logged and retried with backoff."""
+        loops, backoff, started = 0, 0.0, False
         try:
             while not self._stop.is_set() and (max_loops is None or loops < max_loops):
                 try:
+                    if not started:
+                        self.start()
+                        started = True
                     delay = self.run_once()
                     backoff = 0.0
                 except Exception:
                     backoff = min(MAX_BACKOFF, max(settings.POLL_INTERVAL, backoff * 2))
                     logger.exception("tablecron: loop failed; retrying in %.1f s", backoff)
-                    self._close_connections()
+                    close_all_connections()
                     delay = backoff
                 loops += 1
                 self._stop.wait(delay)
@@ -115,7 +119,7 @@ class Scheduler:
         except DatabaseError:
             logger.exception("tablecron: could not deregister %s; it will be reaped", self.id)
         finally:
-            self._close_connections()
+            close_all_connections()
         logger.info("tablecron: scheduler %s stopped", self.id)
 
     def execute_now(self, job: Job) -> JobRun:
@@ -160,6 +164,10 @@ class Scheduler:
         try:
             self._housekeeping()
             capacity = min(self.batch_size, self.executor.free_slots())
+            if capacity <= 0:
+                self.executor.expire()
+                self.executor.wait_for_slot(settings.POLL_INTERVAL)
+                return 0.0
             claims, now = self.claim(capacity)
             for claim in claims:
                 self.executor.submit(claim)
@@ -173,9 +181,6 @@ class Scheduler:
     def claim(self, limit: int) -> tuple[list[Claim], datetime]:
         """Claim up to ``limit`` runs in one transaction; returns them and the DB's now."""
         with transaction.atomic():
-            if not self._locking:
-                # SQLite: take the write lock before reading, so claimers queue up here.
-                SchedulerInstance.objects.filter(pk=self.id).update(heartbeat_at=Now())
             now = db_now()
             if limit <= 0:
                 return [], now
@@ -277,8 +282,8 @@ class Scheduler:
     ) -> None:
         """Write each job's next fire time in one statement, guarded by its version.
 
-        The rows are locked (FOR UPDATE, or SQLite's write lock taken before reading), so
-        the guard holds; it is there so a stale read can never move a schedule back.
+        The rows are locked (FOR UPDATE, or SQLite's single writer), so the guard holds; it
+        is there so that a stale read can never move a schedule back.
         """
         for job in jobs:
             current = Q(version=job.version)
@@ -422,10 +427,6 @@ class Scheduler:
                 name,
             )
         self._reported |= names
-
-    def _close_connections(self) -> None:
-        for connection in connections.all(initialized_only=True):
-            connection.close()
 
 
 def _process_exists(pid: int) -> bool:

@@ -104,3 +104,10 @@ def record(path: str, label: str) -> None:
         os.write(descriptor, line.encode())
     finally:
         os.close(descriptor)
+
+
+@tablecron.register
+def record_and_sleep(path: str, label: str, seconds: float) -> None:
+    """Record the call, then take a while: a run in flight."""
+    record(path, label)
+    time.sleep(seconds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,6 +44,10 @@ class Executor(ABC):
     def free_slots(self) -> int:
         """How many more claims this executor takes now; the scheduler claims no more."""
         return 1_000_000
+
+    def wait_for_slot(self, timeout: float) -> None:
+        """Return when a slot may have freed up, or after ``timeout`` seconds."""
+        time.sleep(min(timeout, 0.01))
 
     def expire(self) -> list[int]:
         """Give up on runs past their timeout; returns their ids (already marked)."""

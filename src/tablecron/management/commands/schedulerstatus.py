@@ -4,7 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from tablecron.conf import settings
-from tablecron.dbclock import db_now
+from tablecron.db import db_now
 from tablecron.models import SchedulerInstance
 
 

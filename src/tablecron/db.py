@@ -1,0 +1,66 @@
+"""Database helpers for long-running loops: the database's clock, connection hygiene."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from django.db import connections
+from django.utils.dateparse import parse_datetime
+
+from tablecron.conf import settings
+
+_NOW_SQL = {
+    "postgresql": "SELECT CURRENT_TIMESTAMP",
+    "mysql": "SELECT UTC_TIMESTAMP(6)",
+    "sqlite": "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')",
+}
+
+
+def db_now(using: str = "default") -> datetime:
+    """The current time on the database server, as an aware UTC datetime.
+
+    Every scheduler on every host agrees on it, whatever their own clocks say.
+    """
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(_NOW_SQL.get(connection.vendor, "SELECT CURRENT_TIMESTAMP"))
+        value = cursor.fetchone()[0]
+    if isinstance(value, str):
+        parsed = parse_datetime(value)
+        assert parsed is not None, value
+        value = parsed
+    assert isinstance(value, datetime), value
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def close_old_connections() -> None:
+    """Close this thread's connections that are broken or older than CONNECTION_MAX_AGE.
+
+    Django's own ``close_old_connections()`` closes every connection each time when
+    CONN_MAX_AGE is 0 (its default): right for requests, ruinous for a loop that runs
+    hundreds of jobs a second. tablecron's long-lived threads reuse a connection while
+    it works and replace it once it failed, went away, or lived CONNECTION_MAX_AGE.
+    """
+    max_age = settings.CONNECTION_MAX_AGE
+    for connection in connections.all(initialized_only=True):
+        raw = connection.connection
+        if raw is None or connection.in_atomic_block:
+            continue
+        if getattr(connection, "_tablecron_raw", None) is not raw:
+            connection._tablecron_raw = raw  # type: ignore[attr-defined]
+            connection._tablecron_born = time.monotonic()  # type: ignore[attr-defined]
+        too_old = time.monotonic() - connection._tablecron_born > max_age  # type: ignore[attr-defined]
+        broken = connection.errors_occurred and not connection.is_usable()
+        if too_old or broken or not connection.get_autocommit():
+            connection.close()
+        else:
+            connection.errors_occurred = False
+
+
+def close_all_connections() -> None:
+    """Close every connection of this thread (after a database error, before a retry)."""
+    for connection in connections.all(initialized_only=True):
+        connection.close()

@@ -1,0 +1,128 @@
+"""Real runscheduler processes on the real database: every due fire runs exactly once.
+
+The tasks write each call to a file (with the fire time they were run for); the checks
+compare that file with the fire times computed from the schedules, not with the JobRun
+table alone.
+"""
+
+import os
+import signal
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from tablecron.db import db_now
+from tablecron.models import Job, JobRun, SchedulerInstance
+from tablecron.models.run import ACTIVE
+from tests.processes import SOAK_SECONDS, Call, calls, percentile, schedulers, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+T = "tests.testapp.jobs."
+COPIES = 2 if connection.vendor == "sqlite" else 3
+
+
+def every_second_jobs(count: int, path: Path, task: str = "record", **extra: object) -> None:
+    Job.objects.bulk_create(
+        Job(
+            name=f"every-second-{n}",
+            task=T + task,
+            cron="* * * * * *",
+            coalesce=False,
+            max_instances=5,
+            kwargs={"path": str(path), "label": f"every-second-{n}", **extra},
+        )
+        for n in range(count)
+    )
+
+
+def expected_fires(count: int, after: datetime, until: datetime) -> set[tuple[str, datetime]]:
+    """Every-second fire times strictly after ``after`` and at or before ``until``."""
+    first = after.replace(microsecond=0) + timedelta(seconds=1)
+    seconds = int((until - first).total_seconds()) + 1
+    return {
+        (f"every-second-{n}", first + timedelta(seconds=k))
+        for n in range(count)
+        for k in range(max(0, seconds))
+    }
+
+
+def check_exactly_once(recorded: list[Call], expected: set[tuple[str, datetime]]) -> None:
+    fired = Counter((call.label, call.scheduled_for) for call in recorded)
+    duplicates = {fire: n for fire, n in fired.items() if n > 1}
+    missing = expected - set(fired)
+    assert duplicates == {}, f"{len(duplicates)} fires ran more than once"
+    assert not missing, f"{len(missing)} of {len(expected)} fires never ran: {sorted(missing)[:5]}"
+
+
+def report(name: str, recorded: list[Call]) -> None:
+    lateness = [call.lateness * 1000 for call in recorded]
+    pids = Counter(call.pid for call in recorded)
+    print(
+        f"\n{name} on {connection.vendor}: {len(recorded)} calls by {len(pids)} schedulers "
+        f"{sorted(pids.values())}, lateness p50 {percentile(lateness, 0.5):.0f} ms, "
+        f"p99 {percentile(lateness, 0.99):.0f} ms"
+    )
+
+
+def test_every_fire_runs_exactly_once_across_schedulers(tmp_path: Path) -> None:
+    jobs, path = 100, tmp_path / "calls.log"
+    with schedulers(COPIES, tmp_path) as procs:
+        wait_for(lambda: SchedulerInstance.objects.count() == COPIES, 60, "schedulers")
+        created = db_now()
+        every_second_jobs(jobs, path)
+        time.sleep(SOAK_SECONDS)
+        Job.objects.update(enabled=False)
+        paused = db_now()
+        wait_for(lambda: not JobRun.objects.active().exists(), 30, "running work to end")
+    assert [proc.returncode for proc in procs] == [0] * COPIES
+    recorded = calls(path)
+    report("exactly once", recorded)
+    expected = expected_fires(jobs, created, paused - timedelta(seconds=1))
+    assert len(expected) >= jobs * (SOAK_SECONDS - 3)
+    check_exactly_once(recorded, expected)
+    assert all(created < call.scheduled_for <= paused for call in recorded)
+    assert JobRun.objects.filter(status="succeeded").count() == len(recorded)
+    if COPIES > 2:
+        assert len({call.pid for call in recorded}) > 1, "one scheduler did all the work"
+
+
+def test_a_killed_scheduler_loses_its_runs_and_the_others_keep_every_schedule(
+    tmp_path: Path,
+) -> None:
+    jobs, path, lost_after = 10, tmp_path / "calls.log", 3.0
+    settings = {"LOST_AFTER": lost_after, "HEARTBEAT_INTERVAL": 0.5, "MAX_WORKERS": 30}
+    with schedulers(COPIES, tmp_path, **settings) as procs:
+        wait_for(lambda: SchedulerInstance.objects.count() == COPIES, 60, "schedulers")
+        created = db_now()
+        every_second_jobs(jobs, path, task="record_and_sleep", seconds=3)
+        victim = procs[0]
+        victim_id = SchedulerInstance.objects.get(pid=victim.pid).pk
+        in_flight = JobRun.objects.filter(worker=victim_id, status="running")
+        time.sleep(3)
+        wait_for(in_flight.exists, 30, "the victim to run something")
+        doomed = set(in_flight.values_list("pk", flat=True))  # each has ~3 s left to run
+        os.kill(victim.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        leftovers = JobRun.objects.filter(worker=victim_id, status__in=ACTIVE)
+        wait_for(lambda: not leftovers.exists(), lost_after + 15, "the victim's runs to end")
+        ended_after = time.monotonic() - killed
+        time.sleep(max(5.0, SOAK_SECONDS / 3))
+        Job.objects.update(enabled=False)
+        paused = db_now()
+        wait_for(lambda: not JobRun.objects.active().exists(), 30, "running work to end")
+    print(
+        f"\nthe killed scheduler's runs ended {ended_after:.1f} s after the kill "
+        f"(LOST_AFTER = {lost_after} s)"
+    )
+    assert ended_after <= lost_after + 3
+    assert doomed
+    lost = set(JobRun.objects.filter(status="lost").values_list("pk", flat=True))
+    assert doomed <= lost
+    assert [proc.returncode for proc in procs[1:]] == [0] * (COPIES - 1)
+    recorded = calls(path)
+    report("kill -9", recorded)
+    check_exactly_once(recorded, expected_fires(jobs, created, paused - timedelta(seconds=2)))
