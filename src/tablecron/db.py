@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import connections
 from django.utils.dateparse import parse_datetime
@@ -64,3 +65,97 @@ def close_all_connections() -> None:
     """Close every connection of this thread (after a database error, before a retry)."""
     for connection in connections.all(initialized_only=True):
         connection.close()
+
+
+Advance = tuple[int, int, datetime | None, datetime | None, str | None]
+
+
+def advance_jobs(rows: list[Advance], using: str = "default") -> int:
+    """Move many claimed jobs on in one statement; returns how many were moved.
+
+    Each row is (id, version read, next_run_at, newest run's scheduled time or None,
+    its status or None). A job is written only if its version still matches; its version
+    is bumped. One UPDATE joined to a VALUES list: Django's bulk_update() builds CASE
+    expressions whose compilation alone cost ~3 ms a row here.
+    """
+    if not rows:
+        return 0
+    from tablecron.models import Job
+
+    connection = connections[using]
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list[Any] = []
+    for pk, version, next_run_at, last_run_at, last_status in rows:
+        params += [pk, version, adapt(next_run_at), adapt(last_run_at), last_status]
+    table = connection.ops.quote_name(Job._meta.db_table)
+    sql = _ADVANCE_SQL[connection.vendor](table, len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
+
+
+def _set(target: str) -> str:
+    """The SET list; MySQL wants the target columns qualified, the others refuse it."""
+    return (
+        f"{target}next_run_at = v.next_run_at, {target}version = j.version + 1, "
+        f"{target}last_run_at = COALESCE(v.last_run_at, j.last_run_at), "
+        f"{target}last_status = COALESCE(v.last_status, j.last_status)"
+    )
+
+
+def _advance_postgresql(table: str, count: int) -> str:
+    row = "(%s::bigint, %s::bigint, %s::timestamptz, %s::timestamptz, %s::varchar)"
+    return (
+        f"UPDATE {table} AS j SET {_set('')} FROM (VALUES {', '.join([row] * count)}) "
+        "AS v(id, version, next_run_at, last_run_at, last_status) "
+        "WHERE j.id = v.id AND j.version = v.version"
+    )
+
+
+def _advance_mysql(table: str, count: int) -> str:
+    first = (
+        "SELECT %s AS id, %s AS version, CAST(%s AS DATETIME(6)) AS next_run_at, "
+        "CAST(%s AS DATETIME(6)) AS last_run_at, CAST(%s AS CHAR(20)) AS last_status"
+    )
+    rest = "SELECT %s, %s, CAST(%s AS DATETIME(6)), CAST(%s AS DATETIME(6)), CAST(%s AS CHAR(20))"
+    rows = " UNION ALL ".join([first] + [rest] * (count - 1))
+    return (
+        f"UPDATE {table} AS j JOIN ({rows}) AS v ON j.id = v.id AND j.version = v.version "
+        f"SET {_set('j.')}"
+    )
+
+
+def _advance_sqlite(table: str, count: int) -> str:
+    # Not a WITH clause: Python's sqlite3 reports no rowcount for statements starting so.
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * count)
+    columns = (
+        "column1 AS id, column2 AS version, column3 AS next_run_at, "
+        "column4 AS last_run_at, column5 AS last_status"
+    )
+    return (
+        f"UPDATE {table} AS j SET {_set('')} FROM (SELECT {columns} FROM (VALUES {values})) "
+        "AS v WHERE j.id = v.id AND j.version = v.version"
+    )
+
+
+_ADVANCE_SQL = {
+    "postgresql": _advance_postgresql,
+    "mysql": _advance_mysql,
+    "sqlite": _advance_sqlite,
+}
+
+
+def run_sql(sql: str, params: list[Any], using: str = "default") -> int:
+    """Run one statement on tablecron's tables (``{run}``, ``{job}`` in ``sql``); returns
+    the rows it matched. For the per-run hot path, where the ORM's query compilation
+    cost more CPU than the database work."""
+    from tablecron.models import Job, JobRun
+
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    sql = sql.format(run=quote(JobRun._meta.db_table), job=quote(Job._meta.db_table))
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [adapt(p) if isinstance(p, datetime) else p for p in params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)

@@ -7,6 +7,7 @@ Every transition is a single conditional UPDATE, so a run that was meanwhile mar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
@@ -14,15 +15,15 @@ import traceback
 from datetime import datetime
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connections, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
 from tablecron.conf import settings
-from tablecron.db import close_old_connections
+from tablecron.db import close_old_connections, run_sql
 from tablecron.exceptions import UnknownTask
 from tablecron.executors.base import Claim
-from tablecron.models import Job, JobRun, RunStatus, RunTrigger
+from tablecron.models import JobRun, RunStatus, RunTrigger
 from tablecron.registry import RegisteredTask, tasks
 from tablecron.signals import run_finished, run_started
 
@@ -32,6 +33,8 @@ _current: contextvars.ContextVar[Claim | None] = contextvars.ContextVar(
     "tablecron_run", default=None
 )
 ERROR_MAX_CHARS = 20_000
+_RESULT = JobRun._meta.get_field("result")
+RETRYABLE = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST)
 
 
 def current_claim() -> Claim | None:
@@ -39,57 +42,51 @@ def current_claim() -> Claim | None:
     return _current.get()
 
 
-def _jobs() -> models.QuerySet[Job]:
-    # Plain queryset: these writes touch only the package's own columns.
-    return models.QuerySet(Job)
-
-
 def start(claim: Claim) -> datetime | None:
-    """Mark the run running; None when it is no longer ``scheduled`` (cancelled, taken)."""
+    """Mark the run running; None when it is no longer this worker's to start."""
     now = timezone.now()
-    claimed = JobRun.objects.filter(
-        pk=claim.run_id, status=RunStatus.SCHEDULED, worker=claim.worker
+    started = run_sql(
+        "UPDATE {run} SET status = %s, started_at = %s "
+        "WHERE id = %s AND status = %s AND worker = %s",
+        [RunStatus.RUNNING, now, claim.run_id, RunStatus.SCHEDULED, claim.worker],
     )
-    if not claimed.update(status=RunStatus.RUNNING, started_at=now):
-        return None
-    if claim.job_id is not None:
-        _jobs().filter(pk=claim.job_id).update(last_run_at=now, last_status=RunStatus.RUNNING)
-    return now
+    return now if started else None
 
 
 def finish(claim: Claim, status: str, *, result: Any = None, error: str = "") -> bool:
-    """Record the outcome of a running run; False if it was already ended by someone else."""
+    """Record the outcome of a running run; False if it was already ended by someone else.
+
+    The job's ``last_status`` follows only its newest run (the claim set ``last_run_at``
+    to that run's scheduled time). A failure that may be retried is recorded together
+    with its retry, in one transaction.
+    """
     now = timezone.now()
-    with transaction.atomic():
-        ended = JobRun.objects.filter(pk=claim.run_id, status=RunStatus.RUNNING).update(
-            status=status, finished_at=now, result=result, error=error[-ERROR_MAX_CHARS:]
+    stored_result = _RESULT.get_db_prep_save(result, connections["default"])
+    retry = status in RETRYABLE and claim.job_id is not None and claim.attempt <= claim.max_retries
+    with transaction.atomic() if retry else contextlib.nullcontext():
+        ended = run_sql(
+            "UPDATE {run} SET status = %s, finished_at = %s, result = %s, error = %s "
+            "WHERE id = %s AND status = %s",
+            [status, now, stored_result, error[-ERROR_MAX_CHARS:], claim.run_id, RunStatus.RUNNING],
         )
-        if ended:
-            _record_on_job(claim, status)
-            if status in (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST):
-                schedule_retry(claim, now)
+        if ended and claim.job_id is not None:
+            run_sql(
+                "UPDATE {job} SET last_status = %s WHERE id = %s AND last_run_at = %s",
+                [status, claim.job_id, claim.scheduled_for],
+            )
+        if ended and retry:
+            schedule_retry(claim, now)
     return bool(ended)
-
-
-def _record_on_job(claim: Claim, status: str) -> None:
-    if claim.job_id is None:
-        return
-    started = JobRun.objects.filter(pk=claim.run_id).values_list("started_at", flat=True)
-    # Only the newest run speaks for the job in list views.
-    _jobs().filter(pk=claim.job_id, last_run_at=models.Subquery(started[:1])).update(
-        last_status=status
-    )
 
 
 def schedule_retry(claim: Claim, now: datetime) -> JobRun | None:
     """A new attempt of a failed run, if the job allows one, waiting ``retry_delay``."""
     if claim.job_id is None or claim.attempt > claim.max_retries:
         return None
-    original = JobRun.objects.only("scheduled_for").get(pk=claim.run_id)
     return JobRun.objects.create(
         job_id=claim.job_id,
         job_name=claim.job_name,
-        scheduled_for=original.scheduled_for,
+        scheduled_for=claim.scheduled_for,
         attempt=claim.attempt + 1,
         trigger=RunTrigger.RETRY,
         status=RunStatus.SCHEDULED,

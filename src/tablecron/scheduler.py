@@ -21,12 +21,18 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections, models, transaction
-from django.db.models import Case, Count, F, Min, Q, Value, When
+from django.db.models import Count, Min, Q
 from django.db.models.functions import Now
 
 from tablecron import execution
 from tablecron.conf import settings
-from tablecron.db import close_all_connections, close_old_connections, db_now
+from tablecron.db import (
+    advance_jobs,
+    close_all_connections,
+    close_old_connections,
+    db_now,
+    run_sql,
+)
 from tablecron.executors import Claim, Executor, get_executor
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger, SchedulerInstance
 from tablecron.models.run import ACTIVE
@@ -285,18 +291,22 @@ class Scheduler:
         The rows are locked (FOR UPDATE, or SQLite's single writer), so the guard holds; it
         is there so that a stale read can never move a schedule back.
         """
+        rows = []
         for job in jobs:
-            current = Q(version=job.version)
-            job.next_run_at = Case(
-                When(current, then=Value(plans[job.pk][1], models.DateTimeField())),
-                default=F("next_run_at"),
+            runs, next_run_at = plans[job.pk]
+            newest = max(runs, key=lambda run: run.scheduled_for, default=None)
+            rows.append(
+                (
+                    job.pk,
+                    job.version,
+                    next_run_at,
+                    newest.scheduled_for if newest else None,
+                    newest.status if newest else None,
+                )
             )
-            job.version = Case(
-                When(current, then=job.version + 1),
-                default=F("version"),
-                output_field=models.PositiveBigIntegerField(),
-            )
-        _plain_jobs().bulk_update(jobs, ["next_run_at", "version"])
+        advanced = advance_jobs(rows)
+        if advanced != len(jobs):
+            raise DatabaseError(f"{len(jobs) - advanced} claimed jobs changed under their lock")
 
     def _claim_pending_runs(self, now: datetime, limit: int) -> list[Claim]:
         if limit <= 0:
@@ -314,6 +324,11 @@ class Scheduler:
                 )
             else:
                 claims.append(self._claim_of(run, run.job))
+                run_sql(  # the newest run speaks for its job in list views
+                    "UPDATE {job} SET last_run_at = %s, last_status = %s "
+                    "WHERE id = %s AND (last_run_at IS NULL OR last_run_at <= %s)",
+                    [run.scheduled_for, RunStatus.SCHEDULED, run.job_id, run.scheduled_for],
+                )
         return claims
 
     def _claim_of(self, run: JobRun, job: Job) -> Claim:

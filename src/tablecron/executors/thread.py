@@ -13,6 +13,7 @@ from tablecron.db import close_all_connections
 from tablecron.executors.base import Claim, Executor
 
 _names = itertools.count(1)
+QUEUE_FACTOR = 4
 
 
 @dataclass
@@ -41,7 +42,13 @@ class ThreadExecutor(Executor):
 
     def free_slots(self) -> int:
         with self._changed:
-            return self.max_workers - len(self._busy)
+            return self._capacity - len(self._busy)
+
+    @property
+    def _capacity(self) -> int:
+        # Claims may queue beyond the workers: claiming in batches costs far less than a
+        # claim per run, and the queued claims of a process that dies are handed back.
+        return QUEUE_FACTOR * self.max_workers
 
     def submit(self, claim: Claim) -> None:
         slot = _Slot(claim)
@@ -94,7 +101,7 @@ class ThreadExecutor(Executor):
 
     def wait_for_slot(self, timeout: float) -> None:
         with self._changed:
-            self._changed.wait_for(lambda: len(self._busy) < self.max_workers, timeout)
+            self._changed.wait_for(lambda: len(self._busy) < self._capacity, timeout)
 
     def expire(self) -> list[int]:
         from tablecron.execution import finish
