@@ -14,3 +14,9 @@ class TablecronConfig(AppConfig):
         register_checks()
         # Like admin.py: every installed app's jobs.py registers its tasks on import.
         autodiscover_modules("jobs")
+        from tablecron.conf import settings
+
+        if settings.EMBEDDED:
+            from tablecron import embedded
+
+            embedded.install()
