@@ -37,6 +37,7 @@ from tablecron.executors import Claim, Executor, get_executor
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger, SchedulerInstance
 from tablecron.models.run import ACTIVE
 from tablecron.registry import tasks
+from tablecron.wakeup import waiter_for
 
 logger = logging.getLogger("tablecron")
 
@@ -63,6 +64,7 @@ class Scheduler:
         self._next_heartbeat = 0.0
         self._next_prune = 0.0
         self._reported: set[str] = set()
+        self._waiter = waiter_for(self._stop)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -106,8 +108,9 @@ class Scheduler:
                     close_all_connections()
                     delay = backoff
                 loops += 1
-                self._stop.wait(delay)
+                self._waiter.wait(delay)
         finally:
+            self._waiter.close()
             self.shutdown()
 
     def shutdown(self) -> None:
@@ -187,6 +190,9 @@ class Scheduler:
     def claim(self, limit: int) -> tuple[list[Claim], datetime]:
         """Claim up to ``limit`` runs in one transaction; returns them and the DB's now."""
         with transaction.atomic():
+            if connections["default"].vendor == "postgresql":
+                with connections["default"].cursor() as cursor:  # no NOTIFY for our claims
+                    cursor.execute("SET LOCAL tablecron.claiming = 'on'")
             now = db_now()
             if limit <= 0:
                 return [], now

@@ -1,0 +1,77 @@
+"""How a scheduler waits between loops: a plain timeout, or on PostgreSQL until the
+``tablecron`` notification that a committed write may have made something due."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from django.db import connections
+
+logger = logging.getLogger("tablecron")
+SLICE = 0.5  # seconds
+
+
+class Sleeper:
+    """Waits out the timeout; ``stop()`` cuts it short."""
+
+    def __init__(self, stopped: threading.Event) -> None:
+        self.stopped = stopped
+
+    def wait(self, timeout: float) -> None:
+        self.stopped.wait(timeout)
+
+    def close(self) -> None:
+        pass
+
+
+class PostgresListener(Sleeper):
+    """Waits for ``NOTIFY tablecron`` on a connection of its own, at most ``timeout``."""
+
+    def __init__(self, stopped: threading.Event, using: str = "default") -> None:
+        super().__init__(stopped)
+        self.using = using
+        self._connection: Any = None
+
+    def wait(self, timeout: float) -> None:
+        if timeout <= 0 or self.stopped.is_set():
+            return
+        deadline = time.monotonic() + timeout
+        try:
+            connection = self._connect()
+            # In slices, so that stop() (from a signal handler) is heeded within one.
+            while not self.stopped.is_set() and (left := deadline - time.monotonic()) > 0:
+                if list(connection.notifies(timeout=min(left, SLICE), stop_after=1)):
+                    return
+        except Exception:
+            logger.warning("tablecron: LISTEN connection failed; polling instead", exc_info=True)
+            self.close()
+            self.stopped.wait(timeout)
+
+    def _connect(self) -> Any:
+        if self._connection is None or self._connection.closed:
+            import psycopg
+
+            wrapper = connections[self.using]
+            params = wrapper.get_connection_params()
+            params.pop("cursor_factory", None)
+            params.pop("context", None)
+            params.pop("prepare_threshold", None)
+            self._connection = psycopg.connect(**params, autocommit=True)
+            self._connection.execute("LISTEN tablecron")
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            finally:
+                self._connection = None
+
+
+def waiter_for(stopped: threading.Event, using: str = "default") -> Sleeper:
+    if connections[using].vendor == "postgresql":
+        return PostgresListener(stopped, using)
+    return Sleeper(stopped)
