@@ -10,6 +10,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "example"))
 
 DB = os.environ.get("TABLECRON_TEST_DB", "sqlite")
+# Per test process, so that concurrent runs (and helpers) never share a database.
+TEST_DATABASE = f"test_tablecron_{os.getpid()}"
 SQLITE_FILE = os.path.join(tempfile.gettempdir(), f"tablecron-test-{os.getpid()}.sqlite3")
 
 DATABASES = {
@@ -34,7 +36,7 @@ DATABASES = {
             "USER": os.environ.get("PGUSER", "postgres"),
             "PASSWORD": os.environ.get("PGPASSWORD", ""),
             "NAME": os.environ.get("TABLECRON_DB_NAME", os.environ.get("PGDATABASE", "test")),
-            "TEST": {"NAME": "test_tablecron"},
+            "TEST": {"NAME": TEST_DATABASE},
         }
     },
     "mariadb": {
@@ -47,7 +49,7 @@ DATABASES = {
             "NAME": os.environ.get("TABLECRON_DB_NAME", os.environ.get("MYSQL_DATABASE", "test")),
             "OPTIONS": {"charset": "utf8mb4"},
             "TEST": {
-                "NAME": "test_tablecron",
+                "NAME": TEST_DATABASE,
                 "CHARSET": "utf8mb4",
                 "COLLATION": "utf8mb4_unicode_ci",
             },
@@ -56,6 +58,8 @@ DATABASES = {
 }[DB]
 
 SECRET_KEY = "tests-only"
+# test_embedded.py requests pages from a real gunicorn on 127.0.0.1 (DEBUG is off).
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 # Scheduler subprocesses started by the tests get their settings through the environment.
 TABLECRON = json.loads(os.environ.get("TABLECRON_SETTINGS", "{}"))
 USE_TZ = True

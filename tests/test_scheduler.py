@@ -120,11 +120,10 @@ def test_coalesce_after_downtime(scheduler: Scheduler, coalesce: bool, executed:
 
 def test_max_instances_skips_a_fire_while_one_runs(scheduler: Scheduler) -> None:
     job = due(make_job())
+    now = db_now()
+    SchedulerInstance.objects.create(pk="busy", host="h", pid=1, started_at=now, heartbeat_at=now)
     JobRun.objects.create(
-        job=job,
-        scheduled_for=timezone.now() - timedelta(hours=2),
-        status="running",
-        worker=scheduler.id,
+        job=job, scheduled_for=now - timedelta(seconds=5), status="running", worker="busy"
     )
     scheduler.run_once()
     latest = runs(job)[-1]
@@ -271,6 +270,23 @@ def test_runs_of_a_scheduler_that_stopped_beating_are_lost_and_retried(
     assert (waiting.status, waiting.worker) == ("scheduled", "")  # handed back, never started
     assert JobRun.objects.filter(job=job, attempt=2, trigger="retry").exists()
     assert not SchedulerInstance.objects.filter(pk="gone:1:x").exists()
+
+
+def test_own_runs_that_no_worker_holds_are_reaped(scheduler: Scheduler) -> None:
+    """A database error cut their start or finish: hand back or mark lost at once."""
+    job = make_job()
+    now = db_now()
+    unstarted = JobRun.objects.create(
+        job=job, scheduled_for=now, status="scheduled", worker=scheduler.id
+    )
+    cut = JobRun.objects.create(
+        job=job, scheduled_for=now + timedelta(seconds=1), status="running", worker=scheduler.id
+    )
+    scheduler.reap_lost(db_now())
+    unstarted.refresh_from_db()
+    cut.refresh_from_db()
+    assert (unstarted.status, unstarted.worker) == ("scheduled", "")
+    assert cut.status == "lost"
 
 
 def test_dead_process_on_this_host_is_reaped_at_once(scheduler: Scheduler) -> None:

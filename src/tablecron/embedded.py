@@ -37,6 +37,8 @@ def install() -> None:
 
 def _serving() -> bool:
     program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if program == "__main__.py":  # python -m gunicorn: argv[0] is gunicorn/__main__.py
+        program = os.path.basename(os.path.dirname(sys.argv[0]))
     if any(server in program for server in SERVERS):
         return True
     # runserver's autoreloader runs the server in a child marked RUN_MAIN.

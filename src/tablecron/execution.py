@@ -11,16 +11,17 @@ import contextlib
 import contextvars
 import json
 import logging
+import time
 import traceback
 from datetime import datetime
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
 from tablecron.conf import settings
-from tablecron.db import close_old_connections, run_sql
+from tablecron.db import close_all_connections, close_old_connections, run_sql
 from tablecron.exceptions import UnknownTask
 from tablecron.executors.base import Claim
 from tablecron.models import JobRun, RunStatus, RunTrigger
@@ -35,6 +36,7 @@ _current: contextvars.ContextVar[Claim | None] = contextvars.ContextVar(
 ERROR_MAX_CHARS = 20_000
 _RESULT = JobRun._meta.get_field("result")
 RETRYABLE = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST)
+FINISH_ATTEMPTS = 6  # about 6 s of retries in all
 
 
 def current_claim() -> Claim | None:
@@ -127,12 +129,26 @@ def execute(claim: Claim) -> str | None:
             return None
         _send(run_started, claim)
         status, result, error = _outcome(claim)
-        if finish(claim, status, result=result, error=error):
+        if _finish_despite_outages(claim, status, result, error):
             _send(run_finished, claim)
         return status
     finally:
         _current.reset(token)
         close_old_connections()
+
+
+def _finish_despite_outages(claim: Claim, status: str, result: Any, error: str) -> bool:
+    """The outcome is known only here: keep trying to record it through a short outage."""
+    for attempt in range(FINISH_ATTEMPTS):
+        try:
+            return finish(claim, status, result=result, error=error)
+        except DatabaseError:
+            if attempt == FINISH_ATTEMPTS - 1:
+                raise
+            logger.warning("tablecron: could not record run %d; retrying", claim.run_id)
+            close_all_connections()
+            time.sleep(min(0.2 * 2**attempt, 5.0))
+    return False
 
 
 def _send(signal: Signal, claim: Claim) -> None:

@@ -400,6 +400,9 @@ class Scheduler:
             .exclude(worker__in=alive.values("pk"))
             .filter(Q(worker__in=dead) | Q(scheduled_for__lt=now - lost_after))
         )
+        if self.executor.in_process:  # ours, but no worker holds them: a database error
+            mine = JobRun.objects.active().filter(worker=self.id)  # cut a start or finish
+            orphaned |= mine.exclude(pk__in=self.executor.running_ids())
         # Never started: hand them back to any scheduler. Started: lost.
         orphaned.filter(status=RunStatus.SCHEDULED).update(worker="")
         count = 0
@@ -407,7 +410,7 @@ class Scheduler:
             if JobRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
                 status=RunStatus.LOST,
                 finished_at=now,
-                error=f"Its scheduler {run.worker} stopped beating.",
+                error=f"Its scheduler {run.worker} stopped beating, or lost track of it.",
             ):
                 count += 1
                 if run.job is not None:

@@ -45,6 +45,10 @@ class Executor(ABC):
         """How many more claims this executor takes now; the scheduler claims no more."""
         return 1_000_000
 
+    def running_ids(self) -> set[int]:
+        """The runs this executor holds now (in-process executors)."""
+        return set()
+
     def wait_for_slot(self, timeout: float) -> None:
         """Return when a slot may have freed up, or after ``timeout`` seconds."""
         time.sleep(min(timeout, 0.01))

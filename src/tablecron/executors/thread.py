@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import threading
 import time
@@ -12,6 +13,7 @@ from tablecron.conf import settings
 from tablecron.db import close_all_connections
 from tablecron.executors.base import Claim, Executor
 
+logger = logging.getLogger("tablecron")
 _names = itertools.count(1)
 QUEUE_FACTOR = 4
 
@@ -88,6 +90,8 @@ class ThreadExecutor(Executor):
             name, thread.name = thread.name, f"tablecron-run-{claim.run_id}"
             try:
                 execute(claim)
+            except Exception:  # the run is reaped by its scheduler; the worker goes on
+                logger.exception("tablecron: run %d could not be executed", claim.run_id)
             finally:
                 thread.name = name
                 with self._changed:
@@ -98,6 +102,10 @@ class ThreadExecutor(Executor):
                     self._changed.notify_all()
             if slot.abandoned:
                 return  # a new worker has taken this one's place
+
+    def running_ids(self) -> set[int]:
+        with self._changed:
+            return set(self._busy)
 
     def wait_for_slot(self, timeout: float) -> None:
         with self._changed:
