@@ -9,17 +9,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.db import connection
 
+from tablecron.models import Job
+
 ROOT = Path(__file__).resolve().parent.parent
 SOAK_SECONDS = float(os.environ.get("TABLECRON_SOAK_SECONDS", "30"))
+T = "tests.testapp.jobs."
 
 
 def child_env(**tablecron: Any) -> dict[str, str]:
@@ -106,3 +110,46 @@ def calls(path: Path) -> list[Call]:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def every_second_jobs(count: int, path: Path, task: str = "record", **extra: object) -> None:
+    Job.objects.bulk_create(
+        Job(
+            name=f"every-second-{n}",
+            task=T + task,
+            cron="* * * * * *",
+            coalesce=False,
+            max_instances=5,
+            kwargs={"path": str(path), "label": f"every-second-{n}", **extra},
+        )
+        for n in range(count)
+    )
+
+
+def expected_fires(count: int, after: datetime, until: datetime) -> set[tuple[str, datetime]]:
+    """Every-second fire times strictly after ``after`` and at or before ``until``."""
+    first = after.replace(microsecond=0) + timedelta(seconds=1)
+    seconds = int((until - first).total_seconds()) + 1
+    return {
+        (f"every-second-{n}", first + timedelta(seconds=k))
+        for n in range(count)
+        for k in range(max(0, seconds))
+    }
+
+
+def check_exactly_once(recorded: list[Call], expected: set[tuple[str, datetime]]) -> None:
+    fired = Counter((call.label, call.scheduled_for) for call in recorded)
+    duplicates = {fire: n for fire, n in fired.items() if n > 1}
+    missing = expected - set(fired)
+    assert duplicates == {}, f"{len(duplicates)} fires ran more than once"
+    assert not missing, f"{len(missing)} of {len(expected)} fires never ran: {sorted(missing)[:5]}"
+
+
+def report(name: str, recorded: list[Call]) -> None:
+    lateness = [call.lateness * 1000 for call in recorded]
+    pids = Counter(call.pid for call in recorded)
+    print(
+        f"\n{name} on {connection.vendor}: {len(recorded)} calls by {len(pids)} schedulers "
+        f"{sorted(pids.values())}, lateness p50 {percentile(lateness, 0.5):.0f} ms, "
+        f"p99 {percentile(lateness, 0.99):.0f} ms"
+    )

@@ -96,19 +96,15 @@ def test_e004_executor_that_cannot_be_imported() -> None:
     assert "'thread'" in str(error.hint)
 
 
-def test_e004_builtin_executor_whose_dependency_is_missing() -> None:
-    try:
-        import celery  # noqa: F401
-    except ImportError:
-        (error,) = check(EXECUTOR="celery")
-        assert error.id == "tablecron.E004"
-        assert "django-tablecron[celery]" in str(error.hint)
-    else:  # pragma: no cover - only when celery is installed
-        assert check(EXECUTOR="celery") == []
+def test_e004_not_an_executor() -> None:
+    (error,) = check(EXECUTOR="tablecron.models.Job")
+    assert error.id == "tablecron.E004"
+    assert "not a subclass of tablecron.executors.Executor" in error.msg
 
 
-def test_e004_django_tasks_executor_is_available() -> None:
-    assert check(EXECUTOR="django_tasks") == []
+def test_e004_executors_by_alias_and_path_pass() -> None:
+    assert check(EXECUTOR="immediate") == []
+    assert check(EXECUTOR="tablecron.executors.thread.ThreadExecutor") == []
 
 
 @pytest.mark.parametrize(

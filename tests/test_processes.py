@@ -8,8 +8,7 @@ table alone.
 import os
 import signal
 import time
-from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,54 +17,19 @@ from django.db import connection
 from tablecron.db import db_now
 from tablecron.models import Job, JobRun, SchedulerInstance
 from tablecron.models.run import ACTIVE
-from tests.processes import SOAK_SECONDS, Call, calls, percentile, schedulers, wait_for
+from tests.processes import (
+    SOAK_SECONDS,
+    calls,
+    check_exactly_once,
+    every_second_jobs,
+    expected_fires,
+    report,
+    schedulers,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-T = "tests.testapp.jobs."
 COPIES = 2 if connection.vendor == "sqlite" else 3
-
-
-def every_second_jobs(count: int, path: Path, task: str = "record", **extra: object) -> None:
-    Job.objects.bulk_create(
-        Job(
-            name=f"every-second-{n}",
-            task=T + task,
-            cron="* * * * * *",
-            coalesce=False,
-            max_instances=5,
-            kwargs={"path": str(path), "label": f"every-second-{n}", **extra},
-        )
-        for n in range(count)
-    )
-
-
-def expected_fires(count: int, after: datetime, until: datetime) -> set[tuple[str, datetime]]:
-    """Every-second fire times strictly after ``after`` and at or before ``until``."""
-    first = after.replace(microsecond=0) + timedelta(seconds=1)
-    seconds = int((until - first).total_seconds()) + 1
-    return {
-        (f"every-second-{n}", first + timedelta(seconds=k))
-        for n in range(count)
-        for k in range(max(0, seconds))
-    }
-
-
-def check_exactly_once(recorded: list[Call], expected: set[tuple[str, datetime]]) -> None:
-    fired = Counter((call.label, call.scheduled_for) for call in recorded)
-    duplicates = {fire: n for fire, n in fired.items() if n > 1}
-    missing = expected - set(fired)
-    assert duplicates == {}, f"{len(duplicates)} fires ran more than once"
-    assert not missing, f"{len(missing)} of {len(expected)} fires never ran: {sorted(missing)[:5]}"
-
-
-def report(name: str, recorded: list[Call]) -> None:
-    lateness = [call.lateness * 1000 for call in recorded]
-    pids = Counter(call.pid for call in recorded)
-    print(
-        f"\n{name} on {connection.vendor}: {len(recorded)} calls by {len(pids)} schedulers "
-        f"{sorted(pids.values())}, lateness p50 {percentile(lateness, 0.5):.0f} ms, "
-        f"p99 {percentile(lateness, 0.99):.0f} ms"
-    )
 
 
 def test_every_fire_runs_exactly_once_across_schedulers(tmp_path: Path) -> None:

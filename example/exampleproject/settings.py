@@ -82,7 +82,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TABLECRON: dict[str, object] = {
     # "EMBEDDED": False,  # True: run the scheduler as a thread inside each web process
     # "POLL_INTERVAL": 0.5,  # seconds between two looks at the table
-    # "EXECUTOR": "thread",  # "thread", "django_tasks", "celery" or a dotted path
+    # "EXECUTOR": "thread",  # "thread", "immediate" or the dotted path of an Executor
     # "MAX_WORKERS": 10,  # threads of the "thread" executor
     # "HEARTBEAT_INTERVAL": 10,  # seconds between a scheduler's signs of life
     # "LOST_AFTER": 60,  # seconds of silence after which a scheduler's runs are lost

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -15,9 +14,6 @@ from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
 from tablecron.conf import EXECUTOR_ALIASES, KEYS
-
-# What each built-in executor needs importable beside tablecron itself.
-_EXECUTOR_REQUIRES = {"celery": ("celery",), "django_tasks": ("django.tasks", "django_tasks")}
 
 
 def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
@@ -84,32 +80,24 @@ def _type_ok(key: str, value: Any) -> bool:
 
 
 def _check_executor(value: str) -> list[CheckMessage]:
-    if value in _EXECUTOR_REQUIRES:
-        modules = _EXECUTOR_REQUIRES[value]
-        if not any(_importable(module) for module in modules):
-            return [
-                Error(
-                    f"The {value!r} executor needs {' or '.join(modules)}, which is not installed.",
-                    hint=f"pip install 'django-tablecron[{value.replace('_', '-')}]', or choose "
-                    'TABLECRON["EXECUTOR"] = "thread".',
-                    id="tablecron.E004",
-                )
-            ]
-        return []
-    if value in EXECUTOR_ALIASES:
-        return []
+    from tablecron.executors import Executor
+
     try:
-        import_string(value)
+        executor = import_string(EXECUTOR_ALIASES.get(value, value))
     except ImportError as exc:
-        return [
-            Error(
-                f'TABLECRON["EXECUTOR"] = {value!r} cannot be imported: {exc}',
-                hint=f"Use one of {', '.join(map(repr, EXECUTOR_ALIASES))} or the dotted path of "
-                "an executor class.",
-                id="tablecron.E004",
-            )
-        ]
-    return []
+        problem = f"cannot be imported: {exc}"
+    else:
+        if isinstance(executor, type) and issubclass(executor, Executor):
+            return []
+        problem = "is not a subclass of tablecron.executors.Executor"
+    return [
+        Error(
+            f'TABLECRON["EXECUTOR"] = {value!r} {problem}',
+            hint=f"Use one of {', '.join(map(repr, EXECUTOR_ALIASES))} or the dotted path of "
+            "an Executor subclass.",
+            id="tablecron.E004",
+        )
+    ]
 
 
 def _check_allowed_tasks(paths: Sequence[str]) -> list[CheckMessage]:
@@ -131,14 +119,6 @@ def _check_allowed_tasks(paths: Sequence[str]) -> list[CheckMessage]:
             )
         )
     return errors
-
-
-def _importable(module: str) -> bool:
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        return False
-    return True
 
 
 def check_sqlite_transactions(

@@ -11,11 +11,10 @@ from typing import Any
 
 from django.conf import settings as django_settings
 
-# The executors that need no dotted path; issue-by-issue they gain implementations.
+# The executors that need no dotted path.
 EXECUTOR_ALIASES = {
     "thread": "tablecron.executors.thread.ThreadExecutor",
-    "django_tasks": "tablecron.executors.django_tasks.DjangoTasksExecutor",
-    "celery": "tablecron.executors.celery.CeleryExecutor",
+    "immediate": "tablecron.executors.immediate.ImmediateExecutor",
 }
 
 
@@ -32,7 +31,7 @@ _SECONDS = (int, float, timedelta)
 KEYS: dict[str, Key] = {
     "EMBEDDED": Key(False, (bool,), "True or False"),
     "POLL_INTERVAL": Key(0.5, _SECONDS, "seconds as a number or a timedelta", positive=True),
-    "EXECUTOR": Key("thread", (str,), '"thread", "django_tasks", "celery" or a dotted path'),
+    "EXECUTOR": Key("thread", (str,), '"thread", "immediate" or a dotted path'),
     "MAX_WORKERS": Key(10, (int,), "a positive integer", positive=True),
     "HEARTBEAT_INTERVAL": Key(10.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "LOST_AFTER": Key(60.0, _SECONDS, "seconds as a number or a timedelta", positive=True),

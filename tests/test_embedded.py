@@ -1,0 +1,145 @@
+"""Embedded mode under a real gunicorn with 4 workers: every due fire runs exactly once.
+
+Each worker process starts its own scheduler thread when it loads the app (no request
+needed); the database, not the number of schedulers, keeps each fire to one call.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tablecron.db import db_now
+from tablecron.models import Job, JobRun, SchedulerInstance
+from tests.processes import (
+    ROOT,
+    SOAK_SECONDS,
+    calls,
+    check_exactly_once,
+    child_env,
+    every_second_jobs,
+    expected_fires,
+    report,
+    wait_for,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+WORKERS = 4
+SOAK = max(10.0, SOAK_SECONDS / 2)  # half the soak of test_processes.py, for suite time
+ERROR_LINE = re.compile(r"^[\w.]+(?:Error|Exception): .*$", re.MULTILINE)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def gunicorn(
+    workers: int, log: Path, **tablecron: Any
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``gunicorn --workers N`` in embedded mode on 127.0.0.1; SIGTERM (then SIGKILL) on exit."""
+    port = free_port()
+    with open(log, "wb") as output:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(workers),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--no-control-socket",  # else every gunicorn shares ~/.gunicorn/gunicorn.ctl
+                "tests.wsgi:application",
+            ],
+            cwd=ROOT,
+            env=child_env(EMBEDDED=True, **tablecron),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so nothing outlives the test
+        )
+    try:
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def status_of(url: str) -> int:
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no *_proxy env
+    try:
+        with direct.open(url, timeout=10) as response:
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def retried_loops(output: str) -> None:
+    """Print the scheduler loops that failed (and were retried, as designed)."""
+    failed = output.count("tablecron: loop failed")
+    if failed:
+        errors = sorted(set(ERROR_LINE.findall(output)))
+        print(f"{failed} scheduler loops failed and were retried: {errors}")
+
+
+def test_gunicorn_workers_in_embedded_mode_fire_each_job_exactly_once(tmp_path: Path) -> None:
+    jobs, path, log = 50, tmp_path / "calls.log", tmp_path / "gunicorn.log"
+    with gunicorn(WORKERS, log) as (server, port):
+
+        def started() -> bool:
+            if server.poll() is not None:
+                raise AssertionError(f"gunicorn exited ({server.returncode}):\n{log.read_text()}")
+            return SchedulerInstance.objects.count() >= WORKERS
+
+        # Before any request: the workers start their schedulers when they load the app.
+        wait_for(started, 60, f"{WORKERS} embedded schedulers")
+        time.sleep(1)  # a fifth one (from the master, say) would show up by now
+        pids = set(SchedulerInstance.objects.values_list("pid", flat=True))
+        assert len(pids) == SchedulerInstance.objects.count() == WORKERS
+        assert server.pid not in pids, "the gunicorn master runs a scheduler"
+        assert status_of(f"http://127.0.0.1:{port}/admin/login/") == 200
+        created = db_now()
+        every_second_jobs(jobs, path)
+        time.sleep(SOAK)
+        Job.objects.update(enabled=False)
+        paused = db_now()
+        wait_for(lambda: not JobRun.objects.active().exists(), 30, "running work to end")
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"gunicorn did not stop:\n{log.read_text()}") from None
+    assert server.returncode == 0, log.read_text()
+    assert not SchedulerInstance.objects.exists(), "workers did not deregister on exit"
+    recorded = calls(path)
+    report(f"embedded, gunicorn --workers {WORKERS}", recorded)
+    retried_loops(log.read_text())
+    expected = expected_fires(jobs, created, paused - timedelta(seconds=1))
+    assert len(expected) >= jobs * (SOAK - 3)
+    check_exactly_once(recorded, expected)
+    assert all(created < call.scheduled_for <= paused for call in recorded)
+    assert JobRun.objects.filter(status="succeeded").count() == len(recorded)
+    workers = {call.pid for call in recorded}
+    assert workers <= pids, "something other than the gunicorn workers ran jobs"
+    assert len(workers) > 1, "one worker did all the work"
