@@ -370,3 +370,41 @@ def test_claim_queries_do_not_grow_with_due_rows(
         return len(captured)
 
     assert count_queries(3) == count_queries(30)
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "wall", "fires_at"),
+    [
+        ("Europe/Berlin", "2026-03-29", "30 2 * * *", (3, 0)),  # skipped: first instant after
+        ("Europe/Berlin", "2026-10-25", "30 2 * * *", (2, 30)),  # repeated: once
+        ("America/New_York", "2026-03-08", "30 2 * * *", (3, 0)),
+        ("America/New_York", "2026-11-01", "30 1 * * *", (1, 30)),
+    ],
+)
+def test_dst_days_through_the_scheduler(
+    scheduler: Scheduler, zone: str, day: str, wall: str, fires_at: tuple[int, int]
+) -> None:
+    """A daily wall-clock job caught up across a DST change fires once that day."""
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    dst_day = date.fromisoformat(day)
+    before = datetime.combine(dst_day - timedelta(days=2), datetime.min.time(), tz)
+    job = make_job(
+        interval=None,
+        cron=wall,
+        timezone=zone,
+        coalesce=False,
+        max_instances=10,
+        end_at=before + timedelta(days=4),
+    )
+    schedule = job.get_schedule()
+    assert schedule is not None
+    models.QuerySet(Job).filter(pk=job.pk).update(next_run_at=schedule.next_after(before))
+    scheduler.run_once()
+    fires = [r.scheduled_for.astimezone(tz) for r in runs(job)]
+    assert [f.date() for f in fires] == [dst_day + timedelta(days=n) for n in (-2, -1, 0, 1)]
+    (on_the_day,) = [f for f in fires if f.date() == dst_day]
+    assert (on_the_day.hour, on_the_day.minute) == fires_at
+    assert all(run.status == "succeeded" for run in runs(job))
