@@ -72,6 +72,7 @@ def test_readme_example_command_serves_the_admin_with_scheduled_jobs(tmp_path: P
         assert json.loads(health) == {"ok": True}
         login = wait_for(f"http://127.0.0.1:{port}/admin/login/", server)
         assert "Django administration" in login or "Log in" in login
+        fired = wait_for_run(database, "every-10-seconds-report", server)
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
@@ -81,9 +82,26 @@ def test_readme_example_command_serves_the_admin_with_scheduled_jobs(tmp_path: P
         rows = dict(db.execute("SELECT name, next_run_at FROM tablecron_job").fetchall())
         admins = db.execute("SELECT COUNT(*) FROM auth_user WHERE is_superuser").fetchone()[0]
     assert admins == 1
+    assert fired == "succeeded"  # the embedded scheduler fires the sample jobs
     assert len(rows) == 6
     assert rows["manual-cleanup"] is None
     assert all(value for name, value in rows.items() if name != "manual-cleanup")
+
+
+def wait_for_run(database: Path, job: str, server: "subprocess.Popen[str]") -> str:
+    """The status of the job's first finished run, waiting up to 30 s."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and server.poll() is None:
+        with closing(sqlite3.connect(database)) as db:
+            row = db.execute(
+                "SELECT status FROM tablecron_jobrun WHERE job_name = ? AND finished_at "
+                "IS NOT NULL ORDER BY id LIMIT 1",
+                [job],
+            ).fetchone()
+        if row:
+            return str(row[0])
+        time.sleep(0.5)
+    raise AssertionError(f"{job} did not run within 30 s")
 
 
 def wait_for(url: str, server: "subprocess.Popen[str]", timeout: float = 120) -> str:

@@ -80,7 +80,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # tablecron: every key is optional; uncomment one to change its default.
 TABLECRON: dict[str, object] = {
-    # "EMBEDDED": False,  # True: run the scheduler as a thread inside each web process
+    # The example runs its scheduler inside runserver; in production run
+    # `manage.py runscheduler` beside the web server, or keep this on in every web process.
+    "EMBEDDED": True,
     # "POLL_INTERVAL": 0.5,  # seconds between two looks at the table
     # "EXECUTOR": "thread",  # "thread", "immediate" or the dotted path of an Executor
     # "MAX_WORKERS": 10,  # threads of the "thread" executor
@@ -89,4 +91,7 @@ TABLECRON: dict[str, object] = {
     # "RUN_RETENTION": timedelta(days=30),  # how long JobRun rows are kept
     # "ALLOWED_TASKS": [],  # dotted paths of undecorated functions that may be scheduled
     # "ARGS_MAX_BYTES": 65536,  # size limit of a job's JSON args and kwargs
+    # "RESULT_MAX_BYTES": 65536,  # size limit of a run's stored result
+    # "SHUTDOWN_GRACE": 30,  # seconds running jobs get to finish when a scheduler stops
+    # "CONNECTION_MAX_AGE": 60,  # seconds a scheduler thread keeps a database connection
 }
