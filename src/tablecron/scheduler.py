@@ -19,7 +19,6 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections, models, transaction
 from django.db.models import Count, Min, Q
 from django.db.models.functions import Now
@@ -36,13 +35,13 @@ from tablecron.db import (
 from tablecron.executors import Claim, Executor, get_executor
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger, SchedulerInstance
 from tablecron.models.run import ACTIVE
+from tablecron.planning import Plan, plan
 from tablecron.registry import tasks
 from tablecron.wakeup import waiter_for
 
 logger = logging.getLogger("tablecron")
 
 BATCH_SIZE = 500
-MAX_CATCHUP = 100  # missed fires recorded per job and claim after downtime
 PRUNE_EVERY = 60.0  # seconds
 MAX_BACKOFF = 30.0  # seconds between attempts while the database is away
 
@@ -224,12 +223,12 @@ class Scheduler:
                 "job_id", "scheduled_for"
             )
         )
-        plans = {job.pk: self._plan(job, now, active.get(job.pk, 0)) for job in jobs}
+        plans = {job.pk: plan(job, now, active.get(job.pk, 0), self.id, self._rng) for job in jobs}
         self._advance(jobs, plans)
         runs = [
             run
             for job in jobs
-            for run in plans[job.pk][0]
+            for run in plans[job.pk].runs
             if (job.pk, run.scheduled_for) not in recorded
         ]
         created = JobRun.objects.bulk_create(runs)
@@ -240,58 +239,7 @@ class Scheduler:
             if run.status == RunStatus.SCHEDULED and run.worker == self.id and run.job_id
         ]
 
-    def _plan(self, job: Job, now: datetime, active: int) -> tuple[list[JobRun], datetime | None]:
-        """The runs this due job turns into, and its next fire time after ``now``."""
-        try:
-            schedule = job.get_schedule()
-        except ValidationError as exc:
-            error = f"The job's schedule is invalid: {exc.messages}"
-            return [self._run(job, job.next_run_at or now, RunStatus.FAILED, error, now)], None
-        fires: list[datetime] = []
-        fire = job.next_run_at
-        while fire is not None and fire <= now and len(fires) < MAX_CATCHUP:
-            fires.append(fire)
-            fire = schedule.next_after(fire) if schedule else None
-        if fire is not None and fire <= now and schedule is not None:
-            logger.warning("tablecron: %s missed more than %d fires", job.name, MAX_CATCHUP)
-            fire = schedule.next_after(now)
-        grace = job.misfire_grace
-        missed = {
-            f: "Later than the misfire grace time."
-            for f in fires
-            if grace is not None and now - f > grace
-        }
-        on_time = [f for f in fires if f not in missed]
-        if job.coalesce and len(on_time) > 1:
-            missed.update(dict.fromkeys(on_time[:-1], f"Coalesced into the run of {on_time[-1]}."))
-            on_time = on_time[-1:]
-        skip = max(0, len(on_time) - max(0, job.max_instances - active))
-        missed.update(dict.fromkeys(on_time[:skip], f"{job.max_instances} run(s) already active."))
-        runs = [self._run(job, f, RunStatus.MISSED, reason, now) for f, reason in missed.items()]
-        runs += [self._run(job, f, RunStatus.SCHEDULED, "", now) for f in on_time[skip:]]
-        return runs, fire
-
-    def _run(self, job: Job, fire: datetime, status: str, error: str, now: datetime) -> JobRun:
-        run = JobRun(
-            job=job,
-            job_name=job.name,
-            scheduled_for=fire,
-            status=status,
-            error=error,
-            trigger=RunTrigger.SCHEDULE,
-            worker=self.id,
-            not_before=fire,
-        )
-        if status != RunStatus.SCHEDULED:
-            run.finished_at = now
-        elif job.jitter:
-            run.worker = ""  # waits as a pending run until its jittered start
-            run.not_before = fire + self._rng.random() * job.jitter
-        return run
-
-    def _advance(
-        self, jobs: list[Job], plans: dict[int, tuple[list[JobRun], datetime | None]]
-    ) -> None:
+    def _advance(self, jobs: list[Job], plans: dict[int, Plan]) -> None:
         """Write each job's next fire time in one statement, guarded by its version.
 
         The rows are locked (FOR UPDATE, or SQLite's single writer), so the guard holds; it
@@ -299,7 +247,7 @@ class Scheduler:
         """
         rows = []
         for job in jobs:
-            runs, next_run_at = plans[job.pk]
+            runs, next_run_at = plans[job.pk].runs, plans[job.pk].next_run_at
             newest = max(runs, key=lambda run: run.scheduled_for, default=None)
             rows.append(
                 (
