@@ -89,4 +89,8 @@ def test_a_killed_scheduler_loses_its_runs_and_the_others_keep_every_schedule(
     assert [proc.returncode for proc in procs[1:]] == [0] * (COPIES - 1)
     recorded = calls(path)
     report("kill -9", recorded)
-    check_exactly_once(recorded, expected_fires(jobs, created, paused - timedelta(seconds=2)))
+    # The killed scheduler's runs may have died before their task wrote its line: those
+    # are the lost ones, which are not retried (max_retries = 0). Every other fire ran.
+    lost = set(JobRun.objects.filter(status="lost").values_list("job_name", "scheduled_for"))
+    expected = expected_fires(jobs, created, paused - timedelta(seconds=2)) - lost
+    check_exactly_once(recorded, expected)

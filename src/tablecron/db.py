@@ -119,9 +119,12 @@ def _advance_mysql(table: str, count: int) -> str:
     )
     rest = "SELECT %s, %s, CAST(%s AS DATETIME(6)), CAST(%s AS DATETIME(6)), CAST(%s AS CHAR(20))"
     rows = " UNION ALL ".join([first] + [rest] * (count - 1))
+    # Driven from the VALUES rows (STRAIGHT_JOIN), InnoDB reaches each job by primary key.
+    # Left to itself it could scan the small job table, locking rows that other
+    # schedulers hold, and deadlock.
     return (
-        f"UPDATE {table} AS j JOIN ({rows}) AS v ON j.id = v.id AND j.version = v.version "
-        f"SET {_set('j.')}"
+        f"UPDATE ({rows}) AS v STRAIGHT_JOIN {table} AS j "
+        f"ON j.id = v.id AND j.version = v.version SET {_set('j.')}"
     )
 
 

@@ -16,6 +16,7 @@ import sys
 import threading
 from typing import Any
 
+from django.apps import apps
 from django.core.signals import request_started
 
 from tablecron.conf import settings
@@ -68,11 +69,20 @@ def start() -> Any:
             return _running[pid]
         scheduler = Scheduler()
         _running[pid] = scheduler
-    thread = threading.Thread(target=scheduler.run, name="tablecron-scheduler", daemon=True)
+    thread = threading.Thread(
+        target=_run, args=(scheduler,), name="tablecron-scheduler", daemon=True
+    )
     thread.start()
     atexit.register(_stop, scheduler, thread)
     logger.info("tablecron: embedded scheduler started in process %d", pid)
     return scheduler
+
+
+def _run(scheduler: Any) -> None:
+    # Started from AppConfig.ready(): let every app finish loading (and registering its
+    # tasks) before the first query.
+    apps.ready_event.wait()
+    scheduler.run()
 
 
 def _stop(scheduler: Any, thread: threading.Thread) -> None:

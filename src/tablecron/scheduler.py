@@ -351,11 +351,14 @@ class Scheduler:
         if self.executor.in_process:  # ours, but no worker holds them: a database error
             mine = JobRun.objects.active().filter(worker=self.id)  # cut a start or finish
             orphaned |= mine.exclude(pk__in=self.executor.running_ids())
-        # Never started: hand them back to any scheduler. Started: lost.
-        orphaned.filter(status=RunStatus.SCHEDULED).update(worker="")
+        # Read first, then write each by primary key, re-checking its state: one UPDATE
+        # over the orphan query locked rows in index order and deadlocked with workers.
         count = 0
-        for run in orphaned.filter(status=RunStatus.RUNNING).select_related("job")[:BATCH_SIZE]:
-            if JobRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        for run in orphaned.select_related("job").order_by("pk")[:BATCH_SIZE]:
+            same = JobRun.objects.filter(pk=run.pk, status=run.status, worker=run.worker)
+            if run.status == RunStatus.SCHEDULED:  # never started: any scheduler may take it
+                same.update(worker="")
+            elif same.update(
                 status=RunStatus.LOST,
                 finished_at=now,
                 error=f"Its scheduler {run.worker} stopped beating, or lost track of it.",
