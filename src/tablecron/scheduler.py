@@ -63,6 +63,7 @@ class Scheduler:
         self._next_heartbeat = 0.0
         self._next_prune = 0.0
         self._reported: set[str] = set()
+        self._claimed_at = 0.0
         self._waiter = waiter_for(self._stop)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -188,6 +189,7 @@ class Scheduler:
 
     def claim(self, limit: int) -> tuple[list[Claim], datetime]:
         """Claim up to ``limit`` runs in one transaction; returns them and the DB's now."""
+        self._claimed_at = time.monotonic()
         with transaction.atomic():
             if connections["default"].vendor == "postgresql":
                 with connections["default"].cursor() as cursor:  # no NOTIFY for our claims
@@ -313,7 +315,9 @@ class Scheduler:
         soonest: datetime | None = min((t for t in (next_job, next_run) if t), default=None)
         if soonest is None:
             return poll
-        return max(0.0, min(poll, (soonest - now).total_seconds()))
+        # ``now`` was read when the claim began: count the time spent since.
+        until = (soonest - now).total_seconds() - (time.monotonic() - self._claimed_at)
+        return max(0.0, min(poll, until))
 
     # -- housekeeping --------------------------------------------------------------------
 
