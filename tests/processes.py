@@ -153,3 +153,18 @@ def report(name: str, recorded: list[Call]) -> None:
         f"{sorted(pids.values())}, lateness p50 {percentile(lateness, 0.5):.0f} ms, "
         f"p99 {percentile(lateness, 0.99):.0f} ms"
     )
+
+
+def soak(count: int, path: Path, seconds: float) -> tuple[datetime, datetime]:
+    """Create ``count`` every-second jobs, let them fire ``seconds``, pause them and wait
+    for running work to end; returns the database times of creation and pause."""
+    from tablecron.db import db_now
+    from tablecron.models import JobRun
+
+    created = db_now()
+    every_second_jobs(count, path)
+    time.sleep(seconds)
+    Job.objects.update(enabled=False)
+    paused = db_now()
+    wait_for(lambda: not JobRun.objects.active().exists(), 30, "running work to end")
+    return created, paused

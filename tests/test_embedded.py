@@ -21,17 +21,16 @@ from typing import Any
 
 import pytest
 
-from tablecron.db import db_now
-from tablecron.models import Job, JobRun, SchedulerInstance
+from tablecron.models import JobRun, SchedulerInstance
 from tests.processes import (
     ROOT,
     SOAK_SECONDS,
     calls,
     check_exactly_once,
     child_env,
-    every_second_jobs,
     expected_fires,
     report,
+    soak,
     wait_for,
 )
 
@@ -119,12 +118,7 @@ def test_gunicorn_workers_in_embedded_mode_fire_each_job_exactly_once(tmp_path: 
         assert len(pids) == SchedulerInstance.objects.count() == WORKERS
         assert server.pid not in pids, "the gunicorn master runs a scheduler"
         assert status_of(f"http://127.0.0.1:{port}/admin/login/") == 200
-        created = db_now()
-        every_second_jobs(jobs, path)
-        time.sleep(SOAK)
-        Job.objects.update(enabled=False)
-        paused = db_now()
-        wait_for(lambda: not JobRun.objects.active().exists(), 30, "running work to end")
+        created, paused = soak(jobs, path, SOAK)
         server.send_signal(signal.SIGTERM)
         try:
             server.wait(60)

@@ -25,6 +25,7 @@ from tests.processes import (
     expected_fires,
     report,
     schedulers,
+    soak,
     wait_for,
 )
 
@@ -36,12 +37,7 @@ def test_every_fire_runs_exactly_once_across_schedulers(tmp_path: Path) -> None:
     jobs, path = 100, tmp_path / "calls.log"
     with schedulers(COPIES, tmp_path) as procs:
         wait_for(lambda: SchedulerInstance.objects.count() == COPIES, 60, "schedulers")
-        created = db_now()
-        every_second_jobs(jobs, path)
-        time.sleep(SOAK_SECONDS)
-        Job.objects.update(enabled=False)
-        paused = db_now()
-        wait_for(lambda: not JobRun.objects.active().exists(), 30, "running work to end")
+        created, paused = soak(jobs, path, SOAK_SECONDS)
     assert [proc.returncode for proc in procs] == [0] * COPIES
     recorded = calls(path)
     report("exactly once", recorded)
