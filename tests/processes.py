@@ -112,14 +112,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def every_second_jobs(count: int, path: Path, task: str = "record", **extra: object) -> None:
+def every_second_jobs(
+    count: int, path: Path, task: str = "record", max_instances: int = 5, **extra: object
+) -> None:
     Job.objects.bulk_create(
         Job(
             name=f"every-second-{n}",
             task=T + task,
             cron="* * * * * *",
             coalesce=False,
-            max_instances=5,
+            max_instances=max_instances,
             kwargs={"path": str(path), "label": f"every-second-{n}", **extra},
         )
         for n in range(count)
@@ -142,7 +144,18 @@ def check_exactly_once(recorded: list[Call], expected: set[tuple[str, datetime]]
     duplicates = {fire: n for fire, n in fired.items() if n > 1}
     missing = expected - set(fired)
     assert duplicates == {}, f"{len(duplicates)} fires ran more than once"
-    assert not missing, f"{len(missing)} of {len(expected)} fires never ran: {sorted(missing)[:5]}"
+    if missing:
+        from tablecron.models import JobRun
+
+        first = sorted(missing)[:5]
+        runs = [
+            (run.job_name, run.scheduled_for, run.status, run.worker, run.error[:80])
+            for label, when in first
+            for run in JobRun.objects.filter(job_name=label, scheduled_for=when)
+        ]
+        raise AssertionError(
+            f"{len(missing)} of {len(expected)} fires never ran: {first}; their runs: {runs}"
+        )
 
 
 def report(name: str, recorded: list[Call]) -> None:

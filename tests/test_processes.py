@@ -58,7 +58,8 @@ def test_a_killed_scheduler_loses_its_runs_and_the_others_keep_every_schedule(
     with schedulers(COPIES, tmp_path, **settings) as procs:
         wait_for(lambda: SchedulerInstance.objects.count() == COPIES, 60, "schedulers")
         created = db_now()
-        every_second_jobs(jobs, path, task="record_and_sleep", seconds=3)
+        # Runs last 3 s, and the victim's count as active until reaped: room for all of them.
+        every_second_jobs(jobs, path, task="record_and_sleep", max_instances=20, seconds=3)
         victim = procs[0]
         victim_id = SchedulerInstance.objects.get(pid=victim.pid).pk
         in_flight = JobRun.objects.filter(worker=victim_id, status="running")
