@@ -65,10 +65,6 @@ class RegisteredTask:
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.func)
 
-    @property
-    def docstring(self) -> str:
-        return inspect.getdoc(self.func) or ""
-
     def check_arguments(self, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
         """Raise a ValidationError on ``args`` or ``kwargs`` when they do not fit."""
         try:

@@ -87,10 +87,6 @@ class Scheduler:
         """Stop claiming; ``run()`` finishes its loop, waits for running work and returns."""
         self._stop.set()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def run(self, max_loops: int | None = None) -> None:
         """Loop until ``stop()``; database errors are logged and retried with backoff."""
         loops, backoff, started = 0, 0.0, False
