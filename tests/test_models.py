@@ -2,8 +2,10 @@
 
 import itertools
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
@@ -145,3 +147,17 @@ def test_the_due_query_uses_the_due_index() -> None:
 
 def test_migrations_match_the_models() -> None:
     call_command("makemigrations", "tablecron", "--check", "--dry-run", verbosity=0)
+
+
+def test_preview_validates_only_the_fields_given_and_stores_nothing() -> None:
+    times = Job.preview(3, cron="30 9 * * 1", timezone="Asia/Shanghai")
+    assert [t.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%a %H:%M") for t in times] == [
+        "Mon 09:30"
+    ] * 3
+    with pytest.raises(ValidationError) as bad_cron:
+        Job.preview(cron="61 * * * *")
+    assert list(bad_cron.value.message_dict) == ["cron"]
+    with pytest.raises(ValidationError) as two_kinds:
+        Job.preview(cron="* * * * *", interval=timedelta(minutes=1))
+    assert list(two_kinds.value.message_dict) == ["interval"]
+    assert not Job.objects.exists()

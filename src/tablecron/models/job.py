@@ -318,6 +318,17 @@ class Job(models.Model):
         )
         return list(schedules.fire_times(schedule, first, count))
 
+    @classmethod
+    def preview(cls, count: int = 5, **fields: Any) -> list[datetime]:
+        """The next ``count`` fire times of the schedule ``fields`` describe; stores nothing.
+
+        Only the fields given are validated (a ``ValidationError`` names the guilty one),
+        so a form or an API can preview a schedule before the rest of the job is filled in.
+        """
+        job = cls(**fields)
+        job.full_clean(exclude={f.name for f in cls._meta.fields} - set(fields))
+        return job.upcoming(count)
+
     # -- validation --------------------------------------------------------------------
 
     @property
