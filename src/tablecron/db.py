@@ -1,8 +1,10 @@
-"""Database helpers for long-running loops: the database's clock, connection hygiene."""
+"""Database helpers: the database's clock, connection hygiene, and the batch statements
+of the hot path (claim, advance, finish), one per batch whatever its size."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,10 +14,15 @@ from django.utils.dateparse import parse_datetime
 from tablecron.conf import settings
 
 _NOW_SQL = {
-    "postgresql": "SELECT CURRENT_TIMESTAMP",
-    "mysql": "SELECT UTC_TIMESTAMP(6)",
-    "sqlite": "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')",
+    "postgresql": "statement_timestamp()",
+    "mysql": "UTC_TIMESTAMP(6)",
+    "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now')",
 }
+
+
+def now_sql(connection: Any) -> str:
+    """An SQL expression for the database server's current time (of this statement)."""
+    return _NOW_SQL.get(connection.vendor, "CURRENT_TIMESTAMP")
 
 
 def db_now(using: str = "default") -> datetime:
@@ -25,8 +32,14 @@ def db_now(using: str = "default") -> datetime:
     """
     connection = connections[using]
     with connection.cursor() as cursor:
-        cursor.execute(_NOW_SQL.get(connection.vendor, "SELECT CURRENT_TIMESTAMP"))
+        cursor.execute(f"SELECT {now_sql(connection)}")
         value = cursor.fetchone()[0]
+    return aware(value)
+
+
+def aware(value: datetime | str) -> datetime:
+    """A datetime as a database driver returned it (SQLite: text; MySQL: naive UTC), as
+    an aware UTC datetime."""
     if isinstance(value, str):
         parsed = parse_datetime(value)
         assert parsed is not None, value
@@ -67,96 +80,63 @@ def close_all_connections() -> None:
         connection.close()
 
 
-Advance = tuple[int, int, datetime | None, datetime | None, str | None]
+# Column kinds of a values table, as PostgreSQL array types and MySQL casts.
+_PG_TYPES = {"int": "bigint", "text": "text", "time": "timestamptz", "json": "jsonb"}
+_MYSQL_CASTS = {"int": "%s", "text": "%s", "time": "CAST(%s AS DATETIME(6))", "json": "%s"}
 
 
-def advance_jobs(rows: list[Advance], using: str = "default") -> int:
-    """Move many claimed jobs on in one statement; returns how many were moved.
+def values_table(
+    columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], connection: Any
+) -> tuple[str, list[Any]]:
+    """``rows`` as a derived table ``v`` with ``columns`` (name, kind: int, text, time or
+    json), and its parameters: what the batch statements below join their tables to.
 
-    Each row is (id, version read, next_run_at, newest run's scheduled time or None,
-    its status or None). A job is written only if its version still matches; its version
-    is bumped. One UPDATE joined to the rows: Django's bulk_update() builds CASE
-    expressions whose compilation alone cost ~3 ms a row here.
+    Django's bulk_update() builds CASE expressions whose compilation alone cost ~3 ms a
+    row here; on PostgreSQL, one array parameter per column, whatever the batch, because
+    psycopg parses a query with thousands of placeholders in Python, slower than the work.
     """
-    if not rows:
-        return 0
-    from tablecron.models import Job
-
-    connection = connections[using]
-    table = connection.ops.quote_name(Job._meta.db_table)
-    params: list[Any]
+    quote = connection.ops.quote_name  # "trigger" is a reserved word in MySQL
+    names = ", ".join(quote(name) for name, _ in columns)
     if connection.vendor == "postgresql":
-        # Five array parameters, whatever the batch: psycopg parses a query with
-        # thousands of placeholders in Python, slower than the update itself.
-        sql, params = _advance_postgresql(table), [list(c) for c in zip(*rows, strict=True)]
-    else:
-        adapt = connection.ops.adapt_datetimefield_value
-        params = []
-        for pk, version, next_run_at, last_run_at, last_status in rows:
-            params += [pk, version, adapt(next_run_at), adapt(last_run_at), last_status]
-        sql = _ADVANCE_SQL[connection.vendor](table, len(rows))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return int(cursor.rowcount)
+        arrays = ", ".join(f"%s::{_PG_TYPES[kind]}[]" for _, kind in columns)
+        return f"UNNEST({arrays}) AS v({names})", [list(c) for c in zip(*rows, strict=True)]
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [
+        adapt(value) if isinstance(value, datetime) else value for row in rows for value in row
+    ]
+    if connection.vendor == "mysql":
+        first = ", ".join(f"{_MYSQL_CASTS[kind]} AS {quote(name)}" for name, kind in columns)
+        rest = ", ".join(_MYSQL_CASTS[kind] for _, kind in columns)
+        selects = " UNION ALL ".join([f"SELECT {first}"] + [f"SELECT {rest}"] * (len(rows) - 1))
+        return f"({selects}) AS v", params
+    aliases = ", ".join(f"column{n} AS {quote(name)}" for n, (name, _) in enumerate(columns, 1))
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    return f"(SELECT {aliases} FROM (VALUES {', '.join([row] * len(rows))})) AS v", params
 
 
-def _set(target: str) -> str:
-    """The SET list; MySQL wants the target columns qualified, the others refuse it."""
-    return (
-        f"{target}next_run_at = v.next_run_at, {target}version = j.version + 1, "
-        f"{target}last_run_at = COALESCE(v.last_run_at, j.last_run_at), "
-        f"{target}last_status = COALESCE(v.last_status, j.last_status)"
-    )
+def update_from(
+    connection: Any, table: str, source: str, on: str, assignments: dict[str, str]
+) -> str:
+    """``UPDATE table AS t`` joined to ``source`` (a values table, maybe joined further).
+
+    MySQL has no UPDATE … FROM: its multi-table UPDATE is driven from the values rows
+    (STRAIGHT_JOIN), so InnoDB reaches each target row by primary key. Left to itself it
+    could scan a small table, locking rows that other schedulers hold, and deadlock.
+    """
+    if connection.vendor == "mysql":
+        sets = ", ".join(f"t.{column} = {value}" for column, value in assignments.items())
+        source = source.replace(" JOIN ", " STRAIGHT_JOIN ")
+        return f"UPDATE {source} STRAIGHT_JOIN {table} AS t ON {on} SET {sets}"
+    sets = ", ".join(f"{column} = {value}" for column, value in assignments.items())
+    return f"UPDATE {table} AS t SET {sets} FROM {source} WHERE {on}"
 
 
-def _advance_postgresql(table: str) -> str:
-    return (
-        f"UPDATE {table} AS j SET {_set('')} FROM UNNEST(%s::bigint[], %s::bigint[], "
-        "%s::timestamptz[], %s::timestamptz[], %s::varchar[]) "
-        "AS v(id, version, next_run_at, last_run_at, last_status) "
-        "WHERE j.id = v.id AND j.version = v.version"
-    )
-
-
-def _advance_mysql(table: str, count: int) -> str:
-    first = (
-        "SELECT %s AS id, %s AS version, CAST(%s AS DATETIME(6)) AS next_run_at, "
-        "CAST(%s AS DATETIME(6)) AS last_run_at, CAST(%s AS CHAR(20)) AS last_status"
-    )
-    rest = "SELECT %s, %s, CAST(%s AS DATETIME(6)), CAST(%s AS DATETIME(6)), CAST(%s AS CHAR(20))"
-    rows = " UNION ALL ".join([first] + [rest] * (count - 1))
-    # Driven from the VALUES rows (STRAIGHT_JOIN), InnoDB reaches each job by primary key.
-    # Left to itself it could scan the small job table, locking rows that other
-    # schedulers hold, and deadlock.
-    return (
-        f"UPDATE ({rows}) AS v STRAIGHT_JOIN {table} AS j "
-        f"ON j.id = v.id AND j.version = v.version SET {_set('j.')}"
-    )
-
-
-def _advance_sqlite(table: str, count: int) -> str:
-    # Not a WITH clause: Python's sqlite3 reports no rowcount for statements starting so.
-    values = ", ".join(["(%s, %s, %s, %s, %s)"] * count)
-    columns = (
-        "column1 AS id, column2 AS version, column3 AS next_run_at, "
-        "column4 AS last_run_at, column5 AS last_status"
-    )
-    return (
-        f"UPDATE {table} AS j SET {_set('')} FROM (SELECT {columns} FROM (VALUES {values})) "
-        "AS v WHERE j.id = v.id AND j.version = v.version"
-    )
-
-
-_ADVANCE_SQL = {
-    "mysql": _advance_mysql,
-    "sqlite": _advance_sqlite,
-}
-
-
-def run_sql(sql: str, params: list[Any], using: str = "default") -> int:
+def execute_sql(
+    sql: str, params: Sequence[Any], using: str = "default"
+) -> tuple[int, list[tuple[Any, ...]]]:
     """Run one statement on tablecron's tables (``{run}``, ``{job}`` in ``sql``); returns
-    the rows it matched. For the per-run hot path, where the ORM's query compilation
-    cost more CPU than the database work."""
+    the rows it matched and those it returned (RETURNING). For the hot paths, where the
+    ORM's query compilation cost more CPU than the database work."""
     from tablecron.models import Job, JobRun
 
     connection = connections[using]
@@ -166,4 +146,126 @@ def run_sql(sql: str, params: list[Any], using: str = "default") -> int:
     params = [adapt(p) if isinstance(p, datetime) else p for p in params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return int(cursor.rowcount)
+        rows = cursor.fetchall() if cursor.description else []
+        return int(cursor.rowcount), rows
+
+
+def run_sql(sql: str, params: Sequence[Any], using: str = "default") -> int:
+    """``execute_sql()`` for a statement returning nothing: the rows it matched."""
+    return execute_sql(sql, params, using)[0]
+
+
+Advance = tuple[int, int, datetime | None, datetime | None, str | None]
+_ADVANCE = [
+    ("id", "int"),
+    ("version", "int"),
+    ("next_run_at", "time"),
+    ("last_run_at", "time"),
+    ("last_status", "text"),
+]
+
+
+def advance_jobs(rows: list[Advance], using: str = "default") -> int:
+    """Move many claimed jobs on in one statement; returns how many were moved.
+
+    Each row is (id, version read, next_run_at, newest run's scheduled time or None,
+    its status or None). A job is written only if its version still matches; its version
+    is bumped.
+    """
+    if not rows:
+        return 0
+    connection = connections[using]
+    source, params = values_table(_ADVANCE, rows, connection)
+    sql = update_from(
+        connection,
+        "{job}",
+        source,
+        "t.id = v.id AND t.version = v.version",
+        {
+            "next_run_at": "v.next_run_at",
+            "version": "t.version + 1",
+            "last_run_at": "COALESCE(v.last_run_at, t.last_run_at)",
+            "last_status": "COALESCE(v.last_status, t.last_status)",
+        },
+    )
+    return int(execute_sql(sql, params, using)[0])
+
+
+NewRun = tuple[int, str, datetime, datetime | None, datetime | None, str, str, str, str, datetime]
+_NEW_RUN = [
+    ("job_id", "int"),
+    ("job_name", "text"),
+    ("scheduled_for", "time"),
+    ("started_at", "time"),
+    ("finished_at", "time"),
+    ("status", "text"),
+    ("trigger", "text"),
+    ("error", "text"),
+    ("worker", "text"),
+    ("not_before", "time"),
+]
+
+
+def insert_runs(rows: list[NewRun], using: str = "default") -> list[tuple[int, int, datetime]]:
+    """Insert first attempts of runs in one statement, skipping any (job, scheduled_for)
+    already recorded: the unique key, not a read before the write, is what decides.
+    Returns (id, job_id, scheduled_for) of the rows inserted."""
+    if not rows:
+        return []
+    connection = connections[using]
+    source, params = values_table(_NEW_RUN, rows, connection)
+    columns = ", ".join(connection.ops.quote_name(name) for name, _ in _NEW_RUN)
+    select = f"SELECT {columns}, 1, NULL FROM {source}"
+    insert = f"INTO {{run}} ({columns}, attempt, result) {select}"
+    sql = {
+        "postgresql": f"INSERT {insert} ON CONFLICT DO NOTHING",
+        "mysql": f"INSERT IGNORE {insert}",
+        # "WHERE true" tells SQLite's parser that ON CONFLICT is not a join's ON.
+    }.get(connection.vendor, f"INSERT {insert} WHERE true ON CONFLICT DO NOTHING")
+    _, inserted = execute_sql(sql + " RETURNING id, job_id, scheduled_for", params, using)
+    return [(pk, job_id, aware(at)) for pk, job_id, at in inserted]
+
+
+Finished = tuple[int, str, datetime | None, datetime, str | None, str]
+_FINISHED = [
+    ("id", "int"),
+    ("status", "text"),
+    ("started_at", "time"),
+    ("finished_at", "time"),
+    ("result", "json"),
+    ("error", "text"),
+]
+
+
+def finish_runs(rows: list[Finished], using: str = "default") -> int:
+    """Record many outcomes: (run id, status, started_at or None to keep it, finished_at,
+    result as JSON text or None, error). Only runs still ``running`` are ended; a job's
+    ``last_status`` follows the run that ended if it is the job's newest. Two statements;
+    the caller owns the transaction. Returns how many runs were ended."""
+    if not rows:
+        return 0
+    connection = connections[using]
+    source, params = values_table(_FINISHED, rows, connection)
+    ended = update_from(
+        connection,
+        "{run}",
+        source,
+        "t.id = v.id AND t.status = 'running'",
+        {
+            "status": "v.status",
+            "started_at": "COALESCE(v.started_at, t.started_at)",
+            "finished_at": "v.finished_at",
+            "result": "v.result",
+            "error": "v.error",
+        },
+    )
+    count = int(execute_sql(ended, params, using)[0])
+    newest = update_from(
+        connection,
+        "{job}",
+        f"{source} JOIN {{run}} AS r ON r.id = v.id",
+        "t.id = r.job_id AND t.last_run_at = r.scheduled_for AND r.status = v.status",
+        {"last_status": "v.status"},
+    )
+    execute_sql(newest, params, using)
+    return count

@@ -1,27 +1,36 @@
 """Executing one claimed run and writing its outcome back to its ``JobRun`` row.
 
-Every transition is a single conditional UPDATE, so a run that was meanwhile marked
-``timed_out``, ``lost`` or ``cancelled`` by another party keeps that status.
+Every transition is a conditional UPDATE, so a run that was meanwhile marked
+``timed_out``, ``lost`` or ``cancelled`` by another party keeps that status. Outcomes
+are written in batches, one transaction for all the runs that ended meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import json
 import logging
+import threading
 import time
 import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
 from tablecron.conf import settings
-from tablecron.db import close_all_connections, close_old_connections, run_sql
+from tablecron.db import (
+    Finished,
+    close_all_connections,
+    close_old_connections,
+    finish_runs,
+    run_sql,
+)
 from tablecron.exceptions import UnknownTask
 from tablecron.executors.base import Claim
 from tablecron.models import JobRun, RunStatus, RunTrigger
@@ -34,7 +43,6 @@ _current: contextvars.ContextVar[Claim | None] = contextvars.ContextVar(
     "tablecron_run", default=None
 )
 ERROR_MAX_CHARS = 20_000
-_RESULT = JobRun._meta.get_field("result")
 RETRYABLE = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST)
 FINISH_ATTEMPTS = 6  # about 6 s of retries in all
 
@@ -44,8 +52,41 @@ def current_claim() -> Claim | None:
     return _current.get()
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended, to be written to its row. ``result`` is JSON text (or None)."""
+
+    claim: Claim
+    status: str
+    started_at: datetime | None
+    finished_at: datetime
+    result: str | None = None
+    error: str = ""
+
+    @property
+    def retries(self) -> bool:
+        claim = self.claim
+        return (
+            self.status in RETRYABLE
+            and claim.job_id is not None
+            and claim.attempt <= claim.max_retries
+        )
+
+    @property
+    def row(self) -> Finished:
+        error = self.error[-ERROR_MAX_CHARS:]
+        return (
+            self.claim.run_id,
+            self.status,
+            self.started_at,
+            self.finished_at,
+            self.result,
+            error,
+        )
+
+
 def start(claim: Claim) -> datetime | None:
-    """Mark the run running; None when it is no longer this worker's to start."""
+    """Mark a claimed run running; None when it is no longer this worker's to start."""
     now = timezone.now()
     started = run_sql(
         "UPDATE {run} SET status = %s, started_at = %s "
@@ -55,30 +96,31 @@ def start(claim: Claim) -> datetime | None:
     return now if started else None
 
 
-def finish(claim: Claim, status: str, *, result: Any = None, error: str = "") -> bool:
-    """Record the outcome of a running run; False if it was already ended by someone else.
+def finish(claim: Claim, status: str, *, error: str = "") -> bool:
+    """End a running run now (a timeout, say); False if someone else ended it first."""
+    return bool(record([Outcome(claim, status, None, timezone.now(), None, error)]))
 
-    The job's ``last_status`` follows only its newest run (the claim set ``last_run_at``
-    to that run's scheduled time). A failure that may be retried is recorded together
-    with its retry, in one transaction.
+
+def record(outcomes: Sequence[Outcome]) -> int:
+    """Write ``outcomes`` in one transaction (one commit); returns how many ended runs
+    that were still running. ``run_finished`` is sent for those after the commit.
+
+    Most go in one batch statement. A failure that may be retried is written alone,
+    with its retry; so is every outcome while ``run_finished`` has listeners, so that
+    the signal goes exactly for the runs that this call ended.
     """
-    now = timezone.now()
-    stored_result = _RESULT.get_db_prep_save(result, connections["default"])
-    retry = status in RETRYABLE and claim.job_id is not None and claim.attempt <= claim.max_retries
-    with transaction.atomic() if retry else contextlib.nullcontext():
-        ended = run_sql(
-            "UPDATE {run} SET status = %s, finished_at = %s, result = %s, error = %s "
-            "WHERE id = %s AND status = %s",
-            [status, now, stored_result, error[-ERROR_MAX_CHARS:], claim.run_id, RunStatus.RUNNING],
-        )
-        if ended and claim.job_id is not None:
-            run_sql(
-                "UPDATE {job} SET last_status = %s WHERE id = %s AND last_run_at = %s",
-                [status, claim.job_id, claim.scheduled_for],
-            )
-        if ended and retry:
-            schedule_retry(claim, now)
-    return bool(ended)
+    one_by_one = run_finished.has_listeners(JobRun)
+    single = [o for o in outcomes if one_by_one or o.retries]
+    batch = [o for o in outcomes if not (one_by_one or o.retries)]
+    with transaction.atomic():
+        count = finish_runs([o.row for o in batch])
+        ended = [o for o in single if finish_runs([o.row])]
+        for outcome in ended:
+            if outcome.retries:
+                schedule_retry(outcome.claim, outcome.finished_at)
+    for outcome in ended:
+        _send(run_finished, outcome.claim)
+    return count + len(ended)
 
 
 def schedule_retry(claim: Claim, now: datetime) -> JobRun | None:
@@ -108,47 +150,102 @@ def call(task: RegisteredTask, claim: Claim) -> Any:
     return task.func(*claim.args, **claim.kwargs)
 
 
-def encode_result(value: Any) -> tuple[Any, str]:
-    """The result as stored (JSON, size-capped), and an error if it cannot be stored."""
+def encode_result(value: Any) -> tuple[str | None, str]:
+    """The result as stored (JSON text, size-capped; None for None), and an error if it
+    cannot be stored."""
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         return None, f"The task returned a value that is not JSON ({exc}): {value!r}"[:2000]
-    limit = settings.RESULT_MAX_BYTES
-    if len(text.encode()) > limit:
-        return {"truncated": True, "bytes": len(text.encode()), "start": text[: limit // 2]}, ""
-    return value, ""
+    size = len(text.encode())
+    if size > settings.RESULT_MAX_BYTES:
+        start = text[: settings.RESULT_MAX_BYTES // 2]
+        return json.dumps({"truncated": True, "bytes": size, "start": start}), ""
+    return (None if value is None else text), ""
 
 
-def execute(claim: Claim) -> str | None:
-    """Execute ``claim`` in this thread; returns the final status, None if not started."""
+def execute(claim: Claim, write: Callable[[Outcome], None] | None = None) -> str | None:
+    """Execute ``claim`` in this thread; returns the final status, None if not started.
+
+    The outcome goes to ``write`` (a ``BatchWriter``'s, say), by default written at once.
+    """
     close_old_connections()
     token = _current.set(claim)
     try:
-        if start(claim) is None:
+        if (early := claim.start_after - time.monotonic()) > 0:
+            time.sleep(early)
+        started_at = timezone.now()
+        if not claim.running and start(claim) is None:
             return None
         _send(run_started, claim)
         status, result, error = _outcome(claim)
-        if _finish_despite_outages(claim, status, result, error):
-            _send(run_finished, claim)
+        outcome = Outcome(claim, status, started_at, timezone.now(), result, error)
+        (write or write_now)(outcome)
         return status
     finally:
         _current.reset(token)
         close_old_connections()
 
 
-def _finish_despite_outages(claim: Claim, status: str, result: Any, error: str) -> bool:
-    """The outcome is known only here: keep trying to record it through a short outage."""
+def write_now(outcome: Outcome) -> None:
+    record_despite_outages([outcome])
+
+
+def record_despite_outages(outcomes: Sequence[Outcome]) -> int:
+    """The outcomes are known only here: keep trying to record them through a short
+    outage. Runs whose outcome could not be written stay running until reaped as lost."""
     for attempt in range(FINISH_ATTEMPTS):
         try:
-            return finish(claim, status, result=result, error=error)
+            return record(outcomes)
         except DatabaseError:
             if attempt == FINISH_ATTEMPTS - 1:
                 raise
-            logger.warning("tablecron: could not record run %d; retrying", claim.run_id)
+            logger.warning("tablecron: could not record %d runs; retrying", len(outcomes))
             close_all_connections()
             time.sleep(min(0.2 * 2**attempt, 5.0))
-    return False
+    return 0
+
+
+class BatchWriter:
+    """Writes outcomes from many threads in few transactions (group commit).
+
+    A thread that finds no write in progress writes every outcome recorded so far, and
+    goes on while more arrive; the others only add theirs and return. One commit then
+    carries many runs: each commit costs the database a flush to disk. ``written`` is
+    called with the run ids of each batch, written or, after an outage, given up.
+    """
+
+    def __init__(self, written: Callable[[list[int]], None]) -> None:
+        self._written = written
+        self._lock = threading.Lock()
+        self._pending: list[Outcome] = []
+        self._writing = False
+
+    def write(self, outcome: Outcome) -> None:
+        with self._lock:
+            self._pending.append(outcome)
+            if self._writing:
+                return
+            self._writing = True
+        try:
+            while batch := self._take():  # ends with _writing cleared, under the lock
+                try:
+                    record_despite_outages(batch)
+                except DatabaseError:
+                    logger.exception("tablecron: could not record %d runs", len(batch))
+                finally:
+                    self._written([o.claim.run_id for o in batch])
+        except BaseException:
+            with self._lock:
+                self._writing = False
+            raise
+
+    def _take(self) -> list[Outcome]:
+        with self._lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                self._writing = False
+            return batch
 
 
 def _send(signal: Signal, claim: Claim) -> None:

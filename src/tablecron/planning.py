@@ -7,38 +7,54 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 
-from tablecron.models import Job, JobRun, RunStatus, RunTrigger
+from tablecron.models import Job, RunStatus
 
 logger = logging.getLogger("tablecron")
 
 MAX_CATCHUP = 100  # missed fires recorded per job and claim after downtime
 
 
+class Planned(NamedTuple):
+    """One run to record: ``status`` is SCHEDULED for a run to execute (``waits`` if it
+    waits for its jittered ``not_before`` instead of starting at once), else its end."""
+
+    scheduled_for: datetime
+    status: str
+    not_before: datetime
+    error: str = ""
+    waits: bool = False
+
+
 @dataclass(frozen=True)
 class Plan:
-    runs: list[JobRun]
+    runs: list[Planned]
     next_run_at: datetime | None
 
 
-def plan(job: Job, now: datetime, active: int, worker: str, rng: random.Random) -> Plan:
-    """The plan for ``job``, due at ``now`` with ``active`` runs already going."""
+def plan(
+    job: Job, now: datetime, active: int, rng: random.Random, until: datetime | None = None
+) -> Plan:
+    """The plan for ``job`` at ``now``, with ``active`` runs already going: its fires up to
+    ``until`` (``now``, or a little later when claiming ahead of time)."""
+    until = until or now
     try:
         schedule = job.get_schedule()
     except ValidationError as exc:
+        at = job.next_run_at or now
         error = f"The job's schedule is invalid: {exc.messages}"
-        run = _run(job, job.next_run_at or now, RunStatus.FAILED, error, now, worker, rng)
-        return Plan([run], None)
+        return Plan([Planned(at, RunStatus.FAILED, at, error)], None)
     fires: list[datetime] = []
     fire = job.next_run_at
-    while fire is not None and fire <= now and len(fires) < MAX_CATCHUP:
+    while fire is not None and fire <= until and len(fires) < MAX_CATCHUP:
         fires.append(fire)
         fire = schedule.next_after(fire) if schedule else None
-    if fire is not None and fire <= now and schedule is not None:
+    if fire is not None and fire <= until and schedule is not None:
         logger.warning("tablecron: %s missed more than %d fires", job.name, MAX_CATCHUP)
-        fire = schedule.next_after(now)
+        fire = schedule.next_after(until)
     grace = job.misfire_grace
     missed = {
         f: "Later than the misfire grace time."
@@ -51,33 +67,10 @@ def plan(job: Job, now: datetime, active: int, worker: str, rng: random.Random) 
         on_time = on_time[-1:]
     skip = max(0, len(on_time) - max(0, job.max_instances - active))
     missed.update(dict.fromkeys(on_time[:skip], f"{job.max_instances} run(s) already active."))
-    runs = [_run(job, f, RunStatus.MISSED, why, now, worker, rng) for f, why in missed.items()]
-    runs += [_run(job, f, RunStatus.SCHEDULED, "", now, worker, rng) for f in on_time[skip:]]
+    runs = [Planned(f, RunStatus.MISSED, f, why) for f, why in missed.items()]
+    for f in on_time[skip:]:
+        if job.jitter:  # waits as a pending run until its jittered start
+            runs.append(Planned(f, RunStatus.SCHEDULED, f + rng.random() * job.jitter, waits=True))
+        else:
+            runs.append(Planned(f, RunStatus.SCHEDULED, f))
     return Plan(runs, fire)
-
-
-def _run(
-    job: Job,
-    fire: datetime,
-    status: str,
-    error: str,
-    now: datetime,
-    worker: str,
-    rng: random.Random,
-) -> JobRun:
-    run = JobRun(
-        job=job,
-        job_name=job.name,
-        scheduled_for=fire,
-        status=status,
-        error=error,
-        trigger=RunTrigger.SCHEDULE,
-        worker=worker,
-        not_before=fire,
-    )
-    if status != RunStatus.SCHEDULED:
-        run.finished_at = now
-    elif job.jitter:
-        run.worker = ""  # waits as a pending run until its jittered start
-        run.not_before = fire + rng.random() * job.jitter
-    return run

@@ -20,16 +20,21 @@ import time
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, connections, models, transaction
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Q
 from django.db.models.functions import Now
 
 from tablecron import execution
 from tablecron.conf import settings
 from tablecron.db import (
+    NewRun,
     advance_jobs,
+    aware,
     close_all_connections,
     close_old_connections,
     db_now,
+    execute_sql,
+    insert_runs,
+    now_sql,
     run_sql,
 )
 from tablecron.executors import Claim, Executor, get_executor
@@ -42,6 +47,9 @@ from tablecron.wakeup import waiter_for
 logger = logging.getLogger("tablecron")
 
 BATCH_SIZE = 500
+LOOKAHEAD = timedelta(seconds=0.1)  # claim this early, so that runs start on time
+BUSY_DELAY = 0.02  # seconds: due rows are locked by another scheduler's claim
+LISTENING_POLL = 10.0  # seconds between polls where notifications announce every change
 PRUNE_EVERY = 60.0  # seconds
 MAX_BACKOFF = 30.0  # seconds between attempts while the database is away
 
@@ -153,7 +161,7 @@ class Scheduler:
         beating = threading.Thread(target=beat, name="tablecron-heartbeat", daemon=True)
         beating.start()
         try:
-            execution.execute(self._claim_of(run, job))
+            execution.execute(self._claim_of(job, run.pk, run.scheduled_for))
         finally:
             done.set()
             beating.join()
@@ -173,36 +181,48 @@ class Scheduler:
                 self.executor.expire()
                 self.executor.wait_for_slot(settings.POLL_INTERVAL)
                 return 0.0
-            claims, now = self.claim(capacity)
+            asked = time.monotonic()
+            now, soonest = self._soonest()
+            if soonest is None or soonest > now + LOOKAHEAD:  # the common idle case
+                self.executor.expire()
+                return self._delay(now, soonest, asked)
+            claims = self.claim(capacity)[0]
             for claim in claims:
                 self.executor.submit(claim)
             self.executor.expire()
-            if claims and len(claims) >= capacity:
-                return 0.0
-            return self._idle_delay(now)
+            # Nothing claimed: another scheduler holds the due rows for a moment.
+            return 0.0 if claims else min(settings.POLL_INTERVAL, BUSY_DELAY)
         finally:
             close_old_connections()
 
     def claim(self, limit: int) -> tuple[list[Claim], datetime]:
-        """Claim up to ``limit`` runs in one transaction; returns them and the DB's now."""
+        """Claim up to ``limit`` runs due by ``LOOKAHEAD`` from now, in one transaction;
+        returns them and the database's now."""
         self._claimed_at = time.monotonic()
         with transaction.atomic():
-            if connections["default"].vendor == "postgresql":
-                with connections["default"].cursor() as cursor:  # no NOTIFY for our claims
-                    cursor.execute("SET LOCAL tablecron.claiming = 'on'")
-            now = db_now()
+            now = self._begin_claim()
             if limit <= 0:
                 return [], now
             claims = self._claim_due_jobs(now, limit)
             claims += self._claim_pending_runs(now, limit - len(claims))
         return claims, now
 
+    def _begin_claim(self) -> datetime:
+        """The database's now; on PostgreSQL, also mutes the NOTIFY trigger for our writes
+        (other schedulers need no wake-up for work that is already claimed)."""
+        connection = connections["default"]
+        if connection.vendor != "postgresql":
+            return db_now()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('tablecron.claiming', 'on', true), now()")
+            return aware(cursor.fetchone()[1])
+
     @property
     def _locking(self) -> bool:
         return bool(connections["default"].features.has_select_for_update_skip_locked)
 
     def _claim_due_jobs(self, now: datetime, limit: int) -> list[Claim]:
-        due = Job.objects.due(now).filter(task__in=[task.name for task in tasks])
+        due = Job.objects.due(now + LOOKAHEAD).filter(task__in=self._task_names())
         if self._locking:
             due = due.select_for_update(skip_locked=True)
         jobs = list(due[:limit])
@@ -215,78 +235,120 @@ class Scheduler:
             .annotate(n=Count("pk"))
             .values_list("job", "n")
         )
-        earliest = min(job.next_run_at for job in jobs if job.next_run_at)
-        recorded = set(
-            JobRun.objects.filter(job__in=jobs, attempt=1, scheduled_for__gte=earliest).values_list(
-                "job_id", "scheduled_for"
-            )
-        )
-        plans = {job.pk: plan(job, now, active.get(job.pk, 0), self.id, self._rng) for job in jobs}
+        until = now + LOOKAHEAD
+        plans = {job.pk: plan(job, now, active.get(job.pk, 0), self._rng, until) for job in jobs}
         self._advance(jobs, plans)
-        runs = [
-            run
-            for job in jobs
-            for run in plans[job.pk].runs
-            if (job.pk, run.scheduled_for) not in recorded
-        ]
-        created = JobRun.objects.bulk_create(runs)
+        return self._insert_runs(jobs, plans, now)
+
+    def _insert_runs(self, jobs: list[Job], plans: dict[int, Plan], now: datetime) -> list[Claim]:
+        """Record the planned runs; those to execute are this scheduler's claims, marked
+        running at once when the executor starts them at once."""
+        running = self.executor.in_process
+        rows: list[NewRun] = []
+        for job in jobs:
+            for run in plans[job.pk].runs:
+                if run.status != RunStatus.SCHEDULED:  # missed, or failed: ended now
+                    status, started, finished, worker = run.status, None, now, self.id
+                elif run.waits:
+                    status, started, finished, worker = RunStatus.SCHEDULED, None, None, ""
+                elif running:
+                    started = max(now, run.scheduled_for)  # the task's own start when it ends
+                    status, finished, worker = RunStatus.RUNNING, None, self.id
+                else:
+                    status, started, finished, worker = RunStatus.SCHEDULED, None, None, self.id
+                rows.append(
+                    (job.pk, job.name, run.scheduled_for, started, finished, status,
+                     RunTrigger.SCHEDULE, run.error, worker, run.not_before)
+                )  # fmt: skip
+        claimed = {
+            (row[0], row[2]): row
+            for row in rows
+            if row[8] == self.id and row[5] in (RunStatus.RUNNING, RunStatus.SCHEDULED)
+        }
         by_id = {job.pk: job for job in jobs}
         return [
-            self._claim_of(run, by_id[run.job_id])
-            for run in created
-            if run.status == RunStatus.SCHEDULED and run.worker == self.id and run.job_id
+            self._claim_of(
+                by_id[job_id], pk, scheduled_for, running=running, start=scheduled_for - now
+            )
+            for pk, job_id, scheduled_for in insert_runs(rows)
+            if (job_id, scheduled_for) in claimed
         ]
 
     def _advance(self, jobs: list[Job], plans: dict[int, Plan]) -> None:
         """Write each job's next fire time in one statement, guarded by its version.
 
         The rows are locked (FOR UPDATE, or SQLite's single writer), so the guard holds; it
-        is there so that a stale read can never move a schedule back.
+        is there so that a stale read can never move a schedule back. The newest run
+        speaks for its job in list views (last_run_at, last_status).
         """
+        running = RunStatus.RUNNING if self.executor.in_process else RunStatus.SCHEDULED
         rows = []
         for job in jobs:
             runs, next_run_at = plans[job.pk].runs, plans[job.pk].next_run_at
             newest = max(runs, key=lambda run: run.scheduled_for, default=None)
-            rows.append(
-                (
-                    job.pk,
-                    job.version,
-                    next_run_at,
-                    newest.scheduled_for if newest else None,
-                    newest.status if newest else None,
-                )
+            status = newest and (
+                running
+                if newest.status == RunStatus.SCHEDULED and not newest.waits
+                else newest.status
             )
+            last_run_at = newest.scheduled_for if newest else None
+            rows.append((job.pk, job.version, next_run_at, last_run_at, status))
         advanced = advance_jobs(rows)
         if advanced != len(jobs):
             raise DatabaseError(f"{len(jobs) - advanced} claimed jobs changed under their lock")
 
     def _claim_pending_runs(self, now: datetime, limit: int) -> list[Claim]:
+        """Manual runs, retries and jittered fires waiting for any scheduler."""
         if limit <= 0:
             return []
-        pending = JobRun.objects.pending(now).order_by("not_before")
+        pending = JobRun.objects.pending(now + LOOKAHEAD).order_by("not_before")
         if self._locking:
             pending = pending.select_for_update(skip_locked=True)
-        runs = list(pending.values_list("pk", flat=True)[:limit])
-        JobRun.objects.filter(pk__in=runs, worker="").update(worker=self.id)
+        ids = list(pending.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        running = self.executor.in_process
+        taken = JobRun.objects.filter(pk__in=ids, worker="", status=RunStatus.SCHEDULED)
+        taken.update(
+            worker=self.id,
+            status=RunStatus.RUNNING if running else RunStatus.SCHEDULED,
+            started_at=now if running else None,  # the task's own start when it ends
+        )
         claims = []
-        for run in JobRun.objects.filter(pk__in=runs).select_related("job"):
+        for run in JobRun.objects.filter(pk__in=ids, worker=self.id).select_related("job"):
             if run.job is None:
                 JobRun.objects.filter(pk=run.pk).update(
                     status=RunStatus.CANCELLED, finished_at=now, error="The job was deleted."
                 )
-            else:
-                claims.append(self._claim_of(run, run.job))
-                run_sql(  # the newest run speaks for its job in list views
-                    "UPDATE {job} SET last_run_at = %s, last_status = %s "
-                    "WHERE id = %s AND (last_run_at IS NULL OR last_run_at <= %s)",
-                    [run.scheduled_for, RunStatus.SCHEDULED, run.job_id, run.scheduled_for],
+                continue
+            start = (run.not_before or now) - now
+            claims.append(
+                self._claim_of(
+                    run.job, run.pk, run.scheduled_for, run.attempt, running=running, start=start
                 )
+            )
+            run_sql(  # the newest run speaks for its job in list views
+                "UPDATE {job} SET last_run_at = %s, last_status = %s "
+                "WHERE id = %s AND (last_run_at IS NULL OR last_run_at <= %s)",
+                [run.scheduled_for, run.status, run.job_id, run.scheduled_for],
+            )
         return claims
 
-    def _claim_of(self, run: JobRun, job: Job) -> Claim:
+    def _claim_of(
+        self,
+        job: Job,
+        run_id: int,
+        scheduled_for: datetime,
+        attempt: int = 1,
+        *,
+        running: bool = False,
+        start: timedelta = timedelta(0),
+    ) -> Claim:
+        """The claim of run ``run_id`` of ``job``, to start ``start`` after this claim
+        began (the database's clock told how far its time is)."""
         return Claim(
-            run_id=run.pk,
-            scheduled_for=run.scheduled_for,
+            run_id=run_id,
+            scheduled_for=scheduled_for,
             job_id=job.pk,
             job_name=job.name,
             task=job.task,
@@ -294,25 +356,38 @@ class Scheduler:
             args=job.args,
             kwargs=job.kwargs,
             timeout=job.timeout,
-            attempt=run.attempt,
+            attempt=attempt,
             max_retries=job.max_retries,
             retry_delay=job.retry_delay,
+            running=running,
+            start_after=self._claimed_at + max(0.0, start.total_seconds()),
         )
 
-    def _idle_delay(self, now: datetime) -> float:
-        """Until the earliest known fire or waiting run, at most ``POLL_INTERVAL``."""
-        poll = settings.POLL_INTERVAL
-        next_job = Job.objects.filter(enabled=True, task__in=[t.name for t in tasks]).aggregate(
-            at=Min("next_run_at")
-        )["at"]
-        next_run = JobRun.objects.filter(status=RunStatus.SCHEDULED, worker="").aggregate(
-            at=Min("not_before")
-        )["at"]
-        soonest: datetime | None = min((t for t in (next_job, next_run) if t), default=None)
+    def _task_names(self) -> list[str]:
+        return [task.name for task in tasks]
+
+    def _soonest(self) -> tuple[datetime, datetime | None]:
+        """The database's now, and the soonest time a job or a waiting run falls due."""
+        names = self._task_names()
+        if not names:
+            return db_now(), None
+        now, next_job, next_run = execute_sql(
+            f"SELECT {now_sql(connections['default'])}, "
+            "(SELECT MIN(next_run_at) FROM {job} "
+            f"WHERE enabled AND task IN ({', '.join(['%s'] * len(names))})), "
+            "(SELECT MIN(not_before) FROM {run} WHERE status = %s AND worker = '')",
+            [*names, RunStatus.SCHEDULED],
+        )[1][0]
+        times = [aware(t) for t in (next_job, next_run) if t is not None]
+        return aware(now), min(times, default=None)
+
+    def _delay(self, now: datetime, soonest: datetime | None, asked: float) -> float:
+        """Until ``LOOKAHEAD`` before ``soonest``, at most the poll interval (longer where
+        notifications wake the scheduler on every change)."""
+        poll = LISTENING_POLL if self._waiter.listening else settings.POLL_INTERVAL
         if soonest is None:
             return poll
-        # ``now`` was read when the claim began: count the time spent since.
-        until = (soonest - now).total_seconds() - (time.monotonic() - self._claimed_at)
+        until = (soonest - LOOKAHEAD - now).total_seconds() - (time.monotonic() - asked)
         return max(0.0, min(poll, until))
 
     # -- housekeeping --------------------------------------------------------------------
@@ -365,7 +440,8 @@ class Scheduler:
             ):
                 count += 1
                 if run.job is not None:
-                    execution.schedule_retry(self._claim_of(run, run.job), now)
+                    claim = self._claim_of(run.job, run.pk, run.scheduled_for, run.attempt)
+                    execution.schedule_retry(claim, now)
         SchedulerInstance.objects.filter(pk__in=dead).exclude(pk=self.id).delete()
         if count:
             logger.warning("tablecron: marked %d runs of stopped schedulers as lost", count)

@@ -20,6 +20,11 @@ class Sleeper:
     def __init__(self, stopped: threading.Event) -> None:
         self.stopped = stopped
 
+    @property
+    def listening(self) -> bool:
+        """Whether every committed change wakes it."""
+        return False
+
     def wait(self, timeout: float) -> None:
         self.stopped.wait(timeout)
 
@@ -40,7 +45,10 @@ class PostgresListener(Sleeper):
             return
         deadline = time.monotonic() + timeout
         try:
-            connection = self._connect()
+            if not self.listening:  # changes made before LISTEN went unheard: look now
+                self._connect()
+                return
+            connection = self._connection
             # In slices, so that stop() (from a signal handler) is heeded within one.
             while not self.stopped.is_set() and (left := deadline - time.monotonic()) > 0:
                 if list(connection.notifies(timeout=min(left, SLICE), stop_after=1)):
@@ -50,8 +58,12 @@ class PostgresListener(Sleeper):
             self.close()
             self.stopped.wait(timeout)
 
+    @property
+    def listening(self) -> bool:
+        return self._connection is not None and not self._connection.closed
+
     def _connect(self) -> Any:
-        if self._connection is None or self._connection.closed:
+        if not self.listening:
             import psycopg
 
             wrapper = connections[self.using]

@@ -11,7 +11,12 @@ from typing import Any, ClassVar
 
 @dataclass(frozen=True)
 class Claim:
-    """One claimed run: everything needed to execute it, copied out of the rows."""
+    """One claimed run: everything needed to execute it, copied out of the rows.
+
+    ``running``: the claim already marked the run running (in-process executors), so
+    executing it starts the task at once. ``start_after``: a ``time.monotonic()`` before
+    which it must not start; claims are taken a moment before their scheduled time.
+    """
 
     run_id: int
     job_id: int | None
@@ -25,14 +30,17 @@ class Claim:
     attempt: int = 1
     max_retries: int = 0
     retry_delay: timedelta = timedelta(seconds=60)
+    running: bool = False
+    start_after: float = 0.0
 
 
 class Executor(ABC):
     """Executes claims. Subclasses implement ``submit``; the rest has safe defaults.
 
     Capability flags tell the scheduler what it may rely on:
-    ``in_process`` — runs execute in this process, so their timeouts are enforced here
-    and an unfinished run at shutdown is this process's to mark.
+    ``in_process`` — runs execute in this process as soon as they are submitted, so the
+    claim marks them running, their timeouts are enforced here, and an unfinished run at
+    shutdown is this process's to mark.
     """
 
     in_process: ClassVar[bool] = True

@@ -7,15 +7,21 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tablecron.conf import settings
 from tablecron.db import close_all_connections
 from tablecron.executors.base import Claim, Executor
 
+if TYPE_CHECKING:
+    from tablecron.execution import Outcome
+
 logger = logging.getLogger("tablecron")
 _names = itertools.count(1)
-QUEUE_FACTOR = 4
+AHEAD = 0.1  # seconds of work claimed beyond the free workers
+MAX_AHEAD = 2000  # claims queued at most, however short the runs
 
 
 @dataclass
@@ -28,29 +34,39 @@ class _Slot:
 class ThreadExecutor(Executor):
     """Up to ``MAX_WORKERS`` runs at once on long-lived worker threads.
 
-    Workers keep their database connection between runs. Python cannot stop a thread,
-    so a sync task past its timeout is marked ``timed_out`` and its worker abandoned:
-    the slot is free at once, a new worker takes its place, and whatever the task
-    returns later is ignored. ``async def`` tasks are cancelled at their timeout.
+    Workers keep their database connection between runs, and write outcomes in batches
+    (``BatchWriter``). Beyond the free workers, it takes as many claims as it expects
+    to start within ``AHEAD`` seconds, judging by how long runs have been taking: many
+    for runs of a millisecond, one for runs of a minute, so that claims queue neither
+    long nor in vain here while another scheduler has idle workers.
+
+    Python cannot stop a thread, so a sync task past its timeout is marked ``timed_out``
+    and its worker abandoned: the slot is free at once, a new worker takes its place,
+    and whatever the task returns later is ignored. ``async def`` tasks are cancelled at
+    their timeout.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
+        from tablecron.execution import BatchWriter
+
         self.max_workers = max_workers or settings.MAX_WORKERS
         self._queue: queue.SimpleQueue[_Slot | None] = queue.SimpleQueue()
-        self._busy: dict[int, _Slot] = {}  # queued or running, by run id
+        self._busy: dict[int, _Slot] = {}  # queued, running or being written, by run id
         self._workers = 0  # live workers, abandoned ones not counted
         self._idle = 0
+        self._run_seconds = 1.0  # moving average; pessimistic until runs are seen
         self._changed = threading.Condition()
+        self._writer = BatchWriter(self._written)
 
     def free_slots(self) -> int:
         with self._changed:
-            return self._capacity - len(self._busy)
+            return self._free()
 
-    @property
-    def _capacity(self) -> int:
-        # Claims may queue beyond the workers: claiming in batches costs far less than a
-        # claim per run, and the queued claims of a process that dies are handed back.
-        return QUEUE_FACTOR * self.max_workers
+    def _free(self) -> int:
+        ahead = min(MAX_AHEAD, int(self.max_workers * AHEAD / self._run_seconds))
+        if self._queue.qsize() > ahead // 2:
+            return 0  # enough queued: claim again once half of it has started
+        return max(0, self.max_workers + ahead - len(self._busy))
 
     def submit(self, claim: Claim) -> None:
         slot = _Slot(claim)
@@ -84,24 +100,42 @@ class ThreadExecutor(Executor):
                     self._changed.notify_all()
                 return
             claim = slot.claim
+            began = time.monotonic()
             if claim.timeout is not None:
-                slot.deadline = time.monotonic() + claim.timeout.total_seconds()
+                slot.deadline = max(began, claim.start_after) + claim.timeout.total_seconds()
             thread = threading.current_thread()
             name, thread.name = thread.name, f"tablecron-run-{claim.run_id}"
             try:
-                execute(claim)
+                execute(claim, self._writer_for(slot))
             except Exception:  # the run is reaped by its scheduler; the worker goes on
                 logger.exception("tablecron: run %d could not be executed", claim.run_id)
+                self._written([claim.run_id])
             finally:
                 thread.name = name
                 with self._changed:
-                    if self._busy.get(claim.run_id) is slot:
-                        del self._busy[claim.run_id]
+                    seconds = time.monotonic() - max(began, claim.start_after)
+                    self._run_seconds = 0.9 * self._run_seconds + 0.1 * max(seconds, 1e-5)
                     if not slot.abandoned:
                         self._idle += 1
                     self._changed.notify_all()
             if slot.abandoned:
+                self._written([claim.run_id])
                 return  # a new worker has taken this one's place
+
+    def _writer_for(self, slot: _Slot) -> Callable[[Outcome], None]:
+        def write(outcome: Outcome) -> None:
+            slot.deadline = None  # it ended in time: expire() must not end it again
+            if not slot.abandoned:  # else it was marked timed out, and its slot reused
+                self._writer.write(outcome)
+
+        return write
+
+    def _written(self, run_ids: list[int]) -> None:
+        """The runs' outcomes are in their rows (or given up on): their slots are free."""
+        with self._changed:
+            for run_id in run_ids:
+                self._busy.pop(run_id, None)
+            self._changed.notify_all()
 
     def running_ids(self) -> set[int]:
         with self._changed:
@@ -109,7 +143,7 @@ class ThreadExecutor(Executor):
 
     def wait_for_slot(self, timeout: float) -> None:
         with self._changed:
-            self._changed.wait_for(lambda: len(self._busy) < self._capacity, timeout)
+            self._changed.wait_for(lambda: self._free() > 0, timeout)
 
     def expire(self) -> list[int]:
         from tablecron.execution import finish
@@ -120,6 +154,8 @@ class ThreadExecutor(Executor):
             late = [s for s in self._busy.values() if s.deadline is not None and now > s.deadline]
         expired = []
         for slot in late:
+            if slot.abandoned:
+                continue
             message = f"The run exceeded its timeout of {slot.claim.timeout} and was abandoned."
             if finish(slot.claim, RunStatus.TIMED_OUT, error=message):
                 expired.append(slot.claim.run_id)
