@@ -40,7 +40,7 @@ from tablecron.db import (
 from tablecron.executors import Claim, Executor, get_executor
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger, SchedulerInstance
 from tablecron.models.run import ACTIVE
-from tablecron.planning import Plan, plan
+from tablecron.planning import DueJob, Plan, plan
 from tablecron.registry import tasks
 from tablecron.wakeup import waiter_for
 
@@ -225,28 +225,30 @@ class Scheduler:
         due = Job.objects.due(now + LOOKAHEAD).filter(task__in=self._task_names())
         if self._locking:
             due = due.select_for_update(skip_locked=True)
-        jobs = list(due[:limit])
+        jobs = [DueJob(*row) for row in due.values_list(*DueJob._fields)[:limit]]
         if not jobs:
             return []
         active = dict(
             JobRun.objects.active()
-            .filter(job__in=jobs)
+            .filter(job_id__in=[job.id for job in jobs])
             .values("job")
             .annotate(n=Count("pk"))
             .values_list("job", "n")
         )
         until = now + LOOKAHEAD
-        plans = {job.pk: plan(job, now, active.get(job.pk, 0), self._rng, until) for job in jobs}
+        plans = {job.id: plan(job, now, active.get(job.id, 0), self._rng, until) for job in jobs}
         self._advance(jobs, plans)
         return self._insert_runs(jobs, plans, now)
 
-    def _insert_runs(self, jobs: list[Job], plans: dict[int, Plan], now: datetime) -> list[Claim]:
+    def _insert_runs(
+        self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime
+    ) -> list[Claim]:
         """Record the planned runs; those to execute are this scheduler's claims, marked
         running at once when the executor starts them at once."""
         running = self.executor.in_process
         rows: list[NewRun] = []
         for job in jobs:
-            for run in plans[job.pk].runs:
+            for run in plans[job.id].runs:
                 if run.status != RunStatus.SCHEDULED:  # missed, or failed: ended now
                     status, started, finished, worker = run.status, None, now, self.id
                 elif run.waits:
@@ -257,7 +259,7 @@ class Scheduler:
                 else:
                     status, started, finished, worker = RunStatus.SCHEDULED, None, None, self.id
                 rows.append(
-                    (job.pk, job.name, run.scheduled_for, started, finished, status,
+                    (job.id, job.name, run.scheduled_for, started, finished, status,
                      RunTrigger.SCHEDULE, run.error, worker, run.not_before)
                 )  # fmt: skip
         claimed = {
@@ -265,7 +267,7 @@ class Scheduler:
             for row in rows
             if row[8] == self.id and row[5] in (RunStatus.RUNNING, RunStatus.SCHEDULED)
         }
-        by_id = {job.pk: job for job in jobs}
+        by_id = {job.id: job for job in jobs}
         return [
             self._claim_of(
                 by_id[job_id], pk, scheduled_for, running=running, start=scheduled_for - now
@@ -274,7 +276,7 @@ class Scheduler:
             if (job_id, scheduled_for) in claimed
         ]
 
-    def _advance(self, jobs: list[Job], plans: dict[int, Plan]) -> None:
+    def _advance(self, jobs: list[DueJob], plans: dict[int, Plan]) -> None:
         """Write each job's next fire time in one statement, guarded by its version.
 
         The rows are locked (FOR UPDATE, or SQLite's single writer), so the guard holds; it
@@ -284,7 +286,7 @@ class Scheduler:
         running = RunStatus.RUNNING if self.executor.in_process else RunStatus.SCHEDULED
         rows = []
         for job in jobs:
-            runs, next_run_at = plans[job.pk].runs, plans[job.pk].next_run_at
+            runs, next_run_at = plans[job.id].runs, plans[job.id].next_run_at
             newest = max(runs, key=lambda run: run.scheduled_for, default=None)
             status = newest and (
                 running
@@ -292,7 +294,7 @@ class Scheduler:
                 else newest.status
             )
             last_run_at = newest.scheduled_for if newest else None
-            rows.append((job.pk, job.version, next_run_at, last_run_at, status))
+            rows.append((job.id, job.version, next_run_at, last_run_at, status))
         advanced = advance_jobs(rows)
         if advanced != len(jobs):
             raise DatabaseError(f"{len(jobs) - advanced} claimed jobs changed under their lock")
@@ -336,7 +338,7 @@ class Scheduler:
 
     def _claim_of(
         self,
-        job: Job,
+        job: Job | DueJob,
         run_id: int,
         scheduled_for: datetime,
         attempt: int = 1,
@@ -349,7 +351,7 @@ class Scheduler:
         return Claim(
             run_id=run_id,
             scheduled_for=scheduled_for,
-            job_id=job.pk,
+            job_id=job.id,
             job_name=job.name,
             task=job.task,
             worker=self.id,

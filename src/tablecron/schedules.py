@@ -103,11 +103,18 @@ class CronSchedule:
         return CRON_ALIASES.get(text.lower(), text)
 
     def next_after(self, after: datetime) -> datetime | None:
-        try:
-            fire: datetime = next(CronSim(self.expanded, after.astimezone(self.zone)))
-        except StopIteration:  # no match within cronsim's 50-year horizon
-            return None
-        return fire.astimezone(UTC)
+        return _next_cron(self.expanded, self.zone, after)
+
+
+@functools.lru_cache(maxsize=4096)
+def _next_cron(expression: str, zone: ZoneInfo, after: datetime) -> datetime | None:
+    """Cached: jobs sharing a schedule fall due together, and a claim advances them all
+    from the same fire time."""
+    try:
+        fire: datetime = next(CronSim(expression, after.astimezone(zone)))
+    except StopIteration:  # no match within cronsim's 50-year horizon
+        return None
+    return fire.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -170,6 +177,7 @@ class Window:
         return fire
 
 
+@functools.lru_cache(maxsize=1024)  # the same few schedules, checked for every row
 def build(
     *,
     cron: str = "",

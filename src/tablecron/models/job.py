@@ -45,10 +45,9 @@ class Job(models.Model):
         help_text=_("A unique name for this job, e.g. “nightly-report”."),
     )
     description = models.TextField(_("description"), blank=True)
-    task = models.CharField(
+    task = models.CharField(  # not indexed: see migration 0004
         _("task"),
         max_length=200,
-        db_index=True,
         help_text=_("The registered task this job runs."),
     )
     args = models.JSONField(

@@ -95,10 +95,11 @@ class JobRun(models.Model):
                 name="tablecron_jobrun_once",
             ),
         ]
+        # Few indexes: every run is written twice (claimed, ended), and each write updates
+        # all of them. A job's runs, newest first, are a backward scan of the unique key;
+        # the active runs (and a worker's) are found through their status.
         indexes = [
-            models.Index(fields=["job", "-scheduled_for"], name="tablecron_run_job_time"),
             models.Index(fields=["status", "scheduled_for"], name="tablecron_run_status_time"),
-            models.Index(fields=["worker", "status"], name="tablecron_run_worker"),
         ]
 
     def __str__(self) -> str:
