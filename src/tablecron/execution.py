@@ -168,6 +168,8 @@ def execute(claim: Claim, write: Callable[[Outcome], None] | None = None) -> str
     """Execute ``claim`` in this thread; returns the final status, None if not started.
 
     The outcome goes to ``write`` (a ``BatchWriter``'s, say), by default written at once.
+    Connections are checked before each run (not after too: the next run's check, or
+    the thread's end, deals with what this one left).
     """
     close_old_connections()
     token = _current.set(claim)
@@ -184,7 +186,6 @@ def execute(claim: Claim, write: Callable[[Outcome], None] | None = None) -> str
         return status
     finally:
         _current.reset(token)
-        close_old_connections()
 
 
 def write_now(outcome: Outcome) -> None:

@@ -52,16 +52,17 @@ class RegisteredTask:
     def __post_init__(self) -> None:
         object.__setattr__(self, "signature", inspect.signature(self.func))
 
-    @property
+    # Cached: looked at for every run.
+    @functools.cached_property
     def func(self) -> Callable[..., Any]:
         func: Callable[..., Any] = self.target.func if self.is_django_task else self.target
         return func
 
-    @property
+    @functools.cached_property
     def is_django_task(self) -> bool:
         return is_django_task(self.target)
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.func)
 

@@ -374,7 +374,7 @@ class Scheduler:
         if not names:
             return db_now(), None
         now, next_job, next_run = execute_sql(
-            f"SELECT {now_sql(connections['default'])}, "
+            f"SELECT {now_sql(connections['default']).replace('%', '%%')}, "  # has params
             "(SELECT MIN(next_run_at) FROM {job} "
             f"WHERE enabled AND task IN ({', '.join(['%s'] * len(names))})), "
             "(SELECT MIN(not_before) FROM {run} WHERE status = %s AND worker = '')",
