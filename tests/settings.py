@@ -94,6 +94,8 @@ TEMPLATES = [
     }
 ]
 ROOT_URLCONF = "tests.urls"
+# Tests sign users in by the hundred: a fast hash (Django's own is slow by design).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The REST API (the optional api extra) where it is installed; the core tests need none of it.
 HAS_API = importlib.util.find_spec("rest_framework") is not None
 if HAS_API:
