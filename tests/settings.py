@@ -94,6 +94,7 @@ TEMPLATES = [
     }
 ]
 ROOT_URLCONF = "tests.urls"
+STATIC_URL = "static/"  # pytest-django's live_server serves static files from here
 # Tests sign users in by the hundred: a fast hash (Django's own is slow by design).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The REST API (the optional api extra) where it is installed; the core tests need none of it.
