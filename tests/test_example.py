@@ -98,7 +98,9 @@ def check_api(root: str) -> set[str]:
 
     def get(url: str, accept: str = "application/json") -> str:
         headers = {"Authorization": f"Basic {token}", "Accept": accept}
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as answer:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=10
+        ) as answer:
             return str(answer.read().decode())
 
     assert "Django REST framework" in get(f"{root}jobs/", accept="text/html")  # browsable
