@@ -36,7 +36,8 @@ if ! pkg-config --exists libmariadb 2>/dev/null && ! pkg-config --exists mysqlcl
 fi
 
 VENV="${VENV:-.venv}"
-EXTRAS="${EXTRAS:-dev}"
+# The api extra (Django REST framework) is optional: scripts/test proves the core without it.
+EXTRAS="${EXTRAS:-dev,api}"
 if [ ! -x "$VENV/bin/python" ]; then
     PYTHON="$(find_python)"
     echo "== creating $VENV with $("$PYTHON" --version)"

@@ -1,4 +1,5 @@
 import os
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -11,3 +12,13 @@ def pytest_report_header() -> str:
 @pytest.fixture
 def vendor() -> str:
     return connection.vendor
+
+
+@pytest.fixture
+def api(admin_user: Any) -> Any:
+    """A REST framework client signed in (by session) as a superuser. API tests only."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(admin_user)
+    return client

@@ -1,5 +1,6 @@
 """Test settings: the database is chosen by TABLECRON_TEST_DB (sqlite, postgres, mariadb)."""
 
+import importlib.util
 import json
 import os
 import sys
@@ -93,4 +94,18 @@ TEMPLATES = [
     }
 ]
 ROOT_URLCONF = "tests.urls"
+STATIC_URL = "static/"  # pytest-django's live_server serves static files from here
+# Tests sign users in by the hundred: a fast hash (Django's own is slow by design).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The REST API (the optional api extra) where it is installed; the core tests need none of it.
+HAS_API = importlib.util.find_spec("rest_framework") is not None
+if HAS_API:
+    INSTALLED_APPS += ["rest_framework", "django_filters"]
+    REST_FRAMEWORK = {
+        # Basic first: an anonymous request is told to authenticate (401), as scripts are.
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "rest_framework.authentication.BasicAuthentication",
+            "rest_framework.authentication.SessionAuthentication",
+        ],
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

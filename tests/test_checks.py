@@ -81,6 +81,8 @@ def test_w001_unknown_key_without_a_near_one_lists_the_keys() -> None:
         ("ALLOWED_TASKS", [1]),
         ("EXECUTOR", None),
         ("ARGS_MAX_BYTES", "64k"),
+        ("API_PERMISSION_CLASSES", "rest_framework.permissions.IsAdminUser"),
+        ("API_PERMISSION_CLASSES", [None]),
     ],
 )
 def test_e003_wrong_type_names_key_and_expected_type(key: str, value: Any) -> None:
@@ -114,6 +116,45 @@ def test_e005_allowed_tasks_that_cannot_be_used(path: str) -> None:
     (error,) = check(ALLOWED_TASKS=[path])
     assert error.id == "tablecron.E005"
     assert repr(path) in error.msg
+
+
+class DuckPermission:
+    """Shaped like a REST framework permission, so the check needs no DRF to accept it."""
+
+    def has_permission(self, request: object, view: object) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("no.such.module.Permission", "cannot be imported"),
+        ("tests.test_checks.Missing", "cannot be imported"),
+        ("tablecron.models.Job", "is not a permission class"),
+        ("tests.test_checks.check", "is not a permission class"),
+    ],
+)
+def test_e006_api_permission_classes_that_cannot_be_used(path: str, problem: str) -> None:
+    (error,) = check(API_PERMISSION_CLASSES=["tests.test_checks.DuckPermission", path])
+    assert error.id == "tablecron.E006"
+    assert repr(path) in error.msg
+    assert problem in error.msg
+    assert "rest_framework.permissions.IsAdminUser" in str(error.hint)
+
+
+def test_e006_only_paths_set_by_hand_are_checked() -> None:
+    # The default names the API's class, which needs DRF: a project without the API
+    # must not be told to fix a setting it never wrote.
+    assert check() == []
+    assert check(API_PERMISSION_CLASSES=[]) == []
+    assert check(API_PERMISSION_CLASSES=("tests.test_checks.DuckPermission",)) == []
+
+
+def test_e006_the_default_permission_class_passes_when_drf_is_installed() -> None:
+    pytest.importorskip("rest_framework")
+    from tablecron.conf import DEFAULT_API_PERMISSION
+
+    assert check(API_PERMISSION_CLASSES=[DEFAULT_API_PERMISSION]) == []
 
 
 @pytest.mark.django_db

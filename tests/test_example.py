@@ -1,5 +1,6 @@
 """The example project: its sample jobs on every database, and the README's first command."""
 
+import base64
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ from contextlib import closing
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import django
 import pytest
@@ -73,6 +75,7 @@ def test_readme_example_command_serves_the_admin_with_scheduled_jobs(tmp_path: P
         login = wait_for(f"http://127.0.0.1:{port}/admin/login/", server)
         assert "Django administration" in login or "Log in" in login
         fired = wait_for_run(database, "every-10-seconds-report", server)
+        api_jobs = check_api(f"http://127.0.0.1:{port}/api/")
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
@@ -84,8 +87,27 @@ def test_readme_example_command_serves_the_admin_with_scheduled_jobs(tmp_path: P
     assert admins == 1
     assert fired == "succeeded"  # the embedded scheduler fires the sample jobs
     assert len(rows) == 6
+    assert api_jobs == set(rows)
     assert rows["manual-cleanup"] is None
     assert all(value for name, value in rows.items() if name != "manual-cleanup")
+
+
+def check_api(root: str) -> set[str]:
+    """The REST API answers the example's admin (HTTP Basic): the job names it lists."""
+    token = base64.b64encode(b"admin:admin").decode()
+
+    def get(url: str, accept: str = "application/json") -> str:
+        headers = {"Authorization": f"Basic {token}", "Accept": accept}
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=10
+        ) as answer:
+            return str(answer.read().decode())
+
+    assert "Django REST framework" in get(f"{root}jobs/", accept="text/html")  # browsable
+    schema = json.loads(get(f"{root}schema/?format=json"))
+    assert f"{urlsplit(root).path}jobs/{{id}}/run/" in schema["paths"]
+    jobs = json.loads(get(f"{root}jobs/?page_size=100"))["results"]
+    return {job["name"] for job in jobs}
 
 
 def wait_for_run(database: Path, job: str, server: "subprocess.Popen[str]") -> str:

@@ -12,6 +12,8 @@ from tablecron.models import Job
 from tablecron.registry import TaskRegistry, tasks
 from tests.testapp import jobs
 
+NOT_JSON = object()
+
 
 def test_jobs_modules_are_discovered_with_dotted_path_names() -> None:
     registered = tasks.get("tests.testapp.jobs.add")
@@ -111,3 +113,70 @@ def test_a_row_with_an_unknown_task_is_reported_not_crashed_on() -> None:
     with pytest.raises(ValidationError) as caught:
         job.full_clean()
     assert "not a registered task" in caught.value.message_dict["task"][0]
+
+
+def test_parameters_describe_a_form() -> None:
+    described = [vars(p) for p in tasks.get("tests.testapp.jobs.typed").parameters()]
+    assert described == [
+        {
+            "name": "days",
+            "kind": "positional_or_keyword",
+            "required": True,
+            "default": None,
+            "annotation": "int",
+            "json_types": ("integer",),
+        },
+        {
+            "name": "ratio",
+            "kind": "positional_or_keyword",
+            "required": False,
+            "default": 1.0,
+            "annotation": "float",
+            "json_types": ("number",),
+        },
+        {
+            "name": "tags",
+            "kind": "positional_or_keyword",
+            "required": False,
+            "default": None,
+            "annotation": "list[str] | None",
+            "json_types": ("array", "null"),
+        },
+        {
+            "name": "options",
+            "kind": "positional_or_keyword",
+            "required": False,
+            "default": None,
+            "annotation": "dict[str, Any] | None",
+            "json_types": ("object", "null"),
+        },
+        {
+            "name": "when",
+            "kind": "positional_or_keyword",
+            "required": False,
+            "default": None,
+            "annotation": "Any",
+            "json_types": (),
+        },
+    ]
+
+
+def test_parameters_keyword_only_variadic_and_unannotated() -> None:
+    greet = tasks.get("testapp.greet").parameters()
+    assert [(p.name, p.kind, p.required, p.default) for p in greet] == [
+        ("who", "keyword_only", True, None),
+        ("punctuation", "keyword_only", False, "!"),
+    ]
+    (options,) = tasks.get("tests.testapp.jobs.async_noop").parameters()
+    assert (options.kind, options.required) == ("var_keyword", False)
+
+    def untyped(a, b=NOT_JSON, *rest):  # type: ignore[no-untyped-def]
+        """No annotations, and a default JSON cannot hold."""
+
+    params = TaskRegistry().add(untyped, name="untyped").parameters()
+    assert [(p.name, p.required, p.default, p.annotation, p.json_types) for p in params] == [
+        ("a", True, None, "", ()),
+        ("b", False, None, "", ()),
+        ("rest", False, None, "", ()),
+    ]
+    assert params[2].kind == "var_positional"

@@ -1,4 +1,5 @@
-"""Settings of the tablecron example project: development only, SQLite, admin at /admin/.
+"""Settings of the tablecron example project: development only, SQLite, admin at /admin/,
+REST API at /api/.
 
 Run it with ``bash scripts/example`` from the repository root.
 """
@@ -20,6 +21,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "tablecron",
+    "rest_framework",  # tablecron's REST API (the api extra)
+    "django_filters",
     "demo",
 ]
 

@@ -13,7 +13,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning
 from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
-from tablecron.conf import EXECUTOR_ALIASES, KEYS
+from tablecron.conf import DOTTED_PATH_LISTS, EXECUTOR_ALIASES, KEYS
 
 
 def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
@@ -52,6 +52,9 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
         errors.extend(_check_executor(raw.get("EXECUTOR", "thread")))
     if _type_ok("ALLOWED_TASKS", raw.get("ALLOWED_TASKS", ())):
         errors.extend(_check_allowed_tasks(raw.get("ALLOWED_TASKS", ())))
+    # Only paths set by hand: the default needs DRF, which a project without the API lacks.
+    if _type_ok("API_PERMISSION_CLASSES", raw.get("API_PERMISSION_CLASSES", ())):
+        errors.extend(_check_permission_classes(raw.get("API_PERMISSION_CLASSES", ())))
     return errors
 
 
@@ -74,7 +77,7 @@ def _type_ok(key: str, value: Any) -> bool:
         if isinstance(amount, timedelta):
             amount = amount.total_seconds()
         return bool(amount > 0)
-    if key == "ALLOWED_TASKS":
+    if key in DOTTED_PATH_LISTS:
         return all(isinstance(path, str) for path in amount)
     return True
 
@@ -116,6 +119,29 @@ def _check_allowed_tasks(paths: Sequence[str]) -> list[CheckMessage]:
                 f'TABLECRON["ALLOWED_TASKS"] names {path!r}, which {problem}.',
                 hint="Give the full dotted path of a function, e.g. 'myapp.reports.send_report'.",
                 id="tablecron.E005",
+            )
+        )
+    return errors
+
+
+def _check_permission_classes(paths: Sequence[str]) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for path in paths:
+        try:
+            target = import_string(path)
+        except ImportError as exc:
+            problem = f"cannot be imported: {exc}"
+        else:
+            # Duck-typed, so this check imports no DRF of its own.
+            if isinstance(target, type) and callable(getattr(target, "has_permission", None)):
+                continue
+            problem = "is not a permission class (it has no has_permission method)"
+        errors.append(
+            Error(
+                f'TABLECRON["API_PERMISSION_CLASSES"] names {path!r}, which {problem}.',
+                hint="Give the dotted path of a REST framework permission class, e.g. "
+                "'rest_framework.permissions.IsAdminUser'.",
+                id="tablecron.E006",
             )
         )
     return errors

@@ -18,6 +18,10 @@ EXECUTOR_ALIASES = {
 }
 
 
+# The REST API's permission class: Django's model permissions, viewing included.
+DEFAULT_API_PERMISSION = "tablecron.contrib.rest_framework.permissions.ModelPermissions"
+
+
 @dataclass(frozen=True)
 class Key:
     default: Any
@@ -41,7 +45,12 @@ KEYS: dict[str, Key] = {
     "RESULT_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
     "SHUTDOWN_GRACE": Key(30.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "CONNECTION_MAX_AGE": Key(60.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
+    "API_PERMISSION_CLASSES": Key(
+        (DEFAULT_API_PERMISSION,), (list, tuple), "a list of dotted paths to permission classes"
+    ),
 }
+# Dotted paths, not classes: reading them imports nothing, so the core needs no DRF.
+DOTTED_PATH_LISTS = ("ALLOWED_TASKS", "API_PERMISSION_CLASSES")
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -107,6 +116,10 @@ class Settings:
     @property
     def CONNECTION_MAX_AGE(self) -> float:
         return _seconds(self.get("CONNECTION_MAX_AGE"))
+
+    @property
+    def API_PERMISSION_CLASSES(self) -> tuple[str, ...]:
+        return tuple(self.get("API_PERMISSION_CLASSES"))
 
 
 settings = Settings()

@@ -41,6 +41,18 @@ def is_django_task(obj: object) -> bool:
 
 
 @dataclass(frozen=True)
+class TaskParameter:
+    """One parameter of a task, described in JSON terms: enough for a front end's form."""
+
+    name: str
+    kind: str  # "positional_only", "positional_or_keyword", "var_positional", ...
+    required: bool
+    default: Any  # the default when it is JSON, else None
+    annotation: str  # as written, "" when there is none
+    json_types: tuple[str, ...]  # JSON Schema type names the value must have; () = any
+
+
+@dataclass(frozen=True)
 class RegisteredTask:
     """A schedulable callable. ``target`` is the function, or the Django Task to enqueue."""
 
@@ -65,6 +77,27 @@ class RegisteredTask:
     @functools.cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.func)
+
+    def parameters(self) -> list[TaskParameter]:
+        """The function's parameters, in order, with JSON-safe defaults and types."""
+        hints = self._type_hints()
+        described = []
+        for name, parameter in self.signature.parameters.items():
+            has_default = parameter.default is not inspect.Parameter.empty
+            annotation = hints.get(name, parameter.annotation)
+            described.append(
+                TaskParameter(
+                    name=name,
+                    kind=parameter.kind.name.lower(),
+                    required=not has_default and parameter.kind not in _VARIADIC,
+                    default=parameter.default
+                    if has_default and _is_json(parameter.default)
+                    else None,
+                    annotation=_annotation_text(annotation),
+                    json_types=tuple(_JSON_NAMES[t] for t in _json_types(annotation)),
+                )
+            )
+        return described
 
     def check_arguments(self, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
         """Raise a ValidationError on ``args`` or ``kwargs`` when they do not fit."""
@@ -123,6 +156,33 @@ def _json_types(annotation: Any) -> tuple[type, ...]:
         return () if not all(options) else tuple(t for option in options for t in option)
     annotation = origin or annotation
     return (annotation,) if annotation in _JSON_TYPES else ()
+
+
+_JSON_NAMES = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _annotation_text(annotation: Any) -> str:
+    if annotation is inspect.Parameter.empty:
+        return ""
+    if isinstance(annotation, str):  # a forward reference that did not resolve
+        return annotation
+    return inspect.formatannotation(annotation).replace("typing.", "")
 
 
 def _matches(value: Any, expected: tuple[type, ...]) -> bool:

@@ -1,0 +1,1 @@
+"""Optional integrations. Each subpackage imports its dependency; the core imports none."""

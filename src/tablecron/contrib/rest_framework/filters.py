@@ -1,0 +1,33 @@
+"""Query filters (django-filter) of the job and run lists."""
+
+from __future__ import annotations
+
+import django_filters
+from django.utils.translation import gettext_lazy as _
+
+from tablecron.models import Job, JobRun, RunStatus, RunTrigger
+
+
+class JobFilter(django_filters.FilterSet):
+    """``?name=`` finds a job by its name, the identifier people and scripts know."""
+
+    class Meta:
+        model = Job
+        fields = ["name", "task", "enabled"]
+
+
+class JobRunFilter(django_filters.FilterSet):
+    # An id, not a choice among existing jobs: a deleted job's runs are kept.
+    job = django_filters.NumberFilter(field_name="job", help_text=_("The job's id."))
+    job_name = django_filters.CharFilter(help_text=_("The job's name, kept after it is deleted."))
+    status = django_filters.MultipleChoiceFilter(
+        choices=RunStatus.choices, help_text=_("Repeat to match any of several.")
+    )
+    trigger = django_filters.ChoiceFilter(choices=RunTrigger.choices)
+    scheduled_for = django_filters.IsoDateTimeFromToRangeFilter(
+        help_text=_("scheduled_for_after and scheduled_for_before: ISO 8601 bounds, both included.")
+    )
+
+    class Meta:
+        model = JobRun
+        fields = ["job", "job_name", "status", "trigger", "scheduled_for"]

@@ -1,0 +1,238 @@
+"""Serializers of the REST API.
+
+A job is validated by the model's own ``full_clean()``: DRF's fields only parse JSON into
+Python values, so the API, the admin and ORM code accept and refuse the same rows, with
+the same messages on the same fields. Writes go through the ORM, which keeps
+``next_run_at`` true.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, models, transaction
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+from tablecron.contrib.rest_framework.fields import AwareDateTimeField
+from tablecron.models import Job, JobRun
+
+# At most this many fire times per request: each one is computed on the spot.
+MAX_FIRE_TIMES = 100
+DEFAULT_FIRE_TIMES = 5
+
+PARAMETER_KINDS = [
+    "positional_only",
+    "positional_or_keyword",
+    "var_positional",
+    "keyword_only",
+    "var_keyword",
+]
+JSON_TYPES = ["string", "integer", "number", "boolean", "array", "object", "null"]
+
+
+def model_errors(exc: DjangoValidationError) -> serializers.ValidationError:
+    """The model's ValidationError as DRF's, its ``__all__`` errors as non-field errors."""
+    detail = serializers.as_serializer_error(exc)
+    if NON_FIELD_ERRORS in detail:
+        detail[api_settings.NON_FIELD_ERRORS_KEY] = detail.pop(NON_FIELD_ERRORS)
+    return serializers.ValidationError(detail)
+
+
+class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: AwareDateTimeField,
+    }
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "name",
+            "description",
+            "task",
+            "args",
+            "kwargs",
+            "cron",
+            "interval",
+            "run_at",
+            "timezone",
+            "start_at",
+            "end_at",
+            "jitter",
+            "enabled",
+            "misfire_grace",
+            "coalesce",
+            "max_instances",
+            "timeout",
+            "max_retries",
+            "retry_delay",
+            "next_run_at",
+            "last_run_at",
+            "last_status",
+            "version",
+            "created_at",
+            "updated_at",
+        ]
+        # Kept by tablecron: computed on every write, or written by the scheduler.
+        read_only_fields = [
+            "next_run_at",
+            "last_run_at",
+            "last_status",
+            "version",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_fields(self) -> dict[str, serializers.Field]:  # type: ignore[type-arg]
+        fields = super().get_fields()
+        for field in fields.values():
+            if field.read_only:
+                continue
+            # Leave every rule (length, range, uniqueness, blank) to full_clean() in
+            # validate(), so there is one set of rules and one wording. The limits stay
+            # on the field (max_length, min_value ...) for the OpenAPI schema.
+            field.validators = []
+            if isinstance(field, serializers.CharField):
+                field.allow_blank = True
+        return fields
+
+    def get_validators(self) -> list[Any]:
+        return []  # the model's constraints are checked by full_clean()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A copy: a refused update must leave the instance as it was loaded.
+        job = copy.copy(self.instance) if self.instance is not None else Job()
+        for name, value in attrs.items():
+            setattr(job, name, value)
+        try:
+            job.full_clean()
+        except DjangoValidationError as exc:
+            raise model_errors(exc) from None
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Job:
+        job = Job(**validated_data)
+        _save(job)
+        return job
+
+    def update(self, instance: Job, validated_data: dict[str, Any]) -> Job:
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        # Only the fields the request sent: a PATCH never writes back fields someone else
+        # changed meanwhile. Job.save() reschedules when a schedule field is among them.
+        _save(instance, update_fields=list(validated_data))
+        return instance
+
+
+def _save(job: Job, **kwargs: Any) -> None:
+    """Save; a row that became invalid since validate() (a name taken meanwhile) is a 400."""
+    try:
+        with transaction.atomic():
+            job.save(**kwargs)
+    except IntegrityError:
+        try:
+            job.full_clean()
+        except DjangoValidationError as exc:
+            raise model_errors(exc) from None
+        raise
+
+
+class JobRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    duration = serializers.DurationField(
+        read_only=True, allow_null=True, help_text=_("finished_at minus started_at")
+    )
+
+    class Meta:
+        model = JobRun
+        fields = [
+            "id",
+            "job",
+            "job_name",
+            "scheduled_for",
+            "not_before",
+            "started_at",
+            "finished_at",
+            "duration",
+            "status",
+            "attempt",
+            "trigger",
+            "result",
+            "error",
+            "worker",
+        ]
+        read_only_fields = fields
+
+
+class TaskParameterSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=PARAMETER_KINDS)
+    # DRF's metaclass takes declared fields off the class: no clash with Field.required.
+    required = serializers.BooleanField()  # type: ignore[assignment]
+    default = serializers.JSONField(
+        allow_null=True, help_text=_("The default value; null when there is none.")
+    )
+    annotation = serializers.CharField(help_text=_("The type annotation as written."))
+    json_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=JSON_TYPES),
+        help_text=_("The JSON types the value must have; empty when any will do."),
+    )
+
+
+class TaskSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """A registered task (read-only): what a job's ``task`` may name."""
+
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    signature = serializers.CharField(read_only=True)
+    is_async = serializers.BooleanField(read_only=True)
+    is_django_task = serializers.BooleanField(read_only=True)
+    parameters = TaskParameterSerializer(many=True, read_only=True)
+
+
+class FireTimesSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    fire_times = serializers.ListField(child=serializers.DateTimeField(), read_only=True)
+
+
+class CountSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    count = serializers.IntegerField(
+        default=DEFAULT_FIRE_TIMES,
+        min_value=1,
+        max_value=MAX_FIRE_TIMES,
+        write_only=True,
+        help_text=_("How many fire times to list."),
+    )
+
+
+def _schedule_field(field_class: type[serializers.Field], name: str, **kwargs: Any) -> Any:  # type: ignore[type-arg]
+    """An input like the job's field ``name``, with its help text, for the preview."""
+    help_text = getattr(Job._meta.get_field(name), "help_text", "")
+    return field_class(required=False, write_only=True, help_text=help_text, **kwargs)
+
+
+class SchedulePreviewSerializer(CountSerializer):
+    """A schedule to try: in, the job's schedule fields; out, its next fire times.
+
+    Validated like a job (only the fields given); nothing is stored.
+    """
+
+    cron = _schedule_field(serializers.CharField, "cron", allow_blank=True)
+    interval = _schedule_field(serializers.DurationField, "interval", allow_null=True)
+    run_at = _schedule_field(AwareDateTimeField, "run_at", allow_null=True)
+    timezone = _schedule_field(serializers.CharField, "timezone")
+    start_at = _schedule_field(AwareDateTimeField, "start_at", allow_null=True)
+    end_at = _schedule_field(AwareDateTimeField, "end_at", allow_null=True)
+    fire_times = serializers.ListField(child=serializers.DateTimeField(), read_only=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        schedule = {name: value for name, value in attrs.items() if name != "count"}
+        try:
+            fire_times = Job.preview(attrs["count"], **schedule)
+        except DjangoValidationError as exc:
+            raise model_errors(exc) from None
+        return {**attrs, "fire_times": fire_times}

@@ -1,0 +1,195 @@
+"""The API's viewsets: jobs, their runs, the task registry, and a schedule preview.
+
+Every view takes its permission classes from ``TABLECRON["API_PERMISSION_CLASSES"]``,
+read on each request, and its pagination from the project's DRF settings when it has
+one. Actions call the model's own methods; nothing here knows the scheduler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import BasePagination, CursorPagination, PageNumberPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.schemas.inspectors import ViewInspector
+from rest_framework.settings import api_settings
+
+from tablecron.conf import settings
+from tablecron.contrib.rest_framework import serializers
+from tablecron.contrib.rest_framework.filters import JobFilter, JobRunFilter
+from tablecron.exceptions import UnknownTask
+from tablecron.models import Job, JobRun
+from tablecron.registry import tasks
+
+_View = TypeVar("_View", bound=Callable[..., Any])
+
+
+class JobPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class RunPagination(CursorPagination):
+    """Newest first; a cursor, because the run table grows and a page count costs a scan."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+    ordering = ("-scheduled_for", "-attempt")
+
+
+def document(**kwargs: Any) -> Callable[[_View], _View]:
+    """drf-spectacular's ``extend_schema``, built on its own AutoSchema.
+
+    ``extend_schema`` subclasses the project's ``DEFAULT_SCHEMA_CLASS``, which is DRF's
+    own unless the project uses drf-spectacular; naming the schema first makes the
+    API's schema work in either project.
+    """
+
+    def decorate(method: _View) -> _View:
+        method.kwargs = {**getattr(method, "kwargs", {}), "schema": AutoSchema}  # type: ignore[attr-defined]
+        return extend_schema(**kwargs)(method)
+
+    return decorate
+
+
+def _pagination(default: type[BasePagination]) -> type[BasePagination]:
+    """The project's DEFAULT_PAGINATION_CLASS when it sets one (DRF has imported it)."""
+    project: type[BasePagination] | None = api_settings.DEFAULT_PAGINATION_CLASS  # type: ignore[assignment]
+    return project or default
+
+
+class TablecronAPIMixin:
+    """What every view of the API shares."""
+
+    # drf-spectacular's, whatever DEFAULT_SCHEMA_CLASS the project uses.
+    schema: ViewInspector | None = AutoSchema()
+    # Action name -> the model permission it needs (see permissions.ModelPermissions).
+    action_permissions: dict[str | None, str] = {}
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [import_string(path)() for path in settings.API_PERMISSION_CLASSES]
+
+
+class JobViewSet(TablecronAPIMixin, viewsets.ModelViewSet):  # type: ignore[type-arg]
+    """Jobs: the rows that are the schedule. Writes are validated like the admin's form."""
+
+    queryset = Job.objects.all()
+    serializer_class = serializers.JobSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = JobFilter
+    pagination_class = _pagination(JobPagination)
+    action_permissions = {"run": "change", "pause": "change", "resume": "change"}
+
+    @document(
+        request=None,
+        responses={202: serializers.JobRunSerializer},
+        summary=_("Run the job once, now"),
+        description=_(
+            "Adds a manual run that a scheduler starts within a second; the schedule does "
+            "not move. Answers 202 with the run, to follow at runs/{id}/."
+        ),
+    )
+    @action(detail=True, methods=["post"])
+    def run(self, request: Request, pk: str | None = None) -> Response:
+        job_run = self.get_object().run_now()
+        data = serializers.JobRunSerializer(job_run, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_202_ACCEPTED)
+
+    @document(request=None, summary=_("Pause the job: it stops firing, the row stays"))
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        job = self.get_object()
+        job.pause()
+        return Response(self.get_serializer(job).data)
+
+    @document(request=None, summary=_("Resume the job: it fires again from now on"))
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        job = self.get_object()
+        job.resume()
+        return Response(self.get_serializer(job).data)
+
+    @document(
+        parameters=[serializers.CountSerializer],
+        responses=serializers.FireTimesSerializer,
+        summary=_("The job's next fire times"),
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def upcoming(self, request: Request, pk: str | None = None) -> Response:
+        query = serializers.CountSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        fire_times = self.get_object().upcoming(query.validated_data["count"])
+        return Response(serializers.FireTimesSerializer({"fire_times": fire_times}).data)
+
+
+class JobRunViewSet(TablecronAPIMixin, viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+    """Runs, newest first: one per execution, kept when their job is deleted."""
+
+    queryset = JobRun.objects.all()
+    serializer_class = serializers.JobRunSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = JobRunFilter
+    pagination_class = _pagination(RunPagination)
+
+
+_TASK_NAME = OpenApiParameter(
+    "name", str, OpenApiParameter.PATH, description=_("The task's registered name.")
+)
+
+
+class TaskViewSet(TablecronAPIMixin, viewsets.GenericViewSet):  # type: ignore[type-arg]
+    """The registered tasks: what a job may run, with the parameters a form should ask for."""
+
+    # Not listed from it: the registry is code, and Job's permissions guard it.
+    queryset = Job.objects.none()
+    serializer_class = serializers.TaskSerializer
+    pagination_class = None
+    filter_backends: list[Any] = []
+    lookup_field = "name"
+    lookup_value_regex = r"[^/]+"  # dotted paths
+
+    def list(self, request: Request) -> Response:
+        return Response(self.get_serializer(list(tasks), many=True).data)
+
+    @document(parameters=[_TASK_NAME])
+    def retrieve(self, request: Request, name: str) -> Response:
+        try:
+            task = tasks.get(name)
+        except UnknownTask:
+            raise NotFound(_("No task is registered under this name.")) from None
+        return Response(self.get_serializer(task).data)
+
+
+class SchedulePreviewViewSet(TablecronAPIMixin, viewsets.GenericViewSet):  # type: ignore[type-arg]
+    """Try a schedule before saving a job: its next fire times, or the field errors."""
+
+    queryset = Job.objects.none()  # Job's permissions guard it
+    serializer_class = serializers.SchedulePreviewSerializer
+    filter_backends: list[Any] = []
+    # A POST, but it stores nothing: whoever may see jobs may preview.
+    action_permissions = {"create": "view"}
+
+    @document(
+        responses={
+            200: serializers.SchedulePreviewSerializer,
+            400: OpenApiResponse(description=_("Field errors, as for a job.")),
+        },
+        summary=_("Preview a schedule"),
+    )
+    def create(self, request: Request) -> Response:
+        preview = self.get_serializer(data=request.data)
+        preview.is_valid(raise_exception=True)
+        return Response(preview.data)

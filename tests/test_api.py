@@ -1,0 +1,296 @@
+"""The REST API's jobs: CRUD through the ORM, the actions, and the model's own validation."""
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+pytest.importorskip("rest_framework")
+
+from django.core.exceptions import ValidationError
+from django.utils.dateparse import parse_datetime
+from django.utils.duration import duration_string
+from rest_framework.exceptions import ValidationError as APIValidationError
+from rest_framework.test import APIClient
+
+from tablecron.contrib.rest_framework.serializers import JobSerializer
+from tablecron.models import Job, JobRun, RunStatus, RunTrigger
+from tests.factories import ADD, YEARLY, in_future, job, next_cron
+from tests.test_validation import BAD_INPUTS
+
+pytestmark = pytest.mark.django_db
+
+JOBS = "/api/jobs/"
+VALID = {"name": "report", "task": ADD, "args": [1], "cron": YEARLY}
+
+
+def detail(job: Job, action: str = "") -> str:
+    return f"{JOBS}{job.pk}/{action + '/' if action else ''}"
+
+
+def when(text: str | None) -> datetime | None:
+    return parse_datetime(text) if text else None
+
+
+def test_create_computes_next_run_and_ignores_read_only_fields(api: APIClient) -> None:
+    sent = {**VALID, "timezone": "Asia/Shanghai", "next_run_at": "2001-01-01T00:00:00Z"}
+    response = api.post(JOBS, {**sent, "version": 99, "last_status": "failed"}, format="json")
+    assert response.status_code == 201, response.data
+    created = Job.objects.get()
+    assert created.next_run_at == next_cron(YEARLY, zone="Asia/Shanghai")
+    assert (created.version, created.last_status) == (0, "")
+    data = response.json()
+    assert data["id"] == created.pk
+    assert when(data["next_run_at"]) == created.next_run_at
+    assert when(data["created_at"]) == created.created_at
+    assert data["last_status"] == ""
+
+
+def test_list_is_paginated_and_filters_by_name_task_and_enabled(api: APIClient) -> None:
+    job(name="a").save()
+    job(name="b", enabled=False).save()
+    job(name="c", task="tests.testapp.jobs.noop", args=[]).save()
+    listed = api.get(JOBS).json()
+    assert listed["count"] == 3
+    assert [j["name"] for j in listed["results"]] == ["a", "b", "c"]
+    assert [j["name"] for j in api.get(JOBS, {"name": "b"}).json()["results"]] == ["b"]
+    assert [j["name"] for j in api.get(JOBS, {"enabled": "false"}).json()["results"]] == ["b"]
+    noop = api.get(JOBS, {"task": "tests.testapp.jobs.noop"}).json()["results"]
+    assert [j["name"] for j in noop] == ["c"]
+    page = api.get(JOBS, {"page_size": 2, "page": 2}).json()
+    assert [j["name"] for j in page["results"]] == ["c"]
+
+
+def test_retrieve_and_unknown_id(api: APIClient) -> None:
+    saved = job(interval=timedelta(hours=26), cron="")
+    saved.save()
+    data = api.get(detail(saved)).json()
+    assert data["name"] == "job"
+    assert data["interval"] == "1 02:00:00"  # DRF's duration format: [DD] [HH:[MM:]]ss[.uuuuuu]
+    assert api.get(f"{JOBS}{saved.pk + 1}/").status_code == 404
+
+
+def test_patch_of_the_schedule_reschedules(api: APIClient) -> None:
+    saved = job()
+    saved.save()
+    response = api.patch(detail(saved), {"cron": "0 6 * * *"}, format="json")
+    assert response.status_code == 200, response.data
+    saved.refresh_from_db()
+    assert saved.next_run_at == next_cron("0 6 * * *")
+    assert saved.version == 1
+    assert when(response.json()["next_run_at"]) == saved.next_run_at
+    assert response.json()["version"] == 1
+
+
+def test_patch_writes_only_what_it_sends(api: APIClient) -> None:
+    saved = job()
+    saved.save()
+    # Columns the scheduler owns, and a field someone else edits after the API loaded
+    # the row, must survive: the API writes the sent fields alone.
+    Job.objects.filter(pk=saved.pk).update(last_status=RunStatus.FAILED)
+    response = api.patch(detail(saved), {"description": "Yearly."}, format="json")
+    assert response.status_code == 200, response.data
+    saved.refresh_from_db()
+    assert (saved.description, saved.last_status, saved.version) == ("Yearly.", "failed", 0)
+    assert saved.updated_at > saved.created_at
+
+
+def test_put_replaces_the_job(api: APIClient) -> None:
+    saved = job()
+    saved.save()
+    replacement = {"name": "renamed", "task": ADD, "args": [2], "cron": "", "interval": "P1D"}
+    response = api.put(detail(saved), replacement, format="json")
+    assert response.status_code == 200, response.data
+    saved.refresh_from_db()
+    assert (saved.name, saved.args, saved.cron, saved.interval) == (
+        "renamed",
+        [2],
+        "",
+        timedelta(days=1),
+    )
+
+
+def test_delete_unschedules_and_keeps_the_runs(api: APIClient) -> None:
+    saved = job()
+    saved.save()
+    saved.run_now()
+    assert api.delete(detail(saved)).status_code == 204
+    assert not Job.objects.exists()
+    run = JobRun.objects.get()
+    assert (run.job, run.job_name) == (None, "job")
+
+
+def test_run_adds_a_manual_run_and_leaves_the_schedule(api: APIClient) -> None:
+    saved = job()
+    saved.save()
+    response = api.post(detail(saved, "run"))
+    assert response.status_code == 202, response.data
+    run = JobRun.objects.get()
+    assert response.json()["id"] == run.pk
+    assert (run.trigger, run.status, run.job) == (RunTrigger.MANUAL, RunStatus.SCHEDULED, saved)
+    assert Job.objects.get().next_run_at == saved.next_run_at
+
+
+def test_pause_and_resume(api: APIClient) -> None:
+    saved = job()
+    saved.save()
+    paused = api.post(detail(saved, "pause"))
+    assert paused.status_code == 200
+    assert (paused.json()["enabled"], paused.json()["next_run_at"]) == (False, None)
+    assert Job.objects.get().next_run_at is None
+    resumed = api.post(detail(saved, "resume")).json()
+    assert resumed["enabled"] is True
+    assert when(resumed["next_run_at"]) == next_cron(YEARLY) == Job.objects.get().next_run_at
+
+
+def test_pause_works_on_a_row_that_no_longer_validates(api: APIClient) -> None:
+    saved = job()
+    saved.save()
+    Job.objects.filter(pk=saved.pk).update(task="removed.in.last.deploy")
+    assert api.post(detail(saved, "pause")).status_code == 200
+    assert not Job.objects.get().enabled
+
+
+def test_upcoming(api: APIClient) -> None:
+    saved = job(cron="", interval=timedelta(minutes=10))
+    saved.save()
+    response = api.get(detail(saved, "upcoming"), {"count": 3})
+    assert response.status_code == 200
+    fire_times = [when(text) for text in response.json()["fire_times"]]
+    assert fire_times == saved.upcoming(3)
+    assert len(api.get(detail(saved, "upcoming")).json()["fire_times"]) == 5
+    for bad in ("0", "101", "many"):
+        answer = api.get(detail(saved, "upcoming"), {"count": bad})
+        assert answer.status_code == 400
+        assert "count" in answer.json()
+
+
+# -- bad input: the model's errors, on the same fields, and nothing stored ----------------
+
+
+class NotJSON(Exception):
+    pass
+
+
+def as_json(value: Any) -> Any:
+    """A model value as a client would send it: durations and datetimes as DRF reads them."""
+    if isinstance(value, timedelta):
+        return duration_string(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [as_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: as_json(item) for key, item in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        raise NotJSON(value)
+    if value is not None and not isinstance(value, str | int | float | bool):
+        raise NotJSON(value)  # Decimal, object(): a JSON body cannot carry them
+    return value
+
+
+def sendable(fields: dict[str, Any]) -> bool:
+    try:
+        as_json(fields)
+    except NotJSON:
+        return False
+    return True
+
+
+API_CASES = [case for case in BAD_INPUTS if sendable(case[1])]
+
+
+def test_the_api_is_tried_on_nearly_every_bad_input_of_the_model() -> None:
+    assert len(BAD_INPUTS) - len(API_CASES) <= 3  # the non-JSON values, tested below
+
+
+def model_errors(candidate: Job) -> dict[str, list[str]]:
+    with pytest.raises(ValidationError) as caught:
+        candidate.full_clean()
+    return caught.value.message_dict
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [pytest.param(fields, field, words, id=case) for case, fields, field, words in API_CASES],
+)
+def test_create_refuses_what_the_model_refuses(
+    api: APIClient, fields: dict[str, Any], field: str, words: str
+) -> None:
+    expected = model_errors(job(**fields))[field]
+    payload = {"name": "job", "task": ADD, "args": [1], "cron": YEARLY, **as_json(fields)}
+    response = api.post(JOBS, payload, format="json")
+    assert response.status_code == 400
+    assert response.json()[field] == expected
+    assert words.lower() in " ".join(expected).lower()
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [pytest.param(fields, field, id=case) for case, fields, field, _words in API_CASES],
+)
+def test_update_refuses_what_the_model_refuses(
+    api: APIClient, fields: dict[str, Any], field: str
+) -> None:
+    saved = job()
+    saved.save()
+    edited = Job.objects.get()
+    for name, value in fields.items():
+        setattr(edited, name, value)
+    expected = model_errors(edited)[field]
+    before = Job.objects.values().get()
+    response = api.patch(detail(saved), as_json(fields), format="json")
+    assert response.status_code == 400
+    assert response.json()[field] == expected
+    assert Job.objects.values().get() == before
+
+
+def test_values_json_cannot_carry_are_a_400_and_nothing_is_stored(api: APIClient) -> None:
+    body = '{"name": "nan", "task": "' + ADD + '", "args": [NaN], "cron": "@daily"}'
+    response = api.post(JOBS, body, content_type="application/json")
+    assert response.status_code == 400
+    assert "JSON parse error" in response.json()["detail"]
+    assert not Job.objects.exists()
+
+
+def test_type_errors_are_on_their_field(api: APIClient) -> None:
+    payload = {**VALID, "interval": "soon", "max_instances": "two", "enabled": "perhaps"}
+    errors = api.post(JOBS, {**payload, "cron": ""}, format="json").json()
+    assert set(errors) == {"interval", "max_instances", "enabled"}
+    assert not Job.objects.exists()
+
+
+def test_required_fields(api: APIClient) -> None:
+    errors = api.post(JOBS, {}, format="json").json()
+    assert errors == {"name": ["This field is required."], "task": ["This field is required."]}
+
+
+def test_duplicate_name_is_the_models_message(api: APIClient) -> None:
+    job(name="report").save()
+    response = api.post(JOBS, VALID, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"name": ["Job with this Name already exists."]}
+    assert Job.objects.count() == 1
+
+
+def test_a_name_taken_between_validation_and_save_is_a_field_error() -> None:
+    serializer = JobSerializer(data=VALID)
+    assert serializer.is_valid(), serializer.errors
+    job(name="report").save()  # another request wins the race
+    with pytest.raises(APIValidationError) as caught:
+        serializer.save()
+    assert caught.value.detail == {"name": ["Job with this Name already exists."]}
+    assert Job.objects.count() == 1
+
+
+def test_aware_datetimes_in_any_offset_are_accepted(api: APIClient) -> None:
+    start = in_future(days=1).replace(microsecond=0)
+    payload = {**VALID, "start_at": start.astimezone().isoformat()}
+    payload["end_at"] = (start + timedelta(days=400)).isoformat().replace("+00:00", "-05:00")
+    response = api.post(JOBS, payload, format="json")
+    assert response.status_code == 201, response.data
+    created = Job.objects.get()
+    assert created.start_at == start
+    assert created.end_at == start + timedelta(days=400, hours=5)

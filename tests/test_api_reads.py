@@ -1,0 +1,307 @@
+"""The REST API's runs, tasks, schedule preview and OpenAPI schema."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+pytest.importorskip("rest_framework")
+
+from django.test import override_settings
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.drainage import GENERATOR_STATS
+from drf_spectacular.validation import validate_schema
+from rest_framework.test import APIClient
+
+from tablecron.models import Job, JobRun, RunStatus, RunTrigger
+from tablecron.registry import tasks
+from tests.factories import ADD, in_future, job
+
+pytestmark = pytest.mark.django_db
+
+RUNS = "/api/runs/"
+T0 = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
+
+
+def times(texts: list[str]) -> list[datetime | None]:
+    return [parse_datetime(text) for text in texts]
+
+
+# -- runs ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def runs() -> dict[str, JobRun]:
+    first, second = job(name="first"), job(name="second")
+    first.save()
+    second.save()
+
+    def run(owner: Job, hours: int, **fields: Any) -> JobRun:
+        return JobRun.objects.create(job=owner, scheduled_for=T0 + timedelta(hours=hours), **fields)
+
+    return {
+        "old": run(first, 0, status=RunStatus.SUCCEEDED),
+        "failed": run(first, 1, status=RunStatus.FAILED),
+        "retry": run(first, 1, attempt=2, status=RunStatus.LOST, trigger=RunTrigger.RETRY),
+        "manual": run(second, 2, trigger=RunTrigger.MANUAL),
+    }
+
+
+def ids(response: Any) -> list[int]:
+    assert response.status_code == 200, response.data
+    return [run["id"] for run in response.json()["results"]]
+
+
+def test_runs_are_listed_newest_first(api: APIClient, runs: dict[str, JobRun]) -> None:
+    expected = [runs[name].pk for name in ("manual", "retry", "failed", "old")]
+    assert ids(api.get(RUNS)) == expected
+    one = api.get(f"{RUNS}{runs['retry'].pk}/").json()
+    assert (one["job_name"], one["attempt"], one["trigger"]) == ("first", 2, "retry")
+
+
+def test_run_filters(api: APIClient, runs: dict[str, JobRun]) -> None:
+    first = runs["old"].job
+    assert first is not None
+
+    def found(**query: Any) -> set[str]:
+        by_id = {run.pk: name for name, run in runs.items()}
+        return {by_id[pk] for pk in ids(api.get(RUNS, query))}
+
+    assert found(job=first.pk) == {"old", "failed", "retry"}
+    assert found(job_name="second") == {"manual"}
+    assert found(status="failed") == {"failed"}
+    assert found(status=["failed", "lost"]) == {"failed", "retry"}
+    assert found(trigger="manual") == {"manual"}
+    hour = T0 + timedelta(hours=1)
+    assert found(scheduled_for_after=hour.isoformat()) == {"failed", "retry", "manual"}
+    assert found(scheduled_for_before=hour.isoformat()) == {"old", "failed", "retry"}
+    assert found(job=first.pk, status="succeeded", scheduled_for_before=hour.isoformat()) == {"old"}
+    assert found(job=first.pk + 100) == set()
+
+
+def test_a_deleted_jobs_runs_are_found_by_name(api: APIClient, runs: dict[str, JobRun]) -> None:
+    Job.objects.filter(name="second").delete()
+    (kept,) = api.get(RUNS, {"job_name": "second"}).json()["results"]
+    assert (kept["id"], kept["job"]) == (runs["manual"].pk, None)
+
+
+@pytest.mark.parametrize(
+    "query", [{"status": "exploded"}, {"trigger": "cosmic"}, {"scheduled_for_after": "soon"}]
+)
+def test_bad_run_filters_are_400(api: APIClient, query: dict[str, str]) -> None:
+    response = api.get(RUNS, query)
+    assert response.status_code == 400
+    assert set(response.json()) == {next(iter(query)).removesuffix("_after")}
+
+
+def test_runs_are_paged_by_cursor(api: APIClient, runs: dict[str, JobRun]) -> None:
+    page = api.get(RUNS, {"page_size": 3}).json()
+    assert len(page["results"]) == 3
+    rest = api.get(page["next"]).json()
+    assert [run["id"] for run in rest["results"]] == [runs["old"].pk]
+    assert rest["next"] is None
+
+
+def test_runs_are_read_only(api: APIClient, runs: dict[str, JobRun]) -> None:
+    assert api.post(RUNS, {"job_name": "x"}, format="json").status_code == 405
+    assert api.delete(f"{RUNS}{runs['old'].pk}/").status_code == 405
+    assert JobRun.objects.count() == 4
+
+
+def test_a_run_shows_its_result_duration_and_error(api: APIClient) -> None:
+    run = JobRun.objects.create(
+        job_name="gone",
+        scheduled_for=T0,
+        started_at=T0,
+        finished_at=T0 + timedelta(seconds=90),
+        status=RunStatus.FAILED,
+        result={"rows": 3},
+        error="Traceback ...",
+    )
+    data = api.get(f"{RUNS}{run.pk}/").json()
+    assert (data["duration"], data["result"], data["error"]) == ("00:01:30", {"rows": 3}, run.error)
+
+
+# -- tasks --------------------------------------------------------------------------------
+
+
+def test_tasks_lists_the_registry(api: APIClient) -> None:
+    listed = api.get("/api/tasks/").json()
+    assert [task["name"] for task in listed] == [task.name for task in tasks]
+    assert {"testapp.greet", ADD, "tests.testapp.jobs.send_digest"} <= {t["name"] for t in listed}
+
+
+def test_a_task_describes_its_parameters(api: APIClient) -> None:
+    assert api.get(f"/api/tasks/{ADD}/").json() == {
+        "name": ADD,
+        "description": "Add two numbers.",
+        "signature": "(a: int, b: int = 0) -> int",
+        "is_async": False,
+        "is_django_task": False,
+        "parameters": [
+            {
+                "name": "a",
+                "kind": "positional_or_keyword",
+                "required": True,
+                "default": None,
+                "annotation": "int",
+                "json_types": ["integer"],
+            },
+            {
+                "name": "b",
+                "kind": "positional_or_keyword",
+                "required": False,
+                "default": 0,
+                "annotation": "int",
+                "json_types": ["integer"],
+            },
+        ],
+    }
+    digest = api.get("/api/tasks/tests.testapp.jobs.send_digest/").json()
+    assert digest["is_django_task"] is True
+    assert [(p["name"], p["kind"]) for p in digest["parameters"]] == [
+        ("user_id", "positional_or_keyword"),
+        ("full", "keyword_only"),
+    ]
+    assert api.get("/api/tasks/tests.testapp.jobs.async_noop/").json()["is_async"] is True
+
+
+def test_unknown_and_unregistered_tasks_are_404(api: APIClient) -> None:
+    assert api.get("/api/tasks/os.system/").status_code == 404
+    assert api.get("/api/tasks/tests.testapp.jobs.not_registered/").status_code == 404
+
+
+@override_settings(TABLECRON={"ALLOWED_TASKS": ["tests.testapp.jobs.not_registered"]})
+def test_allowed_tasks_are_listed(api: APIClient) -> None:
+    name = "tests.testapp.jobs.not_registered"
+    try:
+        assert api.get(f"/api/tasks/{name}/").json()["parameters"][0]["name"] == "x"
+        assert name in {task["name"] for task in api.get("/api/tasks/").json()}
+    finally:
+        tasks.remove(name)
+
+
+# -- schedule preview ---------------------------------------------------------------------
+
+
+PREVIEW = "/api/schedule-preview/"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"cron": "0 9 * * 1-5", "timezone": "Asia/Shanghai"},
+        {"interval": "00:15:00", "start_at": "2031-06-01T00:00:00+02:00"},
+        {"run_at": "2031-01-01T00:00:00Z"},
+        {"cron": "*/10 * * * * *", "end_at": "2031-01-01T00:00:00Z"},
+        {},
+    ],
+)
+def test_preview_lists_the_fire_times_and_stores_nothing(
+    api: APIClient, fields: dict[str, str]
+) -> None:
+    response = api.post(PREVIEW, {**fields, "count": 3}, format="json")
+    assert response.status_code == 200, response.data
+    as_values = {name: parse_datetime(v) or v for name, v in fields.items()}
+    if "interval" in fields:
+        as_values["interval"] = timedelta(minutes=15)
+    assert times(response.json()["fire_times"]) == Job.preview(3, **as_values)
+    assert set(response.json()) == {"fire_times"}
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"cron": "0 25 * * *"}, "cron", "bad hour"),
+        ({"cron": "@daily", "timezone": "Nowhere/Special"}, "timezone", "not a known time zone"),
+        ({"run_at": "2031-01-01T09:00:00"}, "run_at", "time zone"),
+        ({"interval": "-00:00:05"}, "interval", "at least one second"),
+        ({"cron": "@daily", "interval": "60"}, "interval", "one kind"),
+        (
+            {"cron": "@daily", "start_at": "2031-01-02T00:00:00Z", "end_at": "2031-01-01T00:00Z"},
+            "end_at",
+            "later",
+        ),
+        # Without a schedule the model reports it as its constraint's, on no one field.
+        (
+            {"start_at": "2031-01-02T00:00:00Z", "end_at": "2031-01-01T00:00:00Z"},
+            "non_field_errors",
+            "The end must be later than the start.",
+        ),
+        ({"count": 101}, "count", "less than or equal to 100"),
+        ({"count": 0}, "count", "greater than or equal to 1"),
+    ],
+)
+def test_preview_refuses_bad_schedules_on_their_field(
+    api: APIClient, fields: dict[str, Any], field: str, words: str
+) -> None:
+    response = api.post(PREVIEW, fields, format="json")
+    assert response.status_code == 400
+    assert words in " ".join(response.json()[field])
+    assert not Job.objects.exists()
+
+
+def test_preview_shows_the_same_fire_times_as_the_saved_job(api: APIClient) -> None:
+    fields = {"cron": "30 7 * * *", "timezone": "America/New_York"}
+    previewed = api.post(PREVIEW, fields, format="json").json()["fire_times"]
+    created = api.post(
+        "/api/jobs/", {**fields, "name": "n", "task": ADD, "args": [1]}, format="json"
+    ).json()
+    upcoming = api.get(f"/api/jobs/{created['id']}/upcoming/").json()["fire_times"]
+    assert times(previewed) == times(upcoming)
+    assert parse_datetime(created["next_run_at"]) == times(previewed)[0] > in_future()
+
+
+# -- OpenAPI ------------------------------------------------------------------------------
+
+
+def test_the_openapi_schema_is_valid_and_generated_without_warnings(
+    api: APIClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    GENERATOR_STATS.reset()
+    response = api.get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    schema = response.json()
+    validate_schema(schema)
+    assert capsys.readouterr().err == ""  # drf-spectacular reports its warnings there
+    assert schema["info"]["title"] == "tablecron API"
+    assert sorted(schema["paths"]) == [
+        "/api/jobs/",
+        "/api/jobs/{id}/",
+        "/api/jobs/{id}/pause/",
+        "/api/jobs/{id}/resume/",
+        "/api/jobs/{id}/run/",
+        "/api/jobs/{id}/upcoming/",
+        "/api/runs/",
+        "/api/runs/{id}/",
+        "/api/schedule-preview/",
+        "/api/tasks/",
+        "/api/tasks/{name}/",
+    ]
+
+
+def test_the_schema_documents_actions_and_filters(api: APIClient) -> None:
+    schema = api.get("/api/schema/", {"format": "json"}).json()
+    paths, components = schema["paths"], schema["components"]["schemas"]
+    run = paths["/api/jobs/{id}/run/"]["post"]
+    assert "requestBody" not in run
+    assert run["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/JobRun"
+    )
+    upcoming = paths["/api/jobs/{id}/upcoming/"]["get"]
+    assert {p["name"] for p in upcoming["parameters"]} == {"id", "count"}
+    run_filters = {p["name"] for p in paths["/api/runs/"]["get"]["parameters"]}
+    assert {"job", "job_name", "status", "trigger", "scheduled_for_after", "cursor"} <= run_filters
+    assert "200" in paths["/api/schedule-preview/"]["post"]["responses"]
+    # Read-only fields are not asked of clients: requests have their own components.
+    assert "next_run_at" not in components["JobRequest"]["properties"]
+    assert components["JobRequest"]["required"] == ["name", "task"]
+    assert components["RunStatusEnum"]["enum"][0] == "scheduled"
+
+
+def test_the_schema_is_yaml_by_default(api: APIClient) -> None:
+    response = api.get("/api/schema/")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert response.content.startswith(b"openapi: 3.")
