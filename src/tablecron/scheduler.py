@@ -198,9 +198,9 @@ class Scheduler:
     def claim(self, limit: int) -> tuple[list[Claim], datetime]:
         """Claim up to ``limit`` runs due by ``LOOKAHEAD`` from now, in one transaction;
         returns them and the database's now."""
-        self._claimed_at = time.monotonic()
         with transaction.atomic():
             now = self._begin_claim()
+            self._claimed_at = time.monotonic()  # after: a run never starts early
             if limit <= 0:
                 return [], now
             claims = self._claim_due_jobs(now, limit)

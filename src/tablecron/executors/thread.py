@@ -54,7 +54,7 @@ class ThreadExecutor(Executor):
         self._busy: dict[int, _Slot] = {}  # queued, running or being written, by run id
         self._workers = 0  # live workers, abandoned ones not counted
         self._idle = 0
-        self._run_seconds = 1.0  # moving average; pessimistic until runs are seen
+        self._run_seconds = AHEAD  # moving average; until runs are seen, one ahead a worker
         self._changed = threading.Condition()
         self._writer = BatchWriter(self._written)
 
@@ -114,7 +114,7 @@ class ThreadExecutor(Executor):
                 thread.name = name
                 with self._changed:
                     seconds = time.monotonic() - max(began, claim.start_after)
-                    self._run_seconds = 0.9 * self._run_seconds + 0.1 * max(seconds, 1e-5)
+                    self._run_seconds += (max(seconds, 1e-5) - self._run_seconds) / 4
                     if not slot.abandoned:
                         self._idle += 1
                     self._changed.notify_all()
