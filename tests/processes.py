@@ -114,8 +114,10 @@ def percentile(values: list[float], q: float) -> float:
 
 def every_second_jobs(
     count: int, path: Path, task: str = "record", max_instances: int = 5, **extra: object
-) -> None:
-    Job.objects.bulk_create(
+) -> datetime:
+    """Creates the jobs; returns their first fire time (the same for all: bulk_create reads
+    the clock once), which is not always the second after the call began."""
+    jobs = Job.objects.bulk_create(
         Job(
             name=f"every-second-{n}",
             task=T + task,
@@ -126,11 +128,13 @@ def every_second_jobs(
         )
         for n in range(count)
     )
+    first = jobs[0].next_run_at
+    assert first is not None
+    return first
 
 
-def expected_fires(count: int, after: datetime, until: datetime) -> set[tuple[str, datetime]]:
-    """Every-second fire times strictly after ``after`` and at or before ``until``."""
-    first = after.replace(microsecond=0) + timedelta(seconds=1)
+def expected_fires(count: int, first: datetime, until: datetime) -> set[tuple[str, datetime]]:
+    """Every-second fire times from ``first`` to ``until``."""
     seconds = int((until - first).total_seconds()) + 1
     return {
         (f"every-second-{n}", first + timedelta(seconds=k))
@@ -170,14 +174,14 @@ def report(name: str, recorded: list[Call]) -> None:
 
 def soak(count: int, path: Path, seconds: float) -> tuple[datetime, datetime]:
     """Create ``count`` every-second jobs, let them fire ``seconds``, pause them and wait
-    for running work to end; returns the database times of creation and pause."""
+    for running work to end; returns their first fire time and the database's time of
+    the pause."""
     from tablecron.db import db_now
     from tablecron.models import JobRun
 
-    created = db_now()
-    every_second_jobs(count, path)
+    first = every_second_jobs(count, path)
     time.sleep(seconds)
     Job.objects.update(enabled=False)
     paused = db_now()
     wait_for(lambda: not JobRun.objects.active().exists(), 30, "running work to end")
-    return created, paused
+    return first, paused

@@ -45,8 +45,7 @@ def test_scheduler_reconnects_after_its_connections_are_killed(tmp_path: Path) -
     jobs, path = 20, tmp_path / "calls.log"
     with schedulers(1, tmp_path, HEARTBEAT_INTERVAL=1, POLL_INTERVAL=0.5) as (proc,):
         wait_for(lambda: SchedulerInstance.objects.exists(), 60, "the scheduler")
-        created = db_now()
-        every_second_jobs(jobs, path)
+        first = every_second_jobs(jobs, path)
         time.sleep(3)
         killed = []
         for _ in range(3):
@@ -66,7 +65,7 @@ def test_scheduler_reconnects_after_its_connections_are_killed(tmp_path: Path) -
     # A run whose connection died between its start's commit and the reply is lost, not
     # repeated; every other fire ran, late if it fell into the outage.
     lost = set(JobRun.objects.filter(status="lost").values_list("job_name", "scheduled_for"))
-    expected = expected_fires(jobs, created, paused - timedelta(seconds=1))
+    expected = expected_fires(jobs, first, paused - timedelta(seconds=1))
     missing = expected - set(recorded) - lost
     assert not missing, f"{len(missing)} fires never ran: {sorted(missing)[:5]}"
     log = (tmp_path / "scheduler-0.log").read_text()
