@@ -56,6 +56,14 @@ class RunColumns:
     def started_column(self, run: JobRun) -> str:
         return format_time(run.started_at) if run.started_at else "—"
 
+    @admin.display(description=_("finished"), ordering="finished_at")
+    def finished_column(self, run: JobRun) -> str:
+        return format_time(run.finished_at) if run.finished_at else "—"
+
+    @admin.display(description=_("not before"))
+    def not_before_column(self, run: JobRun) -> str:
+        return format_time(run.not_before) if run.not_before else "—"
+
     @admin.display(description=_("duration"))
     def duration_column(self, run: JobRun) -> str:
         return duration_text(run.duration) or "—"
@@ -149,9 +157,9 @@ class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
             {
                 "fields": [
                     "scheduled_column",
-                    "not_before",
+                    "not_before_column",
                     "started_column",
-                    "finished_at",
+                    "finished_column",
                     "duration_column",
                 ]
             },
@@ -165,9 +173,9 @@ class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
         "attempt",
         "worker",
         "scheduled_column",
-        "not_before",
+        "not_before_column",
         "started_column",
-        "finished_at",
+        "finished_column",
         "duration_column",
         "result_pretty",
         "error_traceback",

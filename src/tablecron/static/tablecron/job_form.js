@@ -62,7 +62,8 @@ function tablecronJobForm() {
     function showLiveErrors(errors) {
         const unplaced = [];
         for (const [name, messages] of Object.entries(errors)) {
-            const target = row(name);
+            // A field sharing its row with another has its own box in the row.
+            const target = form.querySelector(".fieldBox.field-" + name) || row(name);
             const list = document.createElement("ul");
             list.className = "errorlist tablecron-live-errors";
             for (const message of messages) {
@@ -70,8 +71,8 @@ function tablecronJobForm() {
                 item.textContent = message;
                 list.append(item);
             }
-            if (target && !target.classList.contains("hidden")) {
-                target.querySelector(".flex-container").append(list);
+            if (target && !row(name).classList.contains("hidden")) {
+                (target.querySelector(".flex-container") || target).append(list);
             } else {
                 unplaced.push(list);
             }
