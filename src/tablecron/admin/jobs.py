@@ -19,8 +19,8 @@ from django.forms import Media
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -212,14 +212,16 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description=_("task"), ordering="task")
     def task_column(self, job: Job) -> SafeString:
+        # Dotted names may break after a dot, so long ones do not widen the list.
+        name = mark_safe(".<wbr>".join(conditional_escape(part) for part in job.task.split(".")))
         task = job.registered_task
         if task is None:
             return format_html(
                 '<code>{}</code> <span class="tablecron-badge tablecron-bad">{}</span>',
-                job.task,
+                name,
                 gettext("not registered"),
             )
-        return format_html('<code title="{}">{}</code>', task.description, job.task)
+        return format_html('<code title="{}">{}</code>', task.description, name)
 
     @admin.display(description=_("schedule"))
     def schedule_column(self, job: Job) -> str:
