@@ -223,3 +223,18 @@ def test_preview_only_takes_posts_from_staff_who_may_edit_jobs(
     viewer.user_permissions.add(Permission.objects.get(codename="view_job"))
     client.force_login(viewer)
     assert client.post(PREVIEW, form_data()).status_code == 403
+
+
+def test_a_viewer_sees_the_job_read_only(client: Client) -> None:
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_job"))
+    client.force_login(viewer)
+    target = job(name="watched", cron="", interval=timedelta(minutes=5))
+    target.save()
+    page = client.get(reverse("admin:tablecron_job_change", args=[target.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert 'name="_save"' not in text
+    assert "Every 5 minutes" in text  # the preview, server-side
+    kind = text[text.index('class="form-row field-schedule_kind"') :].split("</div>")[:3]
+    assert '<div class="readonly">Interval' in "".join(kind)

@@ -199,6 +199,11 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return HttpResponseNotAllowed(["POST"])
         return _preview(self, request)
 
+    @admin.display(description=_("Kind of schedule"))
+    def schedule_kind(self, job: Job) -> str:
+        """For people who may only view jobs; editors get the form's radio buttons."""
+        return str(ScheduleKind(kind_of(job)).label)
+
     @admin.display(description=_("next runs"))
     def schedule_preview(self, job: Job) -> SafeString:
         url = reverse(f"{self.admin_site.name}:tablecron_job_preview")
