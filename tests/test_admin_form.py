@@ -148,6 +148,9 @@ def test_tasks_are_offered_with_signature_and_docstring(admin_client: Client) ->
     assert "demo.jobs.write_report" in tasks
     assert "beside the project" in tasks["demo.jobs.write_report"]["doc"]  # the whole docstring
 
+    assert '<input type="text" name="timezone"' in page
+    assert '<option value="Asia/Shanghai">' in page  # time zones suggested as you type
+
     target = job(name="shown")
     target.save()
     change = admin_client.get(reverse("admin:tablecron_job_change", args=[target.pk]))

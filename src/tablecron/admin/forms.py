@@ -8,7 +8,9 @@ only turns its errors into field errors, like any ``ModelForm``.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import zoneinfo
 from typing import Any
 
 from django import forms
@@ -76,6 +78,23 @@ class TaskSelect(forms.Select):
         return context
 
 
+class TimeZoneInput(forms.TextInput):
+    """A text input that suggests the IANA zone names as you type (an HTML datalist)."""
+
+    template_name = "tablecron/widgets/timezone_input.html"
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        attrs = {**(attrs or {}), "list": f"{(attrs or {}).get('id', name)}_zones"}
+        context = super().get_context(name, value, attrs)
+        context["zones"] = _zones()
+        return context
+
+
+@functools.cache
+def _zones() -> list[str]:
+    return sorted(zoneinfo.available_timezones())
+
+
 class JobForm(forms.ModelForm):  # type: ignore[type-arg]
     schedule_kind = forms.ChoiceField(
         label=_("Kind of schedule"),
@@ -99,6 +118,7 @@ class JobForm(forms.ModelForm):  # type: ignore[type-arg]
             "cron": forms.TextInput(
                 attrs={"class": "vTextField tablecron-code", "placeholder": "0 9 * * 1"}
             ),
+            "timezone": TimeZoneInput(attrs={"class": "vTextField", "autocomplete": "off"}),
             "interval": forms.TextInput(attrs={"class": "vTextField", "placeholder": "00:15:00"}),
             "description": forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField"}),
         }
