@@ -24,15 +24,28 @@ find_python() {
     return 1
 }
 
-# mysqlclient compiles against the MariaDB client headers.
-if ! pkg-config --exists libmariadb 2>/dev/null && ! pkg-config --exists mysqlclient 2>/dev/null; then
+apt_updated=""
+apt_install() {  # apt_install PACKAGE... : Debian packages this project needs, as root
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-        echo "== installing libmariadb-dev and pkg-config (apt)"
-        apt-get update -qq && apt-get install -y -qq libmariadb-dev pkg-config >/dev/null
+        echo "== installing $* (apt)"
+        [ -n "$apt_updated" ] || apt-get update -qq
+        apt_updated=1
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
     else
-        echo "Install the MariaDB client headers first (Debian: apt-get install libmariadb-dev pkg-config)." >&2
+        echo "Install these Debian packages first: apt-get install $*" >&2
         exit 1
     fi
+}
+
+# mysqlclient compiles against the MariaDB client headers.
+if ! pkg-config --exists libmariadb 2>/dev/null && ! pkg-config --exists mysqlclient 2>/dev/null; then
+    apt_install libmariadb-dev pkg-config
+fi
+# GNU gettext: makemessages and compilemessages, for the translations in src/tablecron/locale.
+command -v msgfmt >/dev/null 2>&1 || apt_install gettext
+# The admin's browser tests drive Debian's Chromium (Playwright cannot download its own here).
+if [ -n "${NEED_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
+    apt_install chromium
 fi
 
 VENV="${VENV:-.venv}"

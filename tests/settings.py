@@ -109,3 +109,4 @@ if HAS_API:
         ],
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+STATIC_URL = "static/"

@@ -1,0 +1,106 @@
+"""The job list's actions. Each goes through the model's ORM paths, so ``next_run_at`` is
+right when it commits; Django's own "delete selected" unschedules too (the rows are gone,
+their runs stay with ``job`` set to null)."""
+
+from __future__ import annotations
+
+import itertools
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from tablecron.models import Job
+
+NAME_LENGTH = Job._meta.get_field("name").max_length or 200
+
+
+def copy_name(name: str, taken: set[str]) -> str:
+    """ "name (copy)", else "name (copy 2)", "name (copy 3)" … : the first name not taken.
+
+    The suffix is not translated: names are identifiers that code and commands look up.
+    """
+    for number in itertools.count(1):
+        suffix = " (copy)" if number == 1 else f" (copy {number})"
+        candidate = name[: NAME_LENGTH - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
+    raise AssertionError("unreachable")  # pragma: no cover - count() never ends
+
+
+def duplicate_job(job: Job) -> Job:
+    """A copy of the job under a new name, saved like any new row (so it is scheduled)."""
+    stem = job.name[: NAME_LENGTH - len(" (copy 999)")]
+    taken = set(Job.objects.filter(name__startswith=stem).values_list("name", flat=True))
+    copy = Job(
+        **{
+            field.attname: getattr(job, field.attname)
+            for field in Job._meta.concrete_fields
+            if field.editable and not field.primary_key
+        }
+    )
+    copy.name = copy_name(job.name, taken)
+    copy.save()
+    return copy
+
+
+@admin.action(description=_("Run selected jobs now"), permissions=["change"])
+def run_now(
+    modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
+) -> None:
+    jobs = list(queryset)
+    for job in jobs:
+        job.run_now()
+    modeladmin.message_user(
+        request,
+        ngettext(
+            "%(count)d job will run shortly.",
+            "%(count)d jobs will run shortly.",
+            len(jobs),
+        )
+        % {"count": len(jobs)},
+        messages.SUCCESS,
+    )
+
+
+@admin.action(description=_("Pause selected jobs"), permissions=["change"])
+def pause(modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]) -> None:
+    count = queryset.update(enabled=False)
+    modeladmin.message_user(
+        request,
+        ngettext("%(count)d job paused.", "%(count)d jobs paused.", count) % {"count": count},
+        messages.SUCCESS,
+    )
+
+
+@admin.action(description=_("Resume selected jobs"), permissions=["change"])
+def resume(
+    modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
+) -> None:
+    count = queryset.update(enabled=True)
+    modeladmin.message_user(
+        request,
+        ngettext("%(count)d job resumed.", "%(count)d jobs resumed.", count) % {"count": count},
+        messages.SUCCESS,
+    )
+
+
+@admin.action(description=_("Duplicate selected jobs"), permissions=["add"])
+def duplicate(
+    modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
+) -> None:
+    with transaction.atomic():
+        copies = [duplicate_job(job) for job in queryset.order_by("name")]
+    modeladmin.message_user(
+        request,
+        ngettext(
+            "%(count)d job duplicated: %(names)s.",
+            "%(count)d jobs duplicated: %(names)s.",
+            len(copies),
+        )
+        % {"count": len(copies), "names": ", ".join(f"“{copy.name}”" for copy in copies)},
+        messages.SUCCESS,
+    )

@@ -1,0 +1,181 @@
+"""Small HTML pieces the admin pages share: status badges, the strip of recent runs,
+times with "in 5 minutes" beside them. Everything is escaped through ``format_html``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.timesince import timesince, timeuntil
+from django.utils.translation import gettext, ngettext
+
+from tablecron.describe import format_time
+from tablecron.models import JobRun, RunStatus
+
+# Runs shown in the job list's strip, oldest on the left.
+RECENT_RUNS = 10
+
+# How each status reads at a glance; the CSS gives each tone its colour.
+TONES = {
+    RunStatus.SCHEDULED: "waiting",
+    RunStatus.RUNNING: "running",
+    RunStatus.SUCCEEDED: "ok",
+    RunStatus.FAILED: "bad",
+    RunStatus.TIMED_OUT: "bad",
+    RunStatus.LOST: "bad",
+    RunStatus.MISSED: "warn",
+    RunStatus.CANCELLED: "waiting",
+}
+EMPTY = format_html('<span class="tablecron-quiet">{}</span>', "—")
+
+
+def status_label(status: str) -> str:
+    try:
+        return str(RunStatus(status).label)
+    except ValueError:  # a status written by a newer version of the package
+        return status
+
+
+def status_badge(status: str) -> SafeString:
+    if not status:
+        return EMPTY
+    return format_html(
+        '<span class="tablecron-badge tablecron-{}">{}</span>',
+        TONES.get(status, "waiting"),  # type: ignore[call-overload]
+        status_label(status),
+    )
+
+
+def relative(moment: datetime, now: datetime | None = None) -> str:
+    """ "in 5 minutes" or "5 minutes ago", to the largest unit; seconds under a minute."""
+    now = now or timezone.now()
+    seconds = int(abs((moment - now).total_seconds()))
+    if seconds == 0:
+        return gettext("now")
+    if seconds < 60:
+        if moment >= now:
+            return ngettext("in %(count)d second", "in %(count)d seconds", seconds) % {
+                "count": seconds
+            }
+        return ngettext("%(count)d second ago", "%(count)d seconds ago", seconds) % {
+            "count": seconds
+        }
+    if moment >= now:
+        return gettext("in %(time)s") % {"time": timeuntil(moment, now, depth=1)}
+    return gettext("%(time)s ago") % {"time": timesince(moment, now, depth=1)}
+
+
+def time_with_relative(moment: datetime | None, now: datetime | None = None) -> SafeString:
+    """The absolute time, and below it how far from now it is."""
+    if moment is None:
+        return EMPTY
+    return format_html(
+        '<time datetime="{}">{}</time><br><span class="tablecron-quiet">{}</span>',
+        moment.isoformat(),
+        format_time(moment),
+        relative(moment, now),
+    )
+
+
+def relative_time(moment: datetime | None) -> SafeString:
+    """How far from now, with the absolute time on hover: for columns that must stay narrow."""
+    if moment is None:
+        return EMPTY
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        moment.isoformat(),
+        format_time(moment),
+        relative(moment),
+    )
+
+
+def duration_text(duration: timedelta | None) -> str:
+    """A run's duration for people: "12 ms", "2.50 s", "42 s", "3 min 5 s", "2 h 1 min"."""
+    if duration is None:
+        return ""
+    seconds = duration.total_seconds()
+    if seconds < 1:
+        return gettext("%(milliseconds)d ms") % {"milliseconds": round(seconds * 1000)}
+    if seconds < 10:
+        return gettext("%(seconds)s s") % {"seconds": f"{seconds:.2f}"}
+    whole = int(seconds)
+    if whole < 60:
+        return gettext("%(seconds)d s") % {"seconds": whole}
+    if whole < 3600:
+        return gettext("%(minutes)d min %(seconds)d s") % {
+            "minutes": whole // 60,
+            "seconds": whole % 60,
+        }
+    return gettext("%(hours)d h %(minutes)d min") % {
+        "hours": whole // 3600,
+        "minutes": whole % 3600 // 60,
+    }
+
+
+def run_url(run_id: int, site: str = "admin") -> str:
+    return reverse(f"{site}:tablecron_jobrun_change", args=[run_id])
+
+
+def run_strip(runs: Sequence[JobRun], site: str = "admin") -> SafeString:
+    """One coloured mark per run, oldest first, each linking to its run."""
+    if not runs:
+        return EMPTY
+    marks = format_html_join(
+        "",
+        '<a class="tablecron-mark tablecron-{}" href="{}" title="{}"></a>',
+        (
+            (
+                TONES.get(run.status, "waiting"),  # type: ignore[call-overload]
+                run_url(run.pk, site),
+                f"{format_time(run.scheduled_for)} · {status_label(run.status)}",
+            )
+            for run in reversed(runs)
+        ),
+    )
+    return format_html('<span class="tablecron-strip">{}</span>', marks)
+
+
+def pretty_json(value: Any) -> SafeString:
+    if value is None:
+        return EMPTY
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    return format_html('<pre class="tablecron-pre">{}</pre>', text)
+
+
+def traceback_block(text: str) -> SafeString:
+    if not text:
+        return EMPTY
+    return format_html('<pre class="tablecron-pre tablecron-traceback">{}</pre>', text)
+
+
+def fire_times_list(times: Iterable[datetime], zone: str | None = None) -> SafeString:
+    """The next fire times, each with "in 5 minutes" and, when the job's time zone is not
+    the one the admin shows, the wall time in the job's zone."""
+    now = timezone.now()
+    items = []
+    for moment in times:
+        local = ""
+        if zone and zone != timezone.get_current_timezone_name():
+            local = format_html(
+                '<span class="tablecron-quiet">({} {})</span>',
+                f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}",
+                zone,
+            )
+        items.append((moment.isoformat(), format_time(moment), relative(moment, now), local))
+    if not items:
+        return EMPTY
+    return format_html(
+        '<ol class="tablecron-fire-times">{}</ol>',
+        format_html_join(
+            "",
+            '<li><time datetime="{}">{}</time> <span class="tablecron-quiet">{}</span> {}</li>',
+            items,
+        ),
+    )

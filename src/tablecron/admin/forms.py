@@ -1,0 +1,186 @@
+"""The job form: a choice of registered tasks with their signatures and docstrings, the
+kind of schedule picked with a radio button, and the schedule's fields parsed on their own
+for the live preview.
+
+Validation stays on the model (``full_clean``), which names the field at fault; the form
+only turns its errors into field errors, like any ``ModelForm``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import zoneinfo
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
+
+from tablecron.models import Job
+from tablecron.registry import RegisteredTask, tasks
+
+
+class ScheduleKind(models.TextChoices):
+    CRON = "cron", _("Cron expression")
+    INTERVAL = "interval", _("Interval")
+    ONCE = "once", _("Once")
+    MANUAL = "manual", _("Manual only")
+
+
+# The field each kind of schedule uses; the others are cleared when the form is saved.
+KIND_FIELDS: dict[str, str] = {
+    ScheduleKind.CRON: "cron",
+    ScheduleKind.INTERVAL: "interval",
+    ScheduleKind.ONCE: "run_at",
+}
+MISSING = {
+    ScheduleKind.CRON: _("Enter a cron expression, or choose another kind of schedule."),
+    ScheduleKind.INTERVAL: _("Enter an interval, or choose another kind of schedule."),
+    ScheduleKind.ONCE: _("Enter when to run, or choose another kind of schedule."),
+}
+# What the preview reads: the fields that decide when a job fires.
+PREVIEW_FIELDS = ("cron", "interval", "run_at", "timezone", "start_at", "end_at", "enabled")
+
+
+def kind_of(job: Job) -> str:
+    if job.cron:
+        return ScheduleKind.CRON
+    if job.interval is not None:
+        return ScheduleKind.INTERVAL
+    if job.run_at is not None:
+        return ScheduleKind.ONCE
+    return ScheduleKind.MANUAL
+
+
+def task_info(task: RegisteredTask) -> dict[str, str]:
+    """What the form shows about a task: its call signature and its whole docstring."""
+    return {
+        "signature": f"{task.name}{task.signature}",
+        "doc": inspect.getdoc(task.func) or task.description,
+    }
+
+
+class TaskSelect(forms.Select):
+    """A select of task names, with the chosen task's signature and docstring below it;
+    a small script swaps them when the choice changes."""
+
+    template_name = "tablecron/widgets/task_select.html"
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        info = {task.name: task_info(task) for task in tasks}
+        context["tasks_info"] = info
+        context["task_info_id"] = f"{context['widget']['attrs'].get('id', name)}_tasks"
+        context["current"] = info.get(value or "")
+        return context
+
+
+class TimeZoneInput(forms.TextInput):
+    """A text input that suggests the IANA zone names as you type (an HTML datalist)."""
+
+    template_name = "tablecron/widgets/timezone_input.html"
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        attrs = {**(attrs or {}), "list": f"{(attrs or {}).get('id', name)}_zones"}
+        context = super().get_context(name, value, attrs)
+        context["zones"] = _zones()
+        return context
+
+
+@functools.cache
+def _zones() -> list[str]:
+    return sorted(zoneinfo.available_timezones())
+
+
+class JobForm(forms.ModelForm):  # type: ignore[type-arg]
+    schedule_kind = forms.ChoiceField(
+        label=_("Kind of schedule"),
+        choices=ScheduleKind.choices,
+        initial=ScheduleKind.CRON,
+        widget=forms.RadioSelect(attrs={"class": "tablecron-kinds"}),
+        help_text=_("A manual-only job runs when someone starts it with “Run now”."),
+    )
+
+    class Media:
+        js = ["tablecron/job_form.js"]
+
+    class Meta:
+        model = Job
+        fields = [
+            field.name for field in Job._meta.fields if field.editable and not field.primary_key
+        ]
+        widgets = {
+            "args": forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField tablecron-code"}),
+            "kwargs": forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField tablecron-code"}),
+            "cron": forms.TextInput(
+                attrs={"class": "vTextField tablecron-code", "placeholder": "0 9 * * 1"}
+            ),
+            "timezone": TimeZoneInput(attrs={"class": "vTextField", "autocomplete": "off"}),
+            "interval": forms.TextInput(attrs={"class": "vTextField", "placeholder": "00:15:00"}),
+            "description": forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField"}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "task" in self.fields:
+            self.fields["task"] = self._task_field()
+        if not self.is_bound and self.instance.pk is not None:
+            self.initial["schedule_kind"] = kind_of(self.instance)
+
+    def _task_field(self) -> forms.ChoiceField:
+        choices = [("", "---------"), *((task.name, task.name) for task in tasks)]
+        current = self.instance.task
+        if current and current not in tasks:
+            # Keep a row whose task was removed from the code editable; the model's
+            # validation then says that the task is not registered.
+            choices.append((current, _("%(name)s (not registered)") % {"name": current}))
+        return forms.ChoiceField(
+            label=capfirst(Job._meta.get_field("task").verbose_name),
+            choices=choices,
+            widget=TaskSelect,
+            help_text=Job._meta.get_field("task").help_text,
+        )
+
+    def clean_args(self) -> Any:
+        value = self.cleaned_data.get("args")
+        return [] if value is None else value
+
+    def clean_kwargs(self) -> Any:
+        value = self.cleaned_data.get("kwargs")
+        return {} if value is None else value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        kind = cleaned.get("schedule_kind")
+        if kind is None:
+            return cleaned
+        for other, name in KIND_FIELDS.items():
+            if other != kind and name in self.fields:
+                # The other kinds' fields are hidden: drop what they hold, errors included.
+                cleaned[name] = "" if name == "cron" else None
+                self.errors.pop(name, None)
+        used = KIND_FIELDS.get(kind)
+        if used in self.fields and used not in self.errors and cleaned.get(used) in ("", None):
+            self.add_error(used, MISSING[kind])
+        return cleaned
+
+    def schedule_values(self) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """The schedule fields as typed, each parsed by its own form field, with the other
+        kinds' fields cleared: for a preview of a form that may not be valid as a whole."""
+        kind = self["schedule_kind"].data
+        if kind not in ScheduleKind.values:
+            kind = ScheduleKind.CRON
+        values: dict[str, Any] = {}
+        errors: dict[str, list[str]] = {}
+        for name in PREVIEW_FIELDS:
+            if name in KIND_FIELDS.values() and name != KIND_FIELDS.get(kind):
+                values[name] = "" if name == "cron" else None
+                continue
+            try:
+                values[name] = self.fields[name].clean(self[name].data)
+            except ValidationError as exc:
+                errors[name] = exc.messages
+        return values, errors

@@ -1,0 +1,328 @@
+"""The job admin: the list an operator watches, and the form that schedules a job.
+
+The list costs a constant number of queries per page whatever the size of the table: the
+last runs of the page's jobs come in one windowed query (``JobChangeList``), the schedule
+words and the task filter need none, and the "no scheduler" banner is one ``EXISTS``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.options import InlineModelAdmin
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.forms import Media
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from tablecron.admin import actions
+from tablecron.admin.display import (
+    EMPTY,
+    RECENT_RUNS,
+    duration_text,
+    fire_times_list,
+    relative_time,
+    run_strip,
+    status_badge,
+    time_with_relative,
+)
+from tablecron.admin.forms import JobForm, ScheduleKind, kind_of
+from tablecron.admin.runs import JobRunInline
+from tablecron.conf import settings
+from tablecron.describe import describe_schedule
+from tablecron.models import Job, JobRun, SchedulerInstance
+from tablecron.registry import tasks
+
+PREVIEW_COUNT = 5
+
+
+def recent_runs() -> Prefetch[Any]:
+    """The newest runs of each job, in one query for a whole page: Django renders a sliced
+    prefetch as a window function over the ``(job, -scheduled_for)`` index."""
+    runs = JobRun.objects.only(
+        "id", "job_id", "scheduled_for", "attempt", "status", "started_at", "finished_at"
+    ).order_by("-scheduled_for", "-attempt")
+    return Prefetch("runs", queryset=runs[:RECENT_RUNS], to_attr="recent_runs")
+
+
+class TaskFilter(admin.SimpleListFilter):
+    """The registered tasks, from the registry rather than a DISTINCT over the table."""
+
+    title = _("task")
+    parameter_name = "task"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = [task.name for task in tasks]
+        value = self.value()
+        if value and value not in names:  # a task that is not registered (any more)
+            names.append(value)
+        return [(name, name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(task=value) if value else queryset
+
+
+class JobChangeList(ChangeList):
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        # Only the page's jobs, not the action querysets built from get_queryset().
+        jobs = list(self.result_list)
+        prefetch_related_objects(jobs, recent_runs())
+        self.result_list = jobs
+
+
+def preview_content(job: Job) -> SafeString:
+    """The schedule in words and its next fire times, or why there are none."""
+    try:
+        times = job.upcoming(PREVIEW_COUNT)
+    except ValidationError:
+        return EMPTY
+    words = format_html('<p class="tablecron-words">{}</p>', describe_schedule(job))
+    if times:
+        zone = job.timezone if job.cron else None
+        return format_html("{}{}", words, fire_times_list(times, zone))
+    if kind_of(job) == ScheduleKind.MANUAL:
+        reason = gettext("It runs only when someone starts it with “Run now”.")
+    elif not job.enabled:
+        reason = gettext("Paused: no runs until it is resumed.")
+    else:
+        reason = gettext("No more runs: the schedule has no fire time left.")
+    return format_html('{}<p class="tablecron-quiet">{}</p>', words, reason)
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = JobForm
+    list_display = [
+        "name",
+        "task_column",
+        "schedule_column",
+        "enabled",
+        "next_run_column",
+        "last_run_column",
+        "recent_runs_column",
+        "changed_column",
+    ]
+    list_filter = ["enabled", "last_status", TaskFilter]
+    search_fields = ["name", "task", "description"]
+    # Django counts the whole table a second time for "N results (M total)"; one count
+    # is enough, and on InnoDB each costs a scan.
+    show_full_result_count = False
+    actions = [actions.run_now, actions.pause, actions.resume, actions.duplicate]
+    readonly_fields = [
+        "schedule_preview",
+        "next_run_column",
+        "last_run_column",
+        "runs_link",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "task", "args", "kwargs", "enabled"]}),
+        (
+            _("Schedule"),
+            {
+                "fields": [
+                    "schedule_kind",
+                    ("cron", "timezone"),
+                    "interval",
+                    "run_at",
+                    ("start_at", "end_at"),
+                    "jitter",
+                    "schedule_preview",
+                ]
+            },
+        ),
+        (
+            _("Execution"),
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "misfire_grace",
+                    "coalesce",
+                    "max_instances",
+                    "timeout",
+                    "max_retries",
+                    "retry_delay",
+                ],
+            },
+        ),
+    ]
+    state_fieldset = (
+        _("State"),
+        {
+            "fields": [
+                "next_run_column",
+                "last_run_column",
+                "runs_link",
+                "created_at",
+                "updated_at",
+            ]
+        },
+    )
+
+    @property
+    def media(self) -> Media:
+        return super().media + Media(css={"all": ["tablecron/admin.css"]})
+
+    def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
+        fieldsets = list(super().get_fieldsets(request, obj))
+        return [*fieldsets, self.state_fieldset] if obj is not None else fieldsets
+
+    def get_inlines(self, request: HttpRequest, obj: Job | None) -> list[type[InlineModelAdmin]]:  # type: ignore[type-arg]
+        return [JobRunInline] if obj is not None else []  # a new job has no runs
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return JobChangeList
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        lost_after = timedelta(seconds=settings.LOST_AFTER)
+        alive = SchedulerInstance.objects.alive(timezone.now(), lost_after).exists()
+        context = {
+            "schedulers_alive": alive,
+            "schedulers_url": reverse(
+                f"{self.admin_site.name}:tablecron_schedulerinstance_changelist"
+            ),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
+
+    def get_urls(self) -> list[URLPattern]:
+        preview = path(
+            "preview/",
+            self.admin_site.admin_view(self.preview_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_preview",
+        )
+        return [preview, *super().get_urls()]
+
+    # -- the schedule preview ---------------------------------------------------------
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """The next fire times of the schedule in the posted form, or its field errors.
+
+        JSON: ``times`` (ISO 8601, UTC), ``errors`` (field name → messages), ``description``
+        (the schedule in words) and ``html`` (what the form shows). Stores nothing.
+        """
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        return _preview(self, request)
+
+    @admin.display(description=_("Kind of schedule"))
+    def schedule_kind(self, job: Job) -> str:
+        """For people who may only view jobs; editors get the form's radio buttons."""
+        return str(ScheduleKind(kind_of(job)).label)
+
+    @admin.display(description=_("next runs"))
+    def schedule_preview(self, job: Job) -> SafeString:
+        url = reverse(f"{self.admin_site.name}:tablecron_job_preview")
+        return format_html(
+            '<div class="tablecron-preview" data-url="{}" aria-live="polite">{}</div>',
+            url,
+            preview_content(job),
+        )
+
+    # -- the list's columns -----------------------------------------------------------
+
+    @admin.display(description=_("task"), ordering="task")
+    def task_column(self, job: Job) -> SafeString:
+        # Dotted names may break after a dot, so long ones do not widen the list.
+        name = mark_safe(".<wbr>".join(conditional_escape(part) for part in job.task.split(".")))
+        task = job.registered_task
+        if task is None:
+            return format_html(
+                '<code>{}</code> <span class="tablecron-badge tablecron-bad">{}</span>',
+                name,
+                gettext("not registered"),
+            )
+        return format_html('<code title="{}">{}</code>', task.description, name)
+
+    @admin.display(description=_("schedule"))
+    def schedule_column(self, job: Job) -> str:
+        return describe_schedule(job)
+
+    @admin.display(description=_("next run"), ordering="next_run_at")
+    def next_run_column(self, job: Job) -> SafeString:
+        if job.next_run_at is not None:
+            return time_with_relative(job.next_run_at)
+        if not job.enabled:
+            reason = gettext("paused")
+        elif kind_of(job) == ScheduleKind.MANUAL:
+            reason = gettext("manual only")
+        else:
+            reason = gettext("finished")
+        return format_html('<span class="tablecron-quiet">{}</span>', reason)
+
+    @admin.display(description=_("last run"), ordering="last_run_at")
+    def last_run_column(self, job: Job) -> SafeString:
+        if job.last_run_at is None:
+            return EMPTY
+        runs = getattr(job, "recent_runs", None)
+        if runs is None:  # the change page: one query for the one job
+            runs = list(job.runs.filter(scheduled_for=job.last_run_at).order_by("-attempt")[:1])
+        last = next((run for run in runs if run.scheduled_for == job.last_run_at), None)
+        duration = duration_text(last.duration) if last is not None else ""
+        return format_html(
+            '{} <span class="tablecron-quiet">{}</span><br>{}',
+            status_badge(job.last_status),
+            duration,
+            relative_time(job.last_run_at),
+        )
+
+    @admin.display(description=_("recent runs"))
+    def recent_runs_column(self, job: Job) -> SafeString:
+        return run_strip(getattr(job, "recent_runs", []), self.admin_site.name)
+
+    @admin.display(description=_("created / updated"), ordering="updated_at")
+    def changed_column(self, job: Job) -> SafeString:
+        # One column for both keeps the list within a laptop's width.
+        return format_html(
+            '{}<br><span class="tablecron-quiet">{}</span>',
+            relative_time(job.created_at),
+            relative_time(job.updated_at),
+        )
+
+    @admin.display(description=_("runs"))
+    def runs_link(self, job: Job) -> SafeString:
+        count = job.runs.count()
+        url = reverse(f"{self.admin_site.name}:tablecron_jobrun_changelist")
+        return format_html(
+            '<a href="{}?job={}">{}</a>',
+            url,
+            job.pk,
+            gettext("All %(count)d runs of this job") % {"count": count},
+        )
+
+
+def _preview(admin: JobAdmin, request: HttpRequest) -> HttpResponse:
+    form = admin.get_form(request)(data=request.POST)
+    assert isinstance(form, JobForm)  # JobAdmin.form, possibly subclassed
+    values, errors = form.schedule_values()
+    times = []
+    if not errors:
+        try:
+            times = Job.preview(PREVIEW_COUNT, **values)
+        except ValidationError as exc:
+            errors = exc.message_dict
+    html = preview_content(Job(**values)) if not errors else EMPTY
+    return JsonResponse(
+        {
+            "times": [moment.isoformat() for moment in times],
+            "errors": errors,
+            "description": describe_schedule(Job(**values)) if not errors else "",
+            "html": str(html),
+        }
+    )

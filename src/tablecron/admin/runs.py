@@ -1,0 +1,210 @@
+"""Runs, read-only: the newest on each job's page, all of them in their own list, each
+with its traceback and its result readable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.forms import BaseInlineFormSet, Media
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from tablecron.admin.display import (
+    EMPTY,
+    duration_text,
+    pretty_json,
+    status_badge,
+    traceback_block,
+)
+from tablecron.describe import format_time
+from tablecron.models import Job, JobRun
+
+# Runs shown on a job's page; the rest are one click away in the run list.
+INLINE_RUNS = 20
+INLINE_COLUMNS = (
+    "run_link",
+    "status_column",
+    "trigger",
+    "attempt",
+    "started_column",
+    "duration_column",
+    "worker",
+    "error_line",
+)
+
+
+class RunColumns:
+    """Columns shared by the run list and the runs on a job's page."""
+
+    admin_site: admin.AdminSite
+
+    @admin.display(description=_("scheduled for"), ordering="scheduled_for")
+    def scheduled_column(self, run: JobRun) -> str:
+        return format_time(run.scheduled_for)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_column(self, run: JobRun) -> SafeString:
+        return status_badge(run.status)
+
+    @admin.display(description=_("started"), ordering="started_at")
+    def started_column(self, run: JobRun) -> str:
+        return format_time(run.started_at) if run.started_at else "—"
+
+    @admin.display(description=_("finished"), ordering="finished_at")
+    def finished_column(self, run: JobRun) -> str:
+        return format_time(run.finished_at) if run.finished_at else "—"
+
+    @admin.display(description=_("not before"))
+    def not_before_column(self, run: JobRun) -> str:
+        return format_time(run.not_before) if run.not_before else "—"
+
+    @admin.display(description=_("duration"))
+    def duration_column(self, run: JobRun) -> str:
+        return duration_text(run.duration) or "—"
+
+    @admin.display(description=_("error"))
+    def error_line(self, run: JobRun) -> str:
+        """The traceback's last line: the exception and its message."""
+        lines = run.error.strip().splitlines()
+        return lines[-1][:200] if lines else ""
+
+    @admin.display(description=_("run"))
+    def run_link(self, run: JobRun) -> SafeString:
+        url = reverse(f"{self.admin_site.name}:tablecron_jobrun_change", args=[run.pk])
+        return format_html('<a href="{}">{}</a>', url, format_time(run.scheduled_for))
+
+
+class NewestRunsFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
+    def get_queryset(self) -> QuerySet[JobRun]:
+        # Sliced here, after the formset has filtered the runs by job.
+        queryset: QuerySet[JobRun] = super().get_queryset()
+        return queryset[:INLINE_RUNS]
+
+
+class JobRunInline(RunColumns, admin.TabularInline):  # type: ignore[type-arg]
+    model = JobRun
+    formset = NewestRunsFormSet
+    fields = INLINE_COLUMNS
+    readonly_fields = INLINE_COLUMNS
+    ordering = ["-scheduled_for", "-attempt"]
+    extra = 0
+    can_delete = False
+    verbose_name = _("run")
+    verbose_name_plural = _("latest runs")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class JobFilter(admin.SimpleListFilter):
+    """Runs of one job, by id: reached from the job's page. Listing every job here would
+    not scale to a large table, so only the chosen one is shown (search finds the rest)."""
+
+    title = _("job")
+    parameter_name = "job"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        value = self.value()
+        if not value or not value.isdigit():
+            return []
+        name = Job.objects.filter(pk=value).values_list("name", flat=True).first()
+        return [(value, name or gettext("deleted job #%(id)s") % {"id": value})]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(job_id=value)
+        return queryset
+
+
+@admin.register(JobRun)
+class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "scheduled_column",
+        "job_column",
+        "status_column",
+        "trigger",
+        "attempt",
+        "started_column",
+        "duration_column",
+        "worker",
+    ]
+    list_display_links = ["scheduled_column"]
+    list_filter = [
+        "status",
+        "trigger",
+        ("scheduled_for", admin.DateFieldListFilter),
+        JobFilter,
+    ]
+    search_fields = ["job_name", "error"]
+    # No date_hierarchy: its date lists convert time zones in SQL, which MySQL and MariaDB
+    # cannot do without their time zone tables. The date filter works with plain ranges.
+    fieldsets = [
+        (None, {"fields": ["job_column", "status_column", "trigger", "attempt", "worker"]}),
+        (
+            _("Timing"),
+            {
+                "fields": [
+                    "scheduled_column",
+                    "not_before_column",
+                    "started_column",
+                    "finished_column",
+                    "duration_column",
+                ]
+            },
+        ),
+        (_("Outcome"), {"fields": ["result_pretty", "error_traceback"]}),
+    ]
+    readonly_fields = [
+        "job_column",
+        "status_column",
+        "trigger",
+        "attempt",
+        "worker",
+        "scheduled_column",
+        "not_before_column",
+        "started_column",
+        "finished_column",
+        "duration_column",
+        "result_pretty",
+        "error_traceback",
+    ]
+
+    @property
+    def media(self) -> Media:
+        return super().media + Media(css={"all": ["tablecron/admin.css"]})
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: JobRun | None = None) -> bool:
+        return False
+
+    @admin.display(description=_("job"), ordering="job_name")
+    def job_column(self, run: JobRun) -> SafeString:
+        if run.job_id is None:
+            return format_html(
+                '{} <span class="tablecron-quiet">({})</span>', run.job_name, gettext("deleted")
+            )
+        url = reverse(f"{self.admin_site.name}:tablecron_job_change", args=[run.job_id])
+        return format_html('<a href="{}">{}</a>', url, run.job_name)
+
+    @admin.display(description=_("result"))
+    def result_pretty(self, run: JobRun) -> SafeString:
+        return pretty_json(run.result)
+
+    @admin.display(description=_("error"))
+    def error_traceback(self, run: JobRun) -> SafeString:
+        return traceback_block(run.error) if run.error else EMPTY

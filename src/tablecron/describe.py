@@ -1,0 +1,154 @@
+"""A job's schedule in words, in the active language: "At 09:00, only on Monday
+(Asia/Shanghai)", "Every 30 seconds", "Once at 2026-12-01 09:00:00", "Manual only".
+
+Cron text comes from cron-descriptor, in the locale that matches Django's active language
+(English when it has none). Kept apart from ``schedules.py``, which stays free of Django,
+so the admin and the API show the same words.
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+import re
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import cron_descriptor
+from django.utils import timezone as django_timezone
+from django.utils.dates import MONTHS, WEEKDAYS
+from django.utils.formats import date_format
+from django.utils.translation import get_language, gettext, ngettext, to_locale
+
+from tablecron.schedules import CRON_ALIASES
+
+# Seconds matter to a scheduler, and an ISO-like date reads the same in every language.
+TIME_FORMAT = "Y-m-d H:i:s"
+FALLBACK_LOCALE = "en_US"
+# Django language codes whose cron-descriptor locale is not their own name.
+_LOCALE_ALIASES = {
+    "zh_Hans": "zh_CN",
+    "zh_SG": "zh_CN",
+    "zh": "zh_CN",
+    "zh_Hant": "zh_TW",
+    "zh_HK": "zh_TW",
+    "zh_MO": "zh_TW",
+}
+
+
+class HasSchedule(Protocol):
+    """The schedule fields of a ``Job`` (or anything shaped like one)."""
+
+    cron: str
+    interval: timedelta | None
+    run_at: datetime | None
+    timezone: str
+
+
+def describe_schedule(job: HasSchedule) -> str:
+    """The job's schedule in words, in the active language."""
+    if job.cron:
+        return gettext("%(schedule)s (%(timezone)s)") % {
+            "schedule": describe_cron(job.cron),
+            "timezone": job.timezone,
+        }
+    if job.interval is not None:
+        return describe_interval(job.interval)
+    if job.run_at is not None:
+        return gettext("Once at %(time)s") % {"time": format_time(job.run_at)}
+    return gettext("Manual only")
+
+
+def format_time(moment: datetime) -> str:
+    """``moment`` in the current time zone, to the second."""
+    return date_format(django_timezone.localtime(moment), TIME_FORMAT)
+
+
+def describe_interval(interval: timedelta) -> str:
+    """ "Every 30 seconds", "Every 2 hours": the largest whole unit that fits."""
+    seconds = interval.total_seconds()
+    if seconds != int(seconds):
+        return gettext("Every %(seconds)s seconds") % {"seconds": f"{seconds:g}"}
+    count = int(seconds)
+    if count % 86400 == 0:
+        days = count // 86400
+        if days == 1:
+            return gettext("Every day")
+        return ngettext("Every %(count)d day", "Every %(count)d days", days) % {"count": days}
+    if count % 3600 == 0:
+        hours = count // 3600
+        if hours == 1:
+            return gettext("Every hour")
+        return ngettext("Every %(count)d hour", "Every %(count)d hours", hours) % {"count": hours}
+    if count % 60 == 0:
+        minutes = count // 60
+        if minutes == 1:
+            return gettext("Every minute")
+        return ngettext("Every %(count)d minute", "Every %(count)d minutes", minutes) % {
+            "count": minutes
+        }
+    if count == 1:
+        return gettext("Every second")
+    return ngettext("Every %(count)d second", "Every %(count)d seconds", count) % {"count": count}
+
+
+def describe_cron(expression: str) -> str:
+    """A cron expression in words, in the active language; the expression itself if
+    cron-descriptor cannot read it."""
+    return _describe_cron(expression, get_language() or "en")
+
+
+@functools.lru_cache(maxsize=2048)
+def _describe_cron(expression: str, language: str) -> str:
+    # The cache is keyed by language: the names substituted below are translated.
+    text = " ".join(expression.split())
+    fields = CRON_ALIASES.get(text.lower(), text).split()
+    if len(fields) == 6:
+        # Ours are seconds-first; a seventh field (any year) keeps cron-descriptor from
+        # reading the sixth as a year.
+        fields.append("*")
+    options = cron_descriptor.Options(
+        locale_code=cron_locale(language), use_24hour_time_format=True
+    )
+    try:
+        described = cron_descriptor.ExpressionDescriptor(" ".join(fields), options)
+        words: str = described.get_description()
+    except Exception:  # an expression cronsim accepts but cron-descriptor cannot word
+        return expression
+    words = _translate_names(words)
+    if language.startswith("zh"):
+        # cron-descriptor joins clauses with ASCII commas; Chinese uses the full-width one.
+        words = words.replace(", ", "\uff0c")
+    return words
+
+
+def cron_locale(language: str) -> str:
+    """cron-descriptor's locale for a Django language code: zh-hans → zh_CN, de → de_DE."""
+    name = to_locale(language)
+    name = _LOCALE_ALIASES.get(name, name)
+    available = _cron_locales()
+    return available.get(name) or available.get(name.split("_")[0].lower(), FALLBACK_LOCALE)
+
+
+@functools.cache
+def _cron_locales() -> dict[str, str]:
+    """Every locale cron-descriptor ships, by full name and by language ("de" → "de_DE"),
+    the first in name order standing for its language."""
+    folder = Path(cron_descriptor.__file__).parent / "locale"
+    names = sorted(path.stem for path in folder.glob("*.mo"))
+    by_language: dict[str, str] = {}
+    for name in names:
+        by_language.setdefault(name.split("_")[0].lower(), name)
+    by_language.setdefault("en", FALLBACK_LOCALE)
+    return {**by_language, **{name: name for name in names}}
+
+
+def _translate_names(words: str) -> str:
+    """cron-descriptor takes day and month names from the C library's locale (English here);
+    put Django's translations in their place."""
+    names = {calendar.day_name[day]: str(WEEKDAYS[day]) for day in range(7)}
+    for month in range(1, 13):
+        names[date(2000, month, 1).strftime("%B")] = str(MONTHS[month])
+    pattern = re.compile(r"\b(" + "|".join(sorted(names, key=len, reverse=True)) + r")\b")
+    return pattern.sub(lambda match: names[match.group(1)], words)

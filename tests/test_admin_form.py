@@ -1,0 +1,243 @@
+"""The admin's job form and its schedule preview endpoint."""
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+from django.urls import reverse
+
+from tablecron.models import Job
+from tests.factories import ADD, YEARLY, job
+
+pytestmark = pytest.mark.django_db
+
+ADD_URL = reverse("admin:tablecron_job_add")
+PREVIEW = reverse("admin:tablecron_job_preview")
+
+
+def form_data(**fields: Any) -> dict[str, Any]:
+    """What the add form posts, with the read-only runs inline's management form."""
+    data: dict[str, Any] = {
+        "name": "nightly",
+        "description": "",
+        "task": ADD,
+        "args": "[1]",
+        "kwargs": "{}",
+        "enabled": "on",
+        "schedule_kind": "cron",
+        "cron": "0 9 * * 1",
+        "timezone": "Asia/Shanghai",
+        "interval": "",
+        "run_at_0": "",
+        "run_at_1": "",
+        "start_at_0": "",
+        "start_at_1": "",
+        "end_at_0": "",
+        "end_at_1": "",
+        "jitter": "",
+        "misfire_grace": "",
+        "coalesce": "on",
+        "max_instances": "1",
+        "timeout": "",
+        "max_retries": "0",
+        "retry_delay": "00:01:00",
+        "runs-TOTAL_FORMS": "0",
+        "runs-INITIAL_FORMS": "0",
+        "runs-MIN_NUM_FORMS": "0",
+        "runs-MAX_NUM_FORMS": "0",
+    }
+    data.update(fields)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def errors_of(response: Any) -> dict[str, list[str]]:
+    assert response.status_code == 200, "the form was accepted"
+    form = response.context["adminform"].form
+    return {name: list(messages) for name, messages in form.errors.items()}
+
+
+def test_a_cron_job_is_created_and_scheduled(admin_client: Client) -> None:
+    response = admin_client.post(ADD_URL, form_data())
+    assert response.status_code == 302
+    created = Job.objects.get(name="nightly")
+    assert (created.cron, created.timezone, created.args) == ("0 9 * * 1", "Asia/Shanghai", [1])
+    assert created.next_run_at == created.upcoming(1)[0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"cron": "0 25 * * *"}, "cron", "is not a valid cron expression"),
+        ({"cron": "0 9 * *"}, "cron", "A cron expression has 5 fields"),
+        ({"cron": ""}, "cron", "Enter a cron expression, or choose another kind"),
+        ({"timezone": "Mars/Olympus"}, "timezone", "is not a known time zone"),
+        ({"args": '["one", 2, 3]'}, "args", "These arguments do not fit"),
+        ({"args": '"x"'}, "args", "JSON list"),
+        ({"args": "[1", "kwargs": '{"c": 1}'}, "args", "Enter a valid JSON"),
+        ({"kwargs": '{"c": 1}'}, "kwargs", "These arguments do not fit"),
+        ({"args": '["x"]'}, "args", "must be int"),
+        ({"task": "os.system"}, "task", "Select a valid choice"),
+        ({"schedule_kind": "interval"}, "interval", "Enter an interval, or choose"),
+        ({"schedule_kind": "interval", "interval": "00:00:00.5"}, "interval", "at least one"),
+        ({"schedule_kind": "once"}, "run_at", "Enter when to run"),
+        (
+            {
+                "end_at_0": "2026-01-01",
+                "end_at_1": "00:00",
+                "start_at_0": "2026-02-01",
+                "start_at_1": "00:00",
+            },
+            "end_at",
+            "The end must be later than the start",
+        ),
+        ({"timeout": "00:00:00"}, "timeout", "longer than zero"),
+    ],
+)
+def test_each_error_is_shown_on_its_field(
+    admin_client: Client, fields: dict[str, str], field: str, message: str
+) -> None:
+    errors = errors_of(admin_client.post(ADD_URL, form_data(**fields)))
+    assert field in errors, errors
+    assert message in " ".join(errors[field])
+    assert "__all__" not in errors
+    assert not Job.objects.exists()
+
+
+def test_the_other_kinds_fields_are_cleared_on_save(admin_client: Client) -> None:
+    target = job(name="switch", cron=YEARLY)
+    target.save()
+    url = reverse("admin:tablecron_job_change", args=[target.pk])
+    # The cron field still holds text (hidden by the script): the chosen kind wins.
+    data = form_data(name="switch", schedule_kind="interval", interval="00:15:00", cron=YEARLY)
+    assert admin_client.post(url, data).status_code == 302
+    target.refresh_from_db()
+    assert (target.cron, target.interval) == ("", timedelta(minutes=15))
+
+    data = form_data(name="switch", schedule_kind="manual", interval="garbage", cron="bad")
+    assert admin_client.post(url, data).status_code == 302
+    target.refresh_from_db()
+    assert (target.cron, target.interval, target.run_at, target.next_run_at) == (
+        "",
+        None,
+        None,
+        None,
+    )
+
+
+def test_the_form_opens_on_the_jobs_kind_of_schedule(admin_client: Client) -> None:
+    target = job(name="pinger", cron="", interval=timedelta(seconds=30))
+    target.save()
+    page = admin_client.get(reverse("admin:tablecron_job_change", args=[target.pk]))
+    assert page.context["adminform"].form["schedule_kind"].value() == "interval"
+
+
+def test_tasks_are_offered_with_signature_and_docstring(admin_client: Client) -> None:
+    page = admin_client.get(ADD_URL).content.decode()
+    assert f'<option value="{ADD}">{ADD}</option>' in page
+    blob = re.search(r'<script id="id_task_tasks" type="application/json">(.*?)</script>', page)
+    assert blob is not None
+    tasks = json.loads(blob.group(1))
+    assert tasks[ADD] == {
+        "signature": f"{ADD}(a: int, b: int = 0) -> int",
+        "doc": "Add two numbers.",
+    }
+    assert "demo.jobs.write_report" in tasks
+    assert "beside the project" in tasks["demo.jobs.write_report"]["doc"]  # the whole docstring
+
+    assert '<input type="text" name="timezone"' in page
+    assert '<option value="Asia/Shanghai">' in page  # time zones suggested as you type
+
+    target = job(name="shown")
+    target.save()
+    change = admin_client.get(reverse("admin:tablecron_job_change", args=[target.pk]))
+    assert '<code class="tablecron-signature">tests.testapp.jobs.add(a: int, b: int = 0)' in (
+        change.content.decode()
+    )
+
+
+def test_a_job_whose_task_was_removed_stays_editable(admin_client: Client) -> None:
+    target = job(name="orphan")
+    target.save()
+    Job.objects.filter(pk=target.pk).update(task="gone.task")
+    url = reverse("admin:tablecron_job_change", args=[target.pk])
+    page = admin_client.get(url).content.decode()
+    assert "gone.task (not registered)" in page
+    errors = errors_of(admin_client.post(url, form_data(name="orphan", task="gone.task")))
+    assert "is not a registered task" in errors["task"][0]
+
+
+def test_preview_returns_the_next_fire_times(admin_client: Client) -> None:
+    response = admin_client.post(PREVIEW, form_data(cron="0 9 * * 1"))
+    data = response.json()
+    expected = Job.preview(5, cron="0 9 * * 1", timezone="Asia/Shanghai")
+    assert data["errors"] == {}
+    assert data["times"] == [moment.isoformat() for moment in expected]
+    assert data["description"] == "At 09:00, only on Monday (Asia/Shanghai)"
+    assert data["html"].count("<li>") == 5
+    assert not Job.objects.exists()
+
+
+def test_preview_of_an_interval_a_one_off_and_a_manual_job(admin_client: Client) -> None:
+    interval = admin_client.post(
+        PREVIEW, form_data(schedule_kind="interval", interval="00:00:30", cron="bad")
+    ).json()
+    assert interval["errors"] == {}
+    assert len(interval["times"]) == 5
+    gaps = {
+        datetime.fromisoformat(b) - datetime.fromisoformat(a)
+        for a, b in zip(interval["times"], interval["times"][1:], strict=False)
+    }
+    assert gaps == {timedelta(seconds=30)}
+
+    once = admin_client.post(
+        PREVIEW, form_data(schedule_kind="once", run_at_0="2099-01-02", run_at_1="03:04:05")
+    ).json()
+    # Typed in the current time zone (Europe/Berlin in the tests).
+    assert once["times"] == [datetime(2099, 1, 2, 2, 4, 5, tzinfo=UTC).isoformat()]
+
+    manual = admin_client.post(PREVIEW, form_data(schedule_kind="manual")).json()
+    assert manual["times"] == []
+    assert "Run now" in manual["html"]
+
+
+def test_preview_reports_field_errors(admin_client: Client) -> None:
+    bad_cron = admin_client.post(PREVIEW, form_data(cron="61 * * * *")).json()
+    assert list(bad_cron["errors"]) == ["cron"]
+    assert "is not a valid cron expression" in bad_cron["errors"]["cron"][0]
+    assert bad_cron["times"] == []
+
+    bad_zone = admin_client.post(PREVIEW, form_data(timezone="Nowhere/Land")).json()
+    assert list(bad_zone["errors"]) == ["timezone"]
+
+    bad_start = admin_client.post(PREVIEW, form_data(start_at_0="not a date", start_at_1="x"))
+    assert list(bad_start.json()["errors"]) == ["start_at"]
+
+
+def test_preview_only_takes_posts_from_staff_who_may_edit_jobs(
+    admin_client: Client, client: Client
+) -> None:
+    assert admin_client.get(PREVIEW).status_code == 405
+    assert client.post(PREVIEW, form_data()).status_code == 302  # to the login page
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_job"))
+    client.force_login(viewer)
+    assert client.post(PREVIEW, form_data()).status_code == 403
+
+
+def test_a_viewer_sees_the_job_read_only(client: Client) -> None:
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_job"))
+    client.force_login(viewer)
+    target = job(name="watched", cron="", interval=timedelta(minutes=5))
+    target.save()
+    page = client.get(reverse("admin:tablecron_job_change", args=[target.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert 'name="_save"' not in text
+    assert "Every 5 minutes" in text  # the preview, server-side
+    kind = text[text.index('class="form-row field-schedule_kind"') :].split("</div>")[:3]
+    assert '<div class="readonly">Interval' in "".join(kind)

@@ -1,0 +1,255 @@
+"""The example project's admin in a real headless Chromium (Debian's), through Playwright.
+
+The example runs as a real ``runserver`` with its embedded scheduler, on a fresh SQLite
+file, so "Run now" really fires. These tests run in one suite of ``scripts/test`` (it sets
+TABLECRON_BROWSER_TESTS); there, a missing Chromium fails them. With
+TABLECRON_SCREENSHOTS=docs/img they also save the README's screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("TABLECRON_BROWSER_TESTS"),
+    reason="browser tests run where TABLECRON_BROWSER_TESTS is set (scripts/test, SQLite suite)",
+)
+
+if os.environ.get("TABLECRON_BROWSER_TESTS"):  # only then is Playwright needed
+    from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium in a container: no sandbox, no GPU, and nothing that calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = os.environ.get("TABLECRON_SCREENSHOTS", "")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT / "example",
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+def wait_until_serving(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"runserver exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The example project, migrated, seeded and served on a free port."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "EXAMPLE_DATABASE": str(tmp_path_factory.mktemp("example") / "db.sqlite3"),
+        "DJANGO_SUPERUSER_PASSWORD": "admin",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # the example's manage.py picks its own
+    manage(env, "migrate", "--noinput")
+    manage(env, "seed_demo", "--base-url", base)
+    manage(env, "createsuperuser", "--noinput", "--username=admin", "--email=admin@example.com")
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=ROOT / "example",
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_until_serving(f"{base}/health/", server)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def admin(site: str, browser: Browser) -> Iterator[Page]:
+    """A page logged in to the example's admin as admin/admin, navigation sidebar closed."""
+    context = browser.new_context(
+        base_url=site, viewport={"width": 1440, "height": 900}, locale="en-US"
+    )
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto("/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "admin")
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_be_visible()
+    page.evaluate("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")
+    yield page
+    context.close()
+
+
+def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
+    if SCREENSHOTS:
+        folder = ROOT / SCREENSHOTS
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / name), full_page=full_page)
+
+
+def row(page: Page, name: str) -> Locator:
+    return page.locator(
+        "#result_list tbody tr", has=page.get_by_role("link", name=name, exact=True)
+    )
+
+
+def choose_action(page: Page, action: str, *names: str) -> None:
+    page.goto("/admin/tablecron/job/")
+    for name in names:
+        row(page, name).locator("input.action-select").check()
+    page.select_option("select[name=action]", action)
+    page.click("button[name=index]")
+
+
+def add_job(page: Page, name: str, task: str, kwargs: str, cron: str = "") -> None:
+    page.goto("/admin/tablecron/job/add/")
+    page.fill("#id_name", name)
+    page.select_option("#id_task", task)
+    page.fill("#id_kwargs", kwargs)
+    if cron:
+        page.fill("#id_cron", cron)
+    else:
+        page.check("input[name=schedule_kind][value=manual]")
+    page.click("input[name=_save]")
+    expect(page.locator("ul.messagelist li.success")).to_contain_text(name)
+
+
+def test_create_a_cron_job_with_its_preview_and_a_field_error(admin: Page) -> None:
+    page = admin
+    page.goto("/admin/tablecron/job/add/")
+    page.fill("#id_name", "weekly-report")
+    page.select_option("#id_task", "demo.jobs.write_report")
+    # The chosen task's signature and docstring appear under it.
+    expect(page.locator(".tablecron-signature")).to_have_text(
+        "demo.jobs.write_report(title: str = 'Daily report') -> str"
+    )
+    page.fill("#id_kwargs", '{"title": "Weekly report"}')
+    # Only the chosen kind's fields show.
+    expect(page.locator(".form-row.field-interval")).to_be_hidden()
+    page.fill("#id_timezone", "Asia/Shanghai")
+    page.fill("#id_cron", "0 9 * * 1")
+
+    preview = page.locator(".tablecron-preview")
+    expect(preview.locator(".tablecron-words")).to_have_text(
+        "At 09:00, only on Monday (Asia/Shanghai)"
+    )
+    expect(preview.locator("ol.tablecron-fire-times li")).to_have_count(5)
+    expect(preview).to_contain_text("09:00 Asia/Shanghai")
+    screenshot(page, "job-form.png", full_page=True)
+
+    page.fill("#id_cron", "0 25 * * *")  # hour 25: the preview says so as you type
+    expect(page.locator(".form-row.field-cron ul.tablecron-live-errors")).to_contain_text(
+        "is not a valid cron expression"
+    )
+    page.click("input[name=_save]")
+    server_error = page.locator(".form-row.field-cron ul.errorlist")
+    expect(server_error).to_contain_text("“0 25 * * *” is not a valid cron expression")
+
+    page.fill("#id_cron", "0 9 * * 1")
+    page.click("input[name=_save]")
+    expect(row(page, "weekly-report")).to_contain_text("At 09:00, only on Monday (Asia/Shanghai)")
+
+
+def test_run_now_shows_the_run_with_its_status_and_traceback(admin: Page) -> None:
+    page = admin
+    add_job(page, "broken-cleanup", "demo.jobs.clean_old_runs", '{"days": -1}')
+    for _ in range(3):
+        choose_action(page, "run_now", "broken-cleanup", "manual-cleanup")
+        expect(page.locator("ul.messagelist li.success")).to_have_text("2 jobs will run shortly.")
+
+    page.get_by_role("link", name="broken-cleanup", exact=True).click()
+    runs = page.locator("#runs-group tbody tr.has_original")
+    for _ in range(60):  # the embedded scheduler claims a manual run within a second
+        if runs.count() == 3 and "failed" in runs.first.inner_text():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    expect(runs).to_have_count(3)
+    expect(runs.locator(".tablecron-badge")).to_have_text(["failed"] * 3)
+    expect(runs.first).to_contain_text("ValueError: days must be zero or more, not -1")
+
+    runs.first.locator("td.field-run_link a").click()
+    traceback = page.locator("pre.tablecron-traceback")
+    expect(traceback).to_contain_text("Traceback (most recent call last)")
+    expect(traceback).to_contain_text("ValueError: days must be zero or more, not -1")
+    screenshot(page, "run-traceback.png", full_page=True)
+
+    page.goto("/admin/tablecron/job/")
+    expect(row(page, "manual-cleanup").locator(".tablecron-badge")).to_have_text("succeeded")
+    expect(row(page, "broken-cleanup").locator("a.tablecron-mark.tablecron-bad")).to_have_count(3)
+    expect(page.locator(".tablecron-no-scheduler")).to_have_count(0)  # the scheduler lives
+    screenshot(page, "job-list.png")
+
+
+def test_pause_a_job(admin: Page) -> None:
+    page = admin
+    choose_action(page, "pause", "hourly-report")
+    expect(page.locator("ul.messagelist li.success")).to_have_text("1 job paused.")
+    paused = row(page, "hourly-report")
+    expect(paused.locator("td.field-enabled img")).to_have_attribute("alt", "False")
+    expect(paused.locator("td.field-next_run_column")).to_have_text("paused")
+
+
+def test_bulk_delete_two_jobs(admin: Page) -> None:
+    page = admin
+    add_job(page, "doomed-one", "demo.jobs.write_report", "{}", cron="@daily")
+    add_job(page, "doomed-two", "demo.jobs.write_report", "{}", cron="@weekly")
+    choose_action(page, "delete_selected", "doomed-one", "doomed-two")
+    expect(page.locator("h1")).to_have_text(re.compile("Delete multiple objects|Are you sure"))
+    page.click("input[type=submit]")
+    expect(page.locator("ul.messagelist li.success")).to_contain_text("Successfully deleted 2")
+    expect(page.get_by_role("link", name="doomed-one", exact=True)).to_have_count(0)
+    expect(page.get_by_role("link", name="doomed-two", exact=True)).to_have_count(0)
+    expect(page.get_by_role("link", name="weekly-report", exact=True)).to_have_count(1)

@@ -1,0 +1,121 @@
+"""The Simplified Chinese catalogue: complete, compiled, in step with the source, and used."""
+
+import ast
+import gettext
+import shutil
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone, translation
+
+import tablecron
+from tablecron.models import Job, JobRun, RunStatus
+from tests.factories import job
+
+PACKAGE = Path(tablecron.__file__).parent
+CATALOGUE = PACKAGE / "locale" / "zh_Hans" / "LC_MESSAGES"
+
+
+@dataclass
+class Entry:
+    msgid: str = ""
+    plural: str | None = None
+    msgstrs: list[str] = field(default_factory=list)
+    flags: set[str] = field(default_factory=set)
+
+
+def read_po(path: Path) -> list[Entry]:
+    """The entries of a .po file (without its header): enough of the format for these tests."""
+    entries: list[Entry] = []
+    current: list[str] | None = None
+    entry = Entry()
+    parts: dict[str, list[str]] = {}
+
+    def finish() -> None:
+        if "msgid" in parts:
+            entry.msgid = "".join(parts["msgid"])
+            entry.plural = "".join(parts["msgid_plural"]) if "msgid_plural" in parts else None
+            entry.msgstrs = ["".join(v) for k, v in sorted(parts.items()) if k.startswith("msgstr")]
+            entries.append(entry)
+
+    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
+        if not line.strip():
+            finish()
+            entry, parts, current = Entry(), {}, None
+        elif line.startswith("#,"):
+            entry.flags |= {flag.strip() for flag in line[2:].split(",")}
+        elif line.startswith("#"):
+            continue
+        elif line.startswith('"'):
+            assert current is not None
+            current.append(ast.literal_eval(line))
+        else:
+            keyword, _space, rest = line.partition(" ")
+            current = parts.setdefault(keyword, [])
+            current.append(ast.literal_eval(rest))
+    return [e for e in entries if e.msgid]
+
+
+def test_every_message_is_translated_and_none_is_fuzzy() -> None:
+    entries = read_po(CATALOGUE / "django.po")
+    assert len(entries) > 150
+    untranslated = [e.msgid for e in entries if not all(e.msgstrs)]
+    fuzzy = [e.msgid for e in entries if "fuzzy" in e.flags]
+    assert untranslated == []
+    assert fuzzy == []
+
+
+def test_the_compiled_catalogue_matches_the_po_file() -> None:
+    with (CATALOGUE / "django.mo").open("rb") as compiled:
+        catalogue = gettext.GNUTranslations(compiled)
+    for entry in read_po(CATALOGUE / "django.po"):
+        if entry.plural is None:
+            assert catalogue.gettext(entry.msgid) == entry.msgstrs[0], entry.msgid
+        else:
+            assert catalogue.ngettext(entry.msgid, entry.plural, 2) == entry.msgstrs[0]
+
+
+def test_the_catalogue_has_every_string_of_the_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """makemessages run on a copy of the package finds no message the catalogue lacks,
+    and the catalogue keeps none the source no longer has."""
+    copy = tmp_path / "tablecron"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.chdir(copy)
+    call_command("makemessages", locale=["zh_Hans"], no_obsolete=True, verbosity=0)
+    fresh = {(e.msgid, e.plural) for e in read_po(copy / "locale/zh_Hans/LC_MESSAGES/django.po")}
+    shipped = {(e.msgid, e.plural) for e in read_po(CATALOGUE / "django.po")}
+    assert fresh - shipped == set(), "run makemessages -l zh_Hans and translate the new strings"
+    assert shipped - fresh == set(), "run makemessages -l zh_Hans --no-obsolete"
+
+
+@pytest.mark.django_db
+def test_the_job_list_speaks_chinese(admin_client: Client) -> None:
+    weekly = job(name="weekly", cron="0 9 * * 1", timezone="Asia/Shanghai")
+    weekly.save()
+    job(name="pinger", cron="", interval=timedelta(hours=2)).save()
+    now = timezone.now()
+    JobRun.objects.create(
+        job=weekly,
+        scheduled_for=now,
+        started_at=now,
+        finished_at=now + timedelta(seconds=3),
+        status=RunStatus.SUCCEEDED,
+    )
+    Job.objects.filter(pk=weekly.pk).update(last_run_at=now, last_status=RunStatus.SUCCEEDED)
+    with translation.override("zh-hans"):
+        page = admin_client.get(reverse("admin:tablecron_job_changelist")).content.decode()
+    assert "在 09:00，仅在 星期一（Asia/Shanghai）" in page  # the cron description
+    assert "每 2 小时" in page
+    assert "下次运行" in page
+    assert "最近运行" in page
+    assert ">成功<" in page  # the last run's status
+    assert "3.00 秒" in page
+    assert "当前没有正在运行的调度器" in page
+    assert "立即运行所选定时任务" in page  # an action
