@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.core.signals import setting_changed
 
 # The executors that need no dotted path.
 EXECUTOR_ALIASES = {
@@ -58,12 +59,21 @@ def _seconds(value: float | timedelta) -> float:
 
 
 class Settings:
-    """Typed, live view of ``settings.TABLECRON``."""
+    """Typed, live view of ``settings.TABLECRON`` (re-read when ``override_settings``
+    changes it: the hot path reads some keys for every run)."""
+
+    _raw: dict[str, Any] | None = None
 
     @property
     def raw(self) -> dict[str, Any]:
-        value = getattr(django_settings, "TABLECRON", {})
-        return value if isinstance(value, dict) else {}
+        if self._raw is None:
+            value = getattr(django_settings, "TABLECRON", {})
+            self._raw = value if isinstance(value, dict) else {}
+        return self._raw
+
+    def reload(self, *, setting: str = "TABLECRON", **kwargs: Any) -> None:
+        if setting == "TABLECRON":
+            self._raw = None
 
     def get(self, key: str) -> Any:
         return self.raw.get(key, KEYS[key].default)
@@ -123,3 +133,4 @@ class Settings:
 
 
 settings = Settings()
+setting_changed.connect(settings.reload)

@@ -109,7 +109,7 @@ def record(outcomes: Sequence[Outcome]) -> int:
     with its retry; so is every outcome while ``run_finished`` has listeners, so that
     the signal goes exactly for the runs that this call ended.
     """
-    one_by_one = run_finished.has_listeners(JobRun)
+    one_by_one = bool(run_finished.receivers) and run_finished.has_listeners(JobRun)
     single = [o for o in outcomes if one_by_one or o.retries]
     batch = [o for o in outcomes if not (one_by_one or o.retries)]
     with transaction.atomic():
@@ -153,6 +153,8 @@ def call(task: RegisteredTask, claim: Claim) -> Any:
 def encode_result(value: Any) -> tuple[str | None, str]:
     """The result as stored (JSON text, size-capped; None for None), and an error if it
     cannot be stored."""
+    if value is None:  # what most tasks return
+        return None, ""
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -161,7 +163,7 @@ def encode_result(value: Any) -> tuple[str | None, str]:
     if size > settings.RESULT_MAX_BYTES:
         start = text[: settings.RESULT_MAX_BYTES // 2]
         return json.dumps({"truncated": True, "bytes": size, "start": start}), ""
-    return (None if value is None else text), ""
+    return text, ""
 
 
 def execute(claim: Claim, write: Callable[[Outcome], None] | None = None) -> str | None:
@@ -250,7 +252,7 @@ class BatchWriter:
 
 
 def _send(signal: Signal, claim: Claim) -> None:
-    if signal.has_listeners(JobRun):  # spare the query when nobody listens
+    if signal.receivers and signal.has_listeners(JobRun):  # spare the query otherwise
         signal.send(JobRun, run=JobRun.objects.get(pk=claim.run_id))
 
 
