@@ -267,6 +267,14 @@ def finish_runs(rows: list[Finished], using: str = "default") -> int:
             "error": "v.error",
         },
     )
+    if connection.vendor == "postgresql":  # one statement: the job follows the runs ended
+        both = (
+            f"WITH ended AS ({ended} RETURNING t.job_id, t.scheduled_for, t.status), "
+            "newest AS (UPDATE {job} AS t SET last_status = e.status FROM ended AS e "
+            "WHERE t.id = e.job_id AND t.last_run_at = e.scheduled_for) "
+            "SELECT COUNT(*) FROM ended"
+        )
+        return int(execute_sql(both, params, using)[1][0][0])
     count = int(execute_sql(ended, params, using)[0])
     newest = update_from(
         connection,
