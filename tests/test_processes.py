@@ -92,3 +92,26 @@ def test_a_killed_scheduler_loses_its_runs_and_the_others_keep_every_schedule(
     lost = set(JobRun.objects.filter(status="lost").values_list("job_name", "scheduled_for"))
     expected = expected_fires(jobs, first, paused - timedelta(seconds=2)) - lost
     check_exactly_once(recorded, expected)
+
+
+def test_bulk_updates_of_jobs_meet_no_deadlock_with_busy_schedulers(tmp_path: Path) -> None:
+    """A person pausing or editing many jobs at once while schedulers claim and finish
+    their runs: no deadlock on either side. Outcomes are written in batches, which lock
+    their rows without waiting; a bulk UPDATE locks rows in its own order."""
+    jobs, path = 300, tmp_path / "calls.log"
+    with schedulers(2, tmp_path) as procs:
+        wait_for(lambda: SchedulerInstance.objects.count() == 2, 60, "schedulers")
+        every_second_jobs(jobs, path)
+        updates, deadline = 0, time.monotonic() + 12
+        while time.monotonic() < deadline:  # a DatabaseError here fails the test
+            Job.objects.update(description=f"edit {updates}")
+            updates += 1
+        Job.objects.update(enabled=False)
+        wait_for(lambda: not JobRun.objects.active().exists(), 30, "running work to end")
+    assert [proc.returncode for proc in procs] == [0, 0]
+    logs = "".join(log.read_text() for log in tmp_path.glob("scheduler-*.log"))
+    assert "deadlock" not in logs.lower()
+    assert "Traceback" not in logs
+    recorded = calls(path)
+    print(f"\n{updates} bulk updates of {jobs} jobs beside {len(recorded)} runs")
+    assert len(recorded) >= jobs * 8

@@ -163,6 +163,18 @@ def run_sql(sql: str, params: Sequence[Any], using: str = "default") -> int:
     return execute_sql(sql, params, using)[0]
 
 
+def lock_rows(table: str, ids: Sequence[int | None], using: str = "default") -> set[int | None]:
+    """Lock the rows of ``table`` (``{run}`` or ``{job}``) among ``ids`` that no other
+    transaction holds, without waiting; returns their ids (and None, which stands for
+    no row). SQLite has no row locks (its writers take turns): all of them there."""
+    wanted = {pk for pk in ids if pk is not None}
+    if not wanted or not connections[using].features.has_select_for_update_skip_locked:
+        return wanted | {None}
+    marks = ", ".join(["%s"] * len(wanted))
+    sql = f"SELECT id FROM {table} WHERE id IN ({marks}) FOR UPDATE SKIP LOCKED"
+    return {pk for (pk,) in execute_sql(sql, sorted(wanted), using)[1]} | {None}
+
+
 Advance = tuple[int, int, datetime | None, datetime | None, str | None]
 _ADVANCE = [
     ("id", "int"),

@@ -29,6 +29,7 @@ from tablecron.db import (
     close_all_connections,
     close_old_connections,
     finish_runs,
+    lock_rows,
     run_sql,
 )
 from tablecron.exceptions import UnknownTask
@@ -102,25 +103,37 @@ def finish(claim: Claim, status: str, *, error: str = "") -> bool:
 
 
 def record(outcomes: Sequence[Outcome]) -> int:
-    """Write ``outcomes`` in one transaction (one commit); returns how many ended runs
-    that were still running. ``run_finished`` is sent for those after the commit.
+    """Write ``outcomes``; returns how many ended runs that were still running.
+    ``run_finished`` is sent for those after their commit.
 
-    Most go in one batch statement. A failure that may be retried is written alone,
-    with its retry; so is every outcome while ``run_finished`` has listeners, so that
-    the signal goes exactly for the runs that this call ended.
+    Most go in one batch, one transaction, whose rows are locked first without waiting:
+    a batch that waited for a row while holding others could deadlock with a person's
+    bulk update (or delete) of jobs. Outcomes whose rows are busy, a failure that may be
+    retried (written with its retry), and every outcome while ``run_finished`` has
+    listeners (so that it goes exactly for the runs ended here) are written one by one,
+    each in a transaction that holds one run and one job.
     """
     one_by_one = bool(run_finished.receivers) and run_finished.has_listeners(JobRun)
-    single = [o for o in outcomes if one_by_one or o.retries]
-    batch = [o for o in outcomes if not (one_by_one or o.retries)]
+    batch = [] if one_by_one else [o for o in outcomes if not o.retries]
     with transaction.atomic():
-        count = finish_runs([o.row for o in batch])
-        ended = [o for o in single if finish_runs([o.row])]
-        for outcome in ended:
-            if outcome.retries:
-                schedule_retry(outcome.claim, outcome.finished_at)
+        runs = lock_rows("{run}", [o.claim.run_id for o in batch])
+        jobs = lock_rows("{job}", [o.claim.job_id for o in batch if o.claim.run_id in runs])
+        ready = [o for o in batch if o.claim.run_id in runs and o.claim.job_id in jobs]
+        count = finish_runs([o.row for o in ready])
+    ready_ids = {id(o) for o in ready}
+    ended = [o for o in outcomes if id(o) not in ready_ids and _record_one(o)]
     for outcome in ended:
         _send(run_finished, outcome.claim)
     return count + len(ended)
+
+
+def _record_one(outcome: Outcome) -> bool:
+    with transaction.atomic():
+        if not finish_runs([outcome.row]):
+            return False
+        if outcome.retries:
+            schedule_retry(outcome.claim, outcome.finished_at)
+    return True
 
 
 def schedule_retry(claim: Claim, now: datetime) -> JobRun | None:

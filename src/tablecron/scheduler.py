@@ -34,6 +34,7 @@ from tablecron.db import (
     db_now,
     execute_sql,
     insert_runs,
+    lock_rows,
     now_sql,
     run_sql,
 )
@@ -306,7 +307,12 @@ class Scheduler:
         pending = JobRun.objects.pending(now + LOOKAHEAD).order_by("not_before")
         if self._locking:
             pending = pending.select_for_update(skip_locked=True)
-        ids = list(pending.values_list("pk", flat=True)[:limit])
+        found = list(pending.values_list("pk", "job_id")[:limit])
+        # Their jobs' last_run_at is written below: lock those rows now, without waiting,
+        # and leave the runs of busy jobs for a later loop. Waiting while holding the
+        # claimed rows could deadlock with someone's bulk update of jobs.
+        jobs = lock_rows("{job}", [job_id for _, job_id in found])
+        ids = [pk for pk, job_id in found if job_id in jobs]
         if not ids:
             return []
         running = self.executor.in_process
