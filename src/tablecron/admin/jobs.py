@@ -47,7 +47,7 @@ PREVIEW_COUNT = 5
 
 def recent_runs() -> Prefetch[Any]:
     """The newest runs of each job, in one query for a whole page: Django renders a sliced
-    prefetch as a window function over the ``(job, -scheduled_for)`` index."""
+    prefetch as a window function over the unique key (job, scheduled_for, attempt)."""
     runs = JobRun.objects.only(
         "id", "job_id", "scheduled_for", "attempt", "status", "started_at", "finished_at"
     ).order_by("-scheduled_for", "-attempt")
