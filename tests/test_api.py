@@ -15,6 +15,7 @@ from rest_framework.exceptions import ValidationError as APIValidationError
 from rest_framework.test import APIClient
 
 from tablecron.contrib.rest_framework.serializers import JobSerializer
+from tablecron.describe import describe_schedule
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
 from tests.factories import ADD, YEARLY, in_future, job, next_cron
 from tests.test_validation import BAD_INPUTS
@@ -45,6 +46,7 @@ def test_create_computes_next_run_and_ignores_read_only_fields(api: APIClient) -
     assert when(data["next_run_at"]) == created.next_run_at
     assert when(data["created_at"]) == created.created_at
     assert data["last_status"] == ""
+    assert data["schedule_description"] == describe_schedule(created)
 
 
 def test_list_is_paginated_and_filters_by_name_task_and_enabled(api: APIClient) -> None:

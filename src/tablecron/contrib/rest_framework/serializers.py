@@ -19,6 +19,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from tablecron.contrib.rest_framework.fields import AwareDateTimeField
+from tablecron.describe import describe_schedule
 from tablecron.models import Job, JobRun
 
 # At most this many fire times per request: each one is computed on the spot.
@@ -44,6 +45,9 @@ def model_errors(exc: DjangoValidationError) -> serializers.ValidationError:
 
 
 class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    schedule_description = serializers.SerializerMethodField(
+        help_text=_("The schedule in words, in the active language.")
+    )
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.DateTimeField: AwareDateTimeField,
@@ -72,6 +76,7 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "timeout",
             "max_retries",
             "retry_delay",
+            "schedule_description",
             "next_run_at",
             "last_run_at",
             "last_status",
@@ -88,6 +93,9 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "created_at",
             "updated_at",
         ]
+
+    def get_schedule_description(self, job: Job) -> str:
+        return describe_schedule(job)
 
     def get_fields(self) -> dict[str, serializers.Field]:  # type: ignore[type-arg]
         fields = super().get_fields()
