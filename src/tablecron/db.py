@@ -163,16 +163,51 @@ def run_sql(sql: str, params: Sequence[Any], using: str = "default") -> int:
     return execute_sql(sql, params, using)[0]
 
 
+LOCK_TIMEOUT = "50ms"  # see writable()
+
+
+def writable(rows: Sequence[tuple[int, int | None]], using: str = "default") -> set[int]:
+    """Of ``rows`` (run id, job id), the runs a batch may write in this transaction
+    without ever waiting for a row while holding others: such a wait could deadlock with
+    a person's bulk update or delete of jobs, which locks rows in its own order.
+
+    PostgreSQL: all of them, with a short ``lock_timeout`` for the rest of the
+    transaction: a wait ends in ``LockTimeout`` long before PostgreSQL's deadlock check
+    (``deadlock_timeout``, 1 s) would abort either side, and costs nothing when no row is
+    busy. MySQL/MariaDB, whose deadlock check is immediate: those whose run and job rows
+    it could lock first with SKIP LOCKED. SQLite has no row locks: all of them.
+    """
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        execute_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'", [], using)
+    if connection.vendor != "mysql":
+        return {run_id for run_id, _ in rows}
+    runs = _lock("{run}", [run_id for run_id, _ in rows], using)
+    jobs = _lock("{job}", [job_id for run_id, job_id in rows if run_id in runs], using)
+    return {run_id for run_id, job_id in rows if run_id in runs and job_id in jobs}
+
+
 def lock_rows(table: str, ids: Sequence[int | None], using: str = "default") -> set[int | None]:
     """Lock the rows of ``table`` (``{run}`` or ``{job}``) among ``ids`` that no other
     transaction holds, without waiting; returns their ids (and None, which stands for
     no row). SQLite has no row locks (its writers take turns): all of them there."""
-    wanted = {pk for pk in ids if pk is not None}
-    if not wanted or not connections[using].features.has_select_for_update_skip_locked:
-        return wanted | {None}
+    if not connections[using].features.has_select_for_update_skip_locked:
+        return set(ids) | {None}
+    return _lock(table, ids, using)
+
+
+def _lock(table: str, ids: Sequence[int | None], using: str) -> set[int | None]:
+    wanted = sorted({pk for pk in ids if pk is not None})
+    if not wanted:
+        return {None}
     marks = ", ".join(["%s"] * len(wanted))
     sql = f"SELECT id FROM {table} WHERE id IN ({marks}) FOR UPDATE SKIP LOCKED"
-    return {pk for (pk,) in execute_sql(sql, sorted(wanted), using)[1]} | {None}
+    return {pk for (pk,) in execute_sql(sql, wanted, using)[1]} | {None}
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` is PostgreSQL's lock_not_available (a ``lock_timeout``)."""
+    return getattr(exc.__cause__, "sqlstate", None) == "55P03"
 
 
 Advance = tuple[int, int, datetime | None, datetime | None, str | None]

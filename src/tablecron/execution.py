@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, OperationalError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -29,8 +29,9 @@ from tablecron.db import (
     close_all_connections,
     close_old_connections,
     finish_runs,
-    lock_rows,
+    is_lock_timeout,
     run_sql,
+    writable,
 )
 from tablecron.exceptions import UnknownTask
 from tablecron.executors.base import Claim
@@ -106,20 +107,24 @@ def record(outcomes: Sequence[Outcome]) -> int:
     """Write ``outcomes``; returns how many ended runs that were still running.
     ``run_finished`` is sent for those after their commit.
 
-    Most go in one batch, one transaction, whose rows are locked first without waiting:
-    a batch that waited for a row while holding others could deadlock with a person's
-    bulk update (or delete) of jobs. Outcomes whose rows are busy, a failure that may be
+    Most go in one batch, one transaction that never waits for a row while holding
+    others (see ``db.writable()``). Outcomes whose rows are busy, a failure that may be
     retried (written with its retry), and every outcome while ``run_finished`` has
     listeners (so that it goes exactly for the runs ended here) are written one by one,
     each in a transaction that holds one run and one job.
     """
     one_by_one = bool(run_finished.receivers) and run_finished.has_listeners(JobRun)
     batch = [] if one_by_one else [o for o in outcomes if not o.retries]
-    with transaction.atomic():
-        runs = lock_rows("{run}", [o.claim.run_id for o in batch])
-        jobs = lock_rows("{job}", [o.claim.job_id for o in batch if o.claim.run_id in runs])
-        ready = [o for o in batch if o.claim.run_id in runs and o.claim.job_id in jobs]
-        count = finish_runs([o.row for o in ready])
+    try:
+        with transaction.atomic():
+            free = writable([(o.claim.run_id, o.claim.job_id) for o in batch])
+            ready = [o for o in batch if o.claim.run_id in free]
+            count = finish_runs([o.row for o in ready])
+    except OperationalError as exc:
+        if not is_lock_timeout(exc):
+            raise
+        logger.debug("tablecron: %d outcomes met a busy row; writing them one by one", len(batch))
+        ready, count = [], 0
     ready_ids = {id(o) for o in ready}
     ended = [o for o in outcomes if id(o) not in ready_ids and _record_one(o)]
     for outcome in ended:
