@@ -32,8 +32,8 @@ idle         ``--idle-jobs`` daily cron jobs, none due for an hour, and one sche
 
 Each figure comes with where the CPU went (the schedulers, the bench database's
 PostgreSQL processes, the rest of the machine) and PostgreSQL's commits per run;
-``--profile`` samples the schedulers' thread stacks every 5 ms and times their claims,
-starts and finishes. docs/benchmarks.md has the figures and what limits them.
+``--profile`` samples the schedulers' thread stacks every 5 ms and times their claims
+and their batches of outcomes. docs/benchmarks.md has the figures and what limits them.
 
 PostgreSQL is the default (TABLECRON_TEST_DB unset). Processes listen on nothing; every
 subprocess is stopped with SIGTERM, then SIGKILL, on the way out. Scheduler logs are
@@ -389,13 +389,15 @@ def print_profile(paths: list[Path], top: int = 12) -> None:
             f"  Scheduler.claim(): {calls:,} transactions, {runs / max(calls, 1):.1f} runs and "
             f"{1000 * seconds / max(calls, 1):.1f} ms each on average ({runs:,} runs)"
         )
-    for name in ("start", "finish"):
-        if name in timings:
-            calls, _, seconds = timings[name]
-            print(
-                f"  execution.{name}(): {calls:,} calls, {1000 * seconds / max(calls, 1):.2f} ms "
-                "each on average"
-            )
+    if "record" in timings:
+        calls, runs, seconds = timings["record"]
+        print(
+            f"  execution.record(): {calls:,} transactions of outcomes, {runs / max(calls, 1):.1f} "
+            f"runs and {1000 * seconds / max(calls, 1):.1f} ms each on average"
+        )
+    if "start" in timings:  # executors whose claims are not marked running by the claim
+        calls, _, seconds = timings["start"]
+        print(f"  execution.start(): {calls:,} calls, {1000 * seconds / max(calls, 1):.2f} ms each")
 
 
 def ms(seconds: float) -> str:
