@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -104,46 +104,51 @@ def _check_executor(value: str) -> list[CheckMessage]:
 
 
 def _check_allowed_tasks(paths: Sequence[str]) -> list[CheckMessage]:
-    errors: list[CheckMessage] = []
-    for path in paths:
-        try:
-            target = import_string(path)
-        except ImportError as exc:
-            problem = f"cannot be imported: {exc}"
-        else:
-            if callable(target):
-                continue
-            problem = "is not callable"
-        errors.append(
-            Error(
-                f'TABLECRON["ALLOWED_TASKS"] names {path!r}, which {problem}.',
-                hint="Give the full dotted path of a function, e.g. 'myapp.reports.send_report'.",
-                id="tablecron.E005",
-            )
-        )
-    return errors
+    return _check_dotted_paths(
+        "ALLOWED_TASKS",
+        paths,
+        lambda target: None if callable(target) else "is not callable",
+        hint="Give the full dotted path of a function, e.g. 'myapp.reports.send_report'.",
+        id="tablecron.E005",
+    )
 
 
 def _check_permission_classes(paths: Sequence[str]) -> list[CheckMessage]:
+    def problem(target: Any) -> str | None:
+        # Duck-typed, so this check imports no DRF of its own.
+        if isinstance(target, type) and callable(getattr(target, "has_permission", None)):
+            return None
+        return "is not a permission class (it has no has_permission method)"
+
+    return _check_dotted_paths(
+        "API_PERMISSION_CLASSES",
+        paths,
+        problem,
+        hint="Give the dotted path of a REST framework permission class, e.g. "
+        "'rest_framework.permissions.IsAdminUser'.",
+        id="tablecron.E006",
+    )
+
+
+def _check_dotted_paths(
+    key: str,
+    paths: Sequence[str],
+    problem_of: Callable[[Any], str | None],
+    *,
+    hint: str,
+    id: str,
+) -> list[CheckMessage]:
+    """An error for each of ``paths`` that cannot be imported, or whose target has a
+    problem (``problem_of`` says which, or None)."""
     errors: list[CheckMessage] = []
     for path in paths:
         try:
-            target = import_string(path)
+            problem = problem_of(import_string(path))
         except ImportError as exc:
             problem = f"cannot be imported: {exc}"
-        else:
-            # Duck-typed, so this check imports no DRF of its own.
-            if isinstance(target, type) and callable(getattr(target, "has_permission", None)):
-                continue
-            problem = "is not a permission class (it has no has_permission method)"
-        errors.append(
-            Error(
-                f'TABLECRON["API_PERMISSION_CLASSES"] names {path!r}, which {problem}.',
-                hint="Give the dotted path of a REST framework permission class, e.g. "
-                "'rest_framework.permissions.IsAdminUser'.",
-                id="tablecron.E006",
-            )
-        )
+        if problem:
+            message = f'TABLECRON["{key}"] names {path!r}, which {problem}.'
+            errors.append(Error(message, hint=hint, id=id))
     return errors
 
 

@@ -44,14 +44,7 @@ class DueJob(NamedTuple):
     version: int
 
     def schedule(self) -> schedules.Schedule | None:
-        return schedules.build(
-            cron=self.cron,
-            interval=self.interval,
-            run_at=self.run_at,
-            timezone=self.timezone,
-            start_at=self.start_at,
-            end_at=self.end_at,
-        )
+        return schedules.of(self)
 
 
 class Planned(NamedTuple):

@@ -16,7 +16,7 @@ import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
@@ -214,6 +214,19 @@ def build(
             _("The single run time falls outside the start and end of the job."), "run_at"
         )
     return window
+
+
+def of(source: Any) -> Schedule | None:
+    """The schedule of anything with the schedule fields as attributes (a ``Job``, or a
+    due row read by the scheduler); ``InvalidSchedule`` if they describe none."""
+    return build(
+        cron=source.cron,
+        interval=source.interval,
+        run_at=source.run_at,
+        timezone=source.timezone,
+        start_at=source.start_at,
+        end_at=source.end_at,
+    )
 
 
 def fire_times(schedule: Schedule, first: datetime | None, count: int) -> Iterator[datetime]:

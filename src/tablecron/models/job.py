@@ -275,14 +275,7 @@ class Job(models.Model):
     def get_schedule(self) -> schedules.Schedule | None:
         """The schedule the fields describe; a ValidationError on the guilty field if none."""
         try:
-            return schedules.build(
-                cron=self.cron,
-                interval=self.interval,
-                run_at=self.run_at,
-                timezone=self.timezone,
-                start_at=self.start_at,
-                end_at=self.end_at,
-            )
+            return schedules.of(self)
         except InvalidSchedule as exc:
             raise ValidationError({exc.field: exc.message}, code="schedule") from None
 
