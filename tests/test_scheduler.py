@@ -408,3 +408,16 @@ def test_dst_days_through_the_scheduler(
     (on_the_day,) = [f for f in fires if f.date() == dst_day]
     assert (on_the_day.hour, on_the_day.minute) == fires_at
     assert all(run.status == "succeeded" for run in runs(job))
+
+
+@override_settings(TABLECRON={"HEARTBEAT_INTERVAL": 0.3})
+def test_an_idle_scheduler_wakes_for_its_next_heartbeat(scheduler: Scheduler) -> None:
+    """Even where notifications let it sleep 10 s (PostgreSQL), it never sleeps through a
+    heartbeat: the others would take it, and its running work, for dead."""
+    try:
+        scheduler._waiter.wait(0.01)  # on PostgreSQL: LISTEN, so that it polls rarely
+        scheduler.run_once()  # the heartbeat, then nothing due
+        delay = scheduler.run_once()
+    finally:
+        scheduler._waiter.close()
+    assert 0 < delay <= 0.3

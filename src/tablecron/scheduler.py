@@ -391,12 +391,15 @@ class Scheduler:
 
     def _delay(self, now: datetime, soonest: datetime | None, asked: float) -> float:
         """Until ``LOOKAHEAD`` before ``soonest``, at most the poll interval (longer where
-        notifications wake the scheduler on every change)."""
+        notifications wake the scheduler on every change), and never past the next
+        heartbeat: a scheduler that sleeps through it is taken for dead."""
         poll = LISTENING_POLL if self._waiter.listening else settings.POLL_INTERVAL
-        if soonest is None:
-            return poll
-        until = (soonest - LOOKAHEAD - now).total_seconds() - (time.monotonic() - asked)
-        return max(0.0, min(poll, until))
+        poll = min(poll, self._next_heartbeat - time.monotonic())
+        if soonest is not None:
+            poll = min(
+                poll, (soonest - LOOKAHEAD - now).total_seconds() - (time.monotonic() - asked)
+            )
+        return max(0.0, poll)
 
     # -- housekeeping --------------------------------------------------------------------
 
