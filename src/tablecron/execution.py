@@ -115,11 +115,14 @@ def record(outcomes: Sequence[Outcome]) -> int:
     """
     one_by_one = bool(run_finished.receivers) and run_finished.has_listeners(JobRun)
     batch = [] if one_by_one else [o for o in outcomes if not o.retries]
+    ready: list[Outcome] = []
+    count = 0
     try:
-        with transaction.atomic():
-            free = writable([(o.claim.run_id, o.claim.job_id) for o in batch])
-            ready = [o for o in batch if o.claim.run_id in free]
-            count = finish_runs([o.row for o in ready])
+        if batch:  # else no transaction at all: each goes alone below
+            with transaction.atomic():
+                free = writable([(o.claim.run_id, o.claim.job_id) for o in batch])
+                ready = [o for o in batch if o.claim.run_id in free]
+                count = finish_runs([o.row for o in ready])
     except OperationalError as exc:
         if not is_lock_timeout(exc):
             raise

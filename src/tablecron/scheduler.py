@@ -19,7 +19,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from django.db import DatabaseError, connections, models, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import Count, Q
 from django.db.models.functions import Now
 
@@ -53,10 +53,6 @@ BUSY_DELAY = 0.02  # seconds: due rows are locked by another scheduler's claim
 LISTENING_POLL = 10.0  # seconds between polls where notifications announce every change
 PRUNE_EVERY = 60.0  # seconds
 MAX_BACKOFF = 30.0  # seconds between attempts while the database is away
-
-
-def _plain_jobs() -> models.QuerySet[Job]:
-    return models.QuerySet(Job)  # the scheduler writes only its own columns
 
 
 class Scheduler:
