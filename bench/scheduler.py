@@ -290,7 +290,7 @@ def sample():
 threading.Thread(target=sample, daemon=True).start()
 import time, django
 django.setup()
-from tablecron import execution, scheduler
+from tablecron import claiming, execution, outcomes
 timings, lock = collections.defaultdict(lambda: [0, 0, 0.0]), threading.Lock()
 def timed(owner, name, size):
     original = getattr(owner, name)
@@ -303,8 +303,8 @@ def timed(owner, name, size):
             entry[0], entry[1], entry[2] = entry[0] + 1, entry[1] + size(result), entry[2] + clock
         return result
     setattr(owner, name, wrapper)
-timed(scheduler.Scheduler, "claim", lambda result: len(result[0]))
-timed(execution, "record", lambda result: result)
+timed(claiming.Claimer, "claim", len)
+timed(outcomes, "record", lambda result: result)
 timed(execution, "start", lambda result: 1)
 from django.core.management import execute_from_command_line
 try:
@@ -386,13 +386,13 @@ def print_profile(paths: list[Path], top: int = 12) -> None:
     if "claim" in timings:
         calls, runs, seconds = timings["claim"]
         print(
-            f"  Scheduler.claim(): {calls:,} transactions, {runs / max(calls, 1):.1f} runs and "
+            f"  Claimer.claim(): {calls:,} transactions, {runs / max(calls, 1):.1f} runs and "
             f"{1000 * seconds / max(calls, 1):.1f} ms each on average ({runs:,} runs)"
         )
     if "record" in timings:
         calls, runs, seconds = timings["record"]
         print(
-            f"  execution.record(): {calls:,} transactions of outcomes, {runs / max(calls, 1):.1f} "
+            f"  outcomes.record(): {calls:,} transactions of outcomes, {runs / max(calls, 1):.1f} "
             f"runs and {1000 * seconds / max(calls, 1):.1f} ms each on average"
         )
     if "start" in timings:  # executors whose claims are not marked running by the claim

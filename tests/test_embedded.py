@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from tablecron.claiming import LOOKAHEAD
 from tablecron.models import JobRun, SchedulerInstance
-from tablecron.scheduler import LOOKAHEAD
 from tests.processes import (
     ROOT,
     SOAK_SECONDS,

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tablecron.claiming import LOOKAHEAD
 from tablecron.db import db_now
 from tablecron.models import Job, JobRun, SchedulerInstance
 from tablecron.models.run import ACTIVE
-from tablecron.scheduler import LOOKAHEAD
 from tests.processes import (
     SOAK_SECONDS,
     calls,

@@ -262,7 +262,7 @@ def test_runs_of_a_scheduler_that_stopped_beating_are_lost_and_retried(
     waiting = JobRun.objects.create(
         job=job, scheduled_for=old + timedelta(seconds=1), status="scheduled", worker="gone:1:x"
     )
-    assert scheduler.reap_lost(db_now()) == 1
+    assert scheduler.housekeeping.reap_lost(db_now()) == 1
     stuck.refresh_from_db()
     waiting.refresh_from_db()
     assert stuck.status == "lost"
@@ -282,7 +282,7 @@ def test_own_runs_that_no_worker_holds_are_reaped(scheduler: Scheduler) -> None:
     cut = JobRun.objects.create(
         job=job, scheduled_for=now + timedelta(seconds=1), status="running", worker=scheduler.id
     )
-    scheduler.reap_lost(db_now())
+    scheduler.housekeeping.reap_lost(db_now())
     unstarted.refresh_from_db()
     cut.refresh_from_db()
     assert (unstarted.status, unstarted.worker) == ("scheduled", "")
@@ -296,7 +296,7 @@ def test_dead_process_on_this_host_is_reaped_at_once(scheduler: Scheduler) -> No
         pk="me-before", host=scheduler.host, pid=2**22 + 7, started_at=now, heartbeat_at=now
     )
     run = JobRun.objects.create(job=job, scheduled_for=now, status="running", worker="me-before")
-    scheduler.reap_lost(db_now())
+    scheduler.housekeeping.reap_lost(db_now())
     run.refresh_from_db()
     assert run.status == "lost"
 
@@ -307,7 +307,7 @@ def test_old_runs_are_pruned(scheduler: Scheduler) -> None:
     JobRun.objects.create(job=job, scheduled_for=old, status="succeeded")
     JobRun.objects.create(job=job, scheduled_for=old + timedelta(seconds=1), status="running")
     JobRun.objects.create(job=job, scheduled_for=timezone.now(), status="succeeded")
-    assert scheduler.prune(db_now()) == 1
+    assert scheduler.housekeeping.prune(db_now()) == 1
     assert JobRun.objects.count() == 2
 
 
@@ -344,7 +344,7 @@ def test_shutdown_hands_back_unstarted_runs_and_deregisters(scheduler: Scheduler
 
 def test_heartbeat_comes_back_after_being_reaped(scheduler: Scheduler) -> None:
     SchedulerInstance.objects.all().delete()
-    scheduler.heartbeat(db_now())
+    scheduler.housekeeping.heartbeat(db_now())
     assert SchedulerInstance.objects.filter(pk=scheduler.id).exists()
 
 
@@ -365,7 +365,7 @@ def test_claim_queries_do_not_grow_with_due_rows(
         from django.test.utils import CaptureQueriesContext
 
         with CaptureQueriesContext(connection) as captured:
-            claims, _ = scheduler.claim(500)
+            claims = scheduler.claimer.claim(500)
         assert len(claims) == n
         return len(captured)
 

@@ -1,8 +1,8 @@
-"""Executing one claimed run and writing its outcome back to its ``JobRun`` row.
+"""Executing one claimed run in this process: the ``Claim`` an executor receives, the
+task's call, and the ``Outcome`` it ends in (written back by ``tablecron.outcomes``).
 
-Every transition is a conditional UPDATE, so a run that was meanwhile marked
-``timed_out``, ``lost`` or ``cancelled`` by another party keeps that status. Outcomes
-are written in batches, one transaction for all the runs that ended meanwhile.
+A claimed run starts only through a conditional transition of its own row (or was
+marked running by its claim), so a claim delivered twice runs once.
 """
 
 from __future__ import annotations
@@ -11,33 +11,24 @@ import asyncio
 import contextvars
 import json
 import logging
-import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from django.db import DatabaseError, OperationalError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
 from tablecron.conf import settings
-from tablecron.db import (
-    Finished,
-    close_all_connections,
-    close_old_connections,
-    finish_runs,
-    is_lock_timeout,
-    run_sql,
-    writable,
-)
+from tablecron.db import close_old_connections
 from tablecron.exceptions import UnknownTask
-from tablecron.executors.base import Claim
-from tablecron.models import JobRun, RunStatus, RunTrigger
+from tablecron.models import JobRun, RunStatus
 from tablecron.registry import RegisteredTask, tasks
-from tablecron.signals import run_finished, run_started
+from tablecron.signals import run_started
+from tablecron.sql import statements
+from tablecron.sql.rows import Finished, JSONText
 
 logger = logging.getLogger("tablecron")
 
@@ -46,23 +37,98 @@ _current: contextvars.ContextVar[Claim | None] = contextvars.ContextVar(
 )
 ERROR_MAX_CHARS = 20_000
 RETRYABLE = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST)
-FINISH_ATTEMPTS = 6  # about 6 s of retries in all
 
 
-def current_claim() -> Claim | None:
-    """The claim being executed in this thread or task, for code called by a task."""
-    return _current.get()
+class JobColumns(Protocol):
+    """What a claim copies from its job: a ``Job``, or the columns a claim read."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def task(self) -> str: ...
+    @property
+    def args(self) -> list[Any]: ...
+    @property
+    def kwargs(self) -> dict[str, Any]: ...
+    @property
+    def timeout(self) -> timedelta | None: ...
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def retry_delay(self) -> timedelta: ...
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claimed run: everything needed to execute it, copied out of its rows. It holds
+    ids, values and wall-clock times only, so it means the same in another process.
+
+    ``worker``: who holds the run; starting it is conditional on that. ``running``: the
+    claim itself marked the run running (executors that start runs at claim), so
+    executing it starts the task at once. ``not_before``: the run must not start before
+    this time, since claims are taken a moment ahead.
+    """
+
+    run_id: int
+    job_id: int | None
+    job_name: str
+    task: str
+    worker: str
+    scheduled_for: datetime
+    not_before: datetime
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    timeout: timedelta | None = None
+    attempt: int = 1
+    max_retries: int = 0
+    retry_delay: timedelta = timedelta(seconds=60)
+    running: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        job: JobColumns,
+        run_id: int,
+        scheduled_for: datetime,
+        worker: str,
+        *,
+        attempt: int = 1,
+        running: bool = False,
+        not_before: datetime | None = None,
+    ) -> Claim:
+        return cls(
+            run_id=run_id,
+            job_id=job.id,
+            job_name=job.name,
+            task=job.task,
+            worker=worker,
+            scheduled_for=scheduled_for,
+            not_before=not_before or scheduled_for,
+            args=job.args,
+            kwargs=job.kwargs,
+            timeout=job.timeout,
+            attempt=attempt,
+            max_retries=job.max_retries,
+            retry_delay=job.retry_delay,
+            running=running,
+        )
+
+    def seconds_to_start(self) -> float:
+        """How long until ``not_before``, by this host's clock (0 if it has come)."""
+        return max(0.0, (self.not_before - timezone.now()).total_seconds())
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a run ended, to be written to its row. ``result`` is JSON text (or None)."""
+    """How a run ended, to be written to its row."""
 
     claim: Claim
     status: str
     started_at: datetime | None
     finished_at: datetime
-    result: str | None = None
+    result: JSONText | None = None
     error: str = ""
 
     @property
@@ -76,87 +142,47 @@ class Outcome:
 
     @property
     def row(self) -> Finished:
-        error = self.error[-ERROR_MAX_CHARS:]
-        return (
-            self.claim.run_id,
-            self.status,
-            self.started_at,
-            self.finished_at,
-            self.result,
-            error,
+        return Finished(
+            id=self.claim.run_id,
+            status=self.status,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            result=self.result,
+            error=self.error[-ERROR_MAX_CHARS:],
         )
+
+
+def current_claim() -> Claim | None:
+    """The claim being executed in this thread or task, for code called by a task."""
+    return _current.get()
 
 
 def start(claim: Claim) -> datetime | None:
     """Mark a claimed run running; None when it is no longer this worker's to start."""
     now = timezone.now()
-    started = run_sql(
-        "UPDATE {run} SET status = %s, started_at = %s "
-        "WHERE id = %s AND status = %s AND worker = %s",
-        [RunStatus.RUNNING, now, claim.run_id, RunStatus.SCHEDULED, claim.worker],
-    )
-    return now if started else None
+    return now if statements().start_run(claim.run_id, claim.worker, now) else None
 
 
-def finish(claim: Claim, status: str, *, error: str = "") -> bool:
-    """End a running run now (a timeout, say); False if someone else ended it first."""
-    return bool(record([Outcome(claim, status, None, timezone.now(), None, error)]))
+def execute(claim: Claim, write: Callable[[Outcome], None]) -> str | None:
+    """Execute ``claim`` in this thread and hand its outcome to ``write``; returns the
+    final status, None if it was not this worker's to start.
 
-
-def record(outcomes: Sequence[Outcome]) -> int:
-    """Write ``outcomes``; returns how many ended runs that were still running.
-    ``run_finished`` is sent for those after their commit.
-
-    Most go in one batch, one transaction that never waits for a row while holding
-    others (see ``db.writable()``). Outcomes whose rows are busy, a failure that may be
-    retried (written with its retry), and every outcome while ``run_finished`` has
-    listeners (so that it goes exactly for the runs ended here) are written one by one,
-    each in a transaction that holds one run and one job.
+    Connections are checked before each run (not after too: the next run's check, or
+    the thread's end, deals with what this one left).
     """
-    one_by_one = bool(run_finished.receivers) and run_finished.has_listeners(JobRun)
-    batch = [] if one_by_one else [o for o in outcomes if not o.retries]
-    ready: list[Outcome] = []
-    count = 0
+    close_old_connections()
+    token = _current.set(claim)
     try:
-        if batch:  # else no transaction at all: each goes alone below
-            with transaction.atomic():
-                free = writable([(o.claim.run_id, o.claim.job_id) for o in batch])
-                ready = [o for o in batch if o.claim.run_id in free]
-                count = finish_runs([o.row for o in ready])
-    except OperationalError as exc:
-        if not is_lock_timeout(exc):
-            raise
-        logger.debug("tablecron: %d outcomes met a busy row; writing them one by one", len(batch))
-        ready, count = [], 0
-    ready_ids = {id(o) for o in ready}
-    ended = [o for o in outcomes if id(o) not in ready_ids and _record_one(o)]
-    for outcome in ended:
-        _send(run_finished, outcome.claim)
-    return count + len(ended)
-
-
-def _record_one(outcome: Outcome) -> bool:
-    with transaction.atomic():
-        if not finish_runs([outcome.row]):
-            return False
-        if outcome.retries:
-            schedule_retry(outcome.claim, outcome.finished_at)
-    return True
-
-
-def schedule_retry(claim: Claim, now: datetime) -> JobRun | None:
-    """A new attempt of a failed run, if the job allows one, waiting ``retry_delay``."""
-    if claim.job_id is None or claim.attempt > claim.max_retries:
-        return None
-    return JobRun.objects.create(
-        job_id=claim.job_id,
-        job_name=claim.job_name,
-        scheduled_for=claim.scheduled_for,
-        attempt=claim.attempt + 1,
-        trigger=RunTrigger.RETRY,
-        status=RunStatus.SCHEDULED,
-        not_before=now + claim.retry_delay,
-    )
+        time.sleep(claim.seconds_to_start())
+        started_at = timezone.now()
+        if not claim.running and start(claim) is None:
+            return None
+        send(run_started, claim)
+        status, result, error = _outcome(claim)
+        write(Outcome(claim, status, started_at, timezone.now(), result, error))
+        return status
+    finally:
+        _current.reset(token)
 
 
 def call(task: RegisteredTask, claim: Claim) -> Any:
@@ -171,7 +197,7 @@ def call(task: RegisteredTask, claim: Claim) -> Any:
     return task.func(*claim.args, **claim.kwargs)
 
 
-def encode_result(value: Any) -> tuple[str | None, str]:
+def encode_result(value: Any) -> tuple[JSONText | None, str]:
     """The result as stored (JSON text, size-capped; None for None), and an error if it
     cannot be stored."""
     if value is None:  # what most tasks return
@@ -183,101 +209,16 @@ def encode_result(value: Any) -> tuple[str | None, str]:
     size = len(text.encode())
     if size > settings.RESULT_MAX_BYTES:
         start = text[: settings.RESULT_MAX_BYTES // 2]
-        return json.dumps({"truncated": True, "bytes": size, "start": start}), ""
-    return text, ""
+        return JSONText(json.dumps({"truncated": True, "bytes": size, "start": start})), ""
+    return JSONText(text), ""
 
 
-def execute(claim: Claim, write: Callable[[Outcome], None] | None = None) -> str | None:
-    """Execute ``claim`` in this thread; returns the final status, None if not started.
-
-    The outcome goes to ``write`` (a ``BatchWriter``'s, say), by default written at once.
-    Connections are checked before each run (not after too: the next run's check, or
-    the thread's end, deals with what this one left).
-    """
-    close_old_connections()
-    token = _current.set(claim)
-    try:
-        if (early := claim.start_after - time.monotonic()) > 0:
-            time.sleep(early)
-        started_at = timezone.now()
-        if not claim.running and start(claim) is None:
-            return None
-        _send(run_started, claim)
-        status, result, error = _outcome(claim)
-        outcome = Outcome(claim, status, started_at, timezone.now(), result, error)
-        (write or write_now)(outcome)
-        return status
-    finally:
-        _current.reset(token)
-
-
-def write_now(outcome: Outcome) -> None:
-    record_despite_outages([outcome])
-
-
-def record_despite_outages(outcomes: Sequence[Outcome]) -> int:
-    """The outcomes are known only here: keep trying to record them through a short
-    outage. Runs whose outcome could not be written stay running until reaped as lost."""
-    for attempt in range(FINISH_ATTEMPTS):
-        try:
-            return record(outcomes)
-        except DatabaseError:
-            if attempt == FINISH_ATTEMPTS - 1:
-                raise
-            logger.warning("tablecron: could not record %d runs; retrying", len(outcomes))
-            close_all_connections()
-            time.sleep(min(0.2 * 2**attempt, 5.0))
-    return 0
-
-
-class BatchWriter:
-    """Writes outcomes from many threads in few transactions (group commit).
-
-    A thread that finds no write in progress writes every outcome recorded so far, and
-    goes on while more arrive; the others only add theirs and return. One commit then
-    carries many runs: each commit costs the database a flush to disk. ``written`` is
-    called with the run ids of each batch, written or, after an outage, given up.
-    """
-
-    def __init__(self, written: Callable[[list[int]], None]) -> None:
-        self._written = written
-        self._lock = threading.Lock()
-        self._pending: list[Outcome] = []
-        self._writing = False
-
-    def write(self, outcome: Outcome) -> None:
-        with self._lock:
-            self._pending.append(outcome)
-            if self._writing:
-                return
-            self._writing = True
-        try:
-            while batch := self._take():  # ends with _writing cleared, under the lock
-                try:
-                    record_despite_outages(batch)
-                except DatabaseError:
-                    logger.exception("tablecron: could not record %d runs", len(batch))
-                finally:
-                    self._written([o.claim.run_id for o in batch])
-        except BaseException:
-            with self._lock:
-                self._writing = False
-            raise
-
-    def _take(self) -> list[Outcome]:
-        with self._lock:
-            batch, self._pending = self._pending, []
-            if not batch:
-                self._writing = False
-            return batch
-
-
-def _send(signal: Signal, claim: Claim) -> None:
+def send(signal: Signal, claim: Claim) -> None:
     if signal.receivers and signal.has_listeners(JobRun):  # spare the query otherwise
         signal.send(JobRun, run=JobRun.objects.get(pk=claim.run_id))
 
 
-def _outcome(claim: Claim) -> tuple[str, Any, str]:
+def _outcome(claim: Claim) -> tuple[str, JSONText | None, str]:
     try:
         value = call(tasks.get(claim.task), claim)
     except UnknownTask:

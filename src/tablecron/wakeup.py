@@ -1,5 +1,6 @@
-"""How a scheduler waits between loops: a plain timeout, or on PostgreSQL until the
-``tablecron`` notification that a committed write may have made something due."""
+"""How a scheduler waits between loops: a plain timeout, or, where the database
+announces committed changes (PostgreSQL's NOTIFY), until a change may have made
+something due."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import time
 from typing import Any
 
 from django.db import connections
+
+from tablecron.sql import statements
 
 logger = logging.getLogger("tablecron")
 SLICE = 0.5  # seconds
@@ -33,7 +36,7 @@ class Sleeper:
 
 
 class PostgresListener(Sleeper):
-    """Waits for ``NOTIFY tablecron`` on a connection of its own, at most ``timeout``."""
+    """Waits for a notification on a connection of its own, at most ``timeout``."""
 
     def __init__(self, stopped: threading.Event, using: str = "default") -> None:
         super().__init__(stopped)
@@ -72,7 +75,7 @@ class PostgresListener(Sleeper):
             params.pop("context", None)
             params.pop("prepare_threshold", None)
             self._connection = psycopg.connect(**params, autocommit=True)
-            self._connection.execute("LISTEN tablecron")
+            self._connection.execute(statements(self.using).listen_sql)
         return self._connection
 
     def close(self) -> None:
@@ -84,6 +87,6 @@ class PostgresListener(Sleeper):
 
 
 def waiter_for(stopped: threading.Event, using: str = "default") -> Sleeper:
-    if connections[using].vendor == "postgresql":
+    if statements(using).notifies:
         return PostgresListener(stopped, using)
     return Sleeper(stopped)

@@ -3,9 +3,9 @@
 from django.utils.module_loading import import_string
 
 from tablecron.conf import settings
-from tablecron.executors.base import Claim, Executor
+from tablecron.executors.base import Executor
 
-__all__ = ["Claim", "Executor", "get_executor"]
+__all__ = ["Executor", "get_executor"]
 
 
 def get_executor() -> Executor:

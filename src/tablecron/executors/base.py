@@ -1,49 +1,34 @@
-"""The small contract between the scheduler loop and whatever executes runs."""
+"""The small contract between the scheduler loop and whatever executes runs.
+
+The loop claims runs and hands each ``Claim`` (``tablecron.execution``) to ``submit()``;
+the executor starts it, here or elsewhere, and its outcome lands in the run's row. See
+docs/executors.md for writing one.
+"""
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
-
-@dataclass(frozen=True)
-class Claim:
-    """One claimed run: everything needed to execute it, copied out of the rows.
-
-    ``running``: the claim already marked the run running (in-process executors), so
-    executing it starts the task at once. ``start_after``: a ``time.monotonic()`` before
-    which it must not start; claims are taken a moment before their scheduled time.
-    """
-
-    run_id: int
-    job_id: int | None
-    job_name: str
-    task: str
-    worker: str
-    scheduled_for: datetime
-    args: list[Any] = field(default_factory=list)
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    timeout: timedelta | None = None
-    attempt: int = 1
-    max_retries: int = 0
-    retry_delay: timedelta = timedelta(seconds=60)
-    running: bool = False
-    start_after: float = 0.0
+from tablecron.execution import Claim
 
 
 class Executor(ABC):
     """Executes claims. Subclasses implement ``submit``; the rest has safe defaults.
 
     Capability flags tell the scheduler what it may rely on:
-    ``in_process`` — runs execute in this process as soon as they are submitted, so the
-    claim marks them running, their timeouts are enforced here, and an unfinished run at
-    shutdown is this process's to mark.
+
+    ``starts_at_claim`` — a submitted run starts at once (at its ``not_before``), so the
+    claim records it ``running`` already, and ``execute()`` skips the start transition.
+
+    ``owns_runs`` — runs execute in this process and die with it: an active run of this
+    scheduler that ``running_ids()`` does not hold was lost (a database error cut its
+    start or finish) and is reaped, and the runs ``shutdown()`` returns are cancelled.
     """
 
-    in_process: ClassVar[bool] = True
+    starts_at_claim: ClassVar[bool] = True
+    owns_runs: ClassVar[bool] = True
 
     @abstractmethod
     def submit(self, claim: Claim) -> None:
@@ -54,7 +39,7 @@ class Executor(ABC):
         return 1_000_000
 
     def running_ids(self) -> set[int]:
-        """The runs this executor holds now (in-process executors)."""
+        """The runs this executor holds now (executors that own their runs)."""
         return set()
 
     def wait_for_slot(self, timeout: float) -> None:

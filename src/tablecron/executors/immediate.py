@@ -1,10 +1,10 @@
 """Runs each claim at once, in the scheduler's own thread: for tests and ``runjob``."""
 
-from tablecron.executors.base import Claim, Executor
+from tablecron.execution import Claim, execute
+from tablecron.executors.base import Executor
+from tablecron.outcomes import write_now
 
 
 class ImmediateExecutor(Executor):
     def submit(self, claim: Claim) -> None:
-        from tablecron.execution import execute
-
-        execute(claim)
+        execute(claim, write_now)

@@ -9,14 +9,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from tablecron.conf import settings
 from tablecron.db import close_all_connections
-from tablecron.executors.base import Claim, Executor
-
-if TYPE_CHECKING:
-    from tablecron.execution import Outcome
+from tablecron.execution import Claim, Outcome, execute
+from tablecron.executors.base import Executor
+from tablecron.models import RunStatus
+from tablecron.outcomes import BatchWriter, finish
 
 logger = logging.getLogger("tablecron")
 _names = itertools.count(1)
@@ -47,8 +46,6 @@ class ThreadExecutor(Executor):
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
-        from tablecron.execution import BatchWriter
-
         self.max_workers = max_workers or settings.MAX_WORKERS
         self._queue: queue.SimpleQueue[_Slot | None] = queue.SimpleQueue()
         self._busy: dict[int, _Slot] = {}  # queued, running or being written, by run id
@@ -88,8 +85,6 @@ class ThreadExecutor(Executor):
             close_all_connections()
 
     def _serve(self) -> None:
-        from tablecron.execution import execute
-
         while True:
             slot = self._queue.get()
             with self._changed:
@@ -100,9 +95,9 @@ class ThreadExecutor(Executor):
                     self._changed.notify_all()
                 return
             claim = slot.claim
-            began = time.monotonic()
+            starts = time.monotonic() + claim.seconds_to_start()
             if claim.timeout is not None:
-                slot.deadline = max(began, claim.start_after) + claim.timeout.total_seconds()
+                slot.deadline = starts + claim.timeout.total_seconds()
             thread = threading.current_thread()
             name, thread.name = thread.name, f"tablecron-run-{claim.run_id}"
             try:
@@ -113,7 +108,7 @@ class ThreadExecutor(Executor):
             finally:
                 thread.name = name
                 with self._changed:
-                    seconds = time.monotonic() - max(began, claim.start_after)
+                    seconds = time.monotonic() - starts
                     self._run_seconds += (max(seconds, 1e-5) - self._run_seconds) / 4
                     if not slot.abandoned:
                         self._idle += 1
@@ -146,9 +141,6 @@ class ThreadExecutor(Executor):
             self._changed.wait_for(lambda: self._free() > 0, timeout)
 
     def expire(self) -> list[int]:
-        from tablecron.execution import finish
-        from tablecron.models import RunStatus
-
         now = time.monotonic()
         with self._changed:
             late = [s for s in self._busy.values() if s.deadline is not None and now > s.deadline]

@@ -1,18 +1,21 @@
 """On PostgreSQL, wake sleeping schedulers at once when a job or a manual run is written.
 
-A statement-level trigger sends ``NOTIFY tablecron`` (delivered on commit) for writes
+A statement-level trigger sends a notification on ``NOTIFY_CHANNEL`` (delivered on
+commit) for writes
 that may make something due sooner: new jobs, a changed next_run_at or enabled, new runs.
-The scheduler's own claims set ``tablecron.claiming`` so they do not wake each other.
+The scheduler's own claims set ``CLAIMING_SETTING`` so they do not wake each other.
 Other databases are polled (POLL_INTERVAL); this migration does nothing there.
 """
 
 from django.db import migrations
 
-FUNCTION = """
+from tablecron.sql.constants import CLAIMING_SETTING, NOTIFY_CHANNEL
+
+FUNCTION = f"""
 CREATE OR REPLACE FUNCTION tablecron_notify() RETURNS trigger AS $$
 BEGIN
-    IF coalesce(current_setting('tablecron.claiming', true), '') <> 'on' THEN
-        PERFORM pg_notify('tablecron', TG_TABLE_NAME);
+    IF coalesce(current_setting('{CLAIMING_SETTING}', true), '') <> 'on' THEN
+        PERFORM pg_notify('{NOTIFY_CHANNEL}', TG_TABLE_NAME);
     END IF;
     RETURN NULL;
 END

@@ -1,0 +1,203 @@
+"""Claiming: in one short transaction, take what is due, record its runs, advance the
+jobs, commit; the runs execute after the commit.
+
+What is due: enabled jobs whose ``next_run_at`` has come (locked with ``SELECT … FOR
+UPDATE SKIP LOCKED`` where the database has it; SQLite serialises writers itself, best
+with ``transaction_mode = "IMMEDIATE"``, see check tablecron.W003), and runs waiting for
+any scheduler (manual runs, retries, jittered fires). The ``JobRun`` unique key (job,
+scheduled_for, attempt) is the last line of defence: however the code above misbehaves,
+a due time cannot be recorded twice.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from django.db import DatabaseError, transaction
+from django.db.models import Count
+
+from tablecron.execution import Claim
+from tablecron.models import Job, JobRun, RunStatus, RunTrigger
+from tablecron.models.run import ACTIVE
+from tablecron.planning import DueJob, Plan, Planned, plan
+from tablecron.registry import tasks
+from tablecron.sql import statements
+from tablecron.sql.rows import Advance, NewRun
+
+LOOKAHEAD = timedelta(seconds=0.1)  # claim this early, so that runs start on time
+
+
+class RunState(NamedTuple):
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker: str
+
+
+def initial_state(run: Planned, now: datetime, worker: str, *, starts_at_claim: bool) -> RunState:
+    """How a planned run is recorded by the claim of scheduler ``worker`` at ``now``:
+
+    ==============================  ==========================================
+    planned                         recorded
+    ==============================  ==========================================
+    missed, or failed               ended now, by this scheduler
+    waits for its jittered start    scheduled, for any scheduler to take
+    due; the executor starts it     running, since its time (or now if later)
+    due; the executor starts later  scheduled, held by this scheduler
+    ==============================  ==========================================
+    """
+    if run.status != RunStatus.SCHEDULED:
+        return RunState(run.status, None, now, worker)
+    if run.waits:
+        return RunState(RunStatus.SCHEDULED, None, None, "")
+    if starts_at_claim:  # the task's own start time replaces it when the run ends
+        return RunState(RunStatus.RUNNING, max(now, run.scheduled_for), None, worker)
+    return RunState(RunStatus.SCHEDULED, None, None, worker)
+
+
+class Claimer:
+    """Claims for scheduler ``worker``, whose executor ``starts_at_claim`` or not."""
+
+    def __init__(self, worker: str, *, starts_at_claim: bool) -> None:
+        self.worker = worker
+        self.starts_at_claim = starts_at_claim
+        self._rng = random.Random()
+
+    def soonest(self) -> tuple[datetime, datetime | None]:
+        """The database's now, and the soonest time something falls due for us."""
+        names = task_names()
+        if not names:
+            return statements().now(), None
+        return statements().soonest(names)
+
+    def claim(self, limit: int) -> list[Claim]:
+        """Claim up to ``limit`` runs due by ``LOOKAHEAD`` from now, in one transaction."""
+        with transaction.atomic():
+            now = statements().begin_claim()
+            if limit <= 0:
+                return []
+            claims = self._claim_due_jobs(now, limit)
+            return claims + self._claim_pending_runs(now, limit - len(claims))
+
+    def _claim_due_jobs(self, now: datetime, limit: int) -> list[Claim]:
+        due = Job.objects.due(now + LOOKAHEAD).filter(task__in=task_names())
+        if statements().skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        jobs = [DueJob(*row) for row in due.values_list(*DueJob._fields)[:limit]]
+        if not jobs:
+            return []
+        active = dict(
+            JobRun.objects.active()
+            .filter(job_id__in=[job.id for job in jobs])
+            .values("job")
+            .annotate(n=Count("pk"))
+            .values_list("job", "n")
+        )
+        until = now + LOOKAHEAD
+        plans = {job.id: plan(job, now, active.get(job.id, 0), self._rng, until) for job in jobs}
+        self._advance(jobs, plans, now)
+        return self._insert_runs(jobs, plans, now)
+
+    def _state(self, run: Planned, now: datetime) -> RunState:
+        return initial_state(run, now, self.worker, starts_at_claim=self.starts_at_claim)
+
+    def _insert_runs(
+        self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime
+    ) -> list[Claim]:
+        """Record the planned runs; those this scheduler holds to execute are its claims."""
+        rows: list[NewRun] = []
+        for job in jobs:
+            for run in plans[job.id].runs:
+                state = self._state(run, now)
+                rows.append(
+                    NewRun(
+                        job_id=job.id,
+                        job_name=job.name,
+                        scheduled_for=run.scheduled_for,
+                        started_at=state.started_at,
+                        finished_at=state.finished_at,
+                        status=state.status,
+                        trigger=RunTrigger.SCHEDULE,
+                        error=run.error,
+                        worker=state.worker,
+                        not_before=run.not_before,
+                    )
+                )
+        mine = {
+            (row.job_id, row.scheduled_for)
+            for row in rows
+            if row.worker == self.worker and row.status in ACTIVE
+        }
+        by_id = {job.id: job for job in jobs}
+        return [
+            Claim.of(by_id[new.job_id], new.id, new.scheduled_for, self.worker,
+                     running=self.starts_at_claim)
+            for new in statements().insert_runs(rows)
+            if (new.job_id, new.scheduled_for) in mine
+        ]  # fmt: skip
+
+    def _advance(self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime) -> None:
+        """Write each job's next fire time in one statement, guarded by its version.
+
+        The rows are locked (FOR UPDATE, or SQLite's single writer), so the guard holds; it
+        is there so that a stale read can never move a schedule back. The newest run
+        speaks for its job in list views (last_run_at, last_status).
+        """
+        rows = []
+        for job in jobs:
+            newest = max(plans[job.id].runs, key=lambda run: run.scheduled_for, default=None)
+            rows.append(
+                Advance(
+                    id=job.id,
+                    version=job.version,
+                    next_run_at=plans[job.id].next_run_at,
+                    last_run_at=newest.scheduled_for if newest else None,
+                    last_status=self._state(newest, now).status if newest else None,
+                )
+            )
+        advanced = statements().advance_jobs(rows)
+        if advanced != len(jobs):
+            raise DatabaseError(f"{len(jobs) - advanced} claimed jobs changed under their lock")
+
+    def _claim_pending_runs(self, now: datetime, limit: int) -> list[Claim]:
+        """Manual runs, retries and jittered fires waiting for any scheduler."""
+        if limit <= 0:
+            return []
+        sql = statements()
+        pending = JobRun.objects.pending(now + LOOKAHEAD).order_by("not_before")
+        if sql.skip_locked:
+            pending = pending.select_for_update(skip_locked=True)
+        found = list(pending.values_list("pk", "job_id")[:limit])
+        # Their jobs' last_run_at is written below: lock those rows now, without waiting,
+        # and leave the runs of busy jobs for a later loop. Waiting while holding the
+        # claimed rows could deadlock with someone's bulk update of jobs.
+        jobs = sql.lock_free(sql.job, [job_id for _, job_id in found])
+        ids = [pk for pk, job_id in found if job_id in jobs]
+        if not ids:
+            return []
+        running = self.starts_at_claim
+        JobRun.objects.filter(pk__in=ids, worker="", status=RunStatus.SCHEDULED).update(
+            worker=self.worker,
+            status=RunStatus.RUNNING if running else RunStatus.SCHEDULED,
+            started_at=now if running else None,  # the task's own start when it ends
+        )
+        claims = []
+        for run in JobRun.objects.filter(pk__in=ids, worker=self.worker).select_related("job"):
+            if run.job is None:
+                JobRun.objects.filter(pk=run.pk).update(
+                    status=RunStatus.CANCELLED, finished_at=now, error="The job was deleted."
+                )
+                continue
+            claims.append(
+                Claim.of(run.job, run.pk, run.scheduled_for, self.worker, attempt=run.attempt,
+                         running=running, not_before=run.not_before or now)
+            )  # fmt: skip
+            sql.touch_last_run(run.job.pk, run.scheduled_for, run.status)
+        return claims
+
+
+def task_names() -> list[str]:
+    """The tasks this process knows: it claims only their jobs."""
+    return [task.name for task in tasks]

@@ -1,0 +1,176 @@
+"""What a scheduler does besides claiming: it beats (its ``SchedulerInstance`` row),
+ends the runs of schedulers that stopped beating (``lost``, retried where the job says
+so), prunes old runs, and reports jobs whose task this process does not know."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+
+from tablecron.conf import settings
+from tablecron.db import close_old_connections, db_now
+from tablecron.execution import Claim
+from tablecron.executors import Executor
+from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance
+from tablecron.outcomes import schedule_retry
+from tablecron.registry import tasks
+
+logger = logging.getLogger("tablecron")
+
+PRUNE_EVERY = 60.0  # seconds
+PRUNE_BATCH = 1000
+REAP_BATCH = 500
+
+
+class Housekeeping:
+    """The housekeeping of scheduler ``instance`` on ``host``, each chore on its period."""
+
+    def __init__(self, instance: str, host: str, executor: Executor) -> None:
+        self.instance = instance
+        self.host = host
+        self.executor = executor
+        self.next_heartbeat = 0.0  # time.monotonic()
+        self._next_prune = 0.0
+        self._reported: set[str] = set()
+
+    def run_due(self) -> None:
+        """Whatever chores are due: called at the top of every loop."""
+        clock = time.monotonic()
+        if clock >= self.next_heartbeat:
+            self.next_heartbeat = clock + settings.HEARTBEAT_INTERVAL
+            now = db_now()
+            self.heartbeat(now)
+            self.reap_lost(now)
+            self._report_unknown_tasks(now)
+        if clock >= self._next_prune:
+            self._next_prune = clock + PRUNE_EVERY
+            self.prune(db_now())
+
+    def register(self) -> None:
+        """Register the scheduler and reap what dead schedulers on this host left."""
+        now = db_now()
+        SchedulerInstance.objects.update_or_create(
+            pk=self.instance,
+            defaults={
+                "host": self.host,
+                "pid": os.getpid(),
+                "started_at": now,
+                "heartbeat_at": now,
+            },
+        )
+        self.reap_lost(now)
+
+    def deregister(self) -> None:
+        SchedulerInstance.objects.filter(pk=self.instance).delete()
+
+    @contextmanager
+    def beating(self) -> Iterator[None]:
+        """Registered, and beating from a thread of its own, while the block runs (a
+        manual run in the foreground): no other scheduler takes its runs for lost."""
+        self.register()
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(settings.HEARTBEAT_INTERVAL):
+                self.heartbeat(db_now())
+            close_old_connections()
+
+        beating = threading.Thread(target=beat, name="tablecron-heartbeat", daemon=True)
+        beating.start()
+        try:
+            yield
+        finally:
+            done.set()
+            beating.join()
+            self.deregister()
+
+    def heartbeat(self, now: datetime) -> None:
+        if not SchedulerInstance.objects.filter(pk=self.instance).update(heartbeat_at=now):
+            # Someone took us for dead (a long pause): our runs were reaped; come back.
+            SchedulerInstance.objects.create(
+                pk=self.instance, host=self.host, pid=os.getpid(), started_at=now, heartbeat_at=now
+            )
+
+    def reap_lost(self, now: datetime) -> int:
+        """End the runs of schedulers that stopped beating; returns how many."""
+        lost_after = timedelta(seconds=settings.LOST_AFTER)
+        dead = set(SchedulerInstance.objects.dead(now, lost_after).values_list("pk", flat=True))
+        dead |= self._dead_on_this_host()
+        alive = SchedulerInstance.objects.alive(now, lost_after).exclude(pk__in=dead)
+        orphaned = (
+            JobRun.objects.active()
+            .exclude(worker="")
+            .exclude(worker__in=alive.values("pk"))
+            .filter(Q(worker__in=dead) | Q(scheduled_for__lt=now - lost_after))
+        )
+        if self.executor.owns_runs:  # ours, but no worker holds them: a database error
+            mine = JobRun.objects.active().filter(worker=self.instance)  # cut a start or end
+            orphaned |= mine.exclude(pk__in=self.executor.running_ids())
+        # Read first, then write each by primary key, re-checking its state: one UPDATE
+        # over the orphan query locked rows in index order and deadlocked with workers.
+        count = 0
+        for run in orphaned.select_related("job").order_by("pk")[:REAP_BATCH]:
+            same = JobRun.objects.filter(pk=run.pk, status=run.status, worker=run.worker)
+            if run.status == RunStatus.SCHEDULED:  # never started: any scheduler may take it
+                same.update(worker="")
+            elif same.update(
+                status=RunStatus.LOST,
+                finished_at=now,
+                error=f"Its scheduler {run.worker} stopped beating, or lost track of it.",
+            ):
+                count += 1
+                if run.job is not None:
+                    claim = Claim.of(run.job, run.pk, run.scheduled_for, run.worker,
+                                     attempt=run.attempt)  # fmt: skip
+                    schedule_retry(claim, now)
+        SchedulerInstance.objects.filter(pk__in=dead).exclude(pk=self.instance).delete()
+        if count:
+            logger.warning("tablecron: marked %d runs of stopped schedulers as lost", count)
+        return count
+
+    def _dead_on_this_host(self) -> set[str]:
+        return {
+            pk
+            for pk, pid in SchedulerInstance.objects.filter(host=self.host)
+            .exclude(pk=self.instance)
+            .values_list("pk", "pid")
+            if not _process_exists(pid)
+        }
+
+    def prune(self, now: datetime) -> int:
+        """Delete one batch of runs older than ``RUN_RETENTION``."""
+        old = JobRun.objects.finished_before(now - settings.RUN_RETENTION)
+        ids = list(old.values_list("pk", flat=True)[:PRUNE_BATCH])
+        return JobRun.objects.filter(pk__in=ids).delete()[0] if ids else 0
+
+    def _report_unknown_tasks(self, now: datetime) -> None:
+        names = set(
+            Job.objects.due(now)
+            .exclude(task__in=[t.name for t in tasks])
+            .values_list("task", flat=True)
+            .distinct()[:50]
+        )
+        for name in names - self._reported:
+            logger.warning(
+                "tablecron: due jobs name the task %r, which is not registered in "
+                "this process; they are left untouched",
+                name,
+            )
+        self._reported |= names
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,150 @@
+"""Writing outcomes back to their ``JobRun`` rows, and the retries they call for.
+
+Every transition is a conditional UPDATE, so a run that was meanwhile marked
+``timed_out``, ``lost`` or ``cancelled`` by another party keeps that status. Outcomes
+are written in batches, one transaction for all the runs that ended meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from django.db import DatabaseError, OperationalError, transaction
+from django.utils import timezone
+
+from tablecron.db import close_all_connections
+from tablecron.execution import Claim, Outcome, send
+from tablecron.models import JobRun, RunStatus, RunTrigger
+from tablecron.signals import run_finished
+from tablecron.sql import statements
+
+logger = logging.getLogger("tablecron")
+
+FINISH_ATTEMPTS = 6  # about 6 s of retries in all
+
+
+def finish(claim: Claim, status: str, *, error: str = "") -> bool:
+    """End a running run now (a timeout, say); False if someone else ended it first."""
+    return bool(record([Outcome(claim, status, None, timezone.now(), None, error)]))
+
+
+def record(outcomes: Sequence[Outcome]) -> int:
+    """Write ``outcomes``; returns how many ended runs that were still running.
+    ``run_finished`` is sent for those after their commit.
+
+    Most go in one batch, one transaction that never waits for a row while holding
+    others (see ``Statements.writable()``). Outcomes whose rows are busy, a failure that
+    may be retried (written with its retry), and every outcome while ``run_finished`` has
+    listeners (so that it goes exactly for the runs ended here) are written one by one,
+    each in a transaction that holds one run and one job.
+    """
+    sql = statements()
+    one_by_one = bool(run_finished.receivers) and run_finished.has_listeners(JobRun)
+    batch = [] if one_by_one else [o for o in outcomes if not o.retries]
+    ready: list[Outcome] = []
+    count = 0
+    try:
+        if batch:  # else no transaction at all: each goes alone below
+            with transaction.atomic():
+                free = sql.writable([(o.claim.run_id, o.claim.job_id) for o in batch])
+                ready = [o for o in batch if o.claim.run_id in free]
+                count = sql.finish_runs([o.row for o in ready])
+    except OperationalError as exc:
+        if not sql.is_lock_timeout(exc):
+            raise
+        logger.debug("tablecron: %d outcomes met a busy row; writing them one by one", len(batch))
+        ready, count = [], 0
+    ready_ids = {id(o) for o in ready}
+    ended = [o for o in outcomes if id(o) not in ready_ids and _record_one(o)]
+    for outcome in ended:
+        send(run_finished, outcome.claim)
+    return count + len(ended)
+
+
+def _record_one(outcome: Outcome) -> bool:
+    with transaction.atomic():
+        if not statements().finish_runs([outcome.row]):
+            return False
+        if outcome.retries:
+            schedule_retry(outcome.claim, outcome.finished_at)
+    return True
+
+
+def schedule_retry(claim: Claim, now: datetime) -> JobRun | None:
+    """A new attempt of a failed run, if the job allows one, waiting ``retry_delay``."""
+    if claim.job_id is None or claim.attempt > claim.max_retries:
+        return None
+    return JobRun.objects.create(
+        job_id=claim.job_id,
+        job_name=claim.job_name,
+        scheduled_for=claim.scheduled_for,
+        attempt=claim.attempt + 1,
+        trigger=RunTrigger.RETRY,
+        status=RunStatus.SCHEDULED,
+        not_before=now + claim.retry_delay,
+    )
+
+
+def write_now(outcome: Outcome) -> None:
+    record_despite_outages([outcome])
+
+
+def record_despite_outages(outcomes: Sequence[Outcome]) -> int:
+    """The outcomes are known only here: keep trying to record them through a short
+    outage. Runs whose outcome could not be written stay running until reaped as lost."""
+    for attempt in range(FINISH_ATTEMPTS):
+        try:
+            return record(outcomes)
+        except DatabaseError:
+            if attempt == FINISH_ATTEMPTS - 1:
+                raise
+            logger.warning("tablecron: could not record %d runs; retrying", len(outcomes))
+            close_all_connections()
+            time.sleep(min(0.2 * 2**attempt, 5.0))
+    return 0
+
+
+class BatchWriter:
+    """Writes outcomes from many threads in few transactions (group commit).
+
+    A thread that finds no write in progress writes every outcome recorded so far, and
+    goes on while more arrive; the others only add theirs and return. One commit then
+    carries many runs: each commit costs the database a flush to disk. ``written`` is
+    called with the run ids of each batch, written or, after an outage, given up.
+    """
+
+    def __init__(self, written: Callable[[list[int]], None]) -> None:
+        self._written = written
+        self._lock = threading.Lock()
+        self._pending: list[Outcome] = []
+        self._writing = False
+
+    def write(self, outcome: Outcome) -> None:
+        with self._lock:
+            self._pending.append(outcome)
+            if self._writing:
+                return
+            self._writing = True
+        try:
+            while batch := self._take():  # ends with _writing cleared, under the lock
+                try:
+                    record_despite_outages(batch)
+                except DatabaseError:
+                    logger.exception("tablecron: could not record %d runs", len(batch))
+                finally:
+                    self._written([o.claim.run_id for o in batch])
+        except BaseException:
+            with self._lock:
+                self._writing = False
+            raise
+
+    def _take(self) -> list[Outcome]:
+        with self._lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                self._writing = False
+            return batch

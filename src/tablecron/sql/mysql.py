@@ -1,0 +1,41 @@
+"""MySQL/MariaDB: SKIP LOCKED, no UPDATE … FROM, and an immediate deadlock check."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tablecron.sql.base import Statements
+from tablecron.sql.rows import Row, columns
+
+CASTS = {"int": "%s", "text": "%s", "time": "CAST(%s AS DATETIME(6))", "json": "%s"}
+
+
+class MySQLStatements(Statements):
+    skip_locked = True
+    now_sql = "UTC_TIMESTAMP(6)"
+    # RETURNING after it needs MariaDB (10.5+): MySQL has no INSERT … RETURNING.
+    insert_ignoring = "INSERT IGNORE INTO {table} ({columns}) {select}"
+
+    def writable(self, rows: Sequence[tuple[int, int | None]]) -> set[int]:
+        """Those whose run and job rows it could lock first with SKIP LOCKED: InnoDB's
+        deadlock check is immediate, so a batch must not wait at all."""
+        runs = self.lock_free(self.run, [run_id for run_id, _ in rows])
+        jobs = self.lock_free(self.job, [job_id for run_id, job_id in rows if run_id in runs])
+        return {run_id for run_id, job_id in rows if run_id in runs and job_id in jobs}
+
+    def values(self, row_type: type[Row], rows: Sequence[Row]) -> tuple[str, list[Any]]:
+        cols = columns(row_type)
+        first = ", ".join(f"{CASTS[kind]} AS {self.quote(name)}" for name, kind in cols)
+        rest = ", ".join(CASTS[kind] for _, kind in cols)
+        selects = " UNION ALL ".join([f"SELECT {first}"] + [f"SELECT {rest}"] * (len(rows) - 1))
+        return f"({selects}) AS v", [value for row in rows for value in row]
+
+    def update_from(self, table: str, source: str, on: str, assignments: dict[str, str]) -> str:
+        """MySQL has no UPDATE … FROM: its multi-table UPDATE is driven from the values
+        rows (STRAIGHT_JOIN), so InnoDB reaches each target row by primary key. Left to
+        itself it could scan a small table, locking rows that other schedulers hold, and
+        deadlock."""
+        sets = ", ".join(f"t.{column} = {value}" for column, value in assignments.items())
+        source = source.replace(" JOIN ", " STRAIGHT_JOIN ")
+        return f"UPDATE {source} STRAIGHT_JOIN {table} AS t ON {on} SET {sets}"

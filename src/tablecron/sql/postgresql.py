@@ -1,0 +1,69 @@
+"""PostgreSQL: row locks with SKIP LOCKED, NOTIFY wake-ups, batches as one JSON text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from tablecron.sql.base import Statements, aware
+from tablecron.sql.constants import CLAIMING_SETTING, NOTIFY_CHANNEL
+from tablecron.sql.rows import Finished, Row, columns
+
+TYPES = {"int": "bigint", "text": "text", "time": "timestamptz", "json": "text"}
+LOCK_TIMEOUT = "50ms"  # see writable()
+LOCK_NOT_AVAILABLE = "55P03"  # the SQLSTATE of a lock_timeout
+
+
+class PostgreSQLStatements(Statements):
+    skip_locked = True
+    notifies = True
+    listen_sql = f"LISTEN {NOTIFY_CHANNEL}"
+    now_sql = "statement_timestamp()"
+
+    def begin_claim(self) -> datetime:
+        """Also mutes the NOTIFY trigger for this transaction's writes: other schedulers
+        need no wake-up for work that is already claimed."""
+        rows = self.execute(
+            f"SELECT set_config(%s, 'on', true), {self.now_sql}", [CLAIMING_SETTING]
+        )
+        return aware(rows[1][0][1])
+
+    def writable(self, rows: Sequence[tuple[int, int | None]]) -> set[int]:
+        """All of them, with a short ``lock_timeout`` for the rest of the transaction: a
+        wait ends in a lock timeout long before PostgreSQL's deadlock check
+        (``deadlock_timeout``, 1 s) would abort either side, and costs nothing when no
+        row is busy."""
+        self.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        return super().writable(rows)
+
+    def is_lock_timeout(self, exc: BaseException) -> bool:
+        return getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE
+
+    def finish_runs(self, rows: Sequence[Finished]) -> int:
+        """One statement: the jobs follow the runs ended."""
+        if not rows:
+            return 0
+        source, params = self.values(Finished, rows)
+        sql = (
+            f"WITH ended AS ({self._end_runs(source)} RETURNING t.job_id, t.scheduled_for, "
+            f"t.status), newest AS (UPDATE {self.job} AS t SET last_status = e.status "
+            "FROM ended AS e WHERE t.id = e.job_id AND t.last_run_at = e.scheduled_for) "
+            "SELECT COUNT(*) FROM ended"
+        )
+        return int(self.execute(sql, params)[1][0][0])
+
+    def values(self, row_type: type[Row], rows: Sequence[Row]) -> tuple[str, list[Any]]:
+        """The rows travel as one JSON text: psycopg quotes parameters in Python, and
+        thousands of them (or arrays of them) cost more than the work."""
+        cols = columns(row_type)
+        types = ", ".join(f"{self.quote(name)} {TYPES[kind]}" for name, kind in cols)
+        select = ", ".join(
+            f"r.{self.quote(name)}::jsonb AS {self.quote(name)}"
+            if kind == "json"
+            else f"r.{self.quote(name)}"
+            for name, kind in cols
+        )
+        payload = json.dumps([row._asdict() for row in rows], default=datetime.isoformat)
+        return f"(SELECT {select} FROM json_to_recordset(%s) AS r({types})) AS v", [payload]

@@ -1,0 +1,178 @@
+"""``tablecron.sql``: one statements object per database, and what each statement
+promises, on the real database of this test run."""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from tablecron.models import Job, JobRun, RunStatus
+from tablecron.sql import statements
+from tablecron.sql.mysql import MySQLStatements
+from tablecron.sql.postgresql import PostgreSQLStatements
+from tablecron.sql.rows import Advance, Finished, JSONText, NewRun, columns
+from tablecron.sql.sqlite import SQLiteStatements
+from tests.factories import ADD
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def job() -> Job:
+    return Job.objects.create(name="j", task=ADD, args=[1, 2], interval=timedelta(hours=1))
+
+
+def new_run(job: Job, **fields: Any) -> NewRun:
+    at = fields.pop("scheduled_for", timezone.now().replace(microsecond=0))
+    values: dict[str, Any] = {
+        "job_id": job.pk,
+        "job_name": job.name,
+        "scheduled_for": at,
+        "started_at": None,
+        "finished_at": None,
+        "status": RunStatus.SCHEDULED,
+        "trigger": "schedule",
+        "error": "",
+        "worker": "w",
+        "not_before": at,
+    }
+    return NewRun(**{**values, **fields})
+
+
+def test_each_vendor_has_its_statements_chosen_once() -> None:
+    expected = {
+        "postgresql": PostgreSQLStatements,
+        "mysql": MySQLStatements,
+        "sqlite": SQLiteStatements,
+    }[connection.vendor]
+    assert type(statements()) is expected
+    assert statements() is statements("default")
+    assert statements().skip_locked == connection.features.has_select_for_update_skip_locked
+    assert statements().notifies == (connection.vendor == "postgresql")
+
+
+def test_row_columns_are_their_fields() -> None:
+    assert [name for name, _ in columns(Finished)] == list(Finished._fields)
+    assert dict(columns(Finished)) == {
+        "id": "int",
+        "status": "text",
+        "started_at": "time",
+        "finished_at": "time",
+        "result": "json",
+        "error": "text",
+    }
+
+
+def test_now_is_the_database_clock_and_aware() -> None:
+    now = statements().now()
+    assert now.tzinfo is not None
+    assert abs(now - timezone.now()) < timedelta(seconds=5)
+
+
+def test_soonest_is_the_earliest_due_job_or_waiting_run(job: Job) -> None:
+    assert statements().soonest([ADD])[1] == job.next_run_at
+    assert statements().soonest(["no.such.task"])[1] is None
+    early = timezone.now() - timedelta(minutes=5)
+    JobRun.objects.create(job=job, scheduled_for=early, not_before=early, status="scheduled")
+    assert statements().soonest(["no.such.task"])[1] == early
+
+
+def test_insert_runs_skips_what_is_already_recorded(job: Job) -> None:
+    first = new_run(job)
+    with transaction.atomic():
+        inserted = statements().insert_runs([first])
+    assert [(row.job_id, row.scheduled_for) for row in inserted] == [(job.pk, first.scheduled_for)]
+    later = new_run(job, scheduled_for=first.scheduled_for + timedelta(seconds=1))
+    with transaction.atomic():
+        again = statements().insert_runs([first, later])
+    assert [row.scheduled_for for row in again] == [later.scheduled_for]
+    assert JobRun.objects.filter(job=job).count() == 2
+
+
+def test_advance_writes_only_jobs_whose_version_matches(job: Job) -> None:
+    when = timezone.now().replace(microsecond=0) + timedelta(hours=2)
+    stale = Advance(job.pk, job.version + 1, when, None, None)
+    assert statements().advance_jobs([stale]) == 0
+    fresh = Advance(job.pk, job.version, when, when - timedelta(hours=1), "running")
+    assert statements().advance_jobs([fresh]) == 1
+    job.refresh_from_db()
+    assert (job.next_run_at, job.version, job.last_status) == (when, 1, "running")
+
+
+def test_finish_ends_only_running_runs_and_the_newest_speaks_for_its_job(job: Job) -> None:
+    at = timezone.now().replace(microsecond=0)
+    running = JobRun.objects.create(job=job, scheduled_for=at, status="running", started_at=at)
+    lost = JobRun.objects.create(
+        job=job, scheduled_for=at - timedelta(hours=1), status="lost", finished_at=at
+    )
+    Job.objects.filter(pk=job.pk).update(last_run_at=at, last_status="running")
+    rows = [
+        Finished(running.pk, "succeeded", None, at, JSONText('{"n": 3}'), ""),
+        Finished(lost.pk, "succeeded", None, at, None, ""),  # decided without us
+    ]
+    with transaction.atomic():
+        assert statements().finish_runs(rows) == 1
+    running.refresh_from_db()
+    lost.refresh_from_db()
+    assert (running.status, running.result, running.started_at) == ("succeeded", {"n": 3}, at)
+    assert lost.status == "lost"
+    assert Job.objects.get(pk=job.pk).last_status == "succeeded"
+
+
+def test_start_is_a_conditional_transition(job: Job) -> None:
+    at = timezone.now()
+    run = JobRun.objects.create(job=job, scheduled_for=at, status="scheduled", worker="w")
+    assert not statements().start_run(run.pk, "someone-else", at)
+    assert statements().start_run(run.pk, "w", at)
+    assert not statements().start_run(run.pk, "w", at)  # a second delivery starts nothing
+    assert JobRun.objects.get(pk=run.pk).status == "running"
+
+
+@contextmanager
+def held(job: Job) -> Iterator[None]:
+    """The job's row locked by another connection while the block runs."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                list(Job.objects.select_for_update().filter(pk=job.pk))
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert locked.wait(10)
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
+@pytest.mark.skipif("not connection.features.has_select_for_update_skip_locked")
+def test_lock_free_skips_rows_that_others_hold(job: Job) -> None:
+    other = Job.objects.create(name="other", task=ADD, args=[1, 2], interval=timedelta(hours=1))
+    at = timezone.now()
+    mine, others = (JobRun.objects.create(job=j, scheduled_for=at) for j in (other, job))
+    sql = statements()
+    with held(job):
+        with transaction.atomic():
+            assert sql.lock_free(sql.job, [job.pk, other.pk, None]) == {other.pk, None}
+        with transaction.atomic():  # PostgreSQL: all, waiting 50 ms at most for a row
+            expected = {mine.pk, others.pk} if connection.vendor == "postgresql" else {mine.pk}
+            assert sql.writable([(mine.pk, other.pk), (others.pk, job.pk)]) == expected
+
+
+def test_without_row_locks_everything_is_free(job: Job) -> None:
+    if statements().skip_locked:
+        pytest.skip("this database has row locks")
+    sql = statements()
+    assert sql.lock_free(sql.job, [job.pk, None]) == {job.pk, None}
