@@ -173,7 +173,7 @@ def test_a_job_whose_task_was_removed_stays_editable(admin_client: Client) -> No
 def test_preview_returns_the_next_fire_times(admin_client: Client) -> None:
     response = admin_client.post(PREVIEW, form_data(cron="0 9 * * 1"))
     data = response.json()
-    expected = Job.preview(5, cron="0 9 * * 1", timezone="Asia/Shanghai")
+    expected = Job.upcoming_for(5, cron="0 9 * * 1", timezone="Asia/Shanghai")
     assert data["errors"] == {}
     assert data["times"] == [moment.isoformat() for moment in expected]
     assert data["description"] == "At 09:00, only on Monday (Asia/Shanghai)"

@@ -205,7 +205,7 @@ def test_preview_lists_the_fire_times_and_stores_nothing(
     as_values = {name: parse_datetime(v) or v for name, v in fields.items()}
     if "interval" in fields:
         as_values["interval"] = timedelta(minutes=15)
-    assert times(response.json()["fire_times"]) == Job.preview(3, **as_values)
+    assert times(response.json()["fire_times"]) == Job.upcoming_for(3, **as_values)
     assert set(response.json()) == {"fire_times"}
     assert not Job.objects.exists()
 

@@ -314,7 +314,7 @@ def _preview(admin: JobAdmin, request: HttpRequest) -> HttpResponse:
     times = []
     if not errors:
         try:
-            times = Job.preview(PREVIEW_COUNT, **values)
+            times = Job.upcoming_for(PREVIEW_COUNT, **values)
         except ValidationError as exc:
             errors = exc.message_dict
     html = preview_content(Job(**values)) if not errors else EMPTY

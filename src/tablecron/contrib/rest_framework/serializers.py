@@ -240,7 +240,7 @@ class SchedulePreviewSerializer(CountSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         schedule = {name: value for name, value in attrs.items() if name != "count"}
         try:
-            fire_times = Job.preview(attrs["count"], **schedule)
+            fire_times = Job.upcoming_for(attrs["count"], **schedule)
         except DjangoValidationError as exc:
             raise model_errors(exc) from None
         return {**attrs, "fire_times": fire_times}
