@@ -255,7 +255,7 @@ def test_change_page_lists_the_newest_runs_and_links_to_all(admin_client: Client
     newest = [str(run.pk) for run in reversed(runs)][:20]
     assert list(dict.fromkeys(shown)) == newest
     assert f'href="{RUNS}?job={target.pk}">All 25 runs of this job' in page
-    assert 'class="tablecron-fire-times"' in page  # the next five fire times
+    assert 'class="tablecron-upcoming-list"' in page  # the next five fire times
 
 
 def test_run_list_filters_by_job_status_and_date(admin_client: Client) -> None:

@@ -1,4 +1,4 @@
-"""The admin's job form and its schedule preview endpoint."""
+"""The admin's job form and its upcoming fire times endpoint."""
 
 import json
 import re
@@ -16,7 +16,7 @@ from tests.factories import ADD, YEARLY, job
 pytestmark = pytest.mark.django_db
 
 ADD_URL = reverse("admin:tablecron_job_add")
-PREVIEW = reverse("admin:tablecron_job_preview")
+UPCOMING = reverse("admin:tablecron_job_upcoming")
 
 
 def form_data(**fields: Any) -> dict[str, Any]:
@@ -170,10 +170,10 @@ def test_a_job_whose_task_was_removed_stays_editable(admin_client: Client) -> No
     assert "is not a registered task" in errors["task"][0]
 
 
-def test_preview_returns_the_next_fire_times(admin_client: Client) -> None:
-    response = admin_client.post(PREVIEW, form_data(cron="0 9 * * 1"))
+def test_upcoming_returns_the_next_fire_times(admin_client: Client) -> None:
+    response = admin_client.post(UPCOMING, form_data(cron="0 9 * * 1"))
     data = response.json()
-    expected = Job.preview(5, cron="0 9 * * 1", timezone="Asia/Shanghai")
+    expected = Job.upcoming_for(5, cron="0 9 * * 1", timezone="Asia/Shanghai")
     assert data["errors"] == {}
     assert data["times"] == [moment.isoformat() for moment in expected]
     assert data["description"] == "At 09:00, only on Monday (Asia/Shanghai)"
@@ -181,9 +181,9 @@ def test_preview_returns_the_next_fire_times(admin_client: Client) -> None:
     assert not Job.objects.exists()
 
 
-def test_preview_of_an_interval_a_one_off_and_a_manual_job(admin_client: Client) -> None:
+def test_upcoming_of_an_interval_a_one_off_and_a_manual_job(admin_client: Client) -> None:
     interval = admin_client.post(
-        PREVIEW, form_data(schedule_kind="interval", interval="00:00:30", cron="bad")
+        UPCOMING, form_data(schedule_kind="interval", interval="00:00:30", cron="bad")
     ).json()
     assert interval["errors"] == {}
     assert len(interval["times"]) == 5
@@ -194,38 +194,38 @@ def test_preview_of_an_interval_a_one_off_and_a_manual_job(admin_client: Client)
     assert gaps == {timedelta(seconds=30)}
 
     once = admin_client.post(
-        PREVIEW, form_data(schedule_kind="once", run_at_0="2099-01-02", run_at_1="03:04:05")
+        UPCOMING, form_data(schedule_kind="once", run_at_0="2099-01-02", run_at_1="03:04:05")
     ).json()
     # Typed in the current time zone (Europe/Berlin in the tests).
     assert once["times"] == [datetime(2099, 1, 2, 2, 4, 5, tzinfo=UTC).isoformat()]
 
-    manual = admin_client.post(PREVIEW, form_data(schedule_kind="manual")).json()
+    manual = admin_client.post(UPCOMING, form_data(schedule_kind="manual")).json()
     assert manual["times"] == []
     assert "Run now" in manual["html"]
 
 
-def test_preview_reports_field_errors(admin_client: Client) -> None:
-    bad_cron = admin_client.post(PREVIEW, form_data(cron="61 * * * *")).json()
+def test_upcoming_reports_field_errors(admin_client: Client) -> None:
+    bad_cron = admin_client.post(UPCOMING, form_data(cron="61 * * * *")).json()
     assert list(bad_cron["errors"]) == ["cron"]
     assert "is not a valid cron expression" in bad_cron["errors"]["cron"][0]
     assert bad_cron["times"] == []
 
-    bad_zone = admin_client.post(PREVIEW, form_data(timezone="Nowhere/Land")).json()
+    bad_zone = admin_client.post(UPCOMING, form_data(timezone="Nowhere/Land")).json()
     assert list(bad_zone["errors"]) == ["timezone"]
 
-    bad_start = admin_client.post(PREVIEW, form_data(start_at_0="not a date", start_at_1="x"))
+    bad_start = admin_client.post(UPCOMING, form_data(start_at_0="not a date", start_at_1="x"))
     assert list(bad_start.json()["errors"]) == ["start_at"]
 
 
-def test_preview_only_takes_posts_from_staff_who_may_edit_jobs(
+def test_upcoming_only_takes_posts_from_staff_who_may_edit_jobs(
     admin_client: Client, client: Client
 ) -> None:
-    assert admin_client.get(PREVIEW).status_code == 405
-    assert client.post(PREVIEW, form_data()).status_code == 302  # to the login page
+    assert admin_client.get(UPCOMING).status_code == 405
+    assert client.post(UPCOMING, form_data()).status_code == 302  # to the login page
     viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_job"))
     client.force_login(viewer)
-    assert client.post(PREVIEW, form_data()).status_code == 403
+    assert client.post(UPCOMING, form_data()).status_code == 403
 
 
 def test_a_viewer_sees_the_job_read_only(client: Client) -> None:
@@ -238,6 +238,6 @@ def test_a_viewer_sees_the_job_read_only(client: Client) -> None:
     assert page.status_code == 200
     text = page.content.decode()
     assert 'name="_save"' not in text
-    assert "Every 5 minutes" in text  # the preview, server-side
+    assert "Every 5 minutes" in text  # the upcoming fire times, server-side
     kind = text[text.index('class="form-row field-schedule_kind"') :].split("</div>")[:3]
     assert '<div class="readonly">Interval' in "".join(kind)

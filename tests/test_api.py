@@ -159,9 +159,9 @@ def test_upcoming(api: APIClient) -> None:
     saved.save()
     response = api.get(detail(saved, "upcoming"), {"count": 3})
     assert response.status_code == 200
-    fire_times = [when(text) for text in response.json()["fire_times"]]
-    assert fire_times == saved.upcoming(3)
-    assert len(api.get(detail(saved, "upcoming")).json()["fire_times"]) == 5
+    upcoming = [when(text) for text in response.json()["upcoming"]]
+    assert upcoming == saved.upcoming(3)
+    assert len(api.get(detail(saved, "upcoming")).json()["upcoming"]) == 5
     for bad in ("0", "101", "many"):
         answer = api.get(detail(saved, "upcoming"), {"count": bad})
         assert answer.status_code == 400

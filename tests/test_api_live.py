@@ -96,11 +96,11 @@ def test_anonymous_and_wrong_password_get_401(http: Call, live_server: LiveServe
     assert http("GET", "/api/jobs/", user="intruder")[0] == 401  # wrong password
 
 
-def test_tasks_preview_and_schema_over_http(http: Call) -> None:
+def test_tasks_upcoming_and_schema_over_http(http: Call) -> None:
     status, task = http("GET", "/api/tasks/testapp.greet/")
     assert (status, [p["name"] for p in task["parameters"]]) == (200, ["who", "punctuation"])
-    status, preview = http("POST", "/api/schedule-preview/", {"cron": "@daily", "count": 2})
-    assert (status, len(preview["fire_times"])) == (200, 2)
+    status, tried = http("POST", "/api/schedule/upcoming/", {"cron": "@daily", "count": 2})
+    assert (status, len(tried["upcoming"])) == (200, 2)
     status, schema = http("GET", "/api/schema/?format=json")
     assert status == 200
     validate_schema(schema)

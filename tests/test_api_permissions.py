@@ -56,7 +56,7 @@ def endpoints(job_id: int) -> list[tuple[str, str, Any]]:
         ("get", "/api/runs/", None),
         ("get", "/api/tasks/", None),
         ("get", f"/api/tasks/{ADD}/", None),
-        ("post", "/api/schedule-preview/", {"cron": "@daily"}),
+        ("post", "/api/schedule/upcoming/", {"cron": "@daily"}),
         ("get", "/api/schema/", None),
     ]
 
@@ -89,7 +89,7 @@ def test_signed_in_users_without_permissions_are_refused(
     assert unchanged(before)
 
 
-def test_viewers_read_and_preview_but_do_not_write(
+def test_viewers_read_and_try_schedules_but_do_not_write(
     saved: Job, client_with: Callable[..., APIClient]
 ) -> None:
     client = client_with("view_job", "view_jobrun")
@@ -107,7 +107,7 @@ def test_viewers_read_and_preview_but_do_not_write(
         ("get", "/api/runs/"),
         ("get", "/api/tasks/"),
         ("get", f"/api/tasks/{ADD}/"),
-        ("post", "/api/schedule-preview/"),  # a POST that stores nothing
+        ("post", "/api/schedule/upcoming/"),  # a POST that stores nothing
         ("get", "/api/schema/"),
     }
     assert unchanged(before)

@@ -1,4 +1,4 @@
-"""The REST API's runs, tasks, schedule preview and OpenAPI schema."""
+"""The REST API's runs, tasks, a schedule's upcoming fire times and OpenAPI schema."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -181,10 +181,10 @@ def test_allowed_tasks_are_listed(api: APIClient) -> None:
         tasks.remove(name)
 
 
-# -- schedule preview ---------------------------------------------------------------------
+# -- a schedule's upcoming fire times ---------------------------------------------------
 
 
-PREVIEW = "/api/schedule-preview/"
+UPCOMING = "/api/schedule/upcoming/"
 
 
 @pytest.mark.parametrize(
@@ -197,16 +197,16 @@ PREVIEW = "/api/schedule-preview/"
         {},
     ],
 )
-def test_preview_lists_the_fire_times_and_stores_nothing(
+def test_upcoming_of_a_schedule_lists_its_fire_times_and_stores_nothing(
     api: APIClient, fields: dict[str, str]
 ) -> None:
-    response = api.post(PREVIEW, {**fields, "count": 3}, format="json")
+    response = api.post(UPCOMING, {**fields, "count": 3}, format="json")
     assert response.status_code == 200, response.data
     as_values = {name: parse_datetime(v) or v for name, v in fields.items()}
     if "interval" in fields:
         as_values["interval"] = timedelta(minutes=15)
-    assert times(response.json()["fire_times"]) == Job.preview(3, **as_values)
-    assert set(response.json()) == {"fire_times"}
+    assert times(response.json()["upcoming"]) == Job.upcoming_for(3, **as_values)
+    assert set(response.json()) == {"upcoming"}
     assert not Job.objects.exists()
 
 
@@ -233,24 +233,24 @@ def test_preview_lists_the_fire_times_and_stores_nothing(
         ({"count": 0}, "count", "greater than or equal to 1"),
     ],
 )
-def test_preview_refuses_bad_schedules_on_their_field(
+def test_upcoming_of_a_schedule_refuses_bad_schedules_on_their_field(
     api: APIClient, fields: dict[str, Any], field: str, words: str
 ) -> None:
-    response = api.post(PREVIEW, fields, format="json")
+    response = api.post(UPCOMING, fields, format="json")
     assert response.status_code == 400
     assert words in " ".join(response.json()[field])
     assert not Job.objects.exists()
 
 
-def test_preview_shows_the_same_fire_times_as_the_saved_job(api: APIClient) -> None:
+def test_upcoming_of_a_schedule_and_of_the_job_saved_with_it_agree(api: APIClient) -> None:
     fields = {"cron": "30 7 * * *", "timezone": "America/New_York"}
-    previewed = api.post(PREVIEW, fields, format="json").json()["fire_times"]
+    tried = api.post(UPCOMING, fields, format="json").json()["upcoming"]
     created = api.post(
         "/api/jobs/", {**fields, "name": "n", "task": ADD, "args": [1]}, format="json"
     ).json()
-    upcoming = api.get(f"/api/jobs/{created['id']}/upcoming/").json()["fire_times"]
-    assert times(previewed) == times(upcoming)
-    assert parse_datetime(created["next_run_at"]) == times(previewed)[0] > in_future()
+    upcoming = api.get(f"/api/jobs/{created['id']}/upcoming/").json()["upcoming"]
+    assert times(tried) == times(upcoming)
+    assert parse_datetime(created["next_run_at"]) == times(tried)[0] > in_future()
 
 
 # -- OpenAPI ------------------------------------------------------------------------------
@@ -275,7 +275,7 @@ def test_the_openapi_schema_is_valid_and_generated_without_warnings(
         "/api/jobs/{id}/upcoming/",
         "/api/runs/",
         "/api/runs/{id}/",
-        "/api/schedule-preview/",
+        "/api/schedule/upcoming/",
         "/api/tasks/",
         "/api/tasks/{name}/",
     ]
@@ -293,7 +293,7 @@ def test_the_schema_documents_actions_and_filters(api: APIClient) -> None:
     assert {p["name"] for p in upcoming["parameters"]} == {"id", "count"}
     run_filters = {p["name"] for p in paths["/api/runs/"]["get"]["parameters"]}
     assert {"job", "job_name", "status", "trigger", "scheduled_for_after", "cursor"} <= run_filters
-    assert "200" in paths["/api/schedule-preview/"]["post"]["responses"]
+    assert "200" in paths["/api/schedule/upcoming/"]["post"]["responses"]
     # Read-only fields are not asked of clients: requests have their own components.
     assert "next_run_at" not in components["JobRequest"]["properties"]
     assert components["JobRequest"]["required"] == ["name", "task"]

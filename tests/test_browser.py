@@ -166,7 +166,7 @@ def add_job(page: Page, name: str, task: str, kwargs: str, cron: str = "") -> No
     expect(page.locator("ul.messagelist li.success")).to_contain_text(name)
 
 
-def test_create_a_cron_job_with_its_preview_and_a_field_error(admin: Page) -> None:
+def test_create_a_cron_job_with_its_upcoming_fire_times_and_a_field_error(admin: Page) -> None:
     page = admin
     page.goto("/admin/tablecron/job/add/")
     page.fill("#id_name", "weekly-report")
@@ -181,15 +181,15 @@ def test_create_a_cron_job_with_its_preview_and_a_field_error(admin: Page) -> No
     page.fill("#id_timezone", "Asia/Shanghai")
     page.fill("#id_cron", "0 9 * * 1")
 
-    preview = page.locator(".tablecron-preview")
-    expect(preview.locator(".tablecron-words")).to_have_text(
+    upcoming = page.locator(".tablecron-upcoming")
+    expect(upcoming.locator(".tablecron-words")).to_have_text(
         "At 09:00, only on Monday (Asia/Shanghai)"
     )
-    expect(preview.locator("ol.tablecron-fire-times li")).to_have_count(5)
-    expect(preview).to_contain_text("09:00 Asia/Shanghai")
+    expect(upcoming.locator("ol.tablecron-upcoming-list li")).to_have_count(5)
+    expect(upcoming).to_contain_text("09:00 Asia/Shanghai")
     screenshot(page, "job-form.png", full_page=True)
 
-    page.fill("#id_cron", "0 25 * * *")  # hour 25: the preview says so as you type
+    page.fill("#id_cron", "0 25 * * *")  # hour 25: the form says so as you type
     expect(page.locator(".form-row.field-cron ul.tablecron-live-errors")).to_contain_text(
         "is not a valid cron expression"
     )

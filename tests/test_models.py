@@ -72,7 +72,7 @@ def test_upcoming_for_a_saved_job_starts_at_next_run() -> None:
     assert [b - a for a, b in itertools.pairwise(times)] == [timedelta(minutes=10)] * 2
 
 
-def test_upcoming_for_an_edited_unsaved_change_previews_the_edit() -> None:
+def test_upcoming_for_an_edited_unsaved_change_shows_the_edit() -> None:
     loaded = Job.objects.get(pk=Job.objects.create(name="a", task=ADD, args=[1], cron=YEARLY).pk)
     loaded.cron = "0 12 * * *"
     assert loaded.upcoming(1)[0] == next_cron("0 12 * * *")
@@ -149,15 +149,15 @@ def test_migrations_match_the_models() -> None:
     call_command("makemigrations", "tablecron", "--check", "--dry-run", verbosity=0)
 
 
-def test_preview_validates_only_the_fields_given_and_stores_nothing() -> None:
-    times = Job.preview(3, cron="30 9 * * 1", timezone="Asia/Shanghai")
+def test_upcoming_for_validates_only_the_fields_given_and_stores_nothing() -> None:
+    times = Job.upcoming_for(3, cron="30 9 * * 1", timezone="Asia/Shanghai")
     assert [t.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%a %H:%M") for t in times] == [
         "Mon 09:30"
     ] * 3
     with pytest.raises(ValidationError) as bad_cron:
-        Job.preview(cron="61 * * * *")
+        Job.upcoming_for(cron="61 * * * *")
     assert list(bad_cron.value.message_dict) == ["cron"]
     with pytest.raises(ValidationError) as two_kinds:
-        Job.preview(cron="* * * * *", interval=timedelta(minutes=1))
+        Job.upcoming_for(cron="* * * * *", interval=timedelta(minutes=1))
     assert list(two_kinds.value.message_dict) == ["interval"]
     assert not Job.objects.exists()

@@ -18,7 +18,7 @@ def utc(*args: int) -> datetime:
 
 
 def fires(schedule: schedules.Schedule, after: datetime, count: int) -> list[datetime]:
-    return list(schedules.fire_times(schedule, schedule.next_after(after), count))
+    return list(schedules.upcoming(schedule, schedule.next_after(after), count))
 
 
 def test_cron_fires_strictly_after_and_returns_utc() -> None:

@@ -3,7 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # tablecron's REST API: jobs, runs, tasks, schedule preview, and its schema at api/schema/.
+    # tablecron's REST API: jobs, runs, tasks, upcoming fire times, and its schema at api/schema/.
     path("api/", include("tablecron.contrib.rest_framework.urls")),
     # Sign-in for the browsable API (the admin's sign-in works too).
     path("api-auth/", include("rest_framework.urls")),

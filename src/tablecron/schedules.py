@@ -34,6 +34,8 @@ CRON_ALIASES = {
     "@hourly": "0 * * * *",
 }
 MIN_INTERVAL = timedelta(seconds=1)
+# The fields that describe a schedule, as ``build()`` takes them and ``of()`` reads them.
+FIELDS = ("cron", "interval", "run_at", "timezone", "start_at", "end_at")
 _TICK = timedelta(microseconds=1)
 
 
@@ -217,20 +219,13 @@ def build(
 
 
 def of(source: Any) -> Schedule | None:
-    """The schedule of anything with the schedule fields as attributes (a ``Job``, or a
+    """The schedule of anything with the schedule ``FIELDS`` as attributes (a ``Job``, or a
     due row read by the scheduler); ``InvalidSchedule`` if they describe none."""
-    return build(
-        cron=source.cron,
-        interval=source.interval,
-        run_at=source.run_at,
-        timezone=source.timezone,
-        start_at=source.start_at,
-        end_at=source.end_at,
-    )
+    return build(**{name: getattr(source, name) for name in FIELDS})
 
 
-def fire_times(schedule: Schedule, first: datetime | None, count: int) -> Iterator[datetime]:
-    """Up to ``count`` fire times of ``schedule``, starting with ``first``."""
+def upcoming(schedule: Schedule, first: datetime | None, count: int) -> Iterator[datetime]:
+    """Up to ``count`` upcoming fire times of ``schedule``, starting with ``first``."""
     fire = first
     for _i in range(count):
         if fire is None:

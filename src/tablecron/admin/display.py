@@ -155,8 +155,8 @@ def traceback_block(text: str) -> SafeString:
     return format_html('<pre class="tablecron-pre tablecron-traceback">{}</pre>', text)
 
 
-def fire_times_list(times: Iterable[datetime], zone: str | None = None) -> SafeString:
-    """The next fire times, each with "in 5 minutes" and, when the job's time zone is not
+def upcoming_list(times: Iterable[datetime], zone: str | None = None) -> SafeString:
+    """The upcoming fire times, each with "in 5 minutes" and, when the job's time zone is not
     the one the admin shows, the wall time in the job's zone."""
     now = timezone.now()
     items = []
@@ -172,7 +172,7 @@ def fire_times_list(times: Iterable[datetime], zone: str | None = None) -> SafeS
     if not items:
         return EMPTY
     return format_html(
-        '<ol class="tablecron-fire-times">{}</ol>',
+        '<ol class="tablecron-upcoming-list">{}</ol>',
         format_html_join(
             "",
             '<li><time datetime="{}">{}</time> <span class="tablecron-quiet">{}</span> {}</li>',

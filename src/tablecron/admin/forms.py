@@ -1,6 +1,6 @@
 """The job form: a choice of registered tasks with their signatures and docstrings, the
 kind of schedule picked with a radio button, and the schedule's fields parsed on their own
-for the live preview.
+for the live list of upcoming fire times.
 
 Validation stays on the model (``full_clean``), which names the field at fault; the form
 only turns its errors into field errors, like any ``ModelForm``.
@@ -20,6 +20,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from tablecron.models import Job
+from tablecron.models.job import SCHEDULE_FIELDS
 from tablecron.registry import RegisteredTask, tasks
 
 
@@ -41,8 +42,6 @@ MISSING = {
     ScheduleKind.INTERVAL: _("Enter an interval, or choose another kind of schedule."),
     ScheduleKind.ONCE: _("Enter when to run, or choose another kind of schedule."),
 }
-# What the preview reads: the fields that decide when a job fires.
-PREVIEW_FIELDS = ("cron", "interval", "run_at", "timezone", "start_at", "end_at", "enabled")
 
 
 def kind_of(job: Job) -> str:
@@ -169,13 +168,14 @@ class JobForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def schedule_values(self) -> tuple[dict[str, Any], dict[str, list[str]]]:
         """The schedule fields as typed, each parsed by its own form field, with the other
-        kinds' fields cleared: for a preview of a form that may not be valid as a whole."""
+        kinds' fields cleared: for the upcoming fire times of a form that may not be valid
+        as a whole."""
         kind = self["schedule_kind"].data
         if kind not in ScheduleKind.values:
             kind = ScheduleKind.CRON
         values: dict[str, Any] = {}
         errors: dict[str, list[str]] = {}
-        for name in PREVIEW_FIELDS:
+        for name in SCHEDULE_FIELDS:
             if name in KIND_FIELDS.values() and name != KIND_FIELDS.get(kind):
                 values[name] = "" if name == "cron" else None
                 continue

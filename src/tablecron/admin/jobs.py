@@ -29,20 +29,21 @@ from tablecron.admin.display import (
     EMPTY,
     RECENT_RUNS,
     duration_text,
-    fire_times_list,
     relative_time,
     run_strip,
     status_badge,
     time_with_relative,
+    upcoming_list,
 )
 from tablecron.admin.forms import JobForm, ScheduleKind, kind_of
 from tablecron.admin.runs import JobRunInline
 from tablecron.conf import settings
 from tablecron.describe import describe_schedule
 from tablecron.models import Job, JobRun, SchedulerInstance
+from tablecron.models.job import SCHEDULE_FIELDS
 from tablecron.registry import tasks
 
-PREVIEW_COUNT = 5
+UPCOMING_COUNT = 5
 
 
 def recent_runs() -> Prefetch[Any]:
@@ -81,16 +82,16 @@ class JobChangeList(ChangeList):
         self.result_list = jobs
 
 
-def preview_content(job: Job) -> SafeString:
-    """The schedule in words and its next fire times, or why there are none."""
+def upcoming_content(job: Job) -> SafeString:
+    """The schedule in words and its upcoming fire times, or why there are none."""
     try:
-        times = job.upcoming(PREVIEW_COUNT)
+        times = job.upcoming(UPCOMING_COUNT)
     except ValidationError:
         return EMPTY
     words = format_html('<p class="tablecron-words">{}</p>', describe_schedule(job))
     if times:
         zone = job.timezone if job.cron else None
-        return format_html("{}{}", words, fire_times_list(times, zone))
+        return format_html("{}{}", words, upcoming_list(times, zone))
     if kind_of(job) == ScheduleKind.MANUAL:
         reason = gettext("It runs only when someone starts it with “Run now”.")
     elif not job.enabled:
@@ -120,7 +121,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     show_full_result_count = False
     actions = [actions.run_now, actions.pause, actions.resume, actions.duplicate]
     readonly_fields = [
-        "schedule_preview",
+        "upcoming",
         "next_run_column",
         "last_run_column",
         "runs_link",
@@ -139,7 +140,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "run_at",
                     ("start_at", "end_at"),
                     "jitter",
-                    "schedule_preview",
+                    "upcoming",
                 ]
             },
         ),
@@ -200,17 +201,17 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return super().changelist_view(request, context)
 
     def get_urls(self) -> list[URLPattern]:
-        preview = path(
-            "preview/",
-            self.admin_site.admin_view(self.preview_view),
-            name=f"{self.opts.app_label}_{self.opts.model_name}_preview",
+        upcoming = path(
+            "upcoming/",
+            self.admin_site.admin_view(self.upcoming_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_upcoming",
         )
-        return [preview, *super().get_urls()]
+        return [upcoming, *super().get_urls()]
 
-    # -- the schedule preview ---------------------------------------------------------
+    # -- the upcoming fire times ------------------------------------------------------
 
-    def preview_view(self, request: HttpRequest) -> HttpResponse:
-        """The next fire times of the schedule in the posted form, or its field errors.
+    def upcoming_view(self, request: HttpRequest) -> HttpResponse:
+        """The upcoming fire times of the schedule in the posted form, or its field errors.
 
         JSON: ``times`` (ISO 8601, UTC), ``errors`` (field name → messages), ``description``
         (the schedule in words) and ``html`` (what the form shows). Stores nothing.
@@ -219,20 +220,24 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             raise PermissionDenied
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        return _preview(self, request)
+        return _upcoming(self, request)
 
     @admin.display(description=_("Kind of schedule"))
     def schedule_kind(self, job: Job) -> str:
         """For people who may only view jobs; editors get the form's radio buttons."""
         return str(ScheduleKind(kind_of(job)).label)
 
-    @admin.display(description=_("next runs"))
-    def schedule_preview(self, job: Job) -> SafeString:
-        url = reverse(f"{self.admin_site.name}:tablecron_job_preview")
+    @admin.display(description=_("upcoming"))
+    def upcoming(self, job: Job) -> SafeString:
+        """The job's upcoming fire times, kept up to date by job_form.js as the schedule
+        fields (``data-fields``) are edited."""
+        url = reverse(f"{self.admin_site.name}:tablecron_job_upcoming")
         return format_html(
-            '<div class="tablecron-preview" data-url="{}" aria-live="polite">{}</div>',
+            '<div class="tablecron-upcoming" data-url="{}" data-fields="{}" aria-live="polite">'
+            "{}</div>",
             url,
-            preview_content(job),
+            " ".join(SCHEDULE_FIELDS),
+            upcoming_content(job),
         )
 
     # -- the list's columns -----------------------------------------------------------
@@ -307,17 +312,17 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         )
 
 
-def _preview(admin: JobAdmin, request: HttpRequest) -> HttpResponse:
+def _upcoming(admin: JobAdmin, request: HttpRequest) -> HttpResponse:
     form = admin.get_form(request)(data=request.POST)
     assert isinstance(form, JobForm)  # JobAdmin.form, possibly subclassed
     values, errors = form.schedule_values()
     times = []
     if not errors:
         try:
-            times = Job.preview(PREVIEW_COUNT, **values)
+            times = Job.upcoming_for(UPCOMING_COUNT, **values)
         except ValidationError as exc:
             errors = exc.message_dict
-    html = preview_content(Job(**values)) if not errors else EMPTY
+    html = upcoming_content(Job(**values)) if not errors else EMPTY
     return JsonResponse(
         {
             "times": [moment.isoformat() for moment in times],

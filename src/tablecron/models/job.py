@@ -1,22 +1,26 @@
-"""``Job``: one row per job.
+"""``Job``: one row per job, and ``JobQuerySet``, the ORM paths that write many at once.
 
 ``next_run_at`` is kept true in the same transaction as every write, by every ORM path
-(save, create, bulk_create, update, bulk_update); see ``JobQuerySet``. Any process just
-writes rows; nothing here knows about the scheduler.
+(save, create, bulk_create, update, bulk_update): each of them calls ``Job._reschedule()``.
+Django's bulk paths skip ``Model.save()``, which is where other schedulers hang their
+hooks and lose edits; here the queryset does it itself. Any process just writes rows;
+nothing here knows about the scheduler.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import copy
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Self
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
-from django.db import models
+from django.db import connections, models, transaction
 from django.db.models import F, Q
 from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -24,9 +28,89 @@ from django.utils.translation import gettext_lazy as _
 from tablecron import schedules
 from tablecron.exceptions import InvalidSchedule, UnknownTask
 from tablecron.models.run import JobRun, RunStatus, RunTrigger
-from tablecron.querysets import SCHEDULE_FIELDS, SCHEDULER_FIELDS, JobQuerySet
 from tablecron.registry import RegisteredTask, tasks
 from tablecron.validators import validate_args, validate_kwargs
+
+# The fields that decide when a job fires: writing any of them moves ``next_run_at``.
+SCHEDULE_FIELDS = (*schedules.FIELDS, "enabled")
+# Columns the package keeps; a person's full save() never writes back stale copies.
+SCHEDULER_FIELDS = ("next_run_at", "last_run_at", "last_status", "version")
+
+_CHUNK = 500
+
+
+class JobQuerySet(models.QuerySet["Job"]):
+    def due(self, now: datetime | None = None) -> JobQuerySet:
+        """Enabled jobs whose next run is at or before ``now`` (the database's clock)."""
+        return self.filter(enabled=True, next_run_at__lte=now or Now()).order_by("next_run_at")
+
+    def bulk_create(self, objs: Iterable[Job], *args: Any, **kwargs: Any) -> list[Job]:
+        objs = list(objs)
+        now = timezone.now()
+        for obj in objs:
+            obj._reschedule(SCHEDULE_FIELDS, now)  # a new row: all of its schedule is new
+        update_fields = kwargs.get("update_fields")
+        if update_fields and not set(update_fields).isdisjoint(SCHEDULE_FIELDS):
+            kwargs["update_fields"] = [*update_fields, "next_run_at"]
+        created = super().bulk_create(objs, *args, **kwargs)
+        for obj in created:
+            obj._written()
+        return created
+
+    def bulk_update(
+        self, objs: Iterable[Job], fields: Iterable[str], batch_size: int | None = None
+    ) -> int:
+        objs = list(objs)
+        fields = list(fields)
+        now = timezone.now()
+        if not set(fields).isdisjoint(SCHEDULE_FIELDS):
+            for obj in objs:
+                obj._reschedule(obj.schedule_changes().intersection(fields), now)
+                obj.version = F("version") + 1
+            fields += ["next_run_at", "version"]
+        if set(fields).difference(SCHEDULER_FIELDS):
+            for obj in objs:
+                obj.updated_at = now
+            fields.append("updated_at")
+        rows = super().bulk_update(objs, fields, batch_size=batch_size)
+        for obj in objs:
+            obj._written()
+        return rows
+
+    def update(self, **kwargs: Any) -> int:
+        if kwargs.keys() - SCHEDULER_FIELDS:
+            kwargs.setdefault("updated_at", Now())
+        touched = kwargs.keys() & SCHEDULE_FIELDS
+        if not touched:
+            return super().update(**kwargs)
+        kwargs["version"] = F("version") + 1
+        if touched == {"enabled"} and kwargs["enabled"] is False:
+            return super().update(next_run_at=None, **kwargs)  # pausing needs no schedule
+        with transaction.atomic(using=self.db):
+            before = dict(self._locked_schedules())
+            rows = super().update(**kwargs)
+            self._reschedule_updated(before)
+        return rows
+
+    def _locked_schedules(self) -> Iterable[tuple[Any, tuple[Any, ...]]]:
+        """(pk, schedule state) of each row, locked where the database can."""
+        locking = connections[self.db].features.has_select_for_update
+        query = self.select_for_update() if locking else self
+        for pk, *values in query.order_by().values_list("pk", *SCHEDULE_FIELDS):
+            yield pk, tuple(values)
+
+    def _reschedule_updated(self, before: dict[Any, tuple[Any, ...]]) -> None:
+        """After an update, recompute ``next_run_at`` of the rows whose schedule changed."""
+        plain: models.QuerySet[Job] = models.QuerySet(self.model, using=self.db)  # no overrides
+        pks = list(before)
+        now = timezone.now()
+        for start in range(0, len(pks), _CHUNK):
+            changed = []
+            for job in plain.filter(pk__in=pks[start : start + _CHUNK]):
+                job._loaded_schedule = before[job.pk]  # compare with the row before the update
+                if job._reschedule(job.schedule_changes(), now):
+                    changed.append(job)
+            plain.bulk_update(changed, ["next_run_at"])
 
 
 def default_timezone() -> str:
@@ -218,25 +302,21 @@ class Job(models.Model):
             # A full save of a loaded row writes what a person edits, never the scheduler's
             # columns as they were read: the scheduler may have advanced them since.
             editable = {f.name for f in self._meta.concrete_fields if not f.primary_key}
-            update_fields = editable - SCHEDULER_FIELDS - self.get_deferred_fields()
+            update_fields = editable.difference(SCHEDULER_FIELDS, self.get_deferred_fields())
         changes = self.schedule_changes()
         if update_fields is not None:
             changes &= update_fields
-        if changes:
-            self.next_run_at = self.compute_next_run_at(run_at_changed="run_at" in changes)
-        scheduled = bool(changes)
+        scheduled = self._reschedule(changes)
         if scheduled and not self._state.adding:
             self.version = F("version") + 1
         if update_fields is not None:
             if scheduled:
                 update_fields |= {"next_run_at", "version"}
-            if update_fields - SCHEDULER_FIELDS:
+            if update_fields.difference(SCHEDULER_FIELDS):
                 update_fields.add("updated_at")
             kwargs["update_fields"] = update_fields
         super().save(*args, **kwargs)
-        if isinstance(self.__dict__.get("version"), CombinedExpression):
-            del self.__dict__["version"]  # deferred: read back on next access
-        self._remember_schedule()
+        self._written()
 
     # -- change tracking -------------------------------------------------------------
 
@@ -252,11 +332,19 @@ class Job(models.Model):
         super().refresh_from_db(*args, **kwargs)
         self._remember_schedule()
 
+    def _written(self) -> None:
+        """After a write: a version bumped in SQL is read back when next used, and the
+        schedule as stored is what later changes are measured against."""
+        if isinstance(self.__dict__.get("version"), CombinedExpression):
+            del self.__dict__["version"]  # deferred: read back on next access
+        self._remember_schedule()
+
     def _remember_schedule(self) -> None:
-        if not SCHEDULE_FIELDS & self.get_deferred_fields():
+        if self.get_deferred_fields().isdisjoint(SCHEDULE_FIELDS):
             self._loaded_schedule = self.schedule_state()
 
     def schedule_state(self) -> tuple[Any, ...]:
+        """The schedule fields' values, in the order of ``SCHEDULE_FIELDS``."""
         return tuple(getattr(self, name) for name in SCHEDULE_FIELDS)
 
     def schedule_changes(self) -> set[str]:
@@ -269,6 +357,18 @@ class Job(models.Model):
             for n, old, new in zip(SCHEDULE_FIELDS, self._loaded_schedule, now, strict=True)
             if old != new
         }
+
+    def _reschedule(self, changed: Collection[str], now: datetime | None = None) -> bool:
+        """Recompute ``next_run_at`` for a write of the fields ``changed``, if any of them
+        is a schedule field; True if so (the write then stores it, with a new version).
+
+        The one rule of every write path: ``save()``, and ``JobQuerySet``'s ``update()``,
+        ``bulk_update()`` and ``bulk_create()``.
+        """
+        if not any(name in changed for name in SCHEDULE_FIELDS):
+            return False
+        self.next_run_at = self.compute_next_run_at(now, run_at_changed="run_at" in changed)
+        return True
 
     # -- schedule ----------------------------------------------------------------------
 
@@ -302,20 +402,16 @@ class Job(models.Model):
         schedule = self.get_schedule()
         if schedule is None or not self.enabled:
             return []
-        changes = self.schedule_changes()
-        first = (
-            self.compute_next_run_at(now, run_at_changed="run_at" in changes)
-            if changes
-            else self.next_run_at
-        )
-        return list(schedules.fire_times(schedule, first, count))
+        saved = copy.copy(self)  # as saving the edits would leave it, without saving them
+        saved._reschedule(self.schedule_changes(), now)
+        return list(schedules.upcoming(schedule, saved.next_run_at, count))
 
     @classmethod
-    def preview(cls, count: int = 5, **fields: Any) -> list[datetime]:
+    def upcoming_for(cls, count: int = 5, **fields: Any) -> list[datetime]:
         """The next ``count`` fire times of the schedule ``fields`` describe; stores nothing.
 
         Only the fields given are validated (a ``ValidationError`` names the guilty one),
-        so a form or an API can preview a schedule before the rest of the job is filled in.
+        so a form or an API can list them before the rest of the job is filled in.
         """
         job = cls(**fields)
         job.full_clean(exclude={f.name for f in cls._meta.fields} - set(fields))

@@ -32,7 +32,7 @@ class SchemaView(TablecronAPIMixin, SpectacularAPIView):
     queryset = Job.objects.none()  # whoever may see jobs may see how to reach them
     custom_settings = {
         "TITLE": "tablecron API",
-        "DESCRIPTION": "Jobs, runs, registered tasks and schedule previews of tablecron.",
+        "DESCRIPTION": "Jobs, runs, registered tasks and upcoming fire times of tablecron.",
         "VERSION": tablecron.__version__,
         "PREPROCESSING_HOOKS": [f"{__name__}.only_tablecron"],
         # Separate request and response components: clients see which fields they send.

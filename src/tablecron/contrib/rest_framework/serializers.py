@@ -22,9 +22,9 @@ from tablecron.contrib.rest_framework.fields import AwareDateTimeField
 from tablecron.describe import describe_schedule
 from tablecron.models import Job, JobRun
 
-# At most this many fire times per request: each one is computed on the spot.
-MAX_FIRE_TIMES = 100
-DEFAULT_FIRE_TIMES = 5
+# At most this many upcoming fire times per request: each one is computed on the spot.
+MAX_UPCOMING = 100
+DEFAULT_UPCOMING = 5
 
 PARAMETER_KINDS = [
     "positional_only",
@@ -203,28 +203,28 @@ class TaskSerializer(serializers.Serializer):  # type: ignore[type-arg]
     parameters = TaskParameterSerializer(many=True, read_only=True)
 
 
-class FireTimesSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    fire_times = serializers.ListField(child=serializers.DateTimeField(), read_only=True)
+class UpcomingSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    upcoming = serializers.ListField(child=serializers.DateTimeField(), read_only=True)
 
 
 class CountSerializer(serializers.Serializer):  # type: ignore[type-arg]
     count = serializers.IntegerField(
-        default=DEFAULT_FIRE_TIMES,
+        default=DEFAULT_UPCOMING,
         min_value=1,
-        max_value=MAX_FIRE_TIMES,
+        max_value=MAX_UPCOMING,
         write_only=True,
         help_text=_("How many fire times to list."),
     )
 
 
 def _schedule_field(field_class: type[serializers.Field], name: str, **kwargs: Any) -> Any:  # type: ignore[type-arg]
-    """An input like the job's field ``name``, with its help text, for the preview."""
+    """An input like the job's field ``name``, with its help text."""
     help_text = getattr(Job._meta.get_field(name), "help_text", "")
     return field_class(required=False, write_only=True, help_text=help_text, **kwargs)
 
 
-class SchedulePreviewSerializer(CountSerializer):
-    """A schedule to try: in, the job's schedule fields; out, its next fire times.
+class ScheduleUpcomingSerializer(CountSerializer):
+    """A schedule to try: in, the job's schedule fields; out, its upcoming fire times.
 
     Validated like a job (only the fields given); nothing is stored.
     """
@@ -235,12 +235,12 @@ class SchedulePreviewSerializer(CountSerializer):
     timezone = _schedule_field(serializers.CharField, "timezone")
     start_at = _schedule_field(AwareDateTimeField, "start_at", allow_null=True)
     end_at = _schedule_field(AwareDateTimeField, "end_at", allow_null=True)
-    fire_times = serializers.ListField(child=serializers.DateTimeField(), read_only=True)
+    upcoming = serializers.ListField(child=serializers.DateTimeField(), read_only=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         schedule = {name: value for name, value in attrs.items() if name != "count"}
         try:
-            fire_times = Job.preview(attrs["count"], **schedule)
+            upcoming = Job.upcoming_for(attrs["count"], **schedule)
         except DjangoValidationError as exc:
             raise model_errors(exc) from None
-        return {**attrs, "fire_times": fire_times}
+        return {**attrs, "upcoming": upcoming}

@@ -18,7 +18,7 @@ router.include_format_suffixes = False
 router.register("jobs", views.JobViewSet, basename="job")
 router.register("runs", views.JobRunViewSet, basename="run")
 router.register("tasks", views.TaskViewSet, basename="task")
-router.register("schedule-preview", views.SchedulePreviewViewSet, basename="schedule-preview")
+router.register("schedule/upcoming", views.ScheduleUpcomingViewSet, basename="schedule-upcoming")
 
 urlpatterns = [
     *router.urls,

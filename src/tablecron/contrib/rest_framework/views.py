@@ -1,4 +1,5 @@
-"""The API's viewsets: jobs, their runs, the task registry, and a schedule preview.
+"""The API's viewsets: jobs, their runs, the task registry, and a schedule's upcoming fire
+times.
 
 Every view takes its permission classes from ``TABLECRON["API_PERMISSION_CLASSES"]``,
 read on each request, and its pagination from the project's DRF settings when it has
@@ -124,15 +125,15 @@ class JobViewSet(TablecronAPIMixin, viewsets.ModelViewSet):  # type: ignore[type
 
     @document(
         parameters=[serializers.CountSerializer],
-        responses=serializers.FireTimesSerializer,
-        summary=_("The job's next fire times"),
+        responses=serializers.UpcomingSerializer,
+        summary=_("The job's upcoming fire times"),
     )
     @action(detail=True, methods=["get"], filter_backends=[])
     def upcoming(self, request: Request, pk: str | None = None) -> Response:
         query = serializers.CountSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        fire_times = self.get_object().upcoming(query.validated_data["count"])
-        return Response(serializers.FireTimesSerializer({"fire_times": fire_times}).data)
+        upcoming = self.get_object().upcoming(query.validated_data["count"])
+        return Response(serializers.UpcomingSerializer({"upcoming": upcoming}).data)
 
 
 class JobRunViewSet(TablecronAPIMixin, viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
@@ -173,23 +174,23 @@ class TaskViewSet(TablecronAPIMixin, viewsets.GenericViewSet):  # type: ignore[t
         return Response(self.get_serializer(task).data)
 
 
-class SchedulePreviewViewSet(TablecronAPIMixin, viewsets.GenericViewSet):  # type: ignore[type-arg]
-    """Try a schedule before saving a job: its next fire times, or the field errors."""
+class ScheduleUpcomingViewSet(TablecronAPIMixin, viewsets.GenericViewSet):  # type: ignore[type-arg]
+    """Try a schedule before saving a job: its upcoming fire times, or the field errors."""
 
     queryset = Job.objects.none()  # Job's permissions guard it
-    serializer_class = serializers.SchedulePreviewSerializer
+    serializer_class = serializers.ScheduleUpcomingSerializer
     filter_backends: list[Any] = []
-    # A POST, but it stores nothing: whoever may see jobs may preview.
+    # A POST, but it stores nothing: whoever may see jobs may try schedules.
     action_permissions = {"create": "view"}
 
     @document(
         responses={
-            200: serializers.SchedulePreviewSerializer,
+            200: serializers.ScheduleUpcomingSerializer,
             400: OpenApiResponse(description=_("Field errors, as for a job.")),
         },
-        summary=_("Preview a schedule"),
+        summary=_("A schedule's upcoming fire times"),
     )
     def create(self, request: Request) -> Response:
-        preview = self.get_serializer(data=request.data)
-        preview.is_valid(raise_exception=True)
-        return Response(preview.data)
+        schedule = self.get_serializer(data=request.data)
+        schedule.is_valid(raise_exception=True)
+        return Response(schedule.data)

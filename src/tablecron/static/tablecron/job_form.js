@@ -1,5 +1,5 @@
 /* The job form: show only the chosen kind of schedule's fields, describe the chosen task,
-   and preview the next fire times as the schedule is typed. No build step, no library.
+   and list the upcoming fire times as the schedule is typed. No build step, no library.
    Every text shown comes from the server, already translated. */
 "use strict";
 function tablecronJobForm() {
@@ -9,15 +9,17 @@ function tablecronJobForm() {
     }
 
     // Which rows each kind of schedule shows; the others are hidden (and cleared on save).
-    const WINDOW = ["start_at", "end_at", "jitter", "schedule_preview"];
+    const WINDOW = ["start_at", "end_at", "jitter", "upcoming"];
     const KIND_ROWS = {
         cron: ["cron", "timezone", ...WINDOW],
         interval: ["interval", ...WINDOW],
-        once: ["run_at", "schedule_preview"],
-        manual: ["schedule_preview"],
+        once: ["run_at", "upcoming"],
+        manual: ["upcoming"],
     };
     const ALL_ROWS = ["cron", "timezone", "interval", "run_at", ...WINDOW];
-    const PREVIEW_INPUTS = ["schedule_kind", "cron", "timezone", "interval", "run_at", "start_at", "end_at", "enabled"];
+    // The inputs the upcoming fire times depend on: the schedule fields the server names.
+    const upcomingBox = form.querySelector(".tablecron-upcoming");
+    const UPCOMING_INPUTS = upcomingBox ? ["schedule_kind", ...upcomingBox.dataset.fields.split(" ")] : [];
 
     function row(name) {
         return form.querySelector(".form-row.field-" + name);
@@ -51,8 +53,8 @@ function tablecronJobForm() {
         info.querySelector(".tablecron-doc").textContent = task.doc;
     }
 
-    // Live field errors from the preview, under their fields; the server's own errors
-    // (after a submit) stay as they are.
+    // Live field errors from the upcoming view's answer, under their fields; the server's
+    // own errors (after a submit) stay as they are.
     function clearLiveErrors() {
         for (const list of form.querySelectorAll("ul.tablecron-live-errors")) {
             list.remove();
@@ -83,43 +85,42 @@ function tablecronJobForm() {
     let timer = null;
     let latest = 0;
 
-    async function preview() {
-        const box = form.querySelector(".tablecron-preview");
-        if (!box) {
+    async function showUpcoming() {
+        if (!upcomingBox) {
             return;
         }
         const request = ++latest;
-        const response = await fetch(box.dataset.url, {
+        const response = await fetch(upcomingBox.dataset.url, {
             method: "POST",
             body: new FormData(form),
             headers: {"X-Requested-With": "XMLHttpRequest"},
             credentials: "same-origin",
         });
         if (request !== latest || !response.ok) {
-            return; // a newer preview is on its way, or the session ended
+            return; // a newer answer is on its way, or the session ended
         }
         const data = await response.json();
         clearLiveErrors();
-        box.innerHTML = data.html;
+        upcomingBox.innerHTML = data.html;
         for (const list of showLiveErrors(data.errors)) {
-            box.append(list);
+            upcomingBox.append(list);
         }
-        box.dataset.state = Object.keys(data.errors).length ? "errors" : "ok";
+        upcomingBox.dataset.state = Object.keys(data.errors).length ? "errors" : "ok";
     }
 
-    function schedulePreview() {
+    function showUpcomingSoon() {
         clearTimeout(timer);
-        timer = setTimeout(preview, 300);
+        timer = setTimeout(showUpcoming, 300);
     }
 
-    function isPreviewInput(target) {
+    function isUpcomingInput(target) {
         const name = (target.name || "").replace(/_[01]$/, ""); // split date and time inputs
-        return PREVIEW_INPUTS.includes(name);
+        return UPCOMING_INPUTS.includes(name);
     }
 
     form.addEventListener("input", (event) => {
-        if (isPreviewInput(event.target)) {
-            schedulePreview();
+        if (isUpcomingInput(event.target)) {
+            showUpcomingSoon();
         }
     });
     form.addEventListener("change", (event) => {
@@ -129,21 +130,21 @@ function tablecronJobForm() {
         if (event.target.name === "task") {
             describeTask();
         }
-        if (isPreviewInput(event.target)) {
-            schedulePreview();
+        if (isUpcomingInput(event.target)) {
+            showUpcomingSoon();
         }
     });
     // The admin's calendar and clock widgets set values without input events.
     form.addEventListener("focusout", (event) => {
-        if (isPreviewInput(event.target)) {
-            schedulePreview();
+        if (isUpcomingInput(event.target)) {
+            showUpcomingSoon();
         }
     });
 
     showKind();
     describeTask();
     if (!form.querySelector(".errorlist")) {
-        preview();
+        showUpcoming();
     }
 }
 
