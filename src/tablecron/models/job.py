@@ -79,7 +79,9 @@ class JobQuerySet(models.QuerySet["Job"]):
 
     def update(self, **kwargs: Any) -> int:
         if kwargs.keys() - SCHEDULER_FIELDS:
-            kwargs.setdefault("updated_at", Now())
+            # This process's clock, as auto_now's: SQLite's Now() has only milliseconds,
+            # and could set updated_at before created_at.
+            kwargs.setdefault("updated_at", timezone.now())
         touched = kwargs.keys() & SCHEDULE_FIELDS
         if not touched:
             return super().update(**kwargs)
