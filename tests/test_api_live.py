@@ -69,7 +69,7 @@ def test_a_job_from_creation_to_a_finished_run(http: Call) -> None:
 
     status, run = http("POST", f"{url}run/")
     assert (status, run["status"], run["trigger"]) == (202, "scheduled", "manual")
-    Scheduler(ImmediateExecutor()).run_once()  # as a runscheduler process would
+    Scheduler(ImmediateExecutor()).run_once()  # as a ``tablecron scheduler`` process would
     status, finished = http("GET", f"/api/runs/{run['id']}/")
     assert (status, finished["status"], finished["result"]) == (200, "succeeded", 5)
     status, runs = http("GET", f"/api/runs/?job={created['id']}&status=succeeded")
