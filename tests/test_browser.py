@@ -1,7 +1,7 @@
 """The example project's admin in a real headless Chromium (Debian's), through Playwright.
 
-The example runs as a real ``runserver`` with its embedded scheduler, on a fresh SQLite
-file, so "Run now" really fires. These tests run in one suite of ``scripts/test`` (it sets
+The example runs as a real ``runserver`` with the scheduler in its web worker, on a fresh
+SQLite file, so "Run now" really fires. These tests run in one suite of ``scripts/test`` (it sets
 TABLECRON_BROWSER_TESTS); there, a missing Chromium fails them. With
 TABLECRON_SCREENSHOTS=docs/img they also save the README's screenshots.
 """
@@ -211,7 +211,7 @@ def test_run_now_shows_the_run_with_its_status_and_traceback(admin: Page) -> Non
 
     page.get_by_role("link", name="broken-cleanup", exact=True).click()
     runs = page.locator("#runs-group tbody tr.has_original")
-    for _ in range(60):  # the embedded scheduler claims a manual run within a second
+    for _ in range(60):  # the scheduler in the web worker claims a manual run within a second
         if runs.count() == 3 and "failed" in runs.first.inner_text():
             break
         page.wait_for_timeout(500)

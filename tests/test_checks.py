@@ -29,7 +29,7 @@ def test_defaults_pass() -> None:
 def test_every_valid_setting_passes() -> None:
     assert (
         check(
-            EMBEDDED=True,
+            SCHEDULER_IN_WEB_WORKERS=True,
             POLL_INTERVAL=timedelta(milliseconds=200),
             EXECUTOR="thread",
             MAX_WORKERS=4,
@@ -38,6 +38,7 @@ def test_every_valid_setting_passes() -> None:
             RUN_RETENTION=timedelta(days=7),
             ALLOWED_TASKS=["tests.testapp.jobs.not_registered"],
             ARGS_MAX_BYTES=1024,
+            CONNECTION_RECYCLE=timedelta(minutes=5),
         )
         == []
     )
@@ -64,7 +65,23 @@ def test_w001_unknown_key_suggests_the_nearest() -> None:
 
 def test_w001_unknown_key_without_a_near_one_lists_the_keys() -> None:
     (warning,) = check(COLOUR="blue")
-    assert "EMBEDDED" in str(warning.hint)
+    assert "SCHEDULER_IN_WEB_WORKERS" in str(warning.hint)
+
+
+@pytest.mark.parametrize(
+    ("old", "value", "new"),
+    [
+        ("EMBEDDED", True, "SCHEDULER_IN_WEB_WORKERS"),
+        ("CONNECTION_MAX_AGE", 60, "CONNECTION_RECYCLE"),
+    ],
+)
+def test_e007_a_renamed_key_is_an_error_naming_the_new_one(old: str, value: Any, new: str) -> None:
+    (error,) = check(**{old: value})
+    assert error.id == "tablecron.E007"
+    assert f"TABLECRON[{old!r}]" in error.msg
+    assert "does nothing" in error.msg
+    assert error.hint == f"Rename TABLECRON[{old!r}] to TABLECRON[{new!r}]."
+    assert error.is_serious()
 
 
 @pytest.mark.parametrize(
@@ -75,7 +92,8 @@ def test_w001_unknown_key_without_a_near_one_lists_the_keys() -> None:
         ("POLL_INTERVAL", -1),
         ("MAX_WORKERS", 2.5),
         ("MAX_WORKERS", True),
-        ("EMBEDDED", "yes"),
+        ("SCHEDULER_IN_WEB_WORKERS", "yes"),
+        ("CONNECTION_RECYCLE", 0),
         ("RUN_RETENTION", timedelta(0)),
         ("ALLOWED_TASKS", "app.task"),
         ("ALLOWED_TASKS", [1]),

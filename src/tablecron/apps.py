@@ -16,7 +16,7 @@ class TablecronConfig(AppConfig):
         autodiscover_modules("jobs")
         from tablecron.conf import settings
 
-        if settings.EMBEDDED:
-            from tablecron import embedded
+        if settings.SCHEDULER_IN_WEB_WORKERS:
+            from tablecron import web_workers
 
-            embedded.install()
+            web_workers.install()

@@ -25,5 +25,5 @@ class Subcommand:
     def add_arguments(cls, parser: CommandParser) -> None:
         """Declare this subcommand's arguments; most take none."""
 
-    def handle(self, **options: Any) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:  # as BaseCommand.handle()
         raise NotImplementedError
