@@ -2,7 +2,7 @@
 
 Five parts, each on a throwaway database, with ``python -m django tablecron scheduler``
 subprocesses (2 unless ``--schedulers``) running the trivial task
-``tests.testapp.jobs.noop``:
+``tests.testapp.tablecron_jobs.noop``:
 
 sustained    every-second cron jobs (coalesce off, max_instances 3), N stepped upward
              (100, 200, 400, ...) until a step does not keep up: for ``--duration`` s,
@@ -81,7 +81,7 @@ from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance  # noqa: 
 from tablecron.models.run import ACTIVE  # noqa: E402
 from tests.processes import ROOT, child_env, percentile, stop  # noqa: E402
 
-NOOP = "tests.testapp.jobs.noop"
+NOOP = "tests.testapp.tablecron_jobs.noop"
 PARTS = ("sustained", "drain", "lateness", "propagation", "idle")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 INF = math.inf

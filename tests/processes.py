@@ -23,7 +23,7 @@ from tablecron.models import Job
 
 ROOT = Path(__file__).resolve().parent.parent
 SOAK_SECONDS = float(os.environ.get("TABLECRON_SOAK_SECONDS", "30"))
-T = "tests.testapp.jobs."
+T = "tests.testapp.tablecron_jobs."
 
 
 def child_env(**tablecron: Any) -> dict[str, str]:

@@ -85,7 +85,9 @@ def test_bad_input_over_http_is_a_field_error_and_stores_nothing(http: Call) -> 
     status, errors = http("POST", "/api/jobs/", bad)
     assert status == 400
     assert errors["cron"] == ["“0 24 * * *” is not a valid cron expression: bad hour."]
-    assert errors["args"][0].startswith("These arguments do not fit tests.testapp.jobs.add(")
+    assert errors["args"][0].startswith(
+        "These arguments do not fit tests.testapp.tablecron_jobs.add("
+    )
     assert set(errors) == {"cron", "args"}
     assert not Job.objects.exists()
 

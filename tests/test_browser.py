@@ -170,10 +170,10 @@ def test_create_a_cron_job_with_its_preview_and_a_field_error(admin: Page) -> No
     page = admin
     page.goto("/admin/tablecron/job/add/")
     page.fill("#id_name", "weekly-report")
-    page.select_option("#id_task", "demo.jobs.write_report")
+    page.select_option("#id_task", "demo.tablecron_jobs.write_report")
     # The chosen task's signature and docstring appear under it.
     expect(page.locator(".tablecron-signature")).to_have_text(
-        "demo.jobs.write_report(title: str = 'Daily report') -> str"
+        "demo.tablecron_jobs.write_report(title: str = 'Daily report') -> str"
     )
     page.fill("#id_kwargs", '{"title": "Weekly report"}')
     # Only the chosen kind's fields show.
@@ -204,7 +204,7 @@ def test_create_a_cron_job_with_its_preview_and_a_field_error(admin: Page) -> No
 
 def test_run_now_shows_the_run_with_its_status_and_traceback(admin: Page) -> None:
     page = admin
-    add_job(page, "broken-cleanup", "demo.jobs.clean_old_runs", '{"days": -1}')
+    add_job(page, "broken-cleanup", "demo.tablecron_jobs.clean_old_runs", '{"days": -1}')
     for _ in range(3):
         choose_action(page, "run_now", "broken-cleanup", "manual-cleanup")
         expect(page.locator("ul.messagelist li.success")).to_have_text("2 jobs will run shortly.")
@@ -244,8 +244,8 @@ def test_pause_a_job(admin: Page) -> None:
 
 def test_bulk_delete_two_jobs(admin: Page) -> None:
     page = admin
-    add_job(page, "doomed-one", "demo.jobs.write_report", "{}", cron="@daily")
-    add_job(page, "doomed-two", "demo.jobs.write_report", "{}", cron="@weekly")
+    add_job(page, "doomed-one", "demo.tablecron_jobs.write_report", "{}", cron="@daily")
+    add_job(page, "doomed-two", "demo.tablecron_jobs.write_report", "{}", cron="@weekly")
     choose_action(page, "delete_selected", "doomed-one", "doomed-two")
     expect(page.locator("h1")).to_have_text(re.compile("Delete multiple objects|Are you sure"))
     page.click("input[type=submit]")

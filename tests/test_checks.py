@@ -36,7 +36,7 @@ def test_every_valid_setting_passes() -> None:
             HEARTBEAT_INTERVAL=5,
             LOST_AFTER=30.0,
             RUN_RETENTION=timedelta(days=7),
-            ALLOWED_TASKS=["tests.testapp.jobs.not_registered"],
+            ALLOWED_TASKS=["tests.testapp.tablecron_jobs.not_registered"],
             ARGS_MAX_BYTES=1024,
             CONNECTION_RECYCLE=timedelta(minutes=5),
         )
@@ -128,7 +128,12 @@ def test_e004_executors_by_alias_and_path_pass() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["tests.testapp.jobs.missing", "no.such.module.func", "tests.testapp.jobs.tablecron"]
+    "path",
+    [
+        "tests.testapp.tablecron_jobs.missing",
+        "no.such.module.func",
+        "tests.testapp.tablecron_jobs.tablecron",
+    ],
 )
 def test_e005_allowed_tasks_that_cannot_be_used(path: str) -> None:
     (error,) = check(ALLOWED_TASKS=[path])
@@ -178,7 +183,7 @@ def test_e006_the_default_permission_class_passes_when_drf_is_installed() -> Non
 @pytest.mark.django_db
 def test_w002_rows_with_unknown_tasks_are_reported_on_database_checks() -> None:
     Job.objects.create(name="old", task="removed.module.func", cron="@daily")
-    Job.objects.create(name="ok", task="tests.testapp.jobs.noop", cron="@daily")
+    Job.objects.create(name="ok", task="tests.testapp.tablecron_jobs.noop", cron="@daily")
     (warning,) = check_unknown_tasks(None, databases=["default"])
     assert warning.id == "tablecron.W002"
     assert "removed.module.func" in warning.msg

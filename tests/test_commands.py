@@ -49,7 +49,9 @@ def test_run_runs_and_prints_the_result() -> None:
 
 
 def test_run_of_a_failing_job_exits_non_zero() -> None:
-    Job.objects.create(name="broken", task="tests.testapp.jobs.fail", kwargs={"message": "no"})
+    Job.objects.create(
+        name="broken", task="tests.testapp.tablecron_jobs.fail", kwargs={"message": "no"}
+    )
     with pytest.raises(CommandError, match="ended failed") as caught:
         tablecron("run", "broken")
     assert caught.value.returncode == 1

@@ -1,0 +1,113 @@
+"""Tasks the tests schedule; discovered like any app's tablecron_jobs.py."""
+
+import asyncio
+import os
+import time
+from typing import Any
+
+import tablecron
+from tablecron.execution import current_claim
+
+
+@tablecron.register
+def add(a: int, b: int = 0) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+@tablecron.register(name="testapp.greet", description="Say hello.")
+def greet(*, who: str, punctuation: str = "!") -> str:
+    return f"Hello, {who}{punctuation}"
+
+
+@tablecron.register
+async def async_noop(**options: Any) -> None:
+    """Do nothing, asynchronously."""
+
+
+@tablecron.register
+def noop() -> None:
+    """Do nothing."""
+
+
+def not_registered(x: int) -> int:
+    return x
+
+
+try:  # Django 6's built-in Tasks, else the django-tasks backport (Django 5.2)
+    from django.tasks import task
+except ImportError:  # pragma: no cover - depends on the Django version
+    from django_tasks import task
+
+
+@tablecron.register
+@task()
+def send_digest(user_id: int, *, full: bool = False) -> str:
+    """Send the weekly digest (a Django Task)."""
+    return f"digest for {user_id}"
+
+
+@tablecron.register
+def typed(
+    days: int,
+    ratio: float = 1.0,
+    tags: list[str] | None = None,
+    options: dict[str, Any] | None = None,
+    when: "Any" = None,
+) -> None:
+    """Annotated with JSON types, so the values are checked too."""
+
+
+@tablecron.register
+def fail(message: str = "boom") -> None:
+    """Raise, always."""
+    raise RuntimeError(message)
+
+
+@tablecron.register
+def sleep(seconds: float) -> float:
+    """Block for a while."""
+    time.sleep(seconds)
+    return seconds
+
+
+@tablecron.register
+async def async_sleep(seconds: float) -> float:
+    """Wait for a while, asynchronously."""
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+@tablecron.register
+def unserialisable() -> object:
+    """Return something JSON cannot hold."""
+    return object()
+
+
+@tablecron.register
+def big(size: int) -> str:
+    """Return a long string."""
+    return "x" * size
+
+
+@tablecron.register
+def record(path: str, label: str) -> None:
+    """Append one line per call to a file: label, the run's scheduled time, the call time.
+
+    The exactly-once tests read it back; O_APPEND keeps lines whole across processes.
+    """
+    claim = current_claim()
+    scheduled_for = claim.scheduled_for.isoformat() if claim else "-"
+    line = f"{label} {scheduled_for} {time.time():.6f} {os.getpid()}\n"
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(descriptor, line.encode())
+    finally:
+        os.close(descriptor)
+
+
+@tablecron.register
+def record_and_sleep(path: str, label: str, seconds: float) -> None:
+    """Record the call, then take a while: a run in flight."""
+    record(path, label)
+    time.sleep(seconds)
