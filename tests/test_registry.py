@@ -1,9 +1,10 @@
 """What may be scheduled: the registry, discovery, ALLOWED_TASKS, async and Django Tasks."""
 
 import inspect
-import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -13,7 +14,6 @@ import tablecron
 from tablecron.exceptions import TaskAlreadyRegistered, UnknownTask
 from tablecron.models import Job
 from tablecron.registry import TaskRegistry, tasks
-from tests.processes import ROOT, child_env
 from tests.testapp import tablecron_jobs
 
 NOT_JSON = object()
@@ -26,29 +26,37 @@ def test_tasks_are_registered_under_their_dotted_path() -> None:
     assert str(registered.signature) == "(a: int, b: int = 0) -> int"
 
 
-DISCOVERED = """
-import json, sys, django
+DISCOVERY = """
+import django
+from django.conf import settings
+settings.configure(INSTALLED_APPS=["tablecron", "otherapp"], USE_TZ=True)
 django.setup()
 from tablecron.registry import tasks
-print(json.dumps({"tasks": [task.name for task in tasks], "modules": sorted(sys.modules)}))
+print(*(task.name for task in tasks))
 """
 
 
-def test_setup_imports_each_apps_tablecron_jobs_and_no_jobs_module() -> None:
-    # A process of its own: this test module imports tablecron_jobs itself.
-    out = subprocess.run(
-        [sys.executable, "-c", DISCOVERED],
-        env=child_env(),
-        cwd=ROOT,
+def test_setup_imports_each_apps_tablecron_jobs_and_not_its_jobs(tmp_path: Path) -> None:
+    # A project and a process of their own: this module registers tasks by importing them.
+    app = tmp_path / "otherapp"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    (app / "tablecron_jobs.py").write_text(
+        "import tablecron\n\n@tablecron.register\ndef tidy() -> None: ...\n"
+    )
+    # Where django-extensions keeps its jobs: not tablecron's to import.
+    (app / "jobs.py").write_text("raise RuntimeError('tablecron imported otherapp.jobs')\n")
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    setup = subprocess.run(
+        [sys.executable, "-c", DISCOVERY],
+        cwd=tmp_path,
+        env=env,
         capture_output=True,
         text=True,
-        check=True,
         timeout=60,
-    ).stdout
-    found = json.loads(out)
-    assert {"tests.testapp.tablecron_jobs.add", "demo.tablecron_jobs.ping"} <= {*found["tasks"]}
-    assert "tests.testapp.tablecron_jobs" in found["modules"]
-    assert "tests.testapp.jobs" not in found["modules"]
+    )
+    assert setup.returncode == 0, setup.stderr
+    assert setup.stdout.split() == ["otherapp.tablecron_jobs.tidy"]
 
 
 def test_register_with_name_and_description() -> None:
