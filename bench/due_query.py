@@ -37,7 +37,7 @@ def fill(rows: int, batch: int = 10_000) -> float:
         Job.objects.bulk_create(
             Job(
                 name=f"job-{n}",
-                task="tests.testapp.jobs.noop",
+                task="tests.testapp.tablecron_jobs.noop",
                 cron=f"{rng.randrange(60)} {rng.randrange(24)} * * *",
                 timezone="UTC",
             )

@@ -1,8 +1,8 @@
-"""How much can real ``runscheduler`` processes do, and how quickly do they react?
+"""How much can real ``tablecron scheduler`` processes do, and how quickly do they react?
 
-Five parts, each on a throwaway database, with ``python -m django runscheduler``
+Five parts, each on a throwaway database, with ``python -m django tablecron scheduler``
 subprocesses (2 unless ``--schedulers``) running the trivial task
-``tests.testapp.jobs.noop``:
+``tests.testapp.tablecron_jobs.noop``:
 
 sustained    every-second cron jobs (coalesce off, max_instances 3), N stepped upward
              (100, 200, 400, ...) until a step does not keep up: for ``--duration`` s,
@@ -81,7 +81,7 @@ from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance  # noqa: 
 from tablecron.models.run import ACTIVE  # noqa: E402
 from tests.processes import ROOT, child_env, percentile, stop  # noqa: E402
 
-NOOP = "tests.testapp.jobs.noop"
+NOOP = "tests.testapp.tablecron_jobs.noop"
 PARTS = ("sustained", "drain", "lateness", "propagation", "idle")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 INF = math.inf
@@ -265,7 +265,7 @@ class Monitor:
         )
 
 
-# Runs ``runscheduler`` with a sampling profiler: every 5 ms, each thread's Python stack.
+# Runs ``tablecron scheduler`` with a sampling profiler: every 5 ms, each thread's Python stack.
 _PROFILED = r"""
 import collections, os, sys, threading
 counts, done = collections.Counter(), threading.Event()
@@ -308,7 +308,7 @@ timed(outcomes, "record", lambda result: result)
 timed(execution, "start", lambda result: 1)
 from django.core.management import execute_from_command_line
 try:
-    execute_from_command_line(["django", "runscheduler"])
+    execute_from_command_line(["django", "tablecron", "scheduler"])
 finally:
     done.set()
     with open(os.environ["TABLECRON_BENCH_PROFILE"], "w") as out:
@@ -321,7 +321,7 @@ finally:
 def launch(
     count: int, logs: Path, opts: argparse.Namespace, *, register: bool = True
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` runscheduler processes (registered, unless ``register`` is False);
+    """``count`` ``tablecron scheduler`` processes (registered, unless ``register`` is False);
     stopped with SIGTERM, then SIGKILL, on the way out."""
     logs.mkdir(parents=True, exist_ok=True)
     env = child_env(**opts.settings)
@@ -329,7 +329,7 @@ def launch(
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for n in range(count):
-            command = [sys.executable, "-m", "django", "runscheduler"]
+            command = [sys.executable, "-m", "django", "tablecron", "scheduler"]
             if opts.profile:
                 env["TABLECRON_BENCH_PROFILE"] = str(logs / f"profile-{n}.txt")
                 command = [sys.executable, "-c", _PROFILED]

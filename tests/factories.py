@@ -9,7 +9,7 @@ from django.utils import timezone
 from tablecron import schedules
 from tablecron.models import Job
 
-ADD = "tests.testapp.jobs.add"
+ADD = "tests.testapp.tablecron_jobs.add"
 # Fires once a year, so the expected next run barely depends on when the test runs.
 YEARLY = "0 9 1 1 *"
 NEW_YEAR = "0 0 1 1 *"

@@ -1,4 +1,4 @@
-"""Starting real ``runscheduler`` processes against the test database, and reading back
+"""Starting real ``tablecron scheduler`` processes against the test database, and reading back
 what the ``record`` task wrote."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tablecron.models import Job
 
 ROOT = Path(__file__).resolve().parent.parent
 SOAK_SECONDS = float(os.environ.get("TABLECRON_SOAK_SECONDS", "30"))
-T = "tests.testapp.jobs."
+T = "tests.testapp.tablecron_jobs."
 
 
 def child_env(**tablecron: Any) -> dict[str, str]:
@@ -41,14 +41,14 @@ def child_env(**tablecron: Any) -> dict[str, str]:
 
 @contextmanager
 def schedulers(count: int, logs: Path, **tablecron: Any) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` runscheduler processes; stopped with SIGTERM (then SIGKILL) on exit."""
+    """``count`` ``tablecron scheduler`` processes; stopped with SIGTERM (then SIGKILL) on exit."""
     env = child_env(**tablecron)
     procs = []
     for n in range(count):
         log = open(logs / f"scheduler-{n}.log", "wb")  # noqa: SIM115 - closed below
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "django", "runscheduler"],
+                [sys.executable, "-m", "django", "tablecron", "scheduler"],
                 cwd=ROOT,
                 env=env,
                 stdout=log,

@@ -59,7 +59,7 @@ DATABASES = {
 }[DB]
 
 SECRET_KEY = "tests-only"
-# test_embedded.py requests pages from a real gunicorn on 127.0.0.1 (DEBUG is off).
+# test_web_workers.py requests pages from a real gunicorn on 127.0.0.1 (DEBUG is off).
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 # Scheduler subprocesses started by the tests get their settings through the environment.
 TABLECRON = json.loads(os.environ.get("TABLECRON_SETTINGS", "{}"))

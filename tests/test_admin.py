@@ -84,16 +84,16 @@ def test_a_failing_job_stands_out(admin_client: Client) -> None:
 
 def test_filters_and_search(admin_client: Client) -> None:
     job(name="alpha", description="sends the invoices").save()
-    job(name="beta", task="tests.testapp.jobs.noop", args=[], enabled=False).save()
+    job(name="beta", task="tests.testapp.tablecron_jobs.noop", args=[], enabled=False).save()
     assert ">beta<" not in admin_client.get(JOBS, {"enabled__exact": "1"}).content.decode()
-    found = admin_client.get(JOBS, {"task": "tests.testapp.jobs.noop"}).content.decode()
+    found = admin_client.get(JOBS, {"task": "tests.testapp.tablecron_jobs.noop"}).content.decode()
     assert ">beta<" in found
     assert ">alpha<" not in found
     searched = admin_client.get(JOBS, {"q": "invoices"}).content.decode()
     assert ">alpha<" in searched
     assert ">beta<" not in searched
     filters = admin_client.get(JOBS).content.decode()
-    assert "?task=tests.testapp.jobs.noop" in filters
+    assert "?task=tests.testapp.tablecron_jobs.noop" in filters
     assert "?last_status__exact=failed" in filters
 
 

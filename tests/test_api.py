@@ -52,13 +52,13 @@ def test_create_computes_next_run_and_ignores_read_only_fields(api: APIClient) -
 def test_list_is_paginated_and_filters_by_name_task_and_enabled(api: APIClient) -> None:
     job(name="a").save()
     job(name="b", enabled=False).save()
-    job(name="c", task="tests.testapp.jobs.noop", args=[]).save()
+    job(name="c", task="tests.testapp.tablecron_jobs.noop", args=[]).save()
     listed = api.get(JOBS).json()
     assert listed["count"] == 3
     assert [j["name"] for j in listed["results"]] == ["a", "b", "c"]
     assert [j["name"] for j in api.get(JOBS, {"name": "b"}).json()["results"]] == ["b"]
     assert [j["name"] for j in api.get(JOBS, {"enabled": "false"}).json()["results"]] == ["b"]
-    noop = api.get(JOBS, {"task": "tests.testapp.jobs.noop"}).json()["results"]
+    noop = api.get(JOBS, {"task": "tests.testapp.tablecron_jobs.noop"}).json()["results"]
     assert [j["name"] for j in noop] == ["c"]
     page = api.get(JOBS, {"page_size": 2, "page": 2}).json()
     assert [j["name"] for j in page["results"]] == ["c"]

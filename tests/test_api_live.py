@@ -69,7 +69,7 @@ def test_a_job_from_creation_to_a_finished_run(http: Call) -> None:
 
     status, run = http("POST", f"{url}run/")
     assert (status, run["status"], run["trigger"]) == (202, "scheduled", "manual")
-    Scheduler(ImmediateExecutor()).run_once()  # as a runscheduler process would
+    Scheduler(ImmediateExecutor()).run_once()  # as a ``tablecron scheduler`` process would
     status, finished = http("GET", f"/api/runs/{run['id']}/")
     assert (status, finished["status"], finished["result"]) == (200, "succeeded", 5)
     status, runs = http("GET", f"/api/runs/?job={created['id']}&status=succeeded")
@@ -85,7 +85,9 @@ def test_bad_input_over_http_is_a_field_error_and_stores_nothing(http: Call) -> 
     status, errors = http("POST", "/api/jobs/", bad)
     assert status == 400
     assert errors["cron"] == ["“0 24 * * *” is not a valid cron expression: bad hour."]
-    assert errors["args"][0].startswith("These arguments do not fit tests.testapp.jobs.add(")
+    assert errors["args"][0].startswith(
+        "These arguments do not fit tests.testapp.tablecron_jobs.add("
+    )
     assert set(errors) == {"cron", "args"}
     assert not Job.objects.exists()
 

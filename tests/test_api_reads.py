@@ -128,7 +128,9 @@ def test_a_run_shows_its_result_duration_and_error(api: APIClient) -> None:
 def test_tasks_lists_the_registry(api: APIClient) -> None:
     listed = api.get("/api/tasks/").json()
     assert [task["name"] for task in listed] == [task.name for task in tasks]
-    assert {"testapp.greet", ADD, "tests.testapp.jobs.send_digest"} <= {t["name"] for t in listed}
+    assert {"testapp.greet", ADD, "tests.testapp.tablecron_jobs.send_digest"} <= {
+        t["name"] for t in listed
+    }
 
 
 def test_a_task_describes_its_parameters(api: APIClient) -> None:
@@ -157,23 +159,23 @@ def test_a_task_describes_its_parameters(api: APIClient) -> None:
             },
         ],
     }
-    digest = api.get("/api/tasks/tests.testapp.jobs.send_digest/").json()
+    digest = api.get("/api/tasks/tests.testapp.tablecron_jobs.send_digest/").json()
     assert digest["is_django_task"] is True
     assert [(p["name"], p["kind"]) for p in digest["parameters"]] == [
         ("user_id", "positional_or_keyword"),
         ("full", "keyword_only"),
     ]
-    assert api.get("/api/tasks/tests.testapp.jobs.async_noop/").json()["is_async"] is True
+    assert api.get("/api/tasks/tests.testapp.tablecron_jobs.async_noop/").json()["is_async"] is True
 
 
 def test_unknown_and_unregistered_tasks_are_404(api: APIClient) -> None:
     assert api.get("/api/tasks/os.system/").status_code == 404
-    assert api.get("/api/tasks/tests.testapp.jobs.not_registered/").status_code == 404
+    assert api.get("/api/tasks/tests.testapp.tablecron_jobs.not_registered/").status_code == 404
 
 
-@override_settings(TABLECRON={"ALLOWED_TASKS": ["tests.testapp.jobs.not_registered"]})
+@override_settings(TABLECRON={"ALLOWED_TASKS": ["tests.testapp.tablecron_jobs.not_registered"]})
 def test_allowed_tasks_are_listed(api: APIClient) -> None:
-    name = "tests.testapp.jobs.not_registered"
+    name = "tests.testapp.tablecron_jobs.not_registered"
     try:
         assert api.get(f"/api/tasks/{name}/").json()["parameters"][0]["name"] == "x"
         assert name in {task["name"] for task in api.get("/api/tasks/").json()}

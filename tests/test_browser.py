@@ -1,7 +1,7 @@
 """The example project's admin in a real headless Chromium (Debian's), through Playwright.
 
-The example runs as a real ``runserver`` with its embedded scheduler, on a fresh SQLite
-file, so "Run now" really fires. These tests run in one suite of ``scripts/test`` (it sets
+The example runs as a real ``runserver`` with the scheduler in its web worker, on a fresh
+SQLite file, so "Run now" really fires. These tests run in one suite of ``scripts/test`` (it sets
 TABLECRON_BROWSER_TESTS); there, a missing Chromium fails them. With
 TABLECRON_SCREENSHOTS=docs/img they also save the README's screenshots.
 """
@@ -170,10 +170,10 @@ def test_create_a_cron_job_with_its_upcoming_fire_times_and_a_field_error(admin:
     page = admin
     page.goto("/admin/tablecron/job/add/")
     page.fill("#id_name", "weekly-report")
-    page.select_option("#id_task", "demo.jobs.write_report")
+    page.select_option("#id_task", "demo.tablecron_jobs.write_report")
     # The chosen task's signature and docstring appear under it.
     expect(page.locator(".tablecron-signature")).to_have_text(
-        "demo.jobs.write_report(title: str = 'Daily report') -> str"
+        "demo.tablecron_jobs.write_report(title: str = 'Daily report') -> str"
     )
     page.fill("#id_kwargs", '{"title": "Weekly report"}')
     # Only the chosen kind's fields show.
@@ -204,14 +204,14 @@ def test_create_a_cron_job_with_its_upcoming_fire_times_and_a_field_error(admin:
 
 def test_run_now_shows_the_run_with_its_status_and_traceback(admin: Page) -> None:
     page = admin
-    add_job(page, "broken-cleanup", "demo.jobs.clean_old_runs", '{"days": -1}')
+    add_job(page, "broken-cleanup", "demo.tablecron_jobs.clean_old_runs", '{"days": -1}')
     for _ in range(3):
         choose_action(page, "run_now", "broken-cleanup", "manual-cleanup")
         expect(page.locator("ul.messagelist li.success")).to_have_text("2 jobs will run shortly.")
 
     page.get_by_role("link", name="broken-cleanup", exact=True).click()
     runs = page.locator("#runs-group tbody tr.has_original")
-    for _ in range(60):  # the embedded scheduler claims a manual run within a second
+    for _ in range(60):  # the scheduler in the web worker claims a manual run within a second
         if runs.count() == 3 and "failed" in runs.first.inner_text():
             break
         page.wait_for_timeout(500)
@@ -244,8 +244,8 @@ def test_pause_a_job(admin: Page) -> None:
 
 def test_bulk_delete_two_jobs(admin: Page) -> None:
     page = admin
-    add_job(page, "doomed-one", "demo.jobs.write_report", "{}", cron="@daily")
-    add_job(page, "doomed-two", "demo.jobs.write_report", "{}", cron="@weekly")
+    add_job(page, "doomed-one", "demo.tablecron_jobs.write_report", "{}", cron="@daily")
+    add_job(page, "doomed-two", "demo.tablecron_jobs.write_report", "{}", cron="@weekly")
     choose_action(page, "delete_selected", "doomed-one", "doomed-two")
     expect(page.locator("h1")).to_have_text(re.compile("Delete multiple objects|Are you sure"))
     page.click("input[type=submit]")

@@ -29,15 +29,16 @@ def test_defaults_pass() -> None:
 def test_every_valid_setting_passes() -> None:
     assert (
         check(
-            EMBEDDED=True,
+            SCHEDULER_IN_WEB_WORKERS=True,
             POLL_INTERVAL=timedelta(milliseconds=200),
             EXECUTOR="thread",
             MAX_WORKERS=4,
             HEARTBEAT_INTERVAL=5,
             LOST_AFTER=30.0,
             RUN_RETENTION=timedelta(days=7),
-            ALLOWED_TASKS=["tests.testapp.jobs.not_registered"],
+            ALLOWED_TASKS=["tests.testapp.tablecron_jobs.not_registered"],
             ARGS_MAX_BYTES=1024,
+            CONNECTION_RECYCLE=timedelta(minutes=5),
         )
         == []
     )
@@ -64,7 +65,23 @@ def test_w001_unknown_key_suggests_the_nearest() -> None:
 
 def test_w001_unknown_key_without_a_near_one_lists_the_keys() -> None:
     (warning,) = check(COLOUR="blue")
-    assert "EMBEDDED" in str(warning.hint)
+    assert "SCHEDULER_IN_WEB_WORKERS" in str(warning.hint)
+
+
+@pytest.mark.parametrize(
+    ("old", "value", "new"),
+    [
+        ("EMBEDDED", True, "SCHEDULER_IN_WEB_WORKERS"),
+        ("CONNECTION_MAX_AGE", 60, "CONNECTION_RECYCLE"),
+    ],
+)
+def test_e007_a_renamed_key_is_an_error_naming_the_new_one(old: str, value: Any, new: str) -> None:
+    (error,) = check(**{old: value})
+    assert error.id == "tablecron.E007"
+    assert f"TABLECRON[{old!r}]" in error.msg
+    assert "does nothing" in error.msg
+    assert error.hint == f"Rename TABLECRON[{old!r}] to TABLECRON[{new!r}]."
+    assert error.is_serious()
 
 
 @pytest.mark.parametrize(
@@ -75,7 +92,8 @@ def test_w001_unknown_key_without_a_near_one_lists_the_keys() -> None:
         ("POLL_INTERVAL", -1),
         ("MAX_WORKERS", 2.5),
         ("MAX_WORKERS", True),
-        ("EMBEDDED", "yes"),
+        ("SCHEDULER_IN_WEB_WORKERS", "yes"),
+        ("CONNECTION_RECYCLE", 0),
         ("RUN_RETENTION", timedelta(0)),
         ("ALLOWED_TASKS", "app.task"),
         ("ALLOWED_TASKS", [1]),
@@ -110,7 +128,12 @@ def test_e004_executors_by_alias_and_path_pass() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["tests.testapp.jobs.missing", "no.such.module.func", "tests.testapp.jobs.tablecron"]
+    "path",
+    [
+        "tests.testapp.tablecron_jobs.missing",
+        "no.such.module.func",
+        "tests.testapp.tablecron_jobs.tablecron",
+    ],
 )
 def test_e005_allowed_tasks_that_cannot_be_used(path: str) -> None:
     (error,) = check(ALLOWED_TASKS=[path])
@@ -160,7 +183,7 @@ def test_e006_the_default_permission_class_passes_when_drf_is_installed() -> Non
 @pytest.mark.django_db
 def test_w002_rows_with_unknown_tasks_are_reported_on_database_checks() -> None:
     Job.objects.create(name="old", task="removed.module.func", cron="@daily")
-    Job.objects.create(name="ok", task="tests.testapp.jobs.noop", cron="@daily")
+    Job.objects.create(name="ok", task="tests.testapp.tablecron_jobs.noop", cron="@daily")
     (warning,) = check_unknown_tasks(None, databases=["default"])
     assert warning.id == "tablecron.W002"
     assert "removed.module.func" in warning.msg

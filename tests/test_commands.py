@@ -1,5 +1,8 @@
-"""listjobs, runjob and schedulerstatus, called as a person or a monitor would."""
+"""``manage.py tablecron`` and its subcommands, called as a person or a monitor would."""
 
+import re
+import subprocess
+import sys
 from datetime import timedelta
 from io import StringIO
 
@@ -7,25 +10,27 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tablecron.db import db_now
+from tablecron.management.commands.tablecron import SUBCOMMANDS, Command
 from tablecron.models import Job, JobRun, SchedulerInstance
 from tests.factories import ADD
+from tests.processes import ROOT, child_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def call(*args: str) -> str:
+def tablecron(*args: str) -> str:
     out = StringIO()
-    call_command(*args, stdout=out, stderr=StringIO())
+    call_command("tablecron", *args, stdout=out, stderr=StringIO())
     return out.getvalue()
 
 
-def test_listjobs_shows_schedule_and_next_run() -> None:
+def test_list_shows_schedule_and_next_run() -> None:
     Job.objects.create(name="nightly", task=ADD, args=[1], cron="0 3 * * *", timezone="UTC")
     Job.objects.create(
         name="paused", task=ADD, args=[1], interval=timedelta(minutes=5), enabled=False
     )
     Job.objects.create(name="by-hand", task=ADD, args=[1])
-    lines = call("listjobs").splitlines()
+    lines = tablecron("list").splitlines()
     assert lines[0].split() == ["NAME", "TASK", "SCHEDULE", "NEXT", "RUN", "LAST", "STATUS"]
     by_name = {line.split()[0]: line for line in lines[1:]}
     assert "cron 0 3 * * * (UTC)" in by_name["nightly"]
@@ -35,42 +40,96 @@ def test_listjobs_shows_schedule_and_next_run() -> None:
     assert "manual only" in by_name["by-hand"]
 
 
-def test_runjob_runs_and_prints_the_result() -> None:
+def test_run_runs_and_prints_the_result() -> None:
     job = Job.objects.create(name="sum", task=ADD, args=[2, 3])
-    assert call("runjob", "sum").strip() == "5"
+    assert tablecron("run", "sum").strip() == "5"
     run = JobRun.objects.get(job=job)
     assert (run.trigger, run.status, run.result) == ("manual", "succeeded", 5)
     assert not SchedulerInstance.objects.exists()  # it deregistered
 
 
-def test_runjob_of_a_failing_job_exits_non_zero() -> None:
-    Job.objects.create(name="broken", task="tests.testapp.jobs.fail", kwargs={"message": "no"})
+def test_run_of_a_failing_job_exits_non_zero() -> None:
+    Job.objects.create(
+        name="broken", task="tests.testapp.tablecron_jobs.fail", kwargs={"message": "no"}
+    )
     with pytest.raises(CommandError, match="ended failed") as caught:
-        call("runjob", "broken")
+        tablecron("run", "broken")
     assert caught.value.returncode == 1
     assert "RuntimeError: no" in JobRun.objects.get().error
 
 
-def test_runjob_of_an_unknown_job() -> None:
+def test_run_of_an_unknown_job() -> None:
     with pytest.raises(CommandError, match="No job is named 'nope'"):
-        call("runjob", "nope")
+        tablecron("run", "nope")
 
 
-def test_schedulerstatus_exits_non_zero_without_a_live_scheduler() -> None:
+def test_status_exits_non_zero_without_a_live_scheduler() -> None:
     with pytest.raises(CommandError, match="No live tablecron scheduler") as caught:
-        call("schedulerstatus")
+        tablecron("status")
     assert caught.value.returncode == 1
     old = db_now() - timedelta(minutes=10)
     SchedulerInstance.objects.create(pk="stale", host="h", pid=1, started_at=old, heartbeat_at=old)
     with pytest.raises(CommandError):
-        call("schedulerstatus")
+        tablecron("status")
 
 
-def test_schedulerstatus_lists_live_schedulers() -> None:
+def test_status_lists_live_schedulers() -> None:
     now = db_now()
     SchedulerInstance.objects.create(
         pk="web-1:42:abc", host="web-1", pid=42, started_at=now, heartbeat_at=now
     )
-    out = call("schedulerstatus")
+    out = tablecron("status")
     assert "web-1:42:abc" in out
     assert "1 live scheduler(s)." in out
+
+
+def manage(*args: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py ARGS`` as a person types it, in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        env=child_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_help_lists_the_subcommands_and_each_has_its_own() -> None:
+    listed = manage("tablecron", "--help")
+    assert listed.returncode == 0, listed.stderr
+    for name, subcommand in SUBCOMMANDS.items():
+        assert re.search(rf"^\s+{name}\s+\S", listed.stdout, re.MULTILINE), name
+        own = manage("tablecron", name, "--help")
+        assert own.returncode == 0, own.stderr
+        assert re.match(rf"usage: \S+ tablecron {name} ", own.stdout), own.stdout
+        assert (subcommand.description or subcommand.help)[:30] in " ".join(own.stdout.split())
+    assert "NAME" in manage("tablecron", "run", "--help").stdout
+
+
+def test_a_subcommand_is_required() -> None:
+    with pytest.raises(CommandError, match="required: SUBCOMMAND"):
+        tablecron()
+    unknown = manage("tablecron", "runjob", "x")
+    assert unknown.returncode == 2
+    assert "invalid choice: 'runjob'" in unknown.stderr
+
+
+@pytest.mark.parametrize("old", ["runscheduler", "listjobs", "runjob", "schedulerstatus"])
+def test_the_old_command_names_are_gone(old: str) -> None:
+    with pytest.raises(CommandError, match=f"Unknown command: '{old}'"):
+        call_command(old)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["scheduler", "-v", "2"],
+        ["-v", "2", "scheduler"],
+        ["run", "nightly", "--verbosity", "2", "--traceback"],
+    ],
+)
+def test_django_options_go_before_or_after_the_subcommand(argv: list[str]) -> None:
+    parser = Command().create_parser("manage.py", "tablecron")
+    assert parser.parse_args(argv).verbosity == 2
+    assert parser.parse_args(["scheduler"]).verbosity == 1

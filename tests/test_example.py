@@ -85,7 +85,7 @@ def test_readme_example_command_serves_the_admin_with_scheduled_jobs(tmp_path: P
         rows = dict(db.execute("SELECT name, next_run_at FROM tablecron_job").fetchall())
         admins = db.execute("SELECT COUNT(*) FROM auth_user WHERE is_superuser").fetchone()[0]
     assert admins == 1
-    assert fired == "succeeded"  # the embedded scheduler fires the sample jobs
+    assert fired == "succeeded"  # the scheduler in the web worker fires the sample jobs
     assert len(rows) == 6
     assert api_jobs == set(rows)
     assert rows["manual-cleanup"] is None

@@ -1,4 +1,4 @@
-"""Real runscheduler processes on the real database: every due fire runs exactly once.
+"""Real ``tablecron scheduler`` processes on the real database: every due fire runs exactly once.
 
 The tasks write each call to a file (with the fire time they were run for); the checks
 compare that file with the fire times computed from the schedules, not with the JobRun

@@ -13,7 +13,7 @@ from tablecron.models import Job, JobRun, SchedulerInstance
 from tests.processes import calls, schedulers, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-T = "tests.testapp.jobs."
+T = "tests.testapp.tablecron_jobs."
 POSTGRES = connection.vendor == "postgresql"
 # On PostgreSQL a 30 s poll proves the wake-up comes from NOTIFY, not from polling.
 POLL = 30.0 if POSTGRES else 0.5

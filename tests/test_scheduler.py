@@ -18,7 +18,7 @@ from tablecron.signals import run_finished, run_started
 from tests.factories import ADD
 
 pytestmark = pytest.mark.django_db(transaction=True)
-T = "tests.testapp.jobs."
+T = "tests.testapp.tablecron_jobs."
 
 
 def make_job(name: str = "j", task: str = ADD, **fields: Any) -> Job:

@@ -73,7 +73,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("unknown task", {"task": "os.system"}, "task", "not a registered task"),
     (
         "unregistered function",
-        {"task": "tests.testapp.jobs.not_registered"},
+        {"task": "tests.testapp.tablecron_jobs.not_registered"},
         "task",
         "not a registered task",
     ),
@@ -155,7 +155,11 @@ def test_args_size_limit_is_a_setting() -> None:
         {"cron": ""},
         {"args": [], "kwargs": {"a": 1, "b": 2}},
         {"task": "testapp.greet", "args": [], "kwargs": {"who": "world"}},
-        {"task": "tests.testapp.jobs.async_noop", "args": [], "kwargs": {"anything": [1, None]}},
+        {
+            "task": "tests.testapp.tablecron_jobs.async_noop",
+            "args": [],
+            "kwargs": {"anything": [1, None]},
+        },
         {"start_at": in_future(days=1), "end_at": in_future(days=2)},
         {"jitter": timedelta(seconds=5), "timeout": timedelta(minutes=1), "max_instances": 3},
     ],
@@ -173,15 +177,20 @@ def test_save_rejects_an_unusable_schedule_even_without_full_clean() -> None:
     assert not Job.objects.exists()
 
 
-TYPED = "tests.testapp.jobs.typed"
+TYPED = "tests.testapp.tablecron_jobs.typed"
 
 
 @pytest.mark.parametrize(
     ("args", "kwargs", "field", "words"),
     [
-        (["7"], {}, "args", '“days” of tests.testapp.jobs.typed must be int, not "7"'),
+        (["7"], {}, "args", '“days” of tests.testapp.tablecron_jobs.typed must be int, not "7"'),
         ([True], {}, "args", "must be int, not true"),
-        ([7], {"ratio": "half"}, "kwargs", "“ratio” of tests.testapp.jobs.typed must be float"),
+        (
+            [7],
+            {"ratio": "half"},
+            "kwargs",
+            "“ratio” of tests.testapp.tablecron_jobs.typed must be float",
+        ),
         ([7], {"tags": "a,b"}, "kwargs", "must be list or NoneType"),
         ([7], {"options": []}, "kwargs", "must be dict"),
     ],

@@ -4,5 +4,5 @@ from django.views.decorators.http import require_safe
 
 @require_safe
 def health(request: HttpRequest) -> JsonResponse:
-    """A liveness probe, for the ``demo.jobs.ping`` task to call."""
+    """A liveness probe, for the ``demo.tablecron_jobs.ping`` task to call."""
     return JsonResponse({"ok": True})

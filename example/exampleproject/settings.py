@@ -87,8 +87,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # tablecron: every key is optional; uncomment one to change its default.
 TABLECRON: dict[str, object] = {
     # The example runs its scheduler inside runserver; in production run
-    # `manage.py runscheduler` beside the web server, or keep this on in every web process.
-    "EMBEDDED": True,
+    # `manage.py tablecron scheduler` beside the web server, or keep this on to run one in
+    # every web worker process.
+    "SCHEDULER_IN_WEB_WORKERS": True,
     # "POLL_INTERVAL": 0.5,  # seconds between two looks at the table
     # "EXECUTOR": "thread",  # "thread", "immediate" or the dotted path of an Executor
     # "MAX_WORKERS": 10,  # threads of the "thread" executor
@@ -99,5 +100,6 @@ TABLECRON: dict[str, object] = {
     # "ARGS_MAX_BYTES": 65536,  # size limit of a job's JSON args and kwargs
     # "RESULT_MAX_BYTES": 65536,  # size limit of a run's stored result
     # "SHUTDOWN_GRACE": 30,  # seconds running jobs get to finish when a scheduler stops
-    # "CONNECTION_MAX_AGE": 60,  # seconds a scheduler thread keeps a database connection
+    # "CONNECTION_RECYCLE": 60,  # seconds after which a scheduler thread replaces its
+    #                           # database connection, though it still works
 }

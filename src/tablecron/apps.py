@@ -12,11 +12,12 @@ class TablecronConfig(AppConfig):
         from tablecron.checks import register_checks
 
         register_checks()
-        # Like admin.py: every installed app's jobs.py registers its tasks on import.
-        autodiscover_modules("jobs")
+        # Like admin.py: every installed app's tablecron_jobs.py registers its tasks on
+        # import. Not jobs.py, which django-extensions' jobs/ packages already use.
+        autodiscover_modules("tablecron_jobs")
         from tablecron.conf import settings
 
-        if settings.EMBEDDED:
-            from tablecron import embedded
+        if settings.SCHEDULER_IN_WEB_WORKERS:
+            from tablecron import web_workers
 
-            embedded.install()
+            web_workers.install()

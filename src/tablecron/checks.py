@@ -15,6 +15,13 @@ from django.utils.module_loading import import_string
 
 from tablecron.conf import DOTTED_PATH_LISTS, EXECUTOR_ALIASES, KEYS
 
+# Keys renamed before the first release: only so that the check names the new one. The
+# old names do nothing.
+RENAMED_KEYS = {
+    "EMBEDDED": "SCHEDULER_IN_WEB_WORKERS",
+    "CONNECTION_MAX_AGE": "CONNECTION_RECYCLE",
+}
+
 
 def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
@@ -37,7 +44,9 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
         )
         return errors
     for key, value in raw.items():
-        if key not in KEYS:
+        if key in RENAMED_KEYS:
+            errors.append(_renamed_key(key))
+        elif key not in KEYS:
             errors.append(_unknown_key(key))
         elif not _type_ok(key, value):
             errors.append(
@@ -63,6 +72,15 @@ def _unknown_key(key: str) -> CheckMessage:
     hint = f"Did you mean {close[0]!r}?" if close else f"Valid keys: {', '.join(KEYS)}."
     return Warning(
         f"TABLECRON has an unknown key {key!r}; it is ignored.", hint=hint, id="tablecron.W001"
+    )
+
+
+def _renamed_key(key: str) -> CheckMessage:
+    new = RENAMED_KEYS[key]
+    return Error(
+        f"TABLECRON[{key!r}] was renamed to {new!r}; the old name does nothing.",
+        hint=f"Rename TABLECRON[{key!r}] to TABLECRON[{new!r}].",
+        id="tablecron.E007",
     )
 
 

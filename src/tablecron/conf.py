@@ -34,7 +34,7 @@ class Key:
 _SECONDS = (int, float, timedelta)
 
 KEYS: dict[str, Key] = {
-    "EMBEDDED": Key(False, (bool,), "True or False"),
+    "SCHEDULER_IN_WEB_WORKERS": Key(False, (bool,), "True or False"),
     "POLL_INTERVAL": Key(0.5, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "EXECUTOR": Key("thread", (str,), '"thread", "immediate" or a dotted path'),
     "MAX_WORKERS": Key(10, (int,), "a positive integer", positive=True),
@@ -45,7 +45,7 @@ KEYS: dict[str, Key] = {
     "ARGS_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
     "RESULT_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
     "SHUTDOWN_GRACE": Key(30.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
-    "CONNECTION_MAX_AGE": Key(60.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
+    "CONNECTION_RECYCLE": Key(60.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "API_PERMISSION_CLASSES": Key(
         (DEFAULT_API_PERMISSION,), (list, tuple), "a list of dotted paths to permission classes"
     ),
@@ -79,8 +79,8 @@ class Settings:
         return self.raw.get(key, KEYS[key].default)
 
     @property
-    def EMBEDDED(self) -> bool:
-        return bool(self.get("EMBEDDED"))
+    def SCHEDULER_IN_WEB_WORKERS(self) -> bool:
+        return bool(self.get("SCHEDULER_IN_WEB_WORKERS"))
 
     @property
     def POLL_INTERVAL(self) -> float:
@@ -124,8 +124,8 @@ class Settings:
         return _seconds(self.get("SHUTDOWN_GRACE"))
 
     @property
-    def CONNECTION_MAX_AGE(self) -> float:
-        return _seconds(self.get("CONNECTION_MAX_AGE"))
+    def CONNECTION_RECYCLE(self) -> float:
+        return _seconds(self.get("CONNECTION_RECYCLE"))
 
     @property
     def API_PERMISSION_CLASSES(self) -> tuple[str, ...]:

@@ -25,14 +25,14 @@ def db_now(using: str = "default") -> datetime:
 
 
 def close_old_connections() -> None:
-    """Close this thread's connections that are broken or older than CONNECTION_MAX_AGE.
+    """Close this thread's connections that are broken or older than CONNECTION_RECYCLE.
 
     Django's own ``close_old_connections()`` closes every connection each time when
     CONN_MAX_AGE is 0 (its default): right for requests, ruinous for a loop that runs
     hundreds of jobs a second. tablecron's long-lived threads reuse a connection while
-    it works and replace it once it failed, went away, or lived CONNECTION_MAX_AGE.
+    it works and replace it once it failed, went away, or lived CONNECTION_RECYCLE.
     """
-    max_age = settings.CONNECTION_MAX_AGE
+    max_age = settings.CONNECTION_RECYCLE
     for connection in connections.all(initialized_only=True):
         raw = connection.connection
         if raw is None or connection.in_atomic_block:

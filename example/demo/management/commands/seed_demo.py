@@ -20,40 +20,40 @@ def demo_jobs(base_url: str) -> dict[str, dict[str, Any]]:
     return {
         "hourly-report": {
             "description": "Write the jobs report at the top of every hour.",
-            "task": "demo.jobs.write_report",
+            "task": "demo.tablecron_jobs.write_report",
             "kwargs": {"title": "Hourly report"},
             "cron": "0 * * * *",
         },
         "heartbeat-ping": {
             "description": "Check every 30 seconds that this site answers.",
-            "task": "demo.jobs.ping",
+            "task": "demo.tablecron_jobs.ping",
             "kwargs": {"url": f"{base_url}/health/", "timeout": 5.0},
             "interval": timedelta(seconds=30),
             "timeout": timedelta(seconds=10),
         },
         "weekly-cleanup": {
             "description": "Delete runs older than two weeks, Mondays at 03:00 Shanghai time.",
-            "task": "demo.jobs.clean_old_runs",
+            "task": "demo.tablecron_jobs.clean_old_runs",
             "kwargs": {"days": 14},
             "cron": "0 3 * * 1",
             "timezone": "Asia/Shanghai",
         },
         "every-10-seconds-report": {
             "description": "Write a report every 10 seconds (a cron expression with seconds).",
-            "task": "demo.jobs.write_report",
+            "task": "demo.tablecron_jobs.write_report",
             "kwargs": {"title": "Every 10 seconds"},
             "cron": "*/10 * * * * *",
         },
         "one-off-report": {
             "description": "Write a report once, an hour after the demo was seeded.",
-            "task": "demo.jobs.write_report",
+            "task": "demo.tablecron_jobs.write_report",
             "kwargs": {"title": "One-off report"},
             "run_at": timezone.now() + timedelta(hours=1),
         },
         "manual-cleanup": {
             "description": "Manual only: no schedule. Run it with the admin's “Run selected "
             "jobs now” action.",
-            "task": "demo.jobs.clean_old_runs",
+            "task": "demo.tablecron_jobs.clean_old_runs",
             "kwargs": {"days": 7},
         },
     }

@@ -1,4 +1,5 @@
-"""Embedded mode under a real gunicorn with 4 workers: every due fire runs exactly once.
+"""The scheduler in web workers, under a real gunicorn with 4 workers: every due fire runs
+exactly once.
 
 Each worker process starts its own scheduler thread when it loads the app (no request
 needed); the database, not the number of schedulers, keeps each fire to one call.
@@ -52,7 +53,8 @@ def free_port() -> int:
 def gunicorn(
     workers: int, log: Path, **tablecron: Any
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """``gunicorn --workers N`` in embedded mode on 127.0.0.1; SIGTERM (then SIGKILL) on exit."""
+    """``gunicorn --workers N``, a scheduler in each worker, on 127.0.0.1; SIGTERM (then
+    SIGKILL) on exit."""
     port = free_port()
     with open(log, "wb") as output:
         proc = subprocess.Popen(
@@ -68,7 +70,7 @@ def gunicorn(
                 "tests.wsgi:application",
             ],
             cwd=ROOT,
-            env=child_env(EMBEDDED=True, **tablecron),
+            env=child_env(SCHEDULER_IN_WEB_WORKERS=True, **tablecron),
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so nothing outlives the test
@@ -103,7 +105,7 @@ def retried_loops(output: str) -> None:
         print(f"{failed} scheduler loops failed and were retried: {errors}")
 
 
-def test_gunicorn_workers_in_embedded_mode_fire_each_job_exactly_once(tmp_path: Path) -> None:
+def test_schedulers_in_gunicorn_workers_fire_each_job_exactly_once(tmp_path: Path) -> None:
     jobs, path, log = 50, tmp_path / "calls.log", tmp_path / "gunicorn.log"
     with gunicorn(WORKERS, log) as (server, port):
 
@@ -113,7 +115,7 @@ def test_gunicorn_workers_in_embedded_mode_fire_each_job_exactly_once(tmp_path: 
             return SchedulerInstance.objects.count() >= WORKERS
 
         # Before any request: the workers start their schedulers when they load the app.
-        wait_for(started, 60, f"{WORKERS} embedded schedulers")
+        wait_for(started, 60, f"{WORKERS} schedulers in web workers")
         time.sleep(1)  # a fifth one (from the master, say) would show up by now
         pids = set(SchedulerInstance.objects.values_list("pid", flat=True))
         assert len(pids) == SchedulerInstance.objects.count() == WORKERS
@@ -128,7 +130,7 @@ def test_gunicorn_workers_in_embedded_mode_fire_each_job_exactly_once(tmp_path: 
     assert server.returncode == 0, log.read_text()
     assert not SchedulerInstance.objects.exists(), "workers did not deregister on exit"
     recorded = calls(path)
-    report(f"embedded, gunicorn --workers {WORKERS}", recorded)
+    report(f"scheduler in web workers, gunicorn --workers {WORKERS}", recorded)
     retried_loops(log.read_text())
     expected = expected_fires(jobs, first, paused - timedelta(seconds=1))
     assert len(expected) >= jobs * (SOAK - 3)

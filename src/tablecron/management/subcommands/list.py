@@ -1,7 +1,6 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
+from tablecron.management.subcommands import Subcommand
 from tablecron.models import Job
 
 
@@ -15,10 +14,10 @@ def _schedule(job: Job) -> str:
     return "manual only"
 
 
-class Command(BaseCommand):
+class ListJobs(Subcommand):
     help = "List the jobs with their schedule, next run and last status."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, **options: Any) -> None:
         rows = [("NAME", "TASK", "SCHEDULE", "NEXT RUN", "LAST STATUS")]
         for job in Job.objects.order_by("name"):
             next_run = (

@@ -2,19 +2,19 @@ import logging
 import signal
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
+from tablecron.management.subcommands import Subcommand
 from tablecron.scheduler import Scheduler
 
 
-class Command(BaseCommand):
-    help = (
+class RunScheduler(Subcommand):
+    help = "Run the scheduler in the foreground."
+    description = (
         "Run the tablecron scheduler in the foreground. Run as many copies as you like: each "
         "due run fires exactly once. SIGTERM or SIGINT: stop claiming, let running jobs "
         "finish (up to SHUTDOWN_GRACE), exit 0."
     )
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, **options: Any) -> None:
         logger = logging.getLogger("tablecron")
         if not logger.handlers and not logging.getLogger().handlers:
             logging.basicConfig(

@@ -1,8 +1,9 @@
-"""The demo's schedulable tasks. tablecron imports every installed app's ``jobs.py``.
+"""The demo's schedulable tasks. tablecron imports every installed app's
+``tablecron_jobs.py``.
 
-Each function is registered under its dotted path (``demo.jobs.write_report`` ...), the
-name a job row puts in its ``task`` field; the first paragraph of its docstring is the
-task's description.
+Each function is registered under its dotted path (``demo.tablecron_jobs.write_report``
+...), the name a job row puts in its ``task`` field; the first paragraph of its docstring
+is the task's description.
 """
 
 from datetime import datetime, timedelta

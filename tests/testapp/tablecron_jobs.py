@@ -1,4 +1,4 @@
-"""Tasks the tests schedule; discovered like any app's jobs.py."""
+"""Tasks the tests schedule; discovered like any app's tablecron_jobs.py."""
 
 import asyncio
 import os

@@ -1,20 +1,22 @@
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from tablecron.executors.immediate import ImmediateExecutor
+from tablecron.management.subcommands import Subcommand
 from tablecron.models import Job, RunStatus
 from tablecron.scheduler import Scheduler
 
 
-class Command(BaseCommand):
+class RunJob(Subcommand):
     help = "Run one job now, in this process, and print its result; exits 1 if it fails."
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("name", help="The job's name.")
+    @classmethod
+    def add_arguments(cls, parser: CommandParser) -> None:
+        parser.add_argument("name", metavar="NAME", help="The job's name.")
 
-    def handle(self, *args: Any, name: str, **options: Any) -> None:
+    def handle(self, *, name: str, **options: Any) -> None:
         try:
             job = Job.objects.get(name=name)
         except Job.DoesNotExist:

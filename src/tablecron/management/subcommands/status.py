@@ -1,17 +1,18 @@
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from tablecron.conf import settings
 from tablecron.db import db_now
+from tablecron.management.subcommands import Subcommand
 from tablecron.models import SchedulerInstance
 
 
-class Command(BaseCommand):
+class Status(Subcommand):
     help = "List live schedulers; exits 1 when there is none (for monitoring)."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, **options: Any) -> None:
         now = db_now()
         alive = SchedulerInstance.objects.alive(now, timedelta(seconds=settings.LOST_AFTER))
         for instance in alive:

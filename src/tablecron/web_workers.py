@@ -1,10 +1,11 @@
-"""Embedded mode: a scheduler thread inside each web process (``TABLECRON["EMBEDDED"]``).
+"""The scheduler in web workers: a scheduler thread inside each web worker process
+(``TABLECRON["SCHEDULER_IN_WEB_WORKERS"]``).
 
-It is as safe as separate ``runscheduler`` processes, since exactly-once firing rests on
-the database, not on there being one scheduler. The thread starts when a process starts
-serving (gunicorn, uvicorn, daphne, hypercorn, uWSGI workers and ``runserver``), or at
-its first request under any other server; a process forked from one that runs a
-scheduler starts its own, since threads do not survive ``fork()``.
+It is as safe as separate ``tablecron scheduler`` processes, since exactly-once firing
+rests on the database, not on there being one scheduler. The thread starts when a
+process starts serving (gunicorn, uvicorn, daphne, hypercorn, uWSGI workers and
+``runserver``), or at its first request under any other server; a process forked from
+one that runs a scheduler starts its own, since threads do not survive ``fork()``.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ _running: dict[int, Any] = {}  # pid -> Scheduler
 
 
 def install() -> None:
-    """Called from ``AppConfig.ready()`` when EMBEDDED is on."""
-    request_started.connect(_on_request, dispatch_uid="tablecron-embedded")
+    """Called from ``AppConfig.ready()`` when SCHEDULER_IN_WEB_WORKERS is on."""
+    request_started.connect(_on_request, dispatch_uid="tablecron-web-workers")
     os.register_at_fork(after_in_child=_after_fork)
     if _serving():
         start()
@@ -74,7 +75,7 @@ def start() -> Any:
     )
     thread.start()
     atexit.register(_stop, scheduler, thread)
-    logger.info("tablecron: embedded scheduler started in process %d", pid)
+    logger.info("tablecron: scheduler started in web worker process %d", pid)
     return scheduler
 
 

@@ -1,0 +1,59 @@
+"""``manage.py tablecron SUBCOMMAND``: all of tablecron's commands under one name, which
+no other app's command shadows (Django keeps the first installed app's command of a
+name)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser, DjangoHelpFormatter
+
+from tablecron.management.subcommands import Subcommand
+from tablecron.management.subcommands.list import ListJobs
+from tablecron.management.subcommands.run import RunJob
+from tablecron.management.subcommands.scheduler import RunScheduler
+from tablecron.management.subcommands.status import Status
+
+# A new subcommand is a Subcommand subclass in tablecron.management.subcommands and a
+# line here.
+SUBCOMMANDS: dict[str, type[Subcommand]] = {
+    "scheduler": RunScheduler,
+    "list": ListJobs,
+    "run": RunJob,
+    "status": Status,
+}
+
+
+class Command(BaseCommand):
+    help = "tablecron: run the scheduler, list the jobs, run one now, or check the schedulers."
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._base_arguments: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        super().__init__(*args, **kwargs)
+
+    def add_base_argument(self, parser: CommandParser, *args: Any, **kwargs: Any) -> None:
+        super().add_base_argument(parser, *args, **kwargs)
+        if kwargs.get("action") != "version":
+            self._base_arguments.append((args, kwargs))
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        base_arguments, self._base_arguments = self._base_arguments, []  # one parser's worth
+        subparsers = parser.add_subparsers(
+            dest="subcommand", required=True, title="subcommands", metavar="SUBCOMMAND"
+        )
+        for name, subcommand in SUBCOMMANDS.items():
+            subparser = subparsers.add_parser(
+                name,
+                help=subcommand.help,
+                description=subcommand.description or subcommand.help,
+                formatter_class=DjangoHelpFormatter,
+            )
+            subcommand.add_arguments(subparser)
+            # Django's own options (-v 2, --traceback ...) work after the subcommand too;
+            # suppressed defaults keep those given before it.
+            for args, kwargs in base_arguments:
+                subparser.add_argument(*args, **{**kwargs, "default": argparse.SUPPRESS})
+
+    def handle(self, *args: Any, subcommand: str, **options: Any) -> None:
+        SUBCOMMANDS[subcommand](self).handle(**options)
