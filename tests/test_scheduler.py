@@ -421,3 +421,15 @@ def test_an_idle_scheduler_wakes_for_its_next_heartbeat(scheduler: Scheduler) ->
     finally:
         scheduler._waiter.close()
     assert 0 < delay <= 0.3
+
+
+def test_runs_record_where_they_execute(scheduler: Scheduler) -> None:
+    job = due(make_job(queue="reports"))
+    scheduler.run_once()
+    manual = job.run_now()
+    scheduler.run_once()
+    for run in (runs(job)[0], JobRun.objects.get(pk=manual.pk)):
+        assert (run.status, run.executor, run.queue) == ("succeeded", "immediate", "reports")
+        assert run.queued_at is not None and run.started_at is not None
+        assert run.queued_at <= run.started_at
+        assert run.time_queued is not None and run.time_queued >= timedelta(0)

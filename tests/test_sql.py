@@ -40,6 +40,9 @@ def new_run(job: Job, **fields: Any) -> NewRun:
         "error": "",
         "worker": "w",
         "not_before": at,
+        "executor": "thread",
+        "queue": "",
+        "queued_at": at,
     }
     return NewRun(**{**values, **fields})
 

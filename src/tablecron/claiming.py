@@ -16,9 +16,11 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.db import DatabaseError, transaction
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from tablecron.execution import Claim
+from tablecron.executors import Executor
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
 from tablecron.models.run import ACTIVE
 from tablecron.planning import DueJob, Plan, Planned, plan
@@ -58,11 +60,12 @@ def initial_state(run: Planned, now: datetime, worker: str, *, starts_at_claim: 
 
 
 class Claimer:
-    """Claims for scheduler ``worker``, whose executor ``starts_at_claim`` or not."""
+    """Claims for scheduler ``worker`` and its ``executor``."""
 
-    def __init__(self, worker: str, *, starts_at_claim: bool) -> None:
+    def __init__(self, worker: str, executor: Executor) -> None:
         self.worker = worker
-        self.starts_at_claim = starts_at_claim
+        self.executor = executor
+        self.starts_at_claim = executor.starts_at_claim
         self._rng = random.Random()
 
     def soonest(self) -> tuple[datetime, datetime | None]:
@@ -73,13 +76,21 @@ class Claimer:
         return statements().soonest(names)
 
     def claim(self, limit: int) -> list[Claim]:
-        """Claim up to ``limit`` runs due by ``LOOKAHEAD`` from now, in one transaction."""
+        """Claim up to ``limit`` runs due by ``LOOKAHEAD`` from now, in one transaction.
+
+        An executor that ``submits_in_claim`` gets them before the commit; the caller
+        submits them to any other after it.
+        """
         with transaction.atomic():
             now = statements().begin_claim()
             if limit <= 0:
                 return []
             claims = self._claim_due_jobs(now, limit)
-            return claims + self._claim_pending_runs(now, limit - len(claims))
+            claims += self._claim_pending_runs(now, limit - len(claims))
+            if self.executor.submits_in_claim:
+                for claim in claims:
+                    self.executor.submit(claim)
+            return claims
 
     def _claim_due_jobs(self, now: datetime, limit: int) -> list[Claim]:
         due = Job.objects.due(now + LOOKAHEAD).filter(task__in=task_names())
@@ -111,6 +122,7 @@ class Claimer:
         for job in jobs:
             for run in plans[job.id].runs:
                 state = self._state(run, now)
+                held = state.worker == self.worker and state.status in ACTIVE
                 rows.append(
                     NewRun(
                         job_id=job.id,
@@ -123,13 +135,12 @@ class Claimer:
                         error=run.error,
                         worker=state.worker,
                         not_before=run.not_before,
+                        executor=self.executor.name if held else "",
+                        queue=job.queue if held else "",
+                        queued_at=now if held else None,
                     )
                 )
-        mine = {
-            (row.job_id, row.scheduled_for)
-            for row in rows
-            if row.worker == self.worker and row.status in ACTIVE
-        }
+        mine = {(row.job_id, row.scheduled_for) for row in rows if row.queued_at is not None}
         by_id = {job.id: job for job in jobs}
         return [
             Claim.of(by_id[new.job_id], new.id, new.scheduled_for, self.worker,
@@ -182,6 +193,11 @@ class Claimer:
             worker=self.worker,
             status=RunStatus.RUNNING if running else RunStatus.SCHEDULED,
             started_at=now if running else None,  # the task's own start when it ends
+            executor=self.executor.name,
+            queue=Coalesce(
+                Subquery(Job.objects.filter(pk=OuterRef("job_id")).values("queue")), Value("")
+            ),
+            queued_at=now,
         )
         claims = []
         for run in JobRun.objects.filter(pk__in=ids, worker=self.worker).select_related("job"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import json
 import logging
 import time
@@ -58,6 +59,10 @@ class JobColumns(Protocol):
     def max_retries(self) -> int: ...
     @property
     def retry_delay(self) -> timedelta: ...
+    @property
+    def misfire_grace(self) -> timedelta | None: ...
+    @property
+    def queue(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,8 @@ class Claim:
     ``worker``: who holds the run; starting it is conditional on that. ``running``: the
     claim itself marked the run running (executors that start runs at claim), so
     executing it starts the task at once. ``not_before``: the run must not start before
-    this time, since claims are taken a moment ahead.
+    this time, since claims are taken a moment ahead. ``to_message()`` and
+    ``from_message()`` carry it through a queue as JSON.
     """
 
     run_id: int
@@ -84,6 +90,8 @@ class Claim:
     attempt: int = 1
     max_retries: int = 0
     retry_delay: timedelta = timedelta(seconds=60)
+    misfire_grace: timedelta | None = None
+    queue: str = ""
     running: bool = False
 
     @classmethod
@@ -112,8 +120,34 @@ class Claim:
             attempt=attempt,
             max_retries=job.max_retries,
             retry_delay=job.retry_delay,
+            misfire_grace=job.misfire_grace,
+            queue=job.queue,
             running=running,
         )
+
+    def to_message(self) -> dict[str, Any]:
+        """The claim as JSON-ready values: times in ISO 8601, durations in seconds."""
+        message: dict[str, Any] = {"version": MESSAGE_VERSION}
+        for name, value in dataclasses.asdict(self).items():
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, timedelta):
+                value = value.total_seconds()
+            message[name] = value
+        return message
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> Claim:
+        """The claim ``to_message()`` made; a ``ValueError`` if it is not one."""
+        if message.get("version") != MESSAGE_VERSION:
+            raise ValueError(f"Not a tablecron claim of version {MESSAGE_VERSION}: {message!r}")
+        values = {name: message[name] for name in _MESSAGE_FIELDS if name in message}
+        for name in _TIMES & values.keys():
+            values[name] = datetime.fromisoformat(values[name])
+        for name in _DURATIONS & values.keys():
+            if values[name] is not None:
+                values[name] = timedelta(seconds=values[name])
+        return cls(**values)
 
     def seconds_to_start(self) -> float:
         """How long until ``not_before``, by this host's clock (0 if it has come)."""
@@ -150,6 +184,12 @@ class Outcome:
             result=self.result,
             error=self.error[-ERROR_MAX_CHARS:],
         )
+
+
+MESSAGE_VERSION = 1
+_MESSAGE_FIELDS = [f.name for f in dataclasses.fields(Claim)]
+_TIMES = {"scheduled_for", "not_before"}
+_DURATIONS = {"timeout", "retry_delay", "misfire_grace"}
 
 
 def current_claim() -> Claim | None:

@@ -42,6 +42,7 @@ class DueJob(NamedTuple):
     retry_delay: timedelta
     next_run_at: datetime | None
     version: int
+    queue: str = ""
 
     def schedule(self) -> schedules.Schedule | None:
         return schedules.of(self)

@@ -44,7 +44,7 @@ class Scheduler:
         self.batch_size = batch_size
         self.host = socket.gethostname()
         self.id = f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.claimer = Claimer(self.id, starts_at_claim=self.executor.starts_at_claim)
+        self.claimer = Claimer(self.id, self.executor)
         self.housekeeping = Housekeeping(self.id, self.host, self.executor)
         self._stop = threading.Event()
         self._waiter = waiter_for(self._stop)
@@ -96,8 +96,9 @@ class Scheduler:
                 self.executor.expire()
                 return self._delay(now, soonest, asked)
             claims = self.claimer.claim(capacity)
-            for claim in claims:
-                self.executor.submit(claim)
+            if not self.executor.submits_in_claim:
+                for claim in claims:
+                    self.executor.submit(claim)
             self.executor.expire()
             # Nothing claimed: another scheduler holds the due rows for a moment.
             return 0.0 if claims else min(settings.POLL_INTERVAL, BUSY_DELAY)

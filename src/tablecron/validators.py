@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
@@ -60,3 +61,10 @@ class JSONArguments:
 
 validate_args = JSONArguments(list)
 validate_kwargs = JSONArguments(dict)
+
+# Queue names travel to brokers and task backends: letters, digits and . _ : - only.
+validate_queue = RegexValidator(
+    r"^[\w.:-]*\Z",
+    _("Enter a queue name of letters, digits and . _ : - only, e.g. “reports”."),
+    code="queue",
+)

@@ -25,10 +25,18 @@ class Executor(ABC):
     ``owns_runs`` — runs execute in this process and die with it: an active run of this
     scheduler that ``running_ids()`` does not hold was lost (a database error cut its
     start or finish) and is reaped, and the runs ``shutdown()`` returns are cancelled.
+
+    ``submits_in_claim`` — claims are submitted inside the claim's own transaction
+    (a queue kept in the same database: a claim that rolls back was never enqueued),
+    instead of after its commit. May be decided per instance.
+
+    ``name`` is what its runs record as their ``executor``.
     """
 
+    name: ClassVar[str] = ""
     starts_at_claim: ClassVar[bool] = True
     owns_runs: ClassVar[bool] = True
+    submits_in_claim: bool = False
 
     @abstractmethod
     def submit(self, claim: Claim) -> None:

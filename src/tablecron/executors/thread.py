@@ -45,6 +45,8 @@ class ThreadExecutor(Executor):
     their timeout.
     """
 
+    name = "thread"
+
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers = max_workers or settings.MAX_WORKERS
         self._queue: queue.SimpleQueue[_Slot | None] = queue.SimpleQueue()

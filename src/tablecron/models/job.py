@@ -29,7 +29,7 @@ from tablecron import schedules
 from tablecron.exceptions import InvalidSchedule, UnknownTask
 from tablecron.models.run import JobRun, RunStatus, RunTrigger
 from tablecron.registry import RegisteredTask, tasks
-from tablecron.validators import validate_args, validate_kwargs
+from tablecron.validators import validate_args, validate_kwargs, validate_queue
 
 # The fields that decide when a job fires: writing any of them moves ``next_run_at``.
 SCHEDULE_FIELDS = (*schedules.FIELDS, "enabled")
@@ -220,7 +220,10 @@ class Job(models.Model):
         _("timeout"),
         null=True,
         blank=True,
-        help_text=_("Stop waiting for a run after this long. Empty: no limit."),
+        help_text=_(
+            "Stop a run after this long (the thread executor can only stop waiting for it). "
+            "Empty: no limit."
+        ),
     )
     max_retries = models.PositiveIntegerField(
         _("max. retries"),
@@ -231,6 +234,16 @@ class Job(models.Model):
         _("retry delay"),
         default=timedelta(seconds=60),
         help_text=_("Wait this long before retrying a failed run."),
+    )
+    queue = models.CharField(
+        _("queue"),
+        max_length=200,
+        blank=True,
+        validators=[validate_queue],
+        help_text=_(
+            "The executor's queue to send runs to, e.g. “reports” for Celery workers started "
+            "with -Q reports. Empty: the executor's default queue."
+        ),
     )
     next_run_at = models.DateTimeField(_("next run"), null=True, blank=True, editable=False)
     last_run_at = models.DateTimeField(_("last run"), null=True, blank=True, editable=False)

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -74,7 +75,30 @@ class JobRun(models.Model):
         _("worker"),
         max_length=255,
         blank=True,
-        help_text=_("The scheduler that ran it."),
+        help_text=_("The scheduler that holds it, or the worker that ran it (host:pid:id)."),
+    )
+    executor = models.CharField(
+        _("executor"),
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("What executed it: thread, process, celery, django_tasks, …"),
+    )
+    queue = models.CharField(_("queue"), max_length=200, blank=True, default="", db_default="")
+    queued_at = models.DateTimeField(
+        _("queued"),
+        null=True,
+        blank=True,
+        help_text=_("When it was handed to the executor."),
+    )
+    engine_id = models.CharField(
+        _("engine's id"),
+        max_length=255,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("The id the executing engine gave it (a Celery task id, say)."),
     )
     not_before = models.DateTimeField(
         _("not before"),
@@ -109,6 +133,13 @@ class JobRun(models.Model):
         if not self.job_name and self.job is not None:
             self.job_name = self.job.name
         super().save(*args, **kwargs)
+
+    @property
+    def time_queued(self) -> timedelta | None:
+        """From being handed to the executor until it started (or until now, if waiting)."""
+        if self.queued_at is None:
+            return None
+        return (self.started_at or timezone.now()) - self.queued_at
 
     @property
     def duration(self) -> timedelta | None:

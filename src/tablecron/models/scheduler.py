@@ -1,4 +1,5 @@
-"""``SchedulerInstance``: one row per running scheduler, kept fresh by its heartbeat."""
+"""``SchedulerInstance``: one row per running scheduler, and per worker process that
+executes runs for an out-of-process executor, kept fresh by its heartbeat."""
 
 from __future__ import annotations
 
@@ -17,8 +18,14 @@ class SchedulerInstanceQuerySet(models.QuerySet["SchedulerInstance"]):
         return self.filter(heartbeat_at__lt=now - lost_after)
 
 
+class Role(models.TextChoices):
+    SCHEDULER = "scheduler", _("scheduler")
+    WORKER = "worker", _("worker")
+
+
 class SchedulerInstance(models.Model):
     id = models.CharField(_("name"), max_length=255, primary_key=True)
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.SCHEDULER)
     host = models.CharField(_("host"), max_length=255)
     pid = models.PositiveIntegerField(_("process id"))
     started_at = models.DateTimeField(_("started"))

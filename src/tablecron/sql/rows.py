@@ -24,6 +24,9 @@ class NewRun(NamedTuple):
     error: str
     worker: str
     not_before: datetime
+    executor: str
+    queue: str
+    queued_at: datetime | None
 
 
 class Inserted(NamedTuple):
