@@ -430,6 +430,8 @@ def test_runs_record_where_they_execute(scheduler: Scheduler) -> None:
     scheduler.run_once()
     for run in (runs(job)[0], JobRun.objects.get(pk=manual.pk)):
         assert (run.status, run.executor, run.queue) == ("succeeded", "immediate", "reports")
-        assert run.queued_at is not None and run.started_at is not None
+        assert run.queued_at is not None
+        assert run.started_at is not None
         assert run.queued_at <= run.started_at
-        assert run.time_queued is not None and run.time_queued >= timedelta(0)
+        assert run.time_queued is not None
+        assert run.time_queued >= timedelta(0)
