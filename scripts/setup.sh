@@ -49,8 +49,8 @@ if [ -n "${NEED_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
 fi
 
 VENV="${VENV:-.venv}"
-# The api extra (Django REST framework) is optional: scripts/test proves the core without it.
-EXTRAS="${EXTRAS:-dev,api}"
+# The api and celery extras are optional: scripts/test proves the core without them.
+EXTRAS="${EXTRAS:-dev,api,celery}"
 if [ ! -x "$VENV/bin/python" ]; then
     PYTHON="$(find_python)"
     echo "== creating $VENV with $("$PYTHON" --version)"

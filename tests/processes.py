@@ -3,6 +3,7 @@ what the ``record`` task wrote."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -39,23 +40,54 @@ def child_env(**tablecron: Any) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def schedulers(count: int, logs: Path, **tablecron: Any) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` ``tablecron scheduler`` processes; stopped with SIGTERM (then SIGKILL) on exit."""
-    env = child_env(**tablecron)
-    procs = []
-    for n in range(count):
-        log = open(logs / f"scheduler-{n}.log", "wb")  # noqa: SIM115 - closed below
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "django", "tablecron", "scheduler"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+def start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A child process in its own process group (so that killing it kills its children
+    too), writing to ``log``."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-        log.close()
+
+
+@contextmanager
+def schedulers(
+    count: int, logs: Path, env: dict[str, str] | None = None, **tablecron: Any
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` ``tablecron scheduler`` processes; stopped with SIGTERM (then SIGKILL) on exit."""
+    env = env or child_env(**tablecron)
+    args = [sys.executable, "-m", "django", "tablecron", "scheduler"]
+    procs = [start(args, logs / f"scheduler-{n}.log", env) for n in range(count)]
+    try:
+        yield procs
+    finally:
+        stop(procs)
+
+
+def celery_env(**tablecron: Any) -> dict[str, str]:
+    """A process of the Celery test project (tests/celery_project) on this test run's
+    database, broker queue and TABLECRON settings (the celery executor's by default)."""
+    return {
+        **child_env(**{"EXECUTOR": "celery", **tablecron}),
+        "DJANGO_SETTINGS_MODULE": "tests.celery_project.settings",
+        "TABLECRON_TEST_QUEUE": f"tablecron-test-{os.getpid()}",
+    }
+
+
+@contextmanager
+def celery_workers(
+    count: int, logs: Path, env: dict[str, str], concurrency: int = 2
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` plain ``celery -A tests.celery_project worker`` processes (prefork)."""
+    procs = [
+        start(
+            [sys.executable, "-m", "celery", "-A", "tests.celery_project", "worker",
+             "-c", str(concurrency), "-n", f"w{n}-{os.getpid()}@%h", "-l", "INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            logs / f"worker-{n}.log",
+            env,
+        )
+        for n in range(count)
+    ]  # fmt: skip
     try:
         yield procs
     finally:
@@ -73,6 +105,8 @@ def stop(procs: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        with contextlib.suppress(ProcessLookupError):  # what it left behind (pool children)
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str = "condition") -> None:
@@ -166,7 +200,7 @@ def report(name: str, recorded: list[Call]) -> None:
     lateness = [call.lateness * 1000 for call in recorded]
     pids = Counter(call.pid for call in recorded)
     print(
-        f"\n{name} on {connection.vendor}: {len(recorded)} calls by {len(pids)} schedulers "
+        f"\n{name} on {connection.vendor}: {len(recorded)} calls by {len(pids)} processes "
         f"{sorted(pids.values())}, lateness p50 {percentile(lateness, 0.5):.0f} ms, "
         f"p99 {percentile(lateness, 0.99):.0f} ms"
     )

@@ -66,6 +66,9 @@ class Claimer:
         self.worker = worker
         self.executor = executor
         self.starts_at_claim = executor.starts_at_claim
+        # When runs are in the executor's hands at the commit; any other executor
+        # records it itself once it has sent them.
+        self.queued_at_claim = executor.starts_at_claim or executor.submits_in_claim
         self._rng = random.Random()
 
     def soonest(self) -> tuple[datetime, datetime | None]:
@@ -137,10 +140,10 @@ class Claimer:
                         not_before=run.not_before,
                         executor=self.executor.name if held else "",
                         queue=job.queue if held else "",
-                        queued_at=now if held else None,
+                        queued_at=now if held and self.queued_at_claim else None,
                     )
                 )
-        mine = {(row.job_id, row.scheduled_for) for row in rows if row.queued_at is not None}
+        mine = {(row.job_id, row.scheduled_for) for row in rows if row.executor}
         by_id = {job.id: job for job in jobs}
         return [
             Claim.of(by_id[new.job_id], new.id, new.scheduled_for, self.worker,
@@ -197,7 +200,7 @@ class Claimer:
             queue=Coalesce(
                 Subquery(Job.objects.filter(pk=OuterRef("job_id")).values("queue")), Value("")
             ),
-            queued_at=now,
+            queued_at=now if self.queued_at_claim else None,
         )
         claims = []
         for run in JobRun.objects.filter(pk__in=ids, worker=self.worker).select_related("job"):

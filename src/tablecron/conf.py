@@ -16,6 +16,7 @@ from django.core.signals import setting_changed
 EXECUTOR_ALIASES = {
     "thread": "tablecron.executors.thread.ThreadExecutor",
     "immediate": "tablecron.executors.immediate.ImmediateExecutor",
+    "celery": "tablecron.executors.celery.CeleryExecutor",
 }
 
 
@@ -36,7 +37,11 @@ _SECONDS = (int, float, timedelta)
 KEYS: dict[str, Key] = {
     "SCHEDULER_IN_WEB_WORKERS": Key(False, (bool,), "True or False"),
     "POLL_INTERVAL": Key(0.5, _SECONDS, "seconds as a number or a timedelta", positive=True),
-    "EXECUTOR": Key("thread", (str,), '"thread", "immediate" or a dotted path'),
+    "EXECUTOR": Key(
+        "thread",
+        (str,),
+        '"thread", "process", "celery", "django_tasks", "immediate" or a dotted path',
+    ),
     "MAX_WORKERS": Key(10, (int,), "a positive integer", positive=True),
     "HEARTBEAT_INTERVAL": Key(10.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "LOST_AFTER": Key(60.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
@@ -44,6 +49,7 @@ KEYS: dict[str, Key] = {
     "ALLOWED_TASKS": Key((), (list, tuple), "a list of dotted paths to callables"),
     "ARGS_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
     "RESULT_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
+    "QUEUED_LIMIT": Key(3600.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "SHUTDOWN_GRACE": Key(30.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "CONNECTION_RECYCLE": Key(60.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "API_PERMISSION_CLASSES": Key(
@@ -118,6 +124,10 @@ class Settings:
     @property
     def RESULT_MAX_BYTES(self) -> int:
         return int(self.get("RESULT_MAX_BYTES"))
+
+    @property
+    def QUEUED_LIMIT(self) -> float:
+        return _seconds(self.get("QUEUED_LIMIT"))
 
     @property
     def SHUTDOWN_GRACE(self) -> float:

@@ -197,16 +197,30 @@ def current_claim() -> Claim | None:
     return _current.get()
 
 
-def start(claim: Claim) -> datetime | None:
-    """Mark a claimed run running; None when it is no longer this worker's to start."""
+def start(claim: Claim, worker: str = "", engine_id: str = "") -> datetime | None:
+    """Mark a claimed run running (by ``worker``, if not its holder); None when it is no
+    longer waiting for its holder to start it."""
     now = timezone.now()
-    return now if statements().start_run(claim.run_id, claim.worker, now) else None
+    started = statements().start_run(
+        claim.run_id, claim.worker, now, worker=worker, engine_id=engine_id
+    )
+    return now if started else None
 
 
-def execute(claim: Claim, write: Callable[[Outcome], None]) -> str | None:
+def execute(
+    claim: Claim,
+    write: Callable[[Outcome], None],
+    *,
+    worker: str = "",
+    engine_id: str = "",
+    timeouts: tuple[type[BaseException], ...] = (),
+) -> str | None:
     """Execute ``claim`` in this thread and hand its outcome to ``write``; returns the
     final status, None if it was not this worker's to start.
 
+    ``worker`` and ``engine_id``: who starts the run, if not the scheduler that holds it
+    (a worker of an out-of-process executor), and the engine's id of the message.
+    ``timeouts``: the engine's exceptions that mean the run hit its time limit.
     Connections are checked before each run (not after too: the next run's check, or
     the thread's end, deals with what this one left).
     """
@@ -215,10 +229,10 @@ def execute(claim: Claim, write: Callable[[Outcome], None]) -> str | None:
     try:
         time.sleep(claim.seconds_to_start())
         started_at = timezone.now()
-        if not claim.running and start(claim) is None:
+        if not claim.running and start(claim, worker, engine_id) is None:
             return None
         send(run_started, claim)
-        status, result, error = _outcome(claim)
+        status, result, error = _outcome(claim, (TimeoutError, *timeouts))
         write(Outcome(claim, status, started_at, timezone.now(), result, error))
         return status
     finally:
@@ -258,12 +272,14 @@ def send(signal: Signal, claim: Claim) -> None:
         signal.send(JobRun, run=JobRun.objects.get(pk=claim.run_id))
 
 
-def _outcome(claim: Claim) -> tuple[str, JSONText | None, str]:
+def _outcome(
+    claim: Claim, timeouts: tuple[type[BaseException], ...]
+) -> tuple[str, JSONText | None, str]:
     try:
         value = call(tasks.get(claim.task), claim)
     except UnknownTask:
         return RunStatus.FAILED, None, f"No task named {claim.task!r} is registered here."
-    except TimeoutError:
+    except timeouts:
         return RunStatus.TIMED_OUT, None, traceback.format_exc()
     except Exception:
         logger.exception("tablecron: job %r raised", claim.job_name)

@@ -11,14 +11,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.db import DatabaseError
 from django.db.models import Q
 
 from tablecron.conf import settings
-from tablecron.db import close_old_connections, db_now
+from tablecron.db import close_all_connections, close_old_connections, db_now
 from tablecron.execution import Claim
 from tablecron.executors import Executor
 from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance
+from tablecron.models.scheduler import Role
 from tablecron.outcomes import schedule_retry
 from tablecron.registry import tasks
 
@@ -29,6 +32,47 @@ PRUNE_BATCH = 1000
 REAP_BATCH = 500
 
 
+class Presence:
+    """A scheduler's or worker's ``SchedulerInstance`` row, kept fresh by its heartbeat."""
+
+    def __init__(self, instance: str, host: str, role: str = Role.SCHEDULER) -> None:
+        self.instance = instance
+        self.host = host
+        self.role = role
+
+    def register(self, now: datetime) -> None:
+        SchedulerInstance.objects.update_or_create(
+            pk=self.instance, defaults=self._row(now) | {"started_at": now}
+        )
+
+    def heartbeat(self, now: datetime) -> None:
+        if not SchedulerInstance.objects.filter(pk=self.instance).update(heartbeat_at=now):
+            # Someone took us for dead (a long pause): our runs were reaped; come back.
+            SchedulerInstance.objects.create(pk=self.instance, started_at=now, **self._row(now))
+
+    def deregister(self) -> None:
+        SchedulerInstance.objects.filter(pk=self.instance).delete()
+
+    def beat_in_background(self, stop: threading.Event) -> threading.Thread:
+        """Beat from a daemon thread of its own until ``stop`` is set."""
+
+        def beat() -> None:
+            while not stop.wait(settings.HEARTBEAT_INTERVAL):
+                try:
+                    self.heartbeat(db_now())
+                except DatabaseError:
+                    logger.warning("tablecron: %s could not beat", self.instance, exc_info=True)
+                    close_all_connections()
+            close_old_connections()
+
+        thread = threading.Thread(target=beat, name="tablecron-heartbeat", daemon=True)
+        thread.start()
+        return thread
+
+    def _row(self, now: datetime) -> dict[str, Any]:
+        return {"host": self.host, "pid": os.getpid(), "role": self.role, "heartbeat_at": now}
+
+
 class Housekeeping:
     """The housekeeping of scheduler ``instance`` on ``host``, each chore on its period."""
 
@@ -36,6 +80,7 @@ class Housekeeping:
         self.instance = instance
         self.host = host
         self.executor = executor
+        self.presence = Presence(instance, host)
         self.next_heartbeat = 0.0  # time.monotonic()
         self._next_prune = 0.0
         self._reported: set[str] = set()
@@ -48,6 +93,7 @@ class Housekeeping:
             now = db_now()
             self.heartbeat(now)
             self.reap_lost(now)
+            self.miss_unstarted(now)
             self._report_unknown_tasks(now)
         if clock >= self._next_prune:
             self._next_prune = clock + PRUNE_EVERY
@@ -56,19 +102,14 @@ class Housekeeping:
     def register(self) -> None:
         """Register the scheduler and reap what dead schedulers on this host left."""
         now = db_now()
-        SchedulerInstance.objects.update_or_create(
-            pk=self.instance,
-            defaults={
-                "host": self.host,
-                "pid": os.getpid(),
-                "started_at": now,
-                "heartbeat_at": now,
-            },
-        )
+        self.presence.register(now)
         self.reap_lost(now)
 
     def deregister(self) -> None:
-        SchedulerInstance.objects.filter(pk=self.instance).delete()
+        self.presence.deregister()
+
+    def heartbeat(self, now: datetime) -> None:
+        self.presence.heartbeat(now)
 
     @contextmanager
     def beating(self) -> Iterator[None]:
@@ -76,27 +117,13 @@ class Housekeeping:
         manual run in the foreground): no other scheduler takes its runs for lost."""
         self.register()
         done = threading.Event()
-
-        def beat() -> None:
-            while not done.wait(settings.HEARTBEAT_INTERVAL):
-                self.heartbeat(db_now())
-            close_old_connections()
-
-        beating = threading.Thread(target=beat, name="tablecron-heartbeat", daemon=True)
-        beating.start()
+        beating = self.presence.beat_in_background(done)
         try:
             yield
         finally:
             done.set()
             beating.join()
             self.deregister()
-
-    def heartbeat(self, now: datetime) -> None:
-        if not SchedulerInstance.objects.filter(pk=self.instance).update(heartbeat_at=now):
-            # Someone took us for dead (a long pause): our runs were reaped; come back.
-            SchedulerInstance.objects.create(
-                pk=self.instance, host=self.host, pid=os.getpid(), started_at=now, heartbeat_at=now
-            )
 
     def reap_lost(self, now: datetime) -> int:
         """End the runs of schedulers that stopped beating; returns how many."""
@@ -107,6 +134,7 @@ class Housekeeping:
         orphaned = (
             JobRun.objects.active()
             .exclude(worker="")
+            .exclude(status=RunStatus.SCHEDULED, queued_at__isnull=False)  # in a queue
             .exclude(worker__in=alive.values("pk"))
             .filter(Q(worker__in=dead) | Q(scheduled_for__lt=now - lost_after))
         )
@@ -118,7 +146,7 @@ class Housekeeping:
         count = 0
         for run in orphaned.select_related("job").order_by("pk")[:REAP_BATCH]:
             same = JobRun.objects.filter(pk=run.pk, status=run.status, worker=run.worker)
-            if run.status == RunStatus.SCHEDULED:  # never started: any scheduler may take it
+            if run.status == RunStatus.SCHEDULED:  # never sent: any scheduler may take it
                 same.update(worker="")
             elif same.update(
                 status=RunStatus.LOST,
@@ -143,6 +171,22 @@ class Housekeeping:
             .values_list("pk", "pid")
             if not _process_exists(pid)
         }
+
+    def miss_unstarted(self, now: datetime) -> int:
+        """End as ``missed`` the runs that waited in an executor's queue longer than
+        ``QUEUED_LIMIT`` (no worker listens on it, say); returns how many."""
+        limit = now - timedelta(seconds=settings.QUEUED_LIMIT)
+        waiting = JobRun.objects.filter(status=RunStatus.SCHEDULED, queued_at__lt=limit)
+        ids = list(waiting.exclude(worker="").values_list("pk", flat=True)[:REAP_BATCH])
+        count = JobRun.objects.filter(pk__in=ids, status=RunStatus.SCHEDULED).update(
+            status=RunStatus.MISSED,
+            finished_at=now,
+            error=f"No worker started it within {timedelta(seconds=settings.QUEUED_LIMIT)} of "
+            "its being queued (QUEUED_LIMIT).",
+        )
+        if count:
+            logger.warning("tablecron: %d queued runs were never started; marked missed", count)
+        return count
 
     def prune(self, now: datetime) -> int:
         """Delete one batch of runs older than ``RUN_RETENTION``."""

@@ -118,9 +118,9 @@ class Scheduler:
         return max(0.0, poll)
 
     def shutdown(self) -> None:
-        """Release claimed runs not yet started, wait for the rest, deregister."""
+        """Hand back claimed runs not yet sent, wait for running work, deregister."""
         try:
-            JobRun.objects.filter(worker=self.id, status=RunStatus.SCHEDULED).update(worker="")
+            self._hand_back_unsent()
             unfinished = self.executor.shutdown(settings.SHUTDOWN_GRACE)
             if unfinished:
                 JobRun.objects.filter(pk__in=unfinished, status__in=ACTIVE).update(
@@ -134,6 +134,12 @@ class Scheduler:
         finally:
             close_all_connections()
         logger.info("tablecron: scheduler %s stopped", self.id)
+
+    def _hand_back_unsent(self) -> None:
+        """Claimed runs not yet in an executor's hands: any scheduler may take them."""
+        JobRun.objects.filter(
+            worker=self.id, status=RunStatus.SCHEDULED, queued_at__isnull=True
+        ).update(worker="")
 
     def execute_now(self, job: Job) -> JobRun:
         """Run ``job`` once in this thread, as a manual run held by this scheduler."""

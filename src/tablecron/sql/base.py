@@ -172,13 +172,18 @@ class Statements:
             },
         )
 
-    def start_run(self, run_id: int, worker: str, now: datetime) -> bool:
-        """Mark a claimed run running, if it is still waiting for ``worker`` to start it."""
+    def start_run(
+        self, run_id: int, held_by: str, now: datetime, *, worker: str = "", engine_id: str = ""
+    ) -> bool:
+        """Mark a claimed run running, if it is still waiting, held by ``held_by``; the
+        ``worker`` that starts it (if another) holds it from now on. The one way a run
+        starts after its claim: a message delivered twice starts it once."""
         return bool(
             self.execute(
-                f"UPDATE {self.run} SET status = %s, started_at = %s "
+                f"UPDATE {self.run} SET status = %s, started_at = %s, worker = %s, "
+                "engine_id = %s, queued_at = COALESCE(queued_at, %s) "
                 "WHERE id = %s AND status = %s AND worker = %s",
-                [RUNNING, now, run_id, SCHEDULED, worker],
+                [RUNNING, now, worker or held_by, engine_id, now, run_id, SCHEDULED, held_by],
             )[0]
         )
 

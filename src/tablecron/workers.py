@@ -1,0 +1,87 @@
+"""The worker side of out-of-process executors (Celery, Django Tasks).
+
+A process that executes runs it received as messages registers as a ``worker`` instance
+and beats like a scheduler, from a thread of its own, so that a run it held when it died
+is reaped as ``lost`` (and retried where its job says so). Each message starts its run
+only through a conditional transition of the run's row, so a message delivered twice
+(brokers redeliver) starts it once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from datetime import datetime
+from typing import Any, ClassVar
+
+from django.utils import timezone
+
+from tablecron.db import db_now
+from tablecron.execution import Claim, execute
+from tablecron.housekeeping import Presence
+from tablecron.models import JobRun, RunStatus
+from tablecron.models.scheduler import Role
+from tablecron.outcomes import write_now
+
+logger = logging.getLogger("tablecron")
+
+
+class Worker:
+    """This process as a worker of ``engine``; ``Worker.current()`` makes one per process
+    (a forked child gets its own) and keeps it beating until the process ends."""
+
+    _current: ClassVar[Worker | None] = None
+    _lock = threading.Lock()
+
+    def __init__(self, engine: str) -> None:
+        host = socket.gethostname()
+        self.pid = os.getpid()
+        self.id = f"{engine}@{host}:{self.pid}:{secrets.token_hex(3)}"
+        self.presence = Presence(self.id, host, Role.WORKER)
+        self.presence.register(db_now())
+        self.presence.beat_in_background(threading.Event())
+        logger.info("tablecron: worker %s registered", self.id)
+
+    @classmethod
+    def current(cls, engine: str) -> Worker:
+        with cls._lock:
+            if cls._current is None or cls._current.pid != os.getpid():
+                cls._current = cls(engine)
+            return cls._current
+
+
+def run_message(
+    message: dict[str, Any],
+    *,
+    engine: str,
+    engine_id: str = "",
+    timeouts: tuple[type[BaseException], ...] = (),
+) -> str | None:
+    """Execute the claim in ``message`` here; returns its final status, or None when it
+    was not waiting for a start any more (a second delivery, say)."""
+    claim = Claim.from_message(message)
+    worker = Worker.current(engine)
+    now = timezone.now()
+    if claim.misfire_grace is not None and now - claim.not_before > claim.misfire_grace:
+        return RunStatus.MISSED if _miss(claim, now, worker.id) else None
+    return execute(claim, write_now, worker=worker.id, engine_id=engine_id, timeouts=timeouts)
+
+
+def _miss(claim: Claim, now: datetime, worker: str) -> bool:
+    """It reached a worker later than the job's misfire grace (the queue was long, or the
+    broker away): recorded missed, if it is still waiting."""
+    late = now - claim.not_before
+    return bool(
+        JobRun.objects.filter(
+            pk=claim.run_id, status=RunStatus.SCHEDULED, worker=claim.worker
+        ).update(
+            status=RunStatus.MISSED,
+            finished_at=now,
+            worker=worker,
+            error=f"It reached a worker {late} after its time, later than the misfire grace "
+            f"time ({claim.misfire_grace}).",
+        )
+    )
