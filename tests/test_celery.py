@@ -4,7 +4,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from tablecron.models import JobRun, SchedulerInstance
 from tests.processes import (
@@ -37,6 +36,4 @@ def test_every_fire_runs_exactly_once_on_celery_workers(tmp_path: Path) -> None:
     assert ran.count() == len(recorded)
     assert set(ran.values_list("executor", flat=True)) == {"celery"}
     assert all(run.worker.startswith("celery@") and run.engine_id for run in ran)
-    assert len({call.pid for call in recorded}) > 1, (
-        f"one process did all the work on {connection.vendor}"
-    )
+    assert len({call.pid for call in recorded}) > 1, "one process did all the work"
