@@ -47,6 +47,10 @@ command -v msgfmt >/dev/null 2>&1 || apt_install gettext
 if [ -n "${NEED_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
     apt_install chromium
 fi
+# The celery executor's tests stop and start a Redis broker of their own.
+if [ -n "${NEED_CHROMIUM:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
+    apt_install redis-server
+fi
 
 VENV="${VENV:-.venv}"
 # The api and celery extras are optional: scripts/test proves the core without them.

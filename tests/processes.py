@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -219,3 +220,74 @@ def soak(count: int, path: Path, seconds: float) -> tuple[datetime, datetime]:
     paused = db_now()
     wait_for(lambda: not JobRun.objects.active().exists(), 30, "running work to end")
     return first, paused
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A Redis of the test's own, on 127.0.0.1, that it may stop and start again: its
+    append-only file keeps the queued messages across a restart, as a broker's should."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                "--appendonly", "yes", "--appendfsync", "always",
+                "--dir", str(self.directory)]  # fmt: skip
+        self.proc = start(args, self.directory / "redis.log", dict(os.environ))
+        wait_for(self._answers, 10, "redis-server to start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop([self.proc])
+            self.proc = None
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+@contextmanager
+def redis_server(directory: Path) -> Iterator[RedisServer]:
+    server = RedisServer(directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def parent_of(pid: int) -> int:
+    """The parent process id of ``pid`` (from /proc)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def check_accounted_for(recorded: list[Call], expected: set[tuple[str, datetime]]) -> Counter[str]:
+    """No fire ran twice, and each that never ran has a run saying why (missed or lost);
+    returns how many ended each way."""
+    from tablecron.models import JobRun
+
+    fired = Counter((call.label, call.scheduled_for) for call in recorded)
+    assert {fire: n for fire, n in fired.items() if n > 1} == {}, "fires ran more than once"
+    why = {
+        (name, at): (status, error)
+        for name, at, status, error in JobRun.objects.filter(
+            status__in=["missed", "lost"]
+        ).values_list("job_name", "scheduled_for", "status", "error")
+    }
+    silent = sorted(fire for fire in expected - set(fired) if not why.get(fire, ("", ""))[1])
+    assert silent == [], f"{len(silent)} fires neither ran nor say why: {silent[:5]}"
+    return Counter("ran" if fire in fired else why[fire][0] for fire in expected)

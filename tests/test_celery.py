@@ -1,17 +1,28 @@
 """``EXECUTOR: "celery"`` with real ``celery -A … worker`` processes on a real broker."""
 
+import os
+import signal
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 
-from tablecron.models import JobRun, SchedulerInstance
+from tablecron.db import db_now
+from tablecron.models import Job, JobRun, SchedulerInstance
 from tests.processes import (
+    T,
     calls,
     celery_env,
     celery_workers,
+    check_accounted_for,
     check_exactly_once,
+    every_second_jobs,
     expected_fires,
+    parent_of,
+    redis_server,
     report,
     schedulers,
     soak,
@@ -37,3 +48,70 @@ def test_every_fire_runs_exactly_once_on_celery_workers(tmp_path: Path) -> None:
     assert set(ran.values_list("executor", flat=True)) == {"celery"}
     assert all(run.worker.startswith("celery@") and run.engine_id for run in ran)
     assert len({call.pid for call in recorded}) > 1, "one process did all the work"
+
+
+def test_a_worker_killed_mid_run_loses_it_and_a_redelivery_runs_nothing(tmp_path: Path) -> None:
+    """kill -9 of the worker that runs a job: the run is lost within LOST_AFTER and its
+    retry runs on the other worker; the broker hands the unacknowledged message to the
+    other worker too (acks_late), and that second delivery runs nothing."""
+    path, lost_after = tmp_path / "calls.log", 3.0
+    env = celery_env(LOST_AFTER=lost_after, HEARTBEAT_INTERVAL=0.5)
+    env["TABLECRON_TEST_VISIBILITY"] = "4"
+    with celery_workers(2, tmp_path, env, concurrency=1), schedulers(1, tmp_path, env):
+        wait_for(SchedulerInstance.objects.filter(role="scheduler").exists, 60, "the scheduler")
+        job = Job.objects.create(
+            name="slow",
+            task=T + "record_and_sleep_once",
+            kwargs={"path": str(path), "label": "slow", "seconds": 60},
+            run_at=timezone.now(),
+            max_retries=1,
+            retry_delay=timedelta(0),
+        )
+        wait_for(lambda: calls(path), 30, "the run to start")
+        killed = parent_of(calls(path)[0].pid)  # the worker's main process, not its child
+        os.killpg(killed, signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_for(lambda: job.runs.filter(attempt=1, status="lost").exists(), 30, "lost")
+        lost_in = time.monotonic() - killed_at
+        wait_for(lambda: job.runs.filter(attempt=2, status="succeeded").exists(), 30, "retry")
+        message = JobRun.objects.get(job=job, attempt=1).engine_id
+        wait_for(lambda: deliveries(tmp_path, message) == 2, 30, "the redelivery")
+    first, retry = job.runs.order_by("attempt")
+    assert (first.status, retry.status, retry.trigger) == ("lost", "succeeded", "retry")
+    assert lost_in < lost_after + 5, f"lost after {lost_in:.1f} s"
+    assert [call.label for call in calls(path)] == ["slow", "slow"]  # the attempt, the retry
+    assert {call.pid for call in calls(path)} != {calls(path)[0].pid}
+
+
+def deliveries(logs: Path, message: str) -> int:
+    """How many times the workers logged receiving Celery message ``message``."""
+    return sum(log.read_text().count(f"[{message}] received") for log in logs.glob("worker-*.log"))
+
+
+def test_a_broker_outage_loses_no_claimed_run(tmp_path: Path) -> None:
+    """The broker is stopped for 10 s while every-second jobs fire: runs claimed meanwhile
+    wait and are sent when it is back; those too late for their misfire grace say so."""
+    jobs, path = 20, tmp_path / "calls.log"
+    (tmp_path / "broker").mkdir()
+    with redis_server(tmp_path / "broker") as broker:
+        env = {**celery_env(), "TABLECRON_TEST_BROKER": broker.url}
+        with celery_workers(1, tmp_path, env), schedulers(1, tmp_path, env):
+            wait_for(SchedulerInstance.objects.filter(role="scheduler").exists, 60, "scheduler")
+            first = every_second_jobs(jobs, path)
+            Job.objects.update(misfire_grace=timedelta(seconds=3))
+            time.sleep(4)
+            broker.stop()
+            time.sleep(10)
+            broker.start()
+            time.sleep(8)
+            Job.objects.update(enabled=False)
+            paused = db_now()
+            wait_for(lambda: not JobRun.objects.active().exists(), 60, "queued runs to end")
+    outcomes = check_accounted_for(
+        calls(path), expected_fires(jobs, first, paused - timedelta(seconds=1))
+    )
+    print(f"\nbroker outage on {connection.vendor}: {dict(outcomes)}")
+    assert outcomes["ran"] >= jobs * 10  # before the outage, and after it
+    assert outcomes["missed"] >= jobs * 5  # during it, later than the misfire grace
+    errors = set(JobRun.objects.filter(status="missed").values_list("error", flat=True))
+    assert any("misfire grace" in error for error in errors), errors

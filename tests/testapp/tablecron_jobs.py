@@ -111,3 +111,12 @@ def record_and_sleep(path: str, label: str, seconds: float) -> None:
     """Record the call, then take a while: a run in flight."""
     record(path, label)
     time.sleep(seconds)
+
+
+@tablecron.register
+def record_and_sleep_once(path: str, label: str, seconds: float) -> None:
+    """Record the call; the first attempt then takes a while, a retry does not."""
+    record(path, label)
+    claim = current_claim()
+    if claim is None or claim.attempt == 1:
+        time.sleep(seconds)
