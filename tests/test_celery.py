@@ -115,3 +115,25 @@ def test_a_broker_outage_loses_no_claimed_run(tmp_path: Path) -> None:
     assert outcomes["missed"] >= jobs * 5  # during it, later than the misfire grace
     errors = set(JobRun.objects.filter(status="missed").values_list("error", flat=True))
     assert any("misfire grace" in error for error in errors), errors
+
+
+def test_celery_time_limits_end_runs_timed_out(tmp_path: Path) -> None:
+    """A task past its timeout is stopped by the soft time limit; one that ignores it is
+    killed by the hard one: either way its run ends timed out, not abandoned."""
+    env = celery_env()
+    with celery_workers(1, tmp_path, env), schedulers(1, tmp_path, env):
+        now, timeout = timezone.now(), timedelta(seconds=1)
+        soft = Job.objects.create(
+            name="soft", task=T + "sleep", args=[60], run_at=now, timeout=timeout
+        )
+        hard = Job.objects.create(
+            name="hard", task=T + "stubborn", args=[60], run_at=now, timeout=timeout
+        )
+        ended = JobRun.objects.filter(status="timed_out")
+        wait_for(lambda: ended.count() == 2, 60, "both runs to time out")
+    runs = {run.job_name: run for run in ended}
+    assert "SoftTimeLimitExceeded" in runs[soft.name].error
+    assert "killed it at its time limit" in runs[hard.name].error
+    for run in runs.values():
+        assert run.duration is not None
+        assert run.duration < timedelta(seconds=5)

@@ -1,6 +1,7 @@
 """Tasks the tests schedule; discovered like any app's tablecron_jobs.py."""
 
 import asyncio
+import contextlib
 import os
 import time
 from typing import Any
@@ -120,3 +121,12 @@ def record_and_sleep_once(path: str, label: str, seconds: float) -> None:
     claim = current_claim()
     if claim is None or claim.attempt == 1:
         time.sleep(seconds)
+
+
+@tablecron.register
+def stubborn(seconds: float) -> None:
+    """Block, ignoring every exception meant to stop it (a soft time limit, say)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(BaseException):
+            time.sleep(0.05)
