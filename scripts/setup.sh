@@ -53,8 +53,8 @@ if [ -n "${NEED_CHROMIUM:-}" ] && ! command -v redis-server >/dev/null 2>&1; the
 fi
 
 VENV="${VENV:-.venv}"
-# The api and celery extras are optional: scripts/test proves the core without them.
-EXTRAS="${EXTRAS:-dev,api,celery}"
+# The api, celery and django_tasks extras are optional: scripts/test proves the core without them.
+EXTRAS="${EXTRAS:-dev,api,celery,django_tasks}"
 if [ ! -x "$VENV/bin/python" ]; then
     PYTHON="$(find_python)"
     echo "== creating $VENV with $("$PYTHON" --version)"

@@ -7,6 +7,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import django
+
 # The example project's "demo" app is tested too (also when mypy's Django plugin loads this).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "example"))
 
@@ -108,5 +110,12 @@ if HAS_API:
             "rest_framework.authentication.SessionAuthentication",
         ],
     }
+# Django Tasks: tasks run at once by default; the django_tasks executor's tests enqueue
+# on django-tasks-db's database backend ("database", any queue), where it is installed.
+_TASKS = "django.tasks" if django.VERSION >= (6,) else "django_tasks"
+TASKS = {"default": {"BACKEND": f"{_TASKS}.backends.immediate.ImmediateBackend"}}
+if importlib.util.find_spec("django_tasks_db") is not None:
+    INSTALLED_APPS += ["django_tasks_db"]
+    TASKS["database"] = {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "static/"

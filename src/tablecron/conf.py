@@ -17,6 +17,7 @@ EXECUTOR_ALIASES = {
     "thread": "tablecron.executors.thread.ThreadExecutor",
     "immediate": "tablecron.executors.immediate.ImmediateExecutor",
     "celery": "tablecron.executors.celery.CeleryExecutor",
+    "django_tasks": "tablecron.executors.django_tasks.DjangoTasksExecutor",
 }
 
 
@@ -49,6 +50,7 @@ KEYS: dict[str, Key] = {
     "ALLOWED_TASKS": Key((), (list, tuple), "a list of dotted paths to callables"),
     "ARGS_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
     "RESULT_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
+    "TASKS_BACKEND": Key("default", (str,), "an alias of Django's TASKS setting"),
     "QUEUED_LIMIT": Key(3600.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "SHUTDOWN_GRACE": Key(30.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "CONNECTION_RECYCLE": Key(60.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
@@ -124,6 +126,10 @@ class Settings:
     @property
     def RESULT_MAX_BYTES(self) -> int:
         return int(self.get("RESULT_MAX_BYTES"))
+
+    @property
+    def TASKS_BACKEND(self) -> str:
+        return str(self.get("TASKS_BACKEND"))
 
     @property
     def QUEUED_LIMIT(self) -> float:

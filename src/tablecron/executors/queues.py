@@ -1,0 +1,84 @@
+"""What executors that hand runs to a queue share: runs start later, elsewhere.
+
+Their claims are recorded ``scheduled``, held by the claiming scheduler; a worker starts
+each through the run's conditional transition (``tablecron.workers``). Claims are sent
+in order; while the queue is away they wait here and the scheduler claims nothing more,
+and each is sent when it is back. A sent run records when it was queued; if this
+process dies, its unsent runs (no ``queued_at``) are handed back to the other
+schedulers, and its sent ones stay with the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from collections import deque
+from typing import ClassVar
+
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from tablecron.execution import Claim
+from tablecron.executors.base import Executor
+from tablecron.models import JobRun, RunStatus
+
+logger = logging.getLogger("tablecron")
+
+
+class QueueExecutor(Executor):
+    starts_at_claim = False
+    owns_runs = False
+    #: The exceptions of ``publish()`` that mean the queue is away for now.
+    away_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
+
+    def __init__(self) -> None:
+        self._unsent: deque[Claim] = deque()
+        self._away = False
+
+    @abstractmethod
+    def publish(self, claim: Claim) -> None:
+        """Put ``claim`` on the queue, or raise."""
+
+    def submit(self, claim: Claim) -> None:
+        if self.submits_in_claim:  # in the claim's transaction: a failure rolls it back
+            self.publish(claim)
+            return
+        self._unsent.append(claim)
+        self._send()
+
+    def free_slots(self) -> int:
+        return 0 if self._unsent else super().free_slots()
+
+    def wait_for_slot(self, timeout: float) -> None:
+        """Try the unsent claims again; wait out ``timeout`` if the queue is still away."""
+        self._send()
+        if self._unsent:
+            super().wait_for_slot(timeout)
+
+    def _send(self) -> None:
+        sent = []
+        try:
+            while self._unsent:
+                claim = self._unsent[0]
+                try:
+                    self.publish(claim)
+                    sent.append(claim.run_id)
+                except self.away_errors as exc:
+                    if not self._away:
+                        logger.warning("tablecron: %s is away (%s); claims wait", self.name, exc)
+                    self._away = True
+                    return
+                except Exception as exc:  # a claim that can never be sent: say so in its row
+                    logger.exception("tablecron: could not send run %d", claim.run_id)
+                    JobRun.objects.filter(pk=claim.run_id, status=RunStatus.SCHEDULED).update(
+                        status=RunStatus.FAILED,
+                        finished_at=timezone.now(),
+                        error=f"It could not be sent to {self.name}: {exc!r}",
+                    )
+                if self._away:
+                    logger.warning("tablecron: %s is back", self.name)
+                    self._away = False
+                self._unsent.popleft()
+        finally:
+            if sent:
+                JobRun.objects.filter(pk__in=sent, queued_at__isnull=True).update(queued_at=Now())

@@ -1,0 +1,91 @@
+"""``EXECUTOR: "django_tasks"`` on django-tasks-db's backend, with real ``db_worker``s."""
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from subprocess import Popen
+
+import pytest
+from django.db import transaction
+from django.test import override_settings
+
+from tablecron.claiming import Claimer
+from tablecron.models import Job, JobRun, SchedulerInstance
+from tests.factories import ADD
+from tests.processes import (
+    calls,
+    check_exactly_once,
+    child_env,
+    expected_fires,
+    report,
+    schedulers,
+    soak,
+    start,
+    stop,
+    wait_for,
+)
+
+pytest.importorskip("django_tasks_db")
+from django_tasks_db.models import DBTaskResult
+
+from tablecron.executors.django_tasks import DjangoTasksExecutor
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SETTINGS = {"EXECUTOR": "django_tasks", "TASKS_BACKEND": "database"}
+
+
+@contextmanager
+def db_workers(count: int, logs: Path, env: dict[str, str]) -> Iterator[list[Popen[bytes]]]:
+    """``count`` django-tasks-db ``db_worker`` processes."""
+    args = [sys.executable, "-m", "django", "db_worker", "--backend", "database",
+            "--queue-name", "*", "--interval", "0.05", "--no-startup-delay"]  # fmt: skip
+    procs = [start(args, logs / f"db-worker-{n}.log", env) for n in range(count)]
+    try:
+        yield procs
+    finally:
+        stop(procs)
+
+
+def due_jobs(count: int) -> None:
+    for n in range(count):
+        job = Job.objects.create(name=f"j{n}", task=ADD, args=[1, 2], interval=timedelta(hours=1))
+        Job.objects.filter(pk=job.pk).update(next_run_at=job.next_run_at - timedelta(hours=2))
+
+
+@override_settings(TABLECRON=SETTINGS)
+def test_the_queue_in_the_same_database_is_written_in_the_claims_transaction() -> None:
+    executor = DjangoTasksExecutor()
+    assert executor.submits_in_claim
+    due_jobs(3)
+
+    def claim_then_roll_back() -> None:
+        with transaction.atomic():
+            assert len(Claimer("s1", executor).claim(10)) == 3
+            assert DBTaskResult.objects.count() == 3
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        claim_then_roll_back()
+    assert (DBTaskResult.objects.count(), JobRun.objects.count()) == (0, 0)
+    claims = Claimer("s1", executor).claim(10)  # one that commits
+    assert len(claims) == DBTaskResult.objects.count() == 3
+    queued = JobRun.objects.filter(status="scheduled", queued_at__isnull=False)
+    assert queued.count() == 3
+
+
+def test_every_fire_runs_exactly_once_on_db_workers(tmp_path: Path) -> None:
+    jobs, seconds, path = 50, 20, tmp_path / "calls.log"
+    env = child_env(**SETTINGS)
+    with db_workers(2, tmp_path, env), schedulers(2, tmp_path, env):
+        wait_for(lambda: SchedulerInstance.objects.count() >= 2, 60, "schedulers")
+        first, paused = soak(jobs, path, seconds)
+    recorded = calls(path)
+    report("django_tasks, exactly once", recorded)
+    check_exactly_once(recorded, expected_fires(jobs, first, paused - timedelta(seconds=1)))
+    ran = JobRun.objects.filter(status="succeeded")
+    assert ran.count() == len(recorded)
+    assert set(ran.values_list("executor", flat=True)) == {"django_tasks"}
+    assert all(run.worker.startswith("django_tasks@") and run.engine_id for run in ran)
+    assert len({call.pid for call in recorded}) == 2, "both workers ran jobs"
