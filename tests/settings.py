@@ -6,6 +6,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import django
 
@@ -113,7 +114,9 @@ if HAS_API:
 # Django Tasks: tasks run at once by default; the django_tasks executor's tests enqueue
 # on django-tasks-db's database backend ("database", any queue), where it is installed.
 _TASKS = "django.tasks" if django.VERSION >= (6,) else "django_tasks"
-TASKS = {"default": {"BACKEND": f"{_TASKS}.backends.immediate.ImmediateBackend"}}
+TASKS: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": f"{_TASKS}.backends.immediate.ImmediateBackend"}
+}
 if importlib.util.find_spec("django_tasks_db") is not None:
     INSTALLED_APPS += ["django_tasks_db"]
     TASKS["database"] = {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}

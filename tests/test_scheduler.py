@@ -1,6 +1,7 @@
 """The scheduler loop, driven in-process: claims, policies, faults, housekeeping."""
 
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -207,6 +208,26 @@ def test_sync_task_timeout_frees_its_slot() -> None:
         thread.join(5)  # its late result must not overwrite the status
     run.refresh_from_db()
     assert (run.status, run.result) == ("timed_out", None)
+    assert executor.shutdown(5) == []
+
+
+def test_hanging_sync_tasks_hold_at_most_twice_max_workers_threads() -> None:
+    executor = ThreadExecutor(max_workers=2)
+    scheduler = Scheduler(executor)
+    scheduler.start()
+    before = threading.active_count()
+    timeout = timedelta(milliseconds=100)
+    jobs = [
+        due(make_job(f"hang-{n}", task=T + "sleep", args=[3], timeout=timeout)) for n in range(8)
+    ]
+    timed_out = JobRun.objects.filter(status="timed_out")
+    peak, deadline = 0, time.monotonic() + 10
+    while timed_out.count() < len(jobs) and time.monotonic() < deadline:
+        scheduler.run_once()
+        peak = max(peak, threading.active_count() - before)
+        time.sleep(0.02)
+    assert timed_out.count() == len(jobs)  # the rest waited for threads to come back
+    assert peak <= 4
     assert executor.shutdown(5) == []
 
 

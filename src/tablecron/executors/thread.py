@@ -41,8 +41,9 @@ class ThreadExecutor(Executor):
 
     Python cannot stop a thread, so a sync task past its timeout is marked ``timed_out``
     and its worker abandoned: the slot is free at once, a new worker takes its place,
-    and whatever the task returns later is ignored. ``async def`` tasks are cancelled at
-    their timeout.
+    and whatever the task returns later is ignored. Beyond ``max_workers`` abandoned
+    workers, each one still running takes a worker's place instead: threads stay under
+    twice ``max_workers``. ``async def`` tasks are cancelled at their timeout.
     """
 
     name = "thread"
@@ -52,6 +53,7 @@ class ThreadExecutor(Executor):
         self._queue: queue.SimpleQueue[_Slot | None] = queue.SimpleQueue()
         self._busy: dict[int, _Slot] = {}  # queued, running or being written, by run id
         self._workers = 0  # live workers, abandoned ones not counted
+        self._abandoned = 0  # workers still running a run that timed out
         self._idle = 0
         self._run_seconds = AHEAD  # moving average; until runs are seen, one ahead a worker
         self._changed = threading.Condition()
@@ -65,18 +67,29 @@ class ThreadExecutor(Executor):
         ahead = min(MAX_AHEAD, int(self.max_workers * AHEAD / self._run_seconds))
         if self._queue.qsize() > ahead // 2:
             return 0  # enough queued: claim again once half of it has started
-        return max(0, self.max_workers + ahead - len(self._busy))
+        return max(0, self._capacity() + ahead - len(self._busy))
+
+    def _capacity(self) -> int:
+        """Live workers allowed: ``max_workers``, fewer once more than as many abandoned
+        workers still run, so that this process never holds more than twice as many
+        threads, however many sync tasks hang."""
+        return self.max_workers - max(0, self._abandoned - self.max_workers)
 
     def submit(self, claim: Claim) -> None:
         slot = _Slot(claim)
         with self._changed:
             self._busy[claim.run_id] = slot
-            spawn = self._idle == 0 and self._workers < self.max_workers
-            if spawn:
-                self._workers += 1
-                self._idle += 1  # counted idle until it takes its first slot
         self._queue.put(slot)
-        if spawn:
+        self._start_workers(1)
+
+    def _start_workers(self, wanted: int) -> None:
+        """Start up to ``wanted`` workers for queued slots, within capacity, none while
+        one is idle."""
+        with self._changed:
+            count = 0 if self._idle else max(0, min(wanted, self._capacity() - self._workers))
+            self._workers += count
+            self._idle += count  # counted idle until it takes its first slot
+        for _ in range(count):
             name = f"tablecron-worker-{next(_names)}"
             threading.Thread(target=self._work, name=name, daemon=True).start()
 
@@ -116,7 +129,10 @@ class ThreadExecutor(Executor):
                         self._idle += 1
                     self._changed.notify_all()
             if slot.abandoned:
+                with self._changed:
+                    self._abandoned -= 1
                 self._written([claim.run_id])
+                self._start_workers(self._queue.qsize())  # if this one was in their way
                 return  # a new worker has taken this one's place
 
     def _writer_for(self, slot: _Slot) -> Callable[[Outcome], None]:
@@ -157,7 +173,16 @@ class ThreadExecutor(Executor):
                 slot.abandoned = True
                 if self._busy.pop(slot.claim.run_id, None) is slot:
                     self._workers -= 1
+                    self._abandoned += 1
+                abandoned = self._abandoned
                 self._changed.notify_all()
+            self._start_workers(self._queue.qsize())  # in the abandoned workers' places
+            if abandoned > self.max_workers:
+                logger.error(
+                    "tablecron: %d runs past their timeout still hold threads; fewer workers "
+                    'run until they return (EXECUTOR "process" stops such runs)',
+                    abandoned,
+                )
         return expired
 
     def shutdown(self, grace: float) -> list[int]:
