@@ -6,12 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import models
+from django.db import connection, models
 from django.test import override_settings
 from django.utils import timezone
 
 from tablecron.db import db_now
 from tablecron.executors.immediate import ImmediateExecutor
+from tablecron.executors.process import ProcessExecutor
 from tablecron.executors.thread import ThreadExecutor
 from tablecron.models import Job, JobRun, SchedulerInstance
 from tablecron.scheduler import Scheduler
@@ -456,3 +457,24 @@ def test_runs_record_where_they_execute(scheduler: Scheduler) -> None:
         assert run.queued_at <= run.started_at
         assert run.time_queued is not None
         assert run.time_queued >= timedelta(0)
+
+
+def test_the_process_executor_kills_a_run_at_its_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TABLECRON_DB_NAME", str(connection.settings_dict["NAME"]))  # its processes'
+    executor = ProcessExecutor(max_workers=2)
+    scheduler = Scheduler(executor)
+    scheduler.start()
+    hung = due(make_job("hung", task=T + "stubborn", args=[60], timeout=timedelta(seconds=1)))
+    fine = due(make_job("fine"))
+    ended = JobRun.objects.exclude(status__in=["scheduled", "running"])
+    deadline = time.monotonic() + 60  # the first runs wait for their processes to start
+    while ended.count() < 2 and time.monotonic() < deadline:
+        scheduler.run_once()
+        time.sleep(0.05)
+    (killed,), (ran,) = runs(hung), runs(fine)
+    assert (killed.status, ran.status, ran.result) == ("timed_out", "succeeded", 3)
+    assert "process was killed" in killed.error
+    assert killed.duration is not None
+    assert killed.duration < timedelta(seconds=5)
+    assert executor.running_ids() == set()
+    assert executor.shutdown(5) == []

@@ -16,6 +16,7 @@ from django.core.signals import setting_changed
 EXECUTOR_ALIASES = {
     "thread": "tablecron.executors.thread.ThreadExecutor",
     "immediate": "tablecron.executors.immediate.ImmediateExecutor",
+    "process": "tablecron.executors.process.ProcessExecutor",
     "celery": "tablecron.executors.celery.CeleryExecutor",
     "django_tasks": "tablecron.executors.django_tasks.DjangoTasksExecutor",
 }
