@@ -210,3 +210,18 @@ def test_w003_sqlite_without_immediate_transactions() -> None:
     assert warning.id == "tablecron.W003"
     assert "'default'" in warning.msg
     assert "IMMEDIATE" in str(warning.hint)
+
+
+def test_the_celery_executor_needs_a_celery_app() -> None:
+    celery = pytest.importorskip("celery")
+    from celery import _state
+
+    (warning,) = check(EXECUTOR="celery")  # this process has Celery's fallback app only
+    assert warning.id == "tablecron.W004"
+    assert "First steps with Django" in warning.hint
+    fallback = _state.get_current_app()
+    celery.Celery("proj")  # as proj/celery.py makes it: the current app
+    try:
+        assert check(EXECUTOR="celery") == []
+    finally:
+        fallback.set_current()

@@ -109,7 +109,7 @@ def _check_executor(value: str) -> list[CheckMessage]:
         problem = f"cannot be imported: {exc}"
     else:
         if isinstance(executor, type) and issubclass(executor, Executor):
-            return []
+            return executor.check()
         problem = "is not a subclass of tablecron.executors.Executor"
     return [
         Error(

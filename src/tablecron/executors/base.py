@@ -11,6 +11,8 @@ import time
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
+from django.core.checks import CheckMessage
+
 from tablecron.execution import Claim
 
 
@@ -37,6 +39,11 @@ class Executor(ABC):
     starts_at_claim: ClassVar[bool] = True
     owns_runs: ClassVar[bool] = True
     submits_in_claim: bool = False
+
+    @classmethod
+    def check(cls) -> list[CheckMessage]:
+        """System check messages about how this executor is set up, if configured."""
+        return []
 
     @abstractmethod
     def submit(self, claim: Claim) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from celery import Celery, Task, current_app, shared_task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from django.core.checks import CheckMessage, Warning
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -44,6 +45,20 @@ class CeleryExecutor(QueueExecutor):
     def __init__(self, app: Celery | None = None) -> None:
         super().__init__()
         self.app = app or current_app
+
+    @classmethod
+    def check(cls) -> list[CheckMessage]:
+        if current_app.main != "default":  # a project's app, not Celery's fallback
+            return []
+        return [
+            Warning(
+                'TABLECRON["EXECUTOR"] is "celery", but no Celery app is set up in this '
+                "process: runs would go to Celery's default broker.",
+                hint="Create proj/celery.py as Celery's “First steps with Django” shows, and "
+                "import its app in proj/__init__.py.",
+                id="tablecron.W004",
+            )
+        ]
 
     def publish(self, claim: Claim) -> None:
         limits: dict[str, Any] = {}
