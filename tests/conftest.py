@@ -2,11 +2,23 @@ import os
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 
 def pytest_report_header() -> str:
-    return f"tablecron test database: {os.environ.get('TABLECRON_TEST_DB', 'sqlite')}"
+    second = " (tablecron on a second database)" if "tablecron" in settings.DATABASES else ""
+    return f"tablecron test database: {os.environ.get('TABLECRON_TEST_DB', 'sqlite')}{second}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With tablecron on a second database, every database test may use both."""
+    if "tablecron" not in settings.DATABASES:
+        return
+    for item in items:
+        if (marker := item.get_closest_marker("django_db")) is not None:
+            kwargs = {**marker.kwargs, "databases": "__all__"}
+            item.add_marker(pytest.mark.django_db(*marker.args, **kwargs))
 
 
 @pytest.fixture

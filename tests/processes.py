@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from django.db import connection
+from django.db import connection, connections
 
 from tablecron.models import Job
 
@@ -34,10 +34,12 @@ def child_env(**tablecron: Any) -> dict[str, str]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "TABLECRON_TEST_DB": os.environ.get("TABLECRON_TEST_DB", "sqlite"),
-        "TABLECRON_DB_NAME": str(connection.settings_dict["NAME"]),
+        "TABLECRON_DB_NAME": str(connections["default"].settings_dict["NAME"]),
         "TABLECRON_SETTINGS": json.dumps(tablecron),
         "PYTHONPATH": str(ROOT),
     }
+    if "tablecron" in connections:  # the second database (TABLECRON_TEST_SECOND_DB)
+        env["TABLECRON_DB2_NAME"] = str(connections["tablecron"].settings_dict["NAME"])
     return env
 
 

@@ -66,6 +66,19 @@ SECRET_KEY = "tests-only"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 # Scheduler subprocesses started by the tests get their settings through the environment.
 TABLECRON = json.loads(os.environ.get("TABLECRON_SETTINGS", "{}"))
+# TABLECRON_TEST_SECOND_DB=1: tablecron's tables on a database of their own, "tablecron",
+# where its router sends them; Django's own apps stay on "default".
+if os.environ.get("TABLECRON_TEST_SECOND_DB") == "1":
+    _second = SQLITE_FILE.replace(".sqlite3", "-2.sqlite3") if DB == "sqlite" else "test"
+    DATABASES["tablecron"] = {
+        **DATABASES["default"],
+        "NAME": os.environ.get("TABLECRON_DB2_NAME", _second),
+        "TEST": {**DATABASES["default"]["TEST"], "NAME": f"{TEST_DATABASE}_2"}
+        if DB != "sqlite"
+        else {"NAME": _second},
+    }
+    DATABASE_ROUTERS = ["tablecron.routers.TablecronRouter"]
+    TABLECRON = {"DATABASE": "tablecron", **TABLECRON}
 USE_TZ = True
 TIME_ZONE = "Europe/Berlin"
 INSTALLED_APPS = [

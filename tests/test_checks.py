@@ -225,3 +225,22 @@ def test_the_celery_executor_needs_a_celery_app() -> None:
         assert check(EXECUTOR="celery") == []
     finally:
         fallback.set_current()
+
+
+class ElsewhereRouter:
+    """Sends every model to a database tablecron was not told about."""
+
+    def db_for_read(self, model: Any, **hints: Any) -> str:
+        return "elsewhere"
+
+    def db_for_write(self, model: Any, **hints: Any) -> str:
+        return "elsewhere"
+
+
+def test_tablecrons_database_must_exist_and_be_where_routers_send_it() -> None:
+    (error,) = check(DATABASE="nope")
+    assert error.id == "tablecron.E008"
+    with override_settings(DATABASE_ROUTERS=["tests.test_checks.ElsewhereRouter"]):
+        (error,) = check()
+    assert error.id == "tablecron.E009"
+    assert "tablecron.routers.TablecronRouter" in error.hint

@@ -10,10 +10,10 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, Tags, Warning
-from django.db import DatabaseError
+from django.db import DatabaseError, connections, router
 from django.utils.module_loading import import_string
 
-from tablecron.conf import DOTTED_PATH_LISTS, EXECUTOR_ALIASES, KEYS
+from tablecron.conf import DOTTED_PATH_LISTS, EXECUTOR_ALIASES, KEYS, settings
 
 # Keys renamed before the first release: only so that the check names the new one. The
 # old names do nothing.
@@ -57,6 +57,8 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
                     id="tablecron.E003",
                 )
             )
+    if _type_ok("DATABASE", raw.get("DATABASE", "default")):
+        errors.extend(_check_database(raw.get("DATABASE", "default")))
     if _type_ok("EXECUTOR", raw.get("EXECUTOR", "thread")):
         errors.extend(_check_executor(raw.get("EXECUTOR", "thread")))
     if _type_ok("ALLOWED_TASKS", raw.get("ALLOWED_TASKS", ())):
@@ -98,6 +100,31 @@ def _type_ok(key: str, value: Any) -> bool:
     if key in DOTTED_PATH_LISTS:
         return all(isinstance(path, str) for path in amount)
     return True
+
+
+def _check_database(alias: str) -> list[CheckMessage]:
+    from tablecron.models import Job
+
+    if alias not in connections:
+        return [
+            Error(
+                f'TABLECRON["DATABASE"] = {alias!r} is not in DATABASES.',
+                hint=f"Use one of {', '.join(map(repr, connections))}.",
+                id="tablecron.E008",
+            )
+        ]
+    routed = {router.db_for_read(Job), router.db_for_write(Job)}
+    if routed == {alias}:
+        return []
+    return [
+        Error(
+            f"tablecron's queries go to {alias!r} (TABLECRON[\"DATABASE\"]), but Django's "
+            f"database routers send its models to {' and '.join(sorted(map(repr, routed)))}.",
+            hint='Add "tablecron.routers.TablecronRouter" to DATABASE_ROUTERS, before routers '
+            "that would route tablecron's models elsewhere.",
+            id="tablecron.E009",
+        )
+    ]
 
 
 def _check_executor(value: str) -> list[CheckMessage]:
@@ -184,7 +211,8 @@ def check_sqlite_transactions(
             id="tablecron.W003",
         )
         for alias, database in databases.items()
-        if database.get("ENGINE") == "django.db.backends.sqlite3"
+        if alias == settings.DATABASE  # tablecron's
+        and database.get("ENGINE") == "django.db.backends.sqlite3"
         and database.get("OPTIONS", {}).get("transaction_mode") != "IMMEDIATE"
     ]
 
@@ -199,7 +227,7 @@ def check_unknown_tasks(
     from tablecron.registry import tasks
 
     messages: list[CheckMessage] = []
-    for alias in databases or ():
+    for alias in set(databases or ()) & {settings.DATABASE}:
         try:
             names = set(Job.objects.using(alias).values_list("task", flat=True).distinct())
         except DatabaseError:  # not migrated yet

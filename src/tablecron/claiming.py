@@ -84,7 +84,7 @@ class Claimer:
         An executor that ``submits_in_claim`` gets them before the commit; the caller
         submits them to any other after it.
         """
-        with transaction.atomic():
+        with transaction.atomic(using=statements().alias):
             now = statements().begin_claim()
             if limit <= 0:
                 return []

@@ -37,6 +37,7 @@ class Key:
 _SECONDS = (int, float, timedelta)
 
 KEYS: dict[str, Key] = {
+    "DATABASE": Key("default", (str,), "an alias in DATABASES"),
     "SCHEDULER_IN_WEB_WORKERS": Key(False, (bool,), "True or False"),
     "POLL_INTERVAL": Key(0.5, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "EXECUTOR": Key(
@@ -90,6 +91,10 @@ class Settings:
     @property
     def SCHEDULER_IN_WEB_WORKERS(self) -> bool:
         return bool(self.get("SCHEDULER_IN_WEB_WORKERS"))
+
+    @property
+    def DATABASE(self) -> str:
+        return str(self.get("DATABASE"))
 
     @property
     def POLL_INTERVAL(self) -> float:

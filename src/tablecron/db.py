@@ -16,7 +16,7 @@ from tablecron.sql import aware, statements
 __all__ = ["aware", "close_all_connections", "close_old_connections", "db_now"]
 
 
-def db_now(using: str = "default") -> datetime:
+def db_now(using: str | None = None) -> datetime:
     """The current time on the database server, as an aware UTC datetime.
 
     Every scheduler on every host agrees on it, whatever their own clocks say.

@@ -49,7 +49,7 @@ def record(outcomes: Sequence[Outcome]) -> int:
     count = 0
     try:
         if batch:  # else no transaction at all: each goes alone below
-            with transaction.atomic():
+            with transaction.atomic(using=sql.alias):
                 free = sql.writable([(o.claim.run_id, o.claim.job_id) for o in batch])
                 ready = [o for o in batch if o.claim.run_id in free]
                 count = sql.finish_runs([o.row for o in ready])
@@ -66,8 +66,9 @@ def record(outcomes: Sequence[Outcome]) -> int:
 
 
 def _record_one(outcome: Outcome) -> bool:
-    with transaction.atomic():
-        if not statements().finish_runs([outcome.row]):
+    sql = statements()
+    with transaction.atomic(using=sql.alias):
+        if not sql.finish_runs([outcome.row]):
             return False
         if outcome.retries:
             schedule_retry(outcome.claim, outcome.finished_at)

@@ -38,7 +38,7 @@ class Sleeper:
 class PostgresListener(Sleeper):
     """Waits for a notification on a connection of its own, at most ``timeout``."""
 
-    def __init__(self, stopped: threading.Event, using: str = "default") -> None:
+    def __init__(self, stopped: threading.Event, using: str) -> None:
         super().__init__(stopped)
         self.using = using
         self._connection: Any = None
@@ -86,7 +86,7 @@ class PostgresListener(Sleeper):
                 self._connection = None
 
 
-def waiter_for(stopped: threading.Event, using: str = "default") -> Sleeper:
-    if statements(using).notifies:
-        return PostgresListener(stopped, using)
-    return Sleeper(stopped)
+def waiter_for(stopped: threading.Event) -> Sleeper:
+    """How to wait on tablecron's database."""
+    sql = statements()
+    return PostgresListener(stopped, sql.alias) if sql.notifies else Sleeper(stopped)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.db import connections
 
+from tablecron.conf import settings
 from tablecron.sql.base import Statements, aware
 from tablecron.sql.constants import CLAIMING_SETTING, NOTIFY_CHANNEL
 
@@ -19,8 +20,10 @@ __all__ = ["CLAIMING_SETTING", "NOTIFY_CHANNEL", "Statements", "aware", "stateme
 _chosen: dict[str, Statements] = {}
 
 
-def statements(alias: str = "default") -> Statements:
-    """The statements for the database ``alias`` (its vendor's subclass), made once."""
+def statements(alias: str | None = None) -> Statements:
+    """The statements for the database ``alias`` (its vendor's subclass), made once; by
+    default for tablecron's database, the ``DATABASE`` setting."""
+    alias = alias or settings.DATABASE
     if alias not in _chosen:
         _chosen[alias] = _for_vendor(connections[alias].vendor)(alias)
     return _chosen[alias]
