@@ -8,6 +8,7 @@ from pathlib import Path
 from subprocess import Popen
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
 
@@ -54,6 +55,9 @@ def due_jobs(count: int) -> None:
         Job.objects.filter(pk=job.pk).update(next_run_at=job.next_run_at - timedelta(hours=2))
 
 
+@pytest.mark.skipif(
+    "tablecron" in settings.DATABASES, reason="the queue is on another database than tablecron"
+)
 @override_settings(TABLECRON=SETTINGS)
 def test_the_queue_in_the_same_database_is_written_in_the_claims_transaction() -> None:
     executor = DjangoTasksExecutor()
