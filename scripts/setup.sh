@@ -50,7 +50,8 @@ fi
 
 VENV="${VENV:-.venv}"
 # The api extra (Django REST framework) is optional: scripts/test proves the core without it.
-EXTRAS="${EXTRAS:-dev,api}"
+# The docs extra builds the documentation site (mkdocs.yml).
+EXTRAS="${EXTRAS:-dev,api,docs}"
 if [ ! -x "$VENV/bin/python" ]; then
     PYTHON="$(find_python)"
     echo "== creating $VENV with $("$PYTHON" --version)"
