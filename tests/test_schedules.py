@@ -146,6 +146,24 @@ def test_never_matching_cron_has_no_next_fire() -> None:
 
 
 @pytest.mark.parametrize(
+    ("expression", "days"),
+    [
+        # docs/reference.md's example, "When a job fires": a day field starting with * makes
+        # a day match both fields, so Mondays that fall on an odd day of the month ...
+        ("0 9 */2 * 1", [(6, 1), (6, 15), (6, 29), (7, 13), (7, 27), (8, 3)]),
+        # ... while with both fields restricted, a day matches either: odd days and Mondays.
+        ("0 9 1-31/2 * 1", [(6, 1), (6, 3), (6, 5), (6, 7), (6, 8), (6, 9)]),
+        ("0 9 1,15 * 1", [(6, 1), (6, 8), (6, 15), (6, 22), (6, 29), (7, 1)]),
+    ],
+)
+def test_day_of_month_and_day_of_week_as_documented(
+    expression: str, days: list[tuple[int, int]]
+) -> None:
+    cron = schedules.CronSchedule(expression, ZoneInfo("UTC"))
+    assert fires(cron, utc(2026, 6, 1), 6) == [utc(2026, m, d, 9) for m, d in days]
+
+
+@pytest.mark.parametrize(
     ("fields", "bad_field"),
     [
         ({"cron": "61 * * * *"}, "cron"),

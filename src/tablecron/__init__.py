@@ -1,6 +1,9 @@
 """tablecron: a database table as the control panel of a job scheduler."""
 
+from importlib.metadata import version
+
 from tablecron.registry import register
 
 __all__ = ["__version__", "register"]
-__version__ = "0.1.0.dev0"
+# Declared once, in pyproject.toml; read from the installed distribution.
+__version__ = version("django-tablecron")
