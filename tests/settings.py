@@ -18,7 +18,7 @@ DB = os.environ.get("TABLECRON_TEST_DB", "sqlite")
 TEST_DATABASE = f"test_tablecron_{os.getpid()}"
 SQLITE_FILE = os.path.join(tempfile.gettempdir(), f"tablecron-test-{os.getpid()}.sqlite3")
 
-DATABASES = {
+DATABASES: dict[str, dict[str, Any]] = {
     "sqlite": {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
