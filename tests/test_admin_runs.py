@@ -71,7 +71,7 @@ def test_the_run_list_shows_where_and_how_long_each_run_executed(admin_client: C
     assert 'class="field-executor_column">celery<br><span class="tablecron-quiet"' in celery
     assert ">reports</span>" in celery
     assert f'<span title="{CELERY_WORKER}">host1</span>' in celery
-    assert f'<code title="{TASK_ID}">9f1c2d3e…</code>' in celery
+    assert f'<code class="tablecron-quiet" title="Engine&#x27;s id: {TASK_ID}">9f1c2d3e…' in celery
     assert '<td class="field-queued_column">5.00 s</td>' in celery
     assert '<td class="field-running_column">1 min 30 s</td>' in celery
 
@@ -82,7 +82,7 @@ def test_the_run_list_shows_where_and_how_long_each_run_executed(admin_client: C
 
     running = row_of(page, "by-django-tasks")
     assert ">host2</span>" in running
-    assert '<code title="42">42</code>' in running
+    assert 'Engine&#x27;s id: 42">42</code>' in running
     assert re.search(r'field-running_column">1 min [01] s<', running)  # still running: until now
 
     queued = row_of(page, "in-a-queue")

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -100,9 +101,20 @@ class RunColumns:
 
     @admin.display(description=_("worker host"), ordering="worker")
     def host_column(self, run: JobRun) -> SafeString:
+        """The host (the whole worker id on hover), and below it the engine's id of the run,
+        cut short (whole on hover): Celery's are UUIDs."""
         if not run.worker:
             return EMPTY
-        return format_html('<span title="{}">{}</span>', run.worker, worker_host(run.worker))
+        host = format_html('<span title="{}">{}</span>', run.worker, worker_host(run.worker))
+        if not run.engine_id:
+            return host
+        short = run.engine_id[:SHORT_ID] + ("…" if len(run.engine_id) > SHORT_ID else "")
+        return format_html(
+            '{}<br><code class="tablecron-quiet" title="{}">{}</code>',
+            host,
+            f"{capfirst(JobRun._meta.get_field('engine_id').verbose_name)}: {run.engine_id}",
+            short,
+        )
 
     @admin.display(description=_("error"))
     def error_line(self, run: JobRun) -> str:
@@ -209,10 +221,8 @@ class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
         "status_column",
         "trigger",
         "attempt",
-        "started_column",
         "executor_column",
         "host_column",
-        "engine_id_column",
         "queued_column",
         "running_column",
     ]
@@ -285,13 +295,6 @@ class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
             )
         url = reverse(f"{self.admin_site.name}:tablecron_job_change", args=[run.job_id])
         return format_html('<a href="{}">{}</a>', url, run.job_name)
-
-    @admin.display(description=_("engine's id"))
-    def engine_id_column(self, run: JobRun) -> SafeString:
-        if not run.engine_id:
-            return EMPTY
-        short = run.engine_id[:SHORT_ID] + ("…" if len(run.engine_id) > SHORT_ID else "")
-        return format_html('<code title="{}">{}</code>', run.engine_id, short)
 
     @admin.display(description=_("result"))
     def result_pretty(self, run: JobRun) -> SafeString:
