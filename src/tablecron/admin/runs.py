@@ -239,19 +239,15 @@ class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
     # No date_hierarchy: its date lists convert time zones in SQL, which MySQL and MariaDB
     # cannot do without their time zone tables. The date filter works with plain ranges.
     fieldsets = [
-        (None, {"fields": ["job_column", "status_column", "trigger", "attempt"]}),
-        (_("Execution"), {"fields": ["executor", "queue", "worker", "engine_id"]}),
+        (None, {"fields": ["job_column", "status_column", ("trigger", "attempt")]}),
+        (_("Execution"), {"fields": [("executor", "queue"), ("worker", "engine_id")]}),
         (
             _("Timing"),
             {
                 "fields": [
-                    "scheduled_column",
-                    "not_before_column",
-                    "queued_at_column",
-                    "started_column",
-                    "finished_column",
-                    "queued_column",
-                    "running_column",
+                    ("scheduled_column", "not_before_column"),
+                    ("queued_at_column", "started_column", "finished_column"),
+                    ("queued_column", "running_column"),
                 ]
             },
         ),
