@@ -45,6 +45,7 @@ def form_data(**fields: Any) -> dict[str, Any]:
         "timeout": "",
         "max_retries": "0",
         "retry_delay": "00:01:00",
+        "queue": "",
         "runs-TOTAL_FORMS": "0",
         "runs-INITIAL_FORMS": "0",
         "runs-MIN_NUM_FORMS": "0",
@@ -95,6 +96,7 @@ def test_a_cron_job_is_created_and_scheduled(admin_client: Client) -> None:
             "The end must be later than the start",
         ),
         ({"timeout": "00:00:00"}, "timeout", "longer than zero"),
+        ({"queue": "two words"}, "queue", "Enter a queue name of letters, digits"),
     ],
 )
 def test_each_error_is_shown_on_its_field(
@@ -105,6 +107,15 @@ def test_each_error_is_shown_on_its_field(
     assert message in " ".join(errors[field])
     assert "__all__" not in errors
     assert not Job.objects.exists()
+
+
+def test_the_queue_is_chosen_in_the_execution_fieldset(admin_client: Client) -> None:
+    page = admin_client.get(ADD_URL).content.decode()
+    execution = page[page.index(">Execution</h2>") :].split("</fieldset>")[0]
+    assert 'name="queue"' in execution
+    assert "for Celery workers started with -Q reports" in execution  # its help text
+    assert admin_client.post(ADD_URL, form_data(queue="reports.daily")).status_code == 302
+    assert Job.objects.get().queue == "reports.daily"
 
 
 def test_the_other_kinds_fields_are_cleared_on_save(admin_client: Client) -> None:

@@ -98,6 +98,33 @@ def test_patch_writes_only_what_it_sends(api: APIClient) -> None:
     assert saved.updated_at > saved.created_at
 
 
+def test_a_job_names_its_queue(api: APIClient) -> None:
+    response = api.post(JOBS, {**VALID, "queue": "reports"}, format="json")
+    assert response.status_code == 201, response.data
+    assert response.json()["queue"] == "reports"
+    saved = Job.objects.get()
+    assert saved.queue == "reports"
+    assert api.patch(detail(saved), {"queue": "bulk:low-1"}, format="json").status_code == 200
+    assert Job.objects.get().queue == "bulk:low-1"
+    assert api.patch(detail(saved), {"queue": ""}, format="json").json()["queue"] == ""
+
+
+@pytest.mark.parametrize(
+    ("queue", "words"), [("two words", "Enter a queue name"), ("q" * 201, "at most 200")]
+)
+def test_a_bad_queue_is_the_models_field_error(api: APIClient, queue: str, words: str) -> None:
+    expected = model_errors(job(queue=queue))["queue"]
+    assert words in expected[0]
+    created = api.post(JOBS, {**VALID, "queue": queue}, format="json")
+    assert (created.status_code, created.json()) == (400, {"queue": expected})
+    assert not Job.objects.exists()
+    saved = job(queue="reports")
+    saved.save()
+    changed = api.patch(detail(saved), {"queue": queue}, format="json")
+    assert (changed.status_code, changed.json()) == (400, {"queue": expected})
+    assert Job.objects.get().queue == "reports"
+
+
 def test_put_replaces_the_job(api: APIClient) -> None:
     saved = job()
     saved.save()

@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("rest_framework")
 
 from django.test import override_settings
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.validation import validate_schema
@@ -16,6 +17,7 @@ from rest_framework.test import APIClient
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
 from tablecron.registry import tasks
 from tests.factories import ADD, in_future, job
+from tests.test_admin_runs import CELERY_WORKER, TASK_ID, runs_of_each_kind
 
 pytestmark = pytest.mark.django_db
 
@@ -120,6 +122,55 @@ def test_a_run_shows_its_result_duration_and_error(api: APIClient) -> None:
     )
     data = api.get(f"{RUNS}{run.pk}/").json()
     assert (data["duration"], data["result"], data["error"]) == ("00:01:30", {"rows": 3}, run.error)
+
+
+def test_a_run_shows_where_it_executed_and_its_time_queued_and_running(api: APIClient) -> None:
+    now = timezone.now()
+    runs = runs_of_each_kind(now)
+    celery = api.get(f"{RUNS}{runs['celery'].pk}/").json()
+    assert {key: celery[key] for key in ("executor", "queue", "engine_id", "worker")} == {
+        "executor": "celery",
+        "queue": "reports",
+        "engine_id": TASK_ID,
+        "worker": CELERY_WORKER,
+    }
+    assert parse_datetime(celery["queued_at"]) == runs["celery"].queued_at
+    assert (celery["worker_host"], celery["time_queued"], celery["time_running"]) == (
+        "host1",
+        5.0,
+        90.0,
+    )
+    assert celery["duration"] == "00:01:30"
+
+    queued = api.get(f"{RUNS}{runs['queued'].pk}/").json()
+    assert (queued["status"], queued["worker_host"], queued["time_running"]) == (
+        "scheduled",
+        "sched-host",
+        None,
+    )
+    assert 180 <= queued["time_queued"] < 180 + (timezone.now() - now).total_seconds()
+
+    running = api.get(f"{RUNS}{runs['running'].pk}/").json()
+    assert (running["worker_host"], running["time_queued"]) == ("host2", 10.0)
+    assert 60 <= running["time_running"] < 60 + (timezone.now() - now).total_seconds()
+
+    pending = api.get(f"{RUNS}{runs['pending'].pk}/").json()
+    assert [pending[key] for key in ("executor", "worker", "worker_host")] == ["", "", ""]
+    assert [pending[key] for key in ("queued_at", "time_queued", "time_running")] == [None] * 3
+
+
+def test_runs_are_filtered_by_executor_and_queue(api: APIClient) -> None:
+    runs = runs_of_each_kind(timezone.now())
+
+    def found(**query: str) -> set[str]:
+        by_id = {run.pk: name for name, run in runs.items()}
+        return {by_id[pk] for pk in ids(api.get(RUNS, query))}
+
+    assert found(executor="celery") == {"celery", "queued"}
+    assert found(executor="thread") == {"thread"}
+    assert found(queue="reports") == {"celery", "queued"}
+    assert found(executor="django_tasks", queue="reports") == set()
+    assert found(executor="celery", status="scheduled") == {"queued"}
 
 
 # -- tasks --------------------------------------------------------------------------------
@@ -295,11 +346,19 @@ def test_the_schema_documents_actions_and_filters(api: APIClient) -> None:
     assert {p["name"] for p in upcoming["parameters"]} == {"id", "count"}
     run_filters = {p["name"] for p in paths["/api/runs/"]["get"]["parameters"]}
     assert {"job", "job_name", "status", "trigger", "scheduled_for_after", "cursor"} <= run_filters
+    assert {"executor", "queue"} <= run_filters
     assert "200" in paths["/api/schedule/upcoming/"]["post"]["responses"]
     # Read-only fields are not asked of clients: requests have their own components.
     assert "next_run_at" not in components["JobRequest"]["properties"]
     assert components["JobRequest"]["required"] == ["name", "task"]
     assert components["RunStatusEnum"]["enum"][0] == "scheduled"
+    assert "Celery workers" in components["JobRequest"]["properties"]["queue"]["description"]
+    run = components["JobRun"]["properties"]
+    assert run["time_queued"]["type"] == run["time_running"]["type"] == "number"
+    assert run["time_queued"]["nullable"] is True
+    assert run["worker_host"]["type"] == "string"
+    assert run["queued_at"]["format"] == "date-time"
+    assert {"executor", "queue", "engine_id", "worker"} <= set(run)
 
 
 def test_the_schema_is_yaml_by_default(api: APIClient) -> None:

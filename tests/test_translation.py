@@ -16,6 +16,7 @@ from django.utils import timezone, translation
 import tablecron
 from tablecron.models import Job, JobRun, RunStatus
 from tests.factories import job
+from tests.test_admin_runs import runs_of_each_kind
 
 PACKAGE = Path(tablecron.__file__).parent
 CATALOGUE = PACKAGE / "locale" / "zh_Hans" / "LC_MESSAGES"
@@ -119,3 +120,17 @@ def test_the_job_list_speaks_chinese(admin_client: Client) -> None:
     assert "3.00 秒" in page
     assert "当前没有正在运行的调度器" in page
     assert "立即运行所选定时任务" in page  # an action
+
+
+@pytest.mark.django_db
+def test_the_run_list_speaks_chinese(admin_client: Client) -> None:
+    runs_of_each_kind(timezone.now())
+    with translation.override("zh-hans"):
+        page = admin_client.get(reverse("admin:tablecron_jobrun_changelist")).content.decode()
+        workers = admin_client.get(reverse("admin:tablecron_schedulerinstance_changelist"))
+    assert "已排队 3 分" in page  # a run waiting in its queue: "queued for 3 min …"
+    assert "将记为已错过" in page
+    assert "执行者主机" in page
+    assert "排队时长" in page
+    assert "1 分 30 秒" in page  # its time running
+    assert "<h1>调度器与执行者</h1>" in workers.content.decode()

@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString
 from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext, ngettext
 
+from tablecron.conf import settings
 from tablecron.describe import format_time
 from tablecron.models import JobRun, RunStatus
 
@@ -51,6 +52,51 @@ def status_badge(status: str) -> SafeString:
         TONES.get(status, "waiting"),  # type: ignore[call-overload]
         status_label(status),
     )
+
+
+def is_queued(run: JobRun) -> bool:
+    """Handed to its executor, and not started by any worker yet."""
+    return run.status == RunStatus.SCHEDULED and run.queued_at is not None
+
+
+def run_label(run: JobRun) -> str:
+    """A run's status in words; one waiting in its executor's queue reads "queued for 3 min"."""
+    if not is_queued(run):
+        return status_label(run.status)
+    return gettext("queued for %(age)s") % {"age": duration_text(run.time_queued)}
+
+
+def run_badge(run: JobRun) -> SafeString:
+    """A run's status badge; a queued run's says so with its age, and on hover when it
+    becomes missed."""
+    if not is_queued(run):
+        return status_badge(run.status)
+    assert run.queued_at is not None
+    title = gettext(
+        "Sent to %(executor)s at %(time)s; no worker has started it yet. It is recorded as "
+        "missed if none starts it within %(limit)s (QUEUED_LIMIT)."
+    ) % {
+        "executor": run.executor,
+        "time": format_time(run.queued_at),
+        "limit": duration_text(timedelta(seconds=settings.QUEUED_LIMIT)),
+    }
+    return format_html(
+        '<span class="tablecron-badge tablecron-waiting" title="{}">{}</span>',
+        title,
+        run_label(run),
+    )
+
+
+def time_running(run: JobRun) -> timedelta | None:
+    """From its start to its end, or to now while it runs."""
+    if run.started_at is None:
+        return None
+    return (run.finished_at or timezone.now()) - run.started_at
+
+
+def worker_host(worker: str) -> str:
+    """The host in a scheduler's id (host:pid:token) or a worker's (celery@host:pid:token)."""
+    return worker.rpartition("@")[2].rsplit(":", 2)[0]
 
 
 def relative(moment: datetime, now: datetime | None = None) -> str:
@@ -134,7 +180,7 @@ def run_strip(runs: Sequence[JobRun], site: str = "admin") -> SafeString:
             (
                 TONES.get(run.status, "waiting"),  # type: ignore[call-overload]
                 run_url(run.pk, site),
-                f"{format_time(run.scheduled_for)} · {status_label(run.status)}",
+                f"{format_time(run.scheduled_for)} · {run_label(run)}",
             )
             for run in reversed(runs)
         ),

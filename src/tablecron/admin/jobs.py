@@ -30,6 +30,7 @@ from tablecron.admin.display import (
     RECENT_RUNS,
     duration_text,
     relative_time,
+    run_badge,
     run_strip,
     status_badge,
     time_with_relative,
@@ -41,6 +42,7 @@ from tablecron.conf import settings
 from tablecron.describe import describe_schedule
 from tablecron.models import Job, JobRun, SchedulerInstance
 from tablecron.models.job import SCHEDULE_FIELDS
+from tablecron.models.scheduler import Role
 from tablecron.registry import tasks
 
 UPCOMING_COUNT = 5
@@ -50,7 +52,15 @@ def recent_runs() -> Prefetch[Any]:
     """The newest runs of each job, in one query for a whole page: Django renders a sliced
     prefetch as a window function over the unique key (job, scheduled_for, attempt)."""
     runs = JobRun.objects.only(
-        "id", "job_id", "scheduled_for", "attempt", "status", "started_at", "finished_at"
+        "id",
+        "job_id",
+        "scheduled_for",
+        "attempt",
+        "status",
+        "started_at",
+        "finished_at",
+        "executor",
+        "queued_at",
     ).order_by("-scheduled_for", "-attempt")
     return Prefetch("runs", queryset=runs[:RECENT_RUNS], to_attr="recent_runs")
 
@@ -149,6 +159,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             {
                 "classes": ["collapse"],
                 "fields": [
+                    "queue",
                     "misfire_grace",
                     "coalesce",
                     "max_instances",
@@ -190,7 +201,9 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         lost_after = timedelta(seconds=settings.LOST_AFTER)
-        alive = SchedulerInstance.objects.alive(timezone.now(), lost_after).exists()
+        # Workers of a queue executor beat too, but fire nothing: only a scheduler counts.
+        schedulers = SchedulerInstance.objects.filter(role=Role.SCHEDULER)
+        alive = schedulers.alive(timezone.now(), lost_after).exists()
         context = {
             "schedulers_alive": alive,
             "schedulers_url": reverse(
@@ -248,12 +261,17 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         name = mark_safe(".<wbr>".join(conditional_escape(part) for part in job.task.split(".")))
         task = job.registered_task
         if task is None:
-            return format_html(
+            shown = format_html(
                 '<code>{}</code> <span class="tablecron-badge tablecron-bad">{}</span>',
                 name,
                 gettext("not registered"),
             )
-        return format_html('<code title="{}">{}</code>', task.description, name)
+        else:
+            shown = format_html('<code title="{}">{}</code>', task.description, name)
+        if not job.queue:
+            return shown
+        queue = gettext("queue: %(queue)s") % {"queue": job.queue}
+        return format_html('{}<br><span class="tablecron-quiet">{}</span>', shown, queue)
 
     @admin.display(description=_("schedule"))
     def schedule_column(self, job: Job) -> str:
@@ -279,10 +297,13 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if runs is None:  # the change page: one query for the one job
             runs = list(job.runs.filter(scheduled_for=job.last_run_at).order_by("-attempt")[:1])
         last = next((run for run in runs if run.scheduled_for == job.last_run_at), None)
-        duration = duration_text(last.duration) if last is not None else ""
+        if last is None:
+            badge, duration = status_badge(job.last_status), ""
+        else:
+            badge, duration = run_badge(last), duration_text(last.duration)
         return format_html(
             '{} <span class="tablecron-quiet">{}</span><br>{}',
-            status_badge(job.last_status),
+            badge,
             duration,
             relative_time(job.last_run_at),
         )

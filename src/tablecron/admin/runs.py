@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -19,9 +20,12 @@ from tablecron.admin.display import (
     EMPTY,
     duration_text,
     pretty_json,
-    status_badge,
+    run_badge,
+    time_running,
     traceback_block,
+    worker_host,
 )
+from tablecron.conf import EXECUTOR_ALIASES
 from tablecron.describe import format_time
 from tablecron.models import Job, JobRun
 
@@ -33,10 +37,14 @@ INLINE_COLUMNS = (
     "trigger",
     "attempt",
     "started_column",
-    "duration_column",
-    "worker",
+    "executor_column",
+    "host_column",
+    "queued_column",
+    "running_column",
     "error_line",
 )
+# Engine ids (Celery's are UUIDs) are cut to this many characters in the list.
+SHORT_ID = 8
 
 
 class RunColumns:
@@ -50,7 +58,7 @@ class RunColumns:
 
     @admin.display(description=_("status"), ordering="status")
     def status_column(self, run: JobRun) -> SafeString:
-        return status_badge(run.status)
+        return run_badge(run)
 
     @admin.display(description=_("started"), ordering="started_at")
     def started_column(self, run: JobRun) -> str:
@@ -64,9 +72,49 @@ class RunColumns:
     def not_before_column(self, run: JobRun) -> str:
         return format_time(run.not_before) if run.not_before else "—"
 
-    @admin.display(description=_("duration"))
-    def duration_column(self, run: JobRun) -> str:
-        return duration_text(run.duration) or "—"
+    @admin.display(description=_("queued"), ordering="queued_at")
+    def queued_at_column(self, run: JobRun) -> str:
+        return format_time(run.queued_at) if run.queued_at else "—"
+
+    @admin.display(description=_("time queued"))
+    def queued_column(self, run: JobRun) -> str:
+        """From being handed to its executor until it started, or until now."""
+        return duration_text(run.time_queued) or "—"
+
+    @admin.display(description=_("time running"))
+    def running_column(self, run: JobRun) -> str:
+        return duration_text(time_running(run)) or "—"
+
+    @admin.display(description=_("executor"), ordering="executor")
+    def executor_column(self, run: JobRun) -> SafeString:
+        """The executor, and the queue below it where the run names one."""
+        if not run.executor:
+            return EMPTY
+        if not run.queue:
+            return format_html("{}", run.executor)
+        return format_html(
+            '{}<br><span class="tablecron-quiet" title="{}">{}</span>',
+            run.executor,
+            gettext("queue"),
+            run.queue,
+        )
+
+    @admin.display(description=_("worker host"), ordering="worker")
+    def host_column(self, run: JobRun) -> SafeString:
+        """The host (the whole worker id on hover), and below it the engine's id of the run,
+        cut short (whole on hover): Celery's are UUIDs."""
+        if not run.worker:
+            return EMPTY
+        host = format_html('<span title="{}">{}</span>', run.worker, worker_host(run.worker))
+        if not run.engine_id:
+            return host
+        short = run.engine_id[:SHORT_ID] + ("…" if len(run.engine_id) > SHORT_ID else "")
+        return format_html(
+            '{}<br><code class="tablecron-quiet" title="{}">{}</code>',
+            host,
+            f"{capfirst(JobRun._meta.get_field('engine_id').verbose_name)}: {run.engine_id}",
+            short,
+        )
 
     @admin.display(description=_("error"))
     def error_line(self, run: JobRun) -> str:
@@ -129,6 +177,42 @@ class JobFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ExecutorFilter(admin.SimpleListFilter):
+    """The executors tablecron has, rather than a DISTINCT over the run table."""
+
+    title = _("executor")
+    parameter_name = "executor"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = list(EXECUTOR_ALIASES)
+        value = self.value()
+        if value and value not in names:  # one of the project's own executors
+            names.append(value)
+        return [(name, name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(executor=value) if value else queryset
+
+
+class QueueFilter(admin.SimpleListFilter):
+    """The queues jobs name: the job table is far smaller than the run table."""
+
+    title = _("queue")
+    parameter_name = "queue"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = set(Job.objects.exclude(queue="").values_list("queue", flat=True).distinct())
+        value = self.value()
+        if value:  # a queue no job names any more
+            names.add(value)
+        return [(name, name) for name in sorted(names)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(queue=value) if value else queryset
+
+
 @admin.register(JobRun)
 class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
@@ -137,31 +221,33 @@ class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
         "status_column",
         "trigger",
         "attempt",
-        "started_column",
-        "duration_column",
-        "worker",
+        "executor_column",
+        "host_column",
+        "queued_column",
+        "running_column",
     ]
     list_display_links = ["scheduled_column"]
     list_filter = [
         "status",
         "trigger",
+        ExecutorFilter,
+        QueueFilter,
         ("scheduled_for", admin.DateFieldListFilter),
         JobFilter,
     ]
-    search_fields = ["job_name", "error"]
+    search_fields = ["job_name", "error", "engine_id", "worker"]
     # No date_hierarchy: its date lists convert time zones in SQL, which MySQL and MariaDB
     # cannot do without their time zone tables. The date filter works with plain ranges.
     fieldsets = [
-        (None, {"fields": ["job_column", "status_column", "trigger", "attempt", "worker"]}),
+        (None, {"fields": ["job_column", "status_column", ("trigger", "attempt")]}),
+        (_("Execution"), {"fields": [("executor", "queue"), ("worker", "engine_id")]}),
         (
             _("Timing"),
             {
                 "fields": [
-                    "scheduled_column",
-                    "not_before_column",
-                    "started_column",
-                    "finished_column",
-                    "duration_column",
+                    ("scheduled_column", "not_before_column"),
+                    ("queued_at_column", "started_column", "finished_column"),
+                    ("queued_column", "running_column"),
                 ]
             },
         ),
@@ -172,12 +258,17 @@ class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
         "status_column",
         "trigger",
         "attempt",
+        "executor",
+        "queue",
         "worker",
+        "engine_id",
         "scheduled_column",
         "not_before_column",
+        "queued_at_column",
         "started_column",
         "finished_column",
-        "duration_column",
+        "queued_column",
+        "running_column",
         "result_pretty",
         "error_traceback",
     ]

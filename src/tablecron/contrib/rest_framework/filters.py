@@ -24,10 +24,14 @@ class JobRunFilter(django_filters.FilterSet):
         choices=RunStatus.choices, help_text=_("Repeat to match any of several.")
     )
     trigger = django_filters.ChoiceFilter(choices=RunTrigger.choices)
+    executor = django_filters.CharFilter(
+        help_text=_("What executed it: thread, process, celery, django_tasks, …")
+    )
+    queue = django_filters.CharFilter(help_text=_("The executor's queue it was sent to."))
     scheduled_for = django_filters.IsoDateTimeFromToRangeFilter(
         help_text=_("scheduled_for_after and scheduled_for_before: ISO 8601 bounds, both included.")
     )
 
     class Meta:
         model = JobRun
-        fields = ["job", "job_name", "status", "trigger", "scheduled_for"]
+        fields = ["job", "job_name", "status", "trigger", "executor", "queue", "scheduled_for"]

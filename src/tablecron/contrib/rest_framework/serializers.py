@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.settings import api_settings
@@ -76,6 +77,7 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "timeout",
             "max_retries",
             "retry_delay",
+            "queue",
             "schedule_description",
             "next_run_at",
             "last_run_at",
@@ -155,6 +157,21 @@ class JobRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     duration = serializers.DurationField(
         read_only=True, allow_null=True, help_text=_("finished_at minus started_at")
     )
+    worker_host = serializers.SerializerMethodField(
+        help_text=_("The host part of worker: where it ran, or runs.")
+    )
+    time_queued = serializers.SerializerMethodField(
+        help_text=_(
+            "Seconds from queued_at until it started, or until now while it waits in the "
+            "queue; null when it was never queued."
+        )
+    )
+    time_running = serializers.SerializerMethodField(
+        help_text=_(
+            "Seconds from started_at until finished_at, or until now while it runs; null "
+            "when it has not started."
+        )
+    )
 
     class Meta:
         model = JobRun
@@ -172,9 +189,29 @@ class JobRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "trigger",
             "result",
             "error",
+            "executor",
+            "queue",
+            "queued_at",
+            "engine_id",
             "worker",
+            "worker_host",
+            "time_queued",
+            "time_running",
         ]
         read_only_fields = fields
+
+    def get_worker_host(self, run: JobRun) -> str:
+        # A scheduler's id is host:pid:token, a worker's celery@host:pid:token.
+        return run.worker.rpartition("@")[2].rsplit(":", 2)[0]
+
+    def get_time_queued(self, run: JobRun) -> float | None:
+        queued = run.time_queued
+        return None if queued is None else queued.total_seconds()
+
+    def get_time_running(self, run: JobRun) -> float | None:
+        if run.started_at is None:
+            return None
+        return ((run.finished_at or timezone.now()) - run.started_at).total_seconds()
 
 
 class TaskParameterSerializer(serializers.Serializer):  # type: ignore[type-arg]

@@ -1,0 +1,223 @@
+"""Where each run executes, in the admin: executor, worker host, queue, the engine's id, time
+queued and running; runs waiting in a queue; and the schedulers and workers."""
+
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance
+from tablecron.models.scheduler import Role
+from tests.factories import job
+
+pytestmark = pytest.mark.django_db
+
+JOBS = reverse("admin:tablecron_job_changelist")
+RUNS = reverse("admin:tablecron_jobrun_changelist")
+SCHEDULERS = reverse("admin:tablecron_schedulerinstance_changelist")
+SCHEDULER = "sched-host:11:a1b2c3"
+CELERY_WORKER = "celery@host1:123:abc"
+TASK_ID = "9f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f"
+
+
+def runs_of_each_kind(now: datetime) -> dict[str, JobRun]:
+    """One run per way of executing, as the scheduler and the workers record them."""
+    report = job(name="report", queue="reports")
+    report.save()
+    minutes = now - timedelta(minutes=10)
+
+    def run(name: str, minutes_ago: int, **fields: object) -> JobRun:
+        at = now - timedelta(minutes=minutes_ago)
+        return JobRun.objects.create(job=report, job_name=name, scheduled_for=at, **fields)
+
+    return {
+        "thread": run(
+            "by-thread", 20, executor="thread", worker=SCHEDULER, status=RunStatus.SUCCEEDED,
+            queued_at=minutes, started_at=minutes, finished_at=minutes + timedelta(seconds=2),
+        ),
+        "celery": run(
+            "by-celery", 10, executor="celery", queue="reports", worker=CELERY_WORKER,
+            engine_id=TASK_ID, status=RunStatus.SUCCEEDED, queued_at=minutes,
+            started_at=minutes + timedelta(seconds=5), finished_at=minutes + timedelta(seconds=95),
+        ),
+        "running": run(
+            "by-django-tasks", 2, executor="django_tasks", worker="django_tasks@host2:77:def",
+            engine_id="42", status=RunStatus.RUNNING, queued_at=now - timedelta(seconds=70),
+            started_at=now - timedelta(seconds=60),
+        ),
+        "queued": run(
+            "in-a-queue", 3, executor="celery", queue="reports", worker=SCHEDULER,
+            status=RunStatus.SCHEDULED, queued_at=now - timedelta(minutes=3),
+        ),
+        "pending": run("not-claimed", 1, status=RunStatus.SCHEDULED),
+    }  # fmt: skip
+
+
+def row_of(page: str, name: str) -> str:
+    start = page.index(f">{name}</a>")
+    return page[page.rindex("<tr", 0, start) : page.index("</tr>", start)]
+
+
+def test_the_run_list_shows_where_and_how_long_each_run_executed(admin_client: Client) -> None:
+    runs_of_each_kind(timezone.now())
+    page = admin_client.get(RUNS).content.decode()
+
+    celery = row_of(page, "by-celery")
+    assert 'class="field-executor_column">celery<br><span class="tablecron-quiet"' in celery
+    assert ">reports</span>" in celery
+    assert f'<span title="{CELERY_WORKER}">host1</span>' in celery
+    assert f'<code class="tablecron-quiet" title="Engine&#x27;s id: {TASK_ID}">9f1c2d3e…' in celery
+    assert '<td class="field-queued_column">5.00 s</td>' in celery
+    assert '<td class="field-running_column">1 min 30 s</td>' in celery
+
+    thread = row_of(page, "by-thread")
+    assert '<span title="sched-host:11:a1b2c3">sched-host</span>' in thread
+    assert '<td class="field-queued_column">0 ms</td>' in thread
+    assert '<td class="field-running_column">2.00 s</td>' in thread
+
+    running = row_of(page, "by-django-tasks")
+    assert ">host2</span>" in running
+    assert 'Engine&#x27;s id: 42">42</code>' in running
+    assert re.search(r'field-running_column">1 min [01] s<', running)  # still running: until now
+
+    queued = row_of(page, "in-a-queue")
+    assert re.search(r'tablecron-waiting" title="Sent to celery at [^"]+">queued for 3 min', queued)
+    assert "within 1 h 0 min (QUEUED_LIMIT)" in queued
+    assert '<td class="field-running_column">—</td>' in queued
+
+    pending = row_of(page, "not-claimed")
+    assert ">scheduled</span>" in pending
+    assert '<td class="field-queued_column">—</td>' in pending
+
+
+def test_a_run_page_shows_the_whole_worker_id_engine_id_and_times(admin_client: Client) -> None:
+    runs = runs_of_each_kind(timezone.now())
+    url = reverse("admin:tablecron_jobrun_change", args=[runs["celery"].pk])
+    page = admin_client.get(url).content.decode()
+    boxes = re.findall(r'fieldBox field-(\w+)">.*?<div class="readonly">(.*?)</div>', page, re.S)
+    fields = dict(boxes)
+    assert fields["executor"] == "celery"
+    assert fields["queue"] == "reports"
+    assert fields["worker"] == CELERY_WORKER
+    assert fields["engine_id"] == TASK_ID
+    assert fields["queued_column"] == "5.00 s"
+    assert fields["running_column"] == "1 min 30 s"
+    assert fields["queued_at_column"] < fields["started_column"] < fields["finished_column"]
+
+    queued = reverse("admin:tablecron_jobrun_change", args=[runs["queued"].pk])
+    assert ">queued for 3 min" in admin_client.get(queued).content.decode()
+
+
+def test_runs_are_filtered_by_executor_and_queue(admin_client: Client) -> None:
+    runs_of_each_kind(timezone.now())
+    job(name="other", queue="bulk").save()
+
+    def names(**query: str) -> set[str]:
+        page = admin_client.get(RUNS, query).content.decode()
+        return set(re.findall(r'class="field-job_column"><a href="[^"]+">([^<]+)</a>', page))
+
+    assert names(executor="celery") == {"by-celery", "in-a-queue"}
+    assert names(executor="django_tasks") == {"by-django-tasks"}
+    assert names(queue="reports") == {"by-celery", "in-a-queue"}
+    assert names(executor="celery", queue="bulk") == set()
+    assert names(executor="my_engine") == set()  # a project's own executor: no error
+    page = admin_client.get(RUNS).content.decode()
+    for choice in ("executor=thread", "executor=process", "executor=celery", "queue=bulk"):
+        assert f'href="?{choice}"' in page
+    custom = admin_client.get(RUNS, {"executor": "my_engine"}).content.decode()
+    assert 'href="?executor=my_engine"' in custom
+
+
+def test_runs_are_found_by_engine_id_and_worker(admin_client: Client) -> None:
+    runs_of_each_kind(timezone.now())
+    page = admin_client.get(RUNS, {"q": TASK_ID}).content.decode()
+    assert page.count('class="field-job_column"') == 1
+    assert ">by-celery</a>" in page
+    assert admin_client.get(RUNS, {"q": "host2"}).content.decode().count("field-job_column") == 1
+
+
+def test_the_job_page_lists_its_runs_with_executor_host_and_times(admin_client: Client) -> None:
+    runs_of_each_kind(timezone.now())
+    report = Job.objects.get(name="report")
+    page = admin_client.get(reverse("admin:tablecron_job_change", args=[report.pk]))
+    text = page.content.decode()
+    assert ">queued for 3 min" in text
+    assert re.search(r'field-executor_column">\s*<p>django_tasks</p>', text)
+    assert f'<span title="{CELERY_WORKER}">host1</span>' in text
+
+
+def test_the_job_list_says_queued_and_names_the_queue(admin_client: Client) -> None:
+    now = timezone.now()
+    runs = runs_of_each_kind(now)
+    job(name="plain").save()
+    newest = runs["pending"]
+    newest.delete()
+    Job.objects.filter(name="report").update(
+        last_run_at=runs["running"].scheduled_for, last_status=RunStatus.RUNNING
+    )
+    page = admin_client.get(JOBS).content.decode()
+    assert 'class="tablecron-quiet">queue: reports</span>' in row_of(page, "report")
+    assert "queue:" not in row_of(page, "plain")
+    assert ">running</span>" in row_of(page, "report")
+
+    Job.objects.filter(name="report").update(
+        last_run_at=runs["queued"].scheduled_for, last_status=RunStatus.SCHEDULED
+    )
+    report = row_of(admin_client.get(JOBS).content.decode(), "report")
+    assert ">queued for 3 min" in report  # the last run
+    assert re.search(r'title="[^"]+ · queued for 3 min', report)  # its mark in the strip
+
+
+def test_queued_runs_keep_the_job_list_at_six_queries(admin_client: Client) -> None:
+    now = timezone.now()
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(JOBS).status_code == 200
+        return len(captured)
+
+    for n in range(5):
+        target = job(name=f"queued-{n}", queue="reports")
+        target.save()
+        JobRun.objects.create(
+            job=target, scheduled_for=now, executor="celery", queue="reports",
+            worker=SCHEDULER, queued_at=now, status=RunStatus.SCHEDULED,
+        )  # fmt: skip
+        Job.objects.filter(pk=target.pk).update(last_run_at=now, last_status=RunStatus.SCHEDULED)
+        assert queries() == 6  # the session, the user, schedulers, count, page, recent runs
+
+
+def beating(pk: str, role: str, seconds_ago: int = 0) -> SchedulerInstance:
+    at = timezone.now() - timedelta(seconds=seconds_ago)
+    host = pk.rpartition("@")[2].split(":")[0]
+    return SchedulerInstance.objects.create(
+        id=pk, role=role, host=host, pid=1, started_at=at, heartbeat_at=at
+    )
+
+
+def test_schedulers_and_workers_are_listed_with_their_role(admin_client: Client) -> None:
+    beating(SCHEDULER, Role.SCHEDULER)
+    worker = beating(CELERY_WORKER, Role.WORKER)
+    page = admin_client.get(SCHEDULERS).content.decode()
+    assert "<h1>Schedulers and workers</h1>" in page
+    assert '<td class="field-role">worker</td>' in page
+    assert '<td class="field-role">scheduler</td>' in page
+    assert 'href="?role__exact=worker"' in page
+    workers = admin_client.get(SCHEDULERS, {"role__exact": "worker"}).content.decode()
+    assert CELERY_WORKER in workers
+    assert SCHEDULER not in workers
+
+    url = reverse("admin:tablecron_schedulerinstance_change", args=[worker.pk])
+    assert "<h1>View worker</h1>" in admin_client.get(url).content.decode()
+
+
+def test_a_live_worker_is_not_a_scheduler_for_the_warning(admin_client: Client) -> None:
+    beating(CELERY_WORKER, Role.WORKER)
+    assert "No scheduler is running" in admin_client.get(JOBS).content.decode()
+    beating(SCHEDULER, Role.SCHEDULER)
+    assert "No scheduler is running" not in admin_client.get(JOBS).content.decode()
