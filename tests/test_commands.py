@@ -67,8 +67,11 @@ def test_status_exits_non_zero_without_a_live_scheduler() -> None:
     with pytest.raises(CommandError, match="No live tablecron scheduler") as caught:
         tablecron("status")
     assert caught.value.returncode == 1
-    old = db_now() - timedelta(minutes=10)
+    old, now = db_now() - timedelta(minutes=10), db_now()
     SchedulerInstance.objects.create(pk="stale", host="h", pid=1, started_at=old, heartbeat_at=old)
+    SchedulerInstance.objects.create(  # a worker alone claims nothing
+        pk="celery@h:2:x", role="worker", host="h", pid=2, started_at=now, heartbeat_at=now
+    )
     with pytest.raises(CommandError):
         tablecron("status")
 
@@ -80,7 +83,7 @@ def test_status_lists_live_schedulers() -> None:
     )
     out = tablecron("status")
     assert "web-1:42:abc" in out
-    assert "1 live scheduler(s)." in out
+    assert "1 live scheduler(s), 0 live worker(s)." in out
 
 
 def manage(*args: str) -> subprocess.CompletedProcess[str]:

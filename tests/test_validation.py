@@ -20,6 +20,8 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
     # (case, fields, field with the error, words the message contains)
     ("empty name", {"name": ""}, "name", "blank"),
     ("over-long name", {"name": "x" * 201}, "name", "at most 200"),
+    ("queue with a space", {"queue": "heavy jobs"}, "queue", "letters, digits"),
+    ("over-long queue", {"queue": "q" * 201}, "queue", "at most 200"),
     ("minute out of range", {"cron": "60 * * * *"}, "cron", "bad minute"),
     ("hour out of range", {"cron": "0 24 * * *"}, "cron", "bad hour"),
     ("day of month 0", {"cron": "0 0 0 * *"}, "cron", "bad day-of-month"),

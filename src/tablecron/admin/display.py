@@ -87,18 +87,6 @@ def run_badge(run: JobRun) -> SafeString:
     )
 
 
-def time_running(run: JobRun) -> timedelta | None:
-    """From its start to its end, or to now while it runs."""
-    if run.started_at is None:
-        return None
-    return (run.finished_at or timezone.now()) - run.started_at
-
-
-def worker_host(worker: str) -> str:
-    """The host in a scheduler's id (host:pid:token) or a worker's (celery@host:pid:token)."""
-    return worker.rpartition("@")[2].rsplit(":", 2)[0]
-
-
 def relative(moment: datetime, now: datetime | None = None) -> str:
     """ "in 5 minutes" or "5 minutes ago", to the largest unit; seconds under a minute."""
     now = now or timezone.now()

@@ -21,9 +21,7 @@ from tablecron.admin.display import (
     duration_text,
     pretty_json,
     run_badge,
-    time_running,
     traceback_block,
-    worker_host,
 )
 from tablecron.conf import EXECUTOR_ALIASES
 from tablecron.describe import format_time
@@ -83,7 +81,7 @@ class RunColumns:
 
     @admin.display(description=_("time running"))
     def running_column(self, run: JobRun) -> str:
-        return duration_text(time_running(run)) or "—"
+        return duration_text(run.time_running) or "—"
 
     @admin.display(description=_("executor"), ordering="executor")
     def executor_column(self, run: JobRun) -> SafeString:
@@ -105,7 +103,7 @@ class RunColumns:
         cut short (whole on hover): Celery's are UUIDs."""
         if not run.worker:
             return EMPTY
-        host = format_html('<span title="{}">{}</span>', run.worker, worker_host(run.worker))
+        host = format_html('<span title="{}">{}</span>', run.worker, run.worker_host)
         if not run.engine_id:
             return host
         short = run.engine_id[:SHORT_ID] + ("…" if len(run.engine_id) > SHORT_ID else "")

@@ -142,6 +142,19 @@ class JobRun(models.Model):
         return (self.started_at or timezone.now()) - self.queued_at
 
     @property
+    def time_running(self) -> timedelta | None:
+        """From its start to its end, or until now while it runs."""
+        if self.started_at is None:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+    @property
+    def worker_host(self) -> str:
+        """The host in ``worker``: a scheduler's id is host:pid:token, a worker's
+        celery@host:pid:token."""
+        return self.worker.rpartition("@")[2].rsplit(":", 2)[0]
+
+    @property
     def duration(self) -> timedelta | None:
         if self.started_at is None or self.finished_at is None:
             return None

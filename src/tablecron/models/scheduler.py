@@ -34,8 +34,8 @@ class SchedulerInstance(models.Model):
     objects: ClassVar[SchedulerInstanceQuerySet] = SchedulerInstanceQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
-        verbose_name = _("scheduler")
-        verbose_name_plural = _("schedulers")
+        verbose_name = _("scheduler or worker")
+        verbose_name_plural = _("schedulers and workers")
         ordering = ["host", "pid"]
 
     def __str__(self) -> str:

@@ -14,7 +14,6 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.settings import api_settings
@@ -157,8 +156,8 @@ class JobRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     duration = serializers.DurationField(
         read_only=True, allow_null=True, help_text=_("finished_at minus started_at")
     )
-    worker_host = serializers.SerializerMethodField(
-        help_text=_("The host part of worker: where it ran, or runs.")
+    worker_host = serializers.CharField(
+        read_only=True, help_text=_("The host part of worker: where it ran, or runs.")
     )
     time_queued = serializers.SerializerMethodField(
         help_text=_(
@@ -200,18 +199,13 @@ class JobRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         ]
         read_only_fields = fields
 
-    def get_worker_host(self, run: JobRun) -> str:
-        # A scheduler's id is host:pid:token, a worker's celery@host:pid:token.
-        return run.worker.rpartition("@")[2].rsplit(":", 2)[0]
-
     def get_time_queued(self, run: JobRun) -> float | None:
         queued = run.time_queued
         return None if queued is None else queued.total_seconds()
 
     def get_time_running(self, run: JobRun) -> float | None:
-        if run.started_at is None:
-            return None
-        return ((run.finished_at or timezone.now()) - run.started_at).total_seconds()
+        running = run.time_running
+        return None if running is None else running.total_seconds()
 
 
 class TaskParameterSerializer(serializers.Serializer):  # type: ignore[type-arg]

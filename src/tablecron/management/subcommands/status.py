@@ -7,20 +7,25 @@ from tablecron.conf import settings
 from tablecron.db import db_now
 from tablecron.management.subcommands import Subcommand
 from tablecron.models import SchedulerInstance
+from tablecron.models.scheduler import Role
 
 
 class Status(Subcommand):
-    help = "List live schedulers; exits 1 when there is none (for monitoring)."
+    help = "List live schedulers and workers; exits 1 when no scheduler is alive (for monitoring)."
 
     def handle(self, **options: Any) -> None:
         now = db_now()
-        alive = SchedulerInstance.objects.alive(now, timedelta(seconds=settings.LOST_AFTER))
+        alive = list(SchedulerInstance.objects.alive(now, timedelta(seconds=settings.LOST_AFTER)))
         for instance in alive:
             age = (now - instance.heartbeat_at).total_seconds()
             self.stdout.write(
-                f"{instance.id}  started {instance.started_at:%Y-%m-%d %H:%M:%S %Z}  "
-                f"last heartbeat {age:.0f} s ago"
+                f"{instance.role:<9}  {instance.id}  started "
+                f"{instance.started_at:%Y-%m-%d %H:%M:%S %Z}  last heartbeat {age:.0f} s ago"
             )
-        if not alive:
+        schedulers = sum(instance.role == Role.SCHEDULER for instance in alive)
+        if not schedulers:  # workers alone run nothing that is not claimed
             raise CommandError("No live tablecron scheduler.", returncode=1)
-        self.stdout.write(self.style.SUCCESS(f"{len(alive)} live scheduler(s)."))
+        workers = len(alive) - schedulers
+        self.stdout.write(
+            self.style.SUCCESS(f"{schedulers} live scheduler(s), {workers} live worker(s).")
+        )

@@ -1,4 +1,5 @@
-"""The core needs none of the api extra: every module imports, and checks pass, without it."""
+"""The core needs none of the optional extras (api, celery, django_tasks): every core
+module imports, and checks pass, without them."""
 
 import subprocess
 import sys
@@ -7,13 +8,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Run in a fresh interpreter where importing the api extra's packages fails, as it does
+# Run in a fresh interpreter where importing the extras' packages fails, as it does
 # where they are not installed, whatever this environment holds.
 SCRIPT = textwrap.dedent(
     """
     import importlib, pkgutil, sys
 
-    BLOCKED = {"rest_framework", "django_filters", "drf_spectacular"}
+    BLOCKED = {
+        "rest_framework", "django_filters", "drf_spectacular",  # api
+        "celery", "kombu", "redis",  # celery
+        "django_tasks_db",  # django_tasks
+    }
 
     class Uninstalled:
         def find_spec(self, name, path=None, target=None):
@@ -52,7 +57,13 @@ SCRIPT = textwrap.dedent(
     django.setup()
 
     import tablecron
-    skipped = ("tablecron.migrations.", "tablecron.contrib.rest_framework")
+    skipped = (  # the extras' own modules
+        "tablecron.migrations.",
+        "tablecron.contrib.rest_framework",
+        "tablecron.executors.celery",
+        "tablecron.tasks",
+        "tablecron.executors.django_tasks",
+    )
     for module in pkgutil.walk_packages(tablecron.__path__, "tablecron."):
         if not module.name.startswith(skipped):
             importlib.import_module(module.name)
@@ -68,7 +79,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_the_core_imports_and_checks_without_the_api_extra() -> None:
+def test_the_core_imports_and_checks_without_the_optional_extras() -> None:
     finished = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         cwd=ROOT,
