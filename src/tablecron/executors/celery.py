@@ -19,6 +19,7 @@ from typing import Any
 from celery import Celery, Task, current_app, shared_task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from django.core.checks import CheckMessage, Warning
+from django.db import DatabaseError
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -30,6 +31,7 @@ from tablecron.outcomes import finish
 from tablecron.workers import run_message
 
 TASK_NAME = "tablecron.run"
+DB_RETRIES = 12  # about 10 minutes of a database away
 
 
 def hard_time_limit(timeout: timedelta) -> float:
@@ -97,6 +99,13 @@ class RunTask(Task):  # type: ignore[misc]  # Celery has no type hints
 
 @shared_task(bind=True, base=RunTask, name=TASK_NAME)  # type: ignore[untyped-decorator]
 def run(task: RunTask, message: dict[str, Any]) -> str | None:
-    return run_message(
-        message, engine="celery", engine_id=task.request.id, timeouts=(SoftTimeLimitExceeded,)
-    )
+    try:
+        return run_message(
+            message, engine="celery", engine_id=task.request.id, timeouts=(SoftTimeLimitExceeded,)
+        )
+    except DatabaseError as exc:
+        # The database was away before the run started (its outcome is retried where it
+        # is written): try the message again later; the run's conditional start makes
+        # that safe.
+        retries = task.request.retries
+        raise task.retry(exc=exc, countdown=min(60, 2**retries), max_retries=DB_RETRIES) from exc
