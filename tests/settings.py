@@ -61,6 +61,9 @@ DATABASES: dict[str, dict[str, Any]] = {
     },
 }[DB]
 
+# Worker processes of engines that close their connection after every task unless told
+# otherwise (django-tasks-db's db_worker) keep it, as a deployment would.
+DATABASES["default"]["CONN_MAX_AGE"] = float(os.environ.get("TABLECRON_TEST_CONN_MAX_AGE", "0"))
 SECRET_KEY = "tests-only"
 # test_web_workers.py requests pages from a real gunicorn on 127.0.0.1 (DEBUG is off).
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]

@@ -42,6 +42,7 @@ def db_workers(count: int, logs: Path, env: dict[str, str]) -> Iterator[list[Pop
     """``count`` django-tasks-db ``db_worker`` processes."""
     args = [sys.executable, "-m", "django", "db_worker", "--backend", "database",
             "--queue-name", "*", "--interval", "0.05", "--no-startup-delay"]  # fmt: skip
+    env = {**env, "TABLECRON_TEST_CONN_MAX_AGE": "60"}  # else a new connection each task
     procs = [start(args, logs / f"db-worker-{n}.log", env) for n in range(count)]
     try:
         yield procs
