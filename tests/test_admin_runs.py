@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance
 from tablecron.models.scheduler import Role
-from tests.factories import job
+from tests.support.factories import job
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from tablecron.models import Job
-from tests.factories import next_cron
+from tests.support.factories import next_cron
 
 ROOT = Path(__file__).resolve().parent.parent
 

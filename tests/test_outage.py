@@ -11,7 +11,7 @@ from django.db import connection
 
 from tablecron.db import db_now
 from tablecron.models import Job, JobRun, SchedulerInstance
-from tests.processes import calls, schedulers, wait_for
+from tests.support.processes import calls, schedulers, wait_for
 from tests.test_processes import every_second_jobs, expected_fires
 
 pytestmark = [

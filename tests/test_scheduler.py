@@ -17,7 +17,7 @@ from tablecron.executors.thread import ThreadExecutor
 from tablecron.models import Job, JobRun, SchedulerInstance
 from tablecron.scheduler import Scheduler
 from tablecron.signals import run_finished, run_started
-from tests.factories import ADD
+from tests.support.factories import ADD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T = "tests.testapp.tablecron_jobs."

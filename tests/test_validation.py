@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 
 from tablecron.models import Job
-from tests.factories import ADD, in_future, job
+from tests.support.factories import ADD, in_future, job
 
 pytestmark = pytest.mark.django_db
 

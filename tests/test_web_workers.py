@@ -24,7 +24,7 @@ import pytest
 
 from tablecron.claiming import LOOKAHEAD
 from tablecron.models import JobRun, SchedulerInstance
-from tests.processes import (
+from tests.support.processes import (
     ROOT,
     SOAK_SECONDS,
     calls,
