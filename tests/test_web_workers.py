@@ -38,7 +38,7 @@ from tests.support.processes import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 WORKERS = 4
-SOAK = max(10.0, SOAK_SECONDS / 2)  # half the soak of test_processes.py, for suite time
+SOAK = max(10.0, SOAK_SECONDS / 2)  # half the exactly-once soak (tests/processes), for suite time
 ERROR_LINE = re.compile(r"^[\w.]+(?:Error|Exception): .*$", re.MULTILINE)
 
 

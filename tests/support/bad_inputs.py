@@ -1,5 +1,5 @@
-"""Bad input, case by case: each must be a field error from ``full_clean()``, the admin and
-the API alike (test_validation.py, the API's tests)."""
+"""Bad input, case by case: each must be a field error from ``full_clean()``
+(tests/models/test_validation.py) and from the API (tests/contrib/rest_framework/test_jobs.py)."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
