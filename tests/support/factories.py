@@ -9,6 +9,8 @@ from django.utils import timezone
 from tablecron import schedules
 from tablecron.models import Job, JobRun, RunStatus
 
+# The test tasks' module (tests/testapp/tablecron_jobs.py): T + "sleep" names its sleep().
+T = "tests.testapp.tablecron_jobs."
 ADD = "tests.testapp.tablecron_jobs.add"
 # Fires once a year, so the expected next run barely depends on when the test runs.
 YEARLY = "0 9 1 1 *"
