@@ -79,7 +79,8 @@ import tablecron  # noqa: E402
 from tablecron.db import db_now  # noqa: E402
 from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance  # noqa: E402
 from tablecron.models.run import ACTIVE  # noqa: E402
-from tests.processes import ROOT, child_env, percentile, stop  # noqa: E402
+from tests.support import ROOT  # noqa: E402
+from tests.support.processes import child_env, percentile, stop  # noqa: E402
 
 NOOP = "tests.testapp.tablecron_jobs.noop"
 PARTS = ("sustained", "drain", "lateness", "propagation", "idle")

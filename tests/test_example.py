@@ -4,7 +4,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -21,9 +20,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from tablecron.models import Job
-from tests.factories import next_cron
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+from tests.support.factories import next_cron
+from tests.support.processes import free_port
 
 
 @pytest.mark.django_db
@@ -43,12 +42,6 @@ def test_seed_demo_creates_valid_jobs_with_right_next_runs() -> None:
     heartbeat = jobs["heartbeat-ping"]
     assert heartbeat.next_run_at is not None
     assert heartbeat.next_run_at - heartbeat.updated_at < timedelta(seconds=31)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.skipif(

@@ -4,9 +4,8 @@ module imports, and checks pass, without them."""
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 # Run in a fresh interpreter where importing the extras' packages fails, as it does
 # where they are not installed, whatever this environment holds.

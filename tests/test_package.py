@@ -2,11 +2,11 @@
 
 import tomllib
 from importlib.metadata import version
-from pathlib import Path
 
 import tablecron
+from tests.support import ROOT
 
-PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+PYPROJECT = ROOT / "pyproject.toml"
 
 
 def test_version_is_the_installed_distributions_declared_in_pyproject() -> None:

@@ -1,39 +1,22 @@
 """The scheduler loop, driven in-process: claims, policies, faults, housekeeping."""
 
-import threading
-import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection, models
+from django.db import models
 from django.test import override_settings
 from django.utils import timezone
 
 from tablecron.db import db_now
 from tablecron.executors.immediate import ImmediateExecutor
-from tablecron.executors.process import ProcessExecutor
-from tablecron.executors.thread import ThreadExecutor
 from tablecron.models import Job, JobRun, SchedulerInstance
 from tablecron.scheduler import Scheduler
 from tablecron.signals import run_finished, run_started
-from tests.factories import ADD
+from tests.support.factories import T
+from tests.support.scheduling import due, make_job, runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
-T = "tests.testapp.tablecron_jobs."
-
-
-def make_job(name: str = "j", task: str = ADD, **fields: Any) -> Job:
-    fields.setdefault("args", [1, 2] if task == ADD else [])
-    fields.setdefault("interval", timedelta(hours=1))
-    return Job.objects.create(name=name, task=task, **fields)
-
-
-def due(job: Job, ago: timedelta = timedelta(seconds=1)) -> Job:
-    """Make the job due as if its next fire time had come ``ago``."""
-    models.QuerySet(Job).filter(pk=job.pk).update(next_run_at=db_now() - ago)
-    job.refresh_from_db()
-    return job
 
 
 @pytest.fixture
@@ -41,10 +24,6 @@ def scheduler() -> Scheduler:
     instance = Scheduler(ImmediateExecutor())
     instance.start()
     return instance
-
-
-def runs(job: Job) -> list[JobRun]:
-    return list(JobRun.objects.filter(job=job).order_by("scheduled_for", "attempt"))
 
 
 def test_a_due_job_fires_once_and_advances(scheduler: Scheduler) -> None:
@@ -187,49 +166,6 @@ def test_async_task_timeout_is_cancelled(scheduler: Scheduler) -> None:
     job = due(make_job(task=T + "async_sleep", args=[5], timeout=timedelta(milliseconds=100)))
     scheduler.run_once()
     assert [r.status for r in runs(job)] == ["timed_out"]
-
-
-def test_sync_task_timeout_frees_its_slot() -> None:
-    executor = ThreadExecutor(max_workers=1)
-    scheduler = Scheduler(executor)
-    scheduler.start()
-    free = executor.free_slots()
-    job = due(make_job(task=T + "sleep", args=[1.5], timeout=timedelta(milliseconds=200)))
-    scheduler.run_once()
-    assert executor.free_slots() == free - 1
-    deadline = timezone.now() + timedelta(seconds=5)
-    while executor.free_slots() < free and timezone.now() < deadline:
-        scheduler.run_once()
-    assert executor.free_slots() == free
-    (run,) = runs(job)
-    assert run.status == "timed_out"
-    assert "timeout" in run.error
-    abandoned = [t for t in threading.enumerate() if t.name == f"tablecron-run-{run.pk}"]
-    for thread in abandoned:
-        thread.join(5)  # its late result must not overwrite the status
-    run.refresh_from_db()
-    assert (run.status, run.result) == ("timed_out", None)
-    assert executor.shutdown(5) == []
-
-
-def test_hanging_sync_tasks_hold_at_most_twice_max_workers_threads() -> None:
-    executor = ThreadExecutor(max_workers=2)
-    scheduler = Scheduler(executor)
-    scheduler.start()
-    before = threading.active_count()
-    timeout = timedelta(milliseconds=100)
-    jobs = [
-        due(make_job(f"hang-{n}", task=T + "sleep", args=[3], timeout=timeout)) for n in range(8)
-    ]
-    timed_out = JobRun.objects.filter(status="timed_out")
-    peak, deadline = 0, time.monotonic() + 10
-    while timed_out.count() < len(jobs) and time.monotonic() < deadline:
-        scheduler.run_once()
-        peak = max(peak, threading.active_count() - before)
-        time.sleep(0.02)
-    assert timed_out.count() == len(jobs)  # the rest waited for threads to come back
-    assert peak <= 4
-    assert executor.shutdown(5) == []
 
 
 def test_rows_naming_unknown_tasks_are_left_untouched(scheduler: Scheduler) -> None:
@@ -457,24 +393,3 @@ def test_runs_record_where_they_execute(scheduler: Scheduler) -> None:
         assert run.queued_at <= run.started_at
         assert run.time_queued is not None
         assert run.time_queued >= timedelta(0)
-
-
-def test_the_process_executor_kills_a_run_at_its_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TABLECRON_DB_NAME", str(connection.settings_dict["NAME"]))  # its processes'
-    executor = ProcessExecutor(max_workers=2)
-    scheduler = Scheduler(executor)
-    scheduler.start()
-    hung = due(make_job("hung", task=T + "stubborn", args=[60], timeout=timedelta(seconds=1)))
-    fine = due(make_job("fine"))
-    ended = JobRun.objects.exclude(status__in=["scheduled", "running"])
-    deadline = time.monotonic() + 60  # the first runs wait for their processes to start
-    while ended.count() < 2 and time.monotonic() < deadline:
-        scheduler.run_once()
-        time.sleep(0.05)
-    (killed,), (ran,) = runs(hung), runs(fine)
-    assert (killed.status, ran.status, ran.result) == ("timed_out", "succeeded", 3)
-    assert "process was killed" in killed.error
-    assert killed.duration is not None
-    assert killed.duration < timedelta(seconds=5)
-    assert executor.running_ids() == set()
-    assert executor.shutdown(5) == []

@@ -15,8 +15,7 @@ from django.utils import timezone, translation
 
 import tablecron
 from tablecron.models import Job, JobRun, RunStatus
-from tests.factories import job
-from tests.test_admin_runs import runs_of_each_kind
+from tests.support.factories import job, runs_of_each_kind
 
 PACKAGE = Path(tablecron.__file__).parent
 CATALOGUE = PACKAGE / "locale" / "zh_Hans" / "LC_MESSAGES"

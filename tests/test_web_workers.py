@@ -8,7 +8,6 @@ needed); the database, not the number of schedulers, keeps each fire to one call
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,13 +23,14 @@ import pytest
 
 from tablecron.claiming import LOOKAHEAD
 from tablecron.models import JobRun, SchedulerInstance
-from tests.processes import (
-    ROOT,
+from tests.support import ROOT
+from tests.support.processes import (
     SOAK_SECONDS,
     calls,
     check_exactly_once,
     child_env,
     expected_fires,
+    free_port,
     report,
     soak,
     wait_for,
@@ -38,15 +38,8 @@ from tests.processes import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 WORKERS = 4
-SOAK = max(10.0, SOAK_SECONDS / 2)  # half the soak of test_processes.py, for suite time
+SOAK = max(10.0, SOAK_SECONDS / 2)  # half the exactly-once soak (tests/processes), for suite time
 ERROR_LINE = re.compile(r"^[\w.]+(?:Error|Exception): .*$", re.MULTILINE)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 queued and running; runs waiting in a queue; and the schedulers and workers."""
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -13,49 +13,13 @@ from django.utils import timezone
 
 from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance
 from tablecron.models.scheduler import Role
-from tests.factories import job
+from tests.support.factories import CELERY_WORKER, SCHEDULER, TASK_ID, job, runs_of_each_kind
 
 pytestmark = pytest.mark.django_db
 
 JOBS = reverse("admin:tablecron_job_changelist")
 RUNS = reverse("admin:tablecron_jobrun_changelist")
 SCHEDULERS = reverse("admin:tablecron_schedulerinstance_changelist")
-SCHEDULER = "sched-host:11:a1b2c3"
-CELERY_WORKER = "celery@host1:123:abc"
-TASK_ID = "9f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f"
-
-
-def runs_of_each_kind(now: datetime) -> dict[str, JobRun]:
-    """One run per way of executing, as the scheduler and the workers record them."""
-    report = job(name="report", queue="reports")
-    report.save()
-    minutes = now - timedelta(minutes=10)
-
-    def run(name: str, minutes_ago: int, **fields: object) -> JobRun:
-        at = now - timedelta(minutes=minutes_ago)
-        return JobRun.objects.create(job=report, job_name=name, scheduled_for=at, **fields)
-
-    return {
-        "thread": run(
-            "by-thread", 20, executor="thread", worker=SCHEDULER, status=RunStatus.SUCCEEDED,
-            queued_at=minutes, started_at=minutes, finished_at=minutes + timedelta(seconds=2),
-        ),
-        "celery": run(
-            "by-celery", 10, executor="celery", queue="reports", worker=CELERY_WORKER,
-            engine_id=TASK_ID, status=RunStatus.SUCCEEDED, queued_at=minutes,
-            started_at=minutes + timedelta(seconds=5), finished_at=minutes + timedelta(seconds=95),
-        ),
-        "running": run(
-            "by-django-tasks", 2, executor="django_tasks", worker="django_tasks@host2:77:def",
-            engine_id="42", status=RunStatus.RUNNING, queued_at=now - timedelta(seconds=70),
-            started_at=now - timedelta(seconds=60),
-        ),
-        "queued": run(
-            "in-a-queue", 3, executor="celery", queue="reports", worker=SCHEDULER,
-            status=RunStatus.SCHEDULED, queued_at=now - timedelta(minutes=3),
-        ),
-        "pending": run("not-claimed", 1, status=RunStatus.SCHEDULED),
-    }  # fmt: skip
 
 
 def row_of(page: str, name: str) -> str:

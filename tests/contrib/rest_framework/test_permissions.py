@@ -12,7 +12,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tablecron.models import Job, JobRun
-from tests.factories import ADD, YEARLY, job
+from tests.support.factories import ADD, YEARLY, job
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,14 @@ from rest_framework.test import APIClient
 
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
 from tablecron.registry import tasks
-from tests.factories import ADD, in_future, job
-from tests.test_admin_runs import CELERY_WORKER, TASK_ID, runs_of_each_kind
+from tests.support.factories import (
+    ADD,
+    CELERY_WORKER,
+    TASK_ID,
+    in_future,
+    job,
+    runs_of_each_kind,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,8 @@ from django.test import override_settings
 
 from tablecron.claiming import Claimer
 from tablecron.models import Job, JobRun, SchedulerInstance
-from tests.factories import ADD
-from tests.processes import (
+from tests.support.factories import ADD
+from tests.support.processes import (
     calls,
     check_exactly_once,
     child_env,

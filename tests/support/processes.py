@@ -22,10 +22,10 @@ from typing import Any
 from django.db import connection, connections
 
 from tablecron.models import Job
+from tests.support import ROOT
+from tests.support.factories import T
 
-ROOT = Path(__file__).resolve().parent.parent
 SOAK_SECONDS = float(os.environ.get("TABLECRON_SOAK_SECONDS", "30"))
-T = "tests.testapp.tablecron_jobs."
 
 
 def child_env(**tablecron: Any) -> dict[str, str]:

@@ -17,8 +17,8 @@ from rest_framework.test import APIClient
 from tablecron.contrib.rest_framework.serializers import JobSerializer
 from tablecron.describe import describe_schedule
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
-from tests.factories import ADD, YEARLY, in_future, job, next_cron
-from tests.test_validation import BAD_INPUTS
+from tests.support.bad_inputs import BAD_INPUTS
+from tests.support.factories import ADD, YEARLY, in_future, job, next_cron
 
 pytestmark = pytest.mark.django_db
 

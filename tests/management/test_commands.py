@@ -12,8 +12,9 @@ from django.core.management import CommandError, call_command
 from tablecron.db import db_now
 from tablecron.management.commands.tablecron import SUBCOMMANDS, Command
 from tablecron.models import Job, JobRun, SchedulerInstance
-from tests.factories import ADD
-from tests.processes import ROOT, child_env
+from tests.support import ROOT
+from tests.support.factories import ADD
+from tests.support.processes import child_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

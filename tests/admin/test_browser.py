@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import ROOT
+from tests.support.processes import free_port
+
 pytestmark = pytest.mark.skipif(
     not os.environ.get("TABLECRON_BROWSER_TESTS"),
     reason="browser tests run where TABLECRON_BROWSER_TESTS is set (scripts/test, SQLite suite)",
@@ -29,7 +31,6 @@ pytestmark = pytest.mark.skipif(
 if os.environ.get("TABLECRON_BROWSER_TESTS"):  # only then is Playwright needed
     from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 # Debian's Chromium in a container: no sandbox, no GPU, and nothing that calls home.
 CHROMIUM_ARGS = [
@@ -42,12 +43,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = os.environ.get("TABLECRON_SCREENSHOTS", "")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def manage(env: dict[str, str], *args: str) -> None:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from tablecron.admin.actions import copy_name
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger, SchedulerInstance
-from tests.factories import ADD, YEARLY, job
+from tests.support.factories import ADD, YEARLY, job
 
 pytestmark = pytest.mark.django_db
 

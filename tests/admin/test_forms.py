@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tablecron.models import Job
-from tests.factories import ADD, YEARLY, job
+from tests.support.factories import ADD, YEARLY, job
 
 pytestmark = pytest.mark.django_db
 

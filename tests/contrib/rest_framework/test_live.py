@@ -18,7 +18,7 @@ from pytest_django.live_server_helper import LiveServer
 from tablecron.executors.immediate import ImmediateExecutor
 from tablecron.models import Job, JobRun
 from tablecron.scheduler import Scheduler
-from tests.factories import ADD
+from tests.support.factories import ADD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -18,7 +18,7 @@ from tablecron.claiming import LOOKAHEAD
 from tablecron.db import db_now
 from tablecron.models import Job, JobRun, SchedulerInstance
 from tablecron.models.run import ACTIVE
-from tests.processes import (
+from tests.support.processes import (
     SOAK_SECONDS,
     calls,
     check_exactly_once,

@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from tablecron.models import Job, JobRun, SchedulerInstance
-from tests.processes import calls, schedulers, wait_for
+from tests.support.processes import calls, schedulers, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T = "tests.testapp.tablecron_jobs."

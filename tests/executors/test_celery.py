@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from tablecron.db import db_now
 from tablecron.models import Job, JobRun, SchedulerInstance
-from tests.processes import (
+from tests.support.processes import (
     T,
     calls,
     celery_env,

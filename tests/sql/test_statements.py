@@ -17,7 +17,7 @@ from tablecron.sql.mysql import MySQLStatements
 from tablecron.sql.postgresql import PostgreSQLStatements
 from tablecron.sql.rows import Advance, Finished, JSONText, NewRun, columns
 from tablecron.sql.sqlite import SQLiteStatements
-from tests.factories import ADD
+from tests.support.factories import ADD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ from tablecron.checks import check_settings
 from tablecron.db import db_now
 from tablecron.models import Job
 from tablecron.sql import statements
-from tests.factories import ADD
+from tests.support.factories import ADD
 
 pytestmark = [
     pytest.mark.skipif("tablecron" not in settings.DATABASES, reason="one database only"),

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from tablecron.models import Job, JobRun
-from tests.factories import ADD, YEARLY, in_future, job, next_cron
+from tests.support.factories import ADD, YEARLY, in_future, job, next_cron
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,13 @@ from django.db import connection
 
 from tablecron.db import db_now
 from tablecron.models import Job, JobRun, SchedulerInstance
-from tests.processes import calls, schedulers, wait_for
-from tests.test_processes import every_second_jobs, expected_fires
+from tests.support.processes import (
+    calls,
+    every_second_jobs,
+    expected_fires,
+    schedulers,
+    wait_for,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

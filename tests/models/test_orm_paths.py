@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tablecron.models import Job, JobRun
-from tests.factories import ADD, NEW_YEAR, YEARLY, in_future, job, next_cron
+from tests.support.factories import ADD, NEW_YEAR, YEARLY, in_future, job, next_cron
 
 pytestmark = pytest.mark.django_db
 
