@@ -28,7 +28,10 @@ from tablecron.registry import tasks
 from tablecron.sql import statements
 from tablecron.sql.rows import Advance, NewRun
 
-LOOKAHEAD = timedelta(seconds=0.1)  # claim this early, so that runs start on time
+# Claim this early, so that runs start on time: a run's thread or process waits for its
+# not_before. Runs that go to a queue are claimed when due: a worker that waited would
+# hold a slot of its pool meanwhile.
+LOOKAHEAD = timedelta(seconds=0.1)
 
 
 class RunState(NamedTuple):
@@ -66,6 +69,7 @@ class Claimer:
         self.worker = worker
         self.executor = executor
         self.starts_at_claim = executor.starts_at_claim
+        self.lookahead = LOOKAHEAD if executor.starts_at_claim else timedelta(0)
         # When runs are in the executor's hands at the commit; any other executor
         # records it itself once it has sent them.
         self.queued_at_claim = executor.starts_at_claim or executor.submits_in_claim
@@ -79,7 +83,7 @@ class Claimer:
         return statements().soonest(names)
 
     def claim(self, limit: int) -> list[Claim]:
-        """Claim up to ``limit`` runs due by ``LOOKAHEAD`` from now, in one transaction.
+        """Claim up to ``limit`` runs due by ``lookahead`` from now, in one transaction.
 
         An executor that ``submits_in_claim`` gets them before the commit; the caller
         submits them to any other after it.
@@ -96,7 +100,7 @@ class Claimer:
             return claims
 
     def _claim_due_jobs(self, now: datetime, limit: int) -> list[Claim]:
-        due = Job.objects.due(now + LOOKAHEAD).filter(task__in=task_names())
+        due = Job.objects.due(now + self.lookahead).filter(task__in=task_names())
         if statements().skip_locked:
             due = due.select_for_update(skip_locked=True)
         jobs = [DueJob(*row) for row in due.values_list(*DueJob._fields)[:limit]]
@@ -109,7 +113,7 @@ class Claimer:
             .annotate(n=Count("pk"))
             .values_list("job", "n")
         )
-        until = now + LOOKAHEAD
+        until = now + self.lookahead
         plans = {job.id: plan(job, now, active.get(job.id, 0), self._rng, until) for job in jobs}
         self._advance(jobs, plans, now)
         return self._insert_runs(jobs, plans, now)
@@ -180,7 +184,7 @@ class Claimer:
         if limit <= 0:
             return []
         sql = statements()
-        pending = JobRun.objects.pending(now + LOOKAHEAD).order_by("not_before")
+        pending = JobRun.objects.pending(now + self.lookahead).order_by("not_before")
         if sql.skip_locked:
             pending = pending.select_for_update(skip_locked=True)
         found = list(pending.values_list("pk", "job_id")[:limit])

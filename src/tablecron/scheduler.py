@@ -17,7 +17,7 @@ from datetime import datetime
 from django.db import DatabaseError
 from django.db.models.functions import Now
 
-from tablecron.claiming import LOOKAHEAD, Claimer
+from tablecron.claiming import Claimer
 from tablecron.conf import settings
 from tablecron.db import close_all_connections, close_old_connections, db_now
 from tablecron.execution import Claim, execute
@@ -92,7 +92,7 @@ class Scheduler:
                 return 0.0
             asked = time.monotonic()
             now, soonest = self.claimer.soonest()
-            if soonest is None or soonest > now + LOOKAHEAD:  # the common idle case
+            if soonest is None or soonest > now + self.claimer.lookahead:  # the common idle case
                 self.executor.expire()
                 return self._delay(now, soonest, asked)
             claims = self.claimer.claim(capacity)
@@ -106,14 +106,16 @@ class Scheduler:
             close_old_connections()
 
     def _delay(self, now: datetime, soonest: datetime | None, asked: float) -> float:
-        """Until ``LOOKAHEAD`` before ``soonest``, at most the poll interval (longer where
-        notifications wake the scheduler on every change), and never past the next
-        heartbeat: a scheduler that sleeps through it is taken for dead."""
+        """Until the claimer's look-ahead before ``soonest``, at most the poll interval
+        (longer where notifications wake the scheduler on every change), and never past
+        the next heartbeat: a scheduler that sleeps through it is taken for dead."""
         poll = LISTENING_POLL if self._waiter.listening else settings.POLL_INTERVAL
         poll = min(poll, self.housekeeping.next_heartbeat - time.monotonic())
         if soonest is not None:
             poll = min(
-                poll, (soonest - LOOKAHEAD - now).total_seconds() - (time.monotonic() - asked)
+                poll,
+                (soonest - self.claimer.lookahead - now).total_seconds()
+                - (time.monotonic() - asked),
             )
         return max(0.0, poll)
 
