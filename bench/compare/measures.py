@@ -1,0 +1,245 @@
+"""The four measures, the same for every side: sustained every-second jobs, backlog drain,
+scheduler restart with a full table, and change -> first fire. Each is bounded in time and
+stops every process it started."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from calls import CallLog, Tally, tally
+from procs import Proc, sleep_until, wait_for
+from sides import Broker, Side
+
+START_TIMEOUT = 120.0  # seconds for a scheduler to fire its first run
+
+
+@dataclass
+class Context:
+    log: CallLog
+    broker: Broker
+    quick: bool
+
+
+def names(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{i:05d}" for i in range(count)]
+
+
+def settle(side: Side, ctx: Context, prefix: str) -> None:
+    """Let work already handed out finish: Celery's queue empty, and no new call for 2 s."""
+    if side.via_celery:
+        ctx.broker.wait_empty(120)
+    last, quiet_since = -1, time.monotonic()
+    deadline = time.monotonic() + 120
+    while time.monotonic() - quiet_since < 2 and time.monotonic() < deadline:
+        count = ctx.log.count(prefix)
+        if count != last:
+            last, quiet_since = count, time.monotonic()
+        time.sleep(0.2)
+
+
+# -- sustained ---------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    jobs: int
+    tally: Tally
+    cpu: float  # % of one core, the scheduler process over the window
+    note: str = ""
+
+
+def sustained_step(side: Side, ctx: Context, jobs: int, warmup: float, seconds: float) -> Step:
+    prefix = f"{side.key[:4]}.s{jobs}."
+    side.clear()
+    side.every_second(names(prefix, jobs))
+    proc = side.start(f"sustained-{jobs}")
+    try:
+        if not wait_for(lambda: ctx.log.count(prefix) > 0 or not proc.alive(), START_TIMEOUT):
+            return Step(jobs, Tally(), 0.0, f"no call within {START_TIMEOUT:.0f} s")
+        if not proc.alive():
+            return Step(jobs, Tally(), 0.0, f"scheduler exited:\n{proc.tail()}")
+        start = math.ceil(time.time() + warmup)
+        end = start + seconds
+        sleep_until(start)
+        cpu = proc.cpu_seconds()
+        sleep_until(end)
+        cpu = (proc.cpu_seconds() - cpu) / seconds * 100
+        sleep_until(end + 2)  # the last fires of the window are sent before it stops
+    finally:
+        proc.stop()
+    settle(side, ctx, prefix)
+    result = tally(
+        ctx.log.by_job,
+        names(prefix, jobs),
+        start,
+        end,
+        anchored=side.anchored,
+        reported=side.reported(prefix, start, end),
+    )
+    ctx.log.forget(prefix)
+    side.clear()
+    return Step(jobs, result, cpu)
+
+
+def ramp_sizes(quick: bool) -> list[int]:
+    return [20, 50, 100] if quick else [100, 200, 500, 1000, 2000, 5000, 10000]
+
+
+def sustained(side: Side, ctx: Context, sizes: list[int], warmup: float, seconds: float) -> list[Step]:
+    """Step up through ``sizes`` until a step does not keep up, then one step halfway back."""
+    print(f"\n-- {side.label}: every-second jobs, {seconds:.0f} s a step after {warmup:.0f} s")
+    print(f"  {'jobs':>6} {'p50':>9} {'p99':>9} {'max':>9} {'missing':>17} {'silent':>7}"
+          f" {'extra':>6} {'CPU':>5}  kept up")
+    steps: list[Step] = []
+    for jobs in sizes:
+        steps.append(_print_step(sustained_step(side, ctx, jobs, warmup, seconds)))
+        if not steps[-1].tally.kept_up:
+            break
+    good = [s.jobs for s in steps if s.tally.kept_up]
+    if good and len(steps) > len(good):
+        middle = (good[-1] + steps[-1].jobs) // 2
+        if middle not in (good[-1], steps[-1].jobs):
+            steps.append(_print_step(sustained_step(side, ctx, middle, warmup, seconds)))
+    return steps
+
+
+def kept_up(steps: list[Step]) -> int:
+    return max((s.jobs for s in steps if s.tally.kept_up), default=0)
+
+
+def _print_step(step: Step) -> Step:
+    t = step.tally
+    missing = f"{t.missing:,} of {t.expected:,}"
+    print(
+        f"  {step.jobs:>6,} {_ms(t.percentile(50)):>9} {_ms(t.percentile(99)):>9}"
+        f" {_ms(t.percentile(100)):>9} {missing:>17} {t.silent:>7,} {t.extra:>6,}"
+        f" {step.cpu:>4.0f}%  {'yes' if t.kept_up else 'NO'} {step.note}"
+    )
+    return step
+
+
+def _ms(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "-"
+    return "never" if math.isinf(seconds) else f"{seconds * 1000:,.0f} ms"
+
+
+# -- drain -------------------------------------------------------------------------------
+
+
+@dataclass
+class Drain:
+    due: int
+    ran: int = 0
+    first: float = math.nan  # seconds from the scheduler's start to the first call
+    last: float = math.nan  # ... to the call that completed the backlog (or the last one)
+    extra: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.ran / self.last if self.ran else 0.0
+
+
+def drain(side: Side, ctx: Context, due: int, timeout: float) -> Drain:
+    prefix = f"{side.key[:4]}.d."
+    print(f"\n-- {side.label}: backlog drain of {due:,} due runs (at most {timeout:.0f} s)")
+    side.clear()
+    side.due_now(names(prefix, due), datetime.now(UTC) - timedelta(minutes=1))
+    proc = side.start("drain")
+    try:
+        wait_for(lambda: ctx.log.count(prefix) >= due or not proc.alive(), timeout, every=0.2)
+    finally:
+        proc.stop()
+    settle(side, ctx, prefix)
+    calls = sorted(ctx.log.calls(prefix), key=lambda c: c.called)
+    ran = len({c.job for c in calls})
+    result = Drain(due, ran, extra=len(calls) - ran)
+    if calls:
+        done = calls[min(due, len(calls)) - 1]
+        result.first, result.last = calls[0].called - proc.started, done.called - proc.started
+    print(
+        f"  {result.ran:,} of {due:,} ran; first after {result.first:.2f} s, "
+        f"{'all' if ran == due else 'the last'} after {result.last:.1f} s: "
+        f"{result.rate:,.0f} runs/s from the scheduler's start; {result.extra} ran twice"
+    )
+    if not proc.alive() and ran < due:
+        print(proc.tail())
+    ctx.log.forget(prefix)
+    side.clear()
+    return result
+
+
+# -- restart and change ------------------------------------------------------------------
+
+
+@dataclass
+class Restart:
+    jobs: int
+    registered: float = math.nan  # seconds from process start; nan: no such notion
+    first_fire: float = math.nan
+    rss_mb: float = math.nan
+    change: list[float | None] = field(default_factory=list)  # seconds; None: never
+
+
+def restart(side: Side, ctx: Context, jobs: int, samples: int, timeout: float) -> Restart:
+    """``jobs`` in the table (all daily, none due; one of them every second), scheduler
+    start until it registers and until that job's first fire; then, with the every-second
+    job gone and the scheduler restarted idle, change -> first fire ``samples`` times."""
+    prefix = f"{side.key[:4]}.r."
+    print(f"\n-- {side.label}: restart with {jobs:,} jobs in the table; change -> first fire")
+    side.clear()
+    side.idle(names(prefix, jobs - 1))
+    canary = f"{prefix}every-second"
+    side.every_second([canary])
+    result = Restart(jobs)
+    proc = side.start("restart")
+    try:
+        if side.registers and wait_for(lambda: side.registered(proc), START_TIMEOUT):
+            result.registered = time.time() - proc.started
+        if wait_for(lambda: ctx.log.first(canary) or not proc.alive(), START_TIMEOUT):
+            first = ctx.log.first(canary)
+            result.first_fire = first.called - proc.started if first else math.nan
+        time.sleep(2)
+        if proc.alive():
+            result.rss_mb = proc.rss_mb()
+    finally:
+        proc.stop()
+    side.remove(canary)
+    print(f"  start -> registered {result.registered:.2f} s, -> first fire "
+          f"{result.first_fire:.2f} s; RSS {result.rss_mb:.0f} MB")
+    proc = side.start("change")
+    try:
+        time.sleep(5)  # started and idle
+        result.change = change_samples(side, ctx, prefix, samples, timeout, proc)
+    finally:
+        proc.stop()
+    settle(side, ctx, prefix)
+    ctx.log.forget(prefix)
+    side.clear()
+    return result
+
+
+def change_samples(
+    side: Side, ctx: Context, prefix: str, samples: int, timeout: float, proc: Proc
+) -> list[float | None]:
+    """Create a one-off job due now, time until its task is called; at random phases."""
+    seconds: list[float | None] = []
+    for sample in range(samples):
+        time.sleep(random.uniform(0.5, 2.5))
+        name = f"{prefix}change{sample}"
+        created = time.time()
+        side.one_off_now(name)
+        if wait_for(lambda: ctx.log.first(name) or not proc.alive(), timeout) and ctx.log.first(name):
+            call = ctx.log.first(name)
+            assert call is not None
+            seconds.append(call.called - created)
+            print(f"  change {sample + 1}: first fire after {seconds[-1] * 1000:,.0f} ms")
+        else:
+            seconds.append(None)
+            print(f"  change {sample + 1}: not called within {timeout:.0f} s; no more samples")
+            break
+    return seconds
