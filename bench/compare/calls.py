@@ -9,6 +9,9 @@ Every call appends ``job, fire, called, pid`` to its process's file (benchapp/re
   is matched greedily: calls in time order, each to the earliest fire not yet matched that
   is due at or before it. Lateness is never understated this way: a skipped fire shows as
   later calls for every fire after it, and as one fire missing at the end;
+- django-celery-beat's every-second task (a 1 s IntervalSchedule) has no phase of its own:
+  its fires are one a second in the phase of its last call before the window (from the
+  window's start if it had none);
 - a fire no call matched is missing (infinitely late in the percentiles). It was dropped
   silently unless the scheduler recorded it as missed (``reported``).
 """
@@ -112,17 +115,14 @@ def tally(
     anchored: bool,
     reported: dict[str, int],
 ) -> Tally:
-    """Every-second ``jobs`` over whole seconds [start, end). ``anchored``: the job has no
-    phase of its own (django-celery-beat's 1 s interval): its fires are one a second from
-    its first call at or after ``start``."""
+    """Every-second ``jobs`` over the window [start, end) of whole seconds. ``anchored``:
+    the job has no phase of its own (see ``_anchored_fires``)."""
     result = Tally()
     for job in jobs:
         calls = sorted(calls_by_job.get(job, []), key=lambda c: c.called)
         result.pids.update(c.pid for c in calls)
         if anchored:
-            calls = [c for c in calls if c.called >= start]
-            first = calls[0].called if calls else start
-            fires = [first + k for k in range(math.ceil(end - first))]
+            fires = _anchored_fires(calls, start, end)
         else:
             fires = [float(s) for s in range(math.ceil(start), math.ceil(end))]
         lateness, extra = _match(calls, fires)
@@ -132,6 +132,14 @@ def tally(
         result.reported += min(reported.get(job, 0), len(fires) - len(lateness))
         result.extra += extra
     return result
+
+
+def _anchored_fires(calls: list[Call], start: float, end: float) -> list[float]:
+    """One a second in [start, end), in the phase of the job's last call before ``start``
+    (from ``start`` on if it had none: it was due all along)."""
+    before = [c.called for c in calls if c.called < start]
+    first = before[-1] + math.ceil(start - before[-1]) if before else start
+    return [first + k for k in range(math.ceil(end - first))]
 
 
 def _match(calls: list[Call], fires: list[float]) -> tuple[list[float], int]:

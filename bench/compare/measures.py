@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from calls import CallLog, Tally, tally
+from calls import Call, CallLog, Tally, tally
 from procs import Proc, sleep_until, wait_for
 from sides import Broker, Side
 
@@ -89,11 +89,15 @@ def ramp_sizes(quick: bool) -> list[int]:
     return [20, 50, 100] if quick else [100, 200, 500, 1000, 2000, 5000, 10000]
 
 
-def sustained(side: Side, ctx: Context, sizes: list[int], warmup: float, seconds: float) -> list[Step]:
+def sustained(
+    side: Side, ctx: Context, sizes: list[int], warmup: float, seconds: float
+) -> list[Step]:
     """Step up through ``sizes`` until a step does not keep up, then one step halfway back."""
     print(f"\n-- {side.label}: every-second jobs, {seconds:.0f} s a step after {warmup:.0f} s")
-    print(f"  {'jobs':>6} {'p50':>9} {'p99':>9} {'max':>9} {'missing':>17} {'silent':>7}"
-          f" {'extra':>6} {'CPU':>5}  kept up")
+    print(
+        f"  {'jobs':>6} {'p50':>9} {'p99':>9} {'max':>9} {'missing':>17} {'silent':>7}"
+        f" {'extra':>6} {'CPU':>5}  kept up"
+    )
     steps: list[Step] = []
     for jobs in sizes:
         steps.append(_print_step(sustained_step(side, ctx, jobs, warmup, seconds)))
@@ -200,17 +204,19 @@ def restart(side: Side, ctx: Context, jobs: int, samples: int, timeout: float) -
     try:
         if side.registers and wait_for(lambda: side.registered(proc), START_TIMEOUT):
             result.registered = time.time() - proc.started
-        if wait_for(lambda: ctx.log.first(canary) or not proc.alive(), START_TIMEOUT):
-            first = ctx.log.first(canary)
-            result.first_fire = first.called - proc.started if first else math.nan
+        first = first_call(ctx, canary, proc, START_TIMEOUT)
+        if first is not None:
+            result.first_fire = first.called - proc.started
         time.sleep(2)
         if proc.alive():
             result.rss_mb = proc.rss_mb()
     finally:
         proc.stop()
     side.remove(canary)
-    print(f"  start -> registered {result.registered:.2f} s, -> first fire "
-          f"{result.first_fire:.2f} s; RSS {result.rss_mb:.0f} MB")
+    print(
+        f"  start -> registered {result.registered:.2f} s, -> first fire "
+        f"{result.first_fire:.2f} s; RSS {result.rss_mb:.0f} MB"
+    )
     proc = side.start("change")
     try:
         time.sleep(5)  # started and idle
@@ -223,6 +229,12 @@ def restart(side: Side, ctx: Context, jobs: int, samples: int, timeout: float) -
     return result
 
 
+def first_call(ctx: Context, job: str, proc: Proc, timeout: float) -> Call | None:
+    """The job's first call, waiting up to ``timeout`` s while the scheduler lives."""
+    wait_for(lambda: ctx.log.first(job) or not proc.alive(), timeout)
+    return ctx.log.first(job)
+
+
 def change_samples(
     side: Side, ctx: Context, prefix: str, samples: int, timeout: float, proc: Proc
 ) -> list[float | None]:
@@ -233,9 +245,8 @@ def change_samples(
         name = f"{prefix}change{sample}"
         created = time.time()
         side.one_off_now(name)
-        if wait_for(lambda: ctx.log.first(name) or not proc.alive(), timeout) and ctx.log.first(name):
-            call = ctx.log.first(name)
-            assert call is not None
+        call = first_call(ctx, name, proc, timeout)
+        if call is not None:
             seconds.append(call.called - created)
             print(f"  change {sample + 1}: first fire after {seconds[-1] * 1000:,.0f} ms")
         else:

@@ -3,6 +3,7 @@ stopped by the bench itself (SIGTERM, then SIGKILL) on every way out."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -81,10 +82,8 @@ class Proc:
 
 
 def _signal_group(pid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def django_argv(*args: str) -> list[str]:

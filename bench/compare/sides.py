@@ -211,7 +211,9 @@ class Tablecron(Side):
     def start(self, tag: str) -> Proc:
         argv = django_argv(*self.command)
         env = child_env(BENCH_EXECUTOR=self.executor)
-        return Proc(f"tablecron {self.executor} ({tag})", argv, self.logs / f"{self.key}-{tag}.log", env)
+        return Proc(
+            f"tablecron {self.executor} ({tag})", argv, self.logs / f"{self.key}-{tag}.log", env
+        )
 
     def registered(self, proc: Proc) -> bool:
         return SchedulerInstance.objects.filter(pid=proc.pid).exists()

@@ -18,6 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         scheduler = BlockingScheduler(timezone=settings.TIME_ZONE)
         scheduler.add_jobstore(DjangoJobStore(), "default")
+
         # Shut down from another thread: a KeyboardInterrupt raised in the scheduler's own
         # loop can cut a database transaction short, and the shutdown then waits forever
         # for job threads blocked on its locks.
