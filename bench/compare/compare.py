@@ -99,7 +99,7 @@ def main() -> int:
     sides = {key: SIDES[key](logs) for key in SIDES if key in wanted}
     broker = Broker()
     broker.flush()
-    ctx = Context(CallLog(calls_dir), broker, args.quick)
+    ctx = Context(CallLog(calls_dir), broker)
     print(report.header(args, logs, Tablecron.command))
     started = time.monotonic()
     with ExitStack() as stack:

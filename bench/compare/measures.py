@@ -21,7 +21,7 @@ START_TIMEOUT = 120.0  # seconds for a scheduler to fire its first run
 class Context:
     log: CallLog
     broker: Broker
-    quick: bool
+    worker: Proc | None = None  # the Celery workers, while they run
 
 
 def names(prefix: str, count: int) -> list[str]:
@@ -48,7 +48,7 @@ def settle(side: Side, ctx: Context, prefix: str) -> None:
 class Step:
     jobs: int
     tally: Tally
-    cpu: float  # % of one core, the scheduler process over the window
+    cpu: list[float]  # % of one core over the window: the scheduler, the Celery workers
     note: str = ""
 
 
@@ -59,19 +59,22 @@ def sustained_step(side: Side, ctx: Context, jobs: int, warmup: float, seconds: 
     proc = side.start(f"sustained-{jobs}")
     try:
         if not wait_for(lambda: ctx.log.count(prefix) > 0 or not proc.alive(), START_TIMEOUT):
-            return Step(jobs, Tally(), 0.0, f"no call within {START_TIMEOUT:.0f} s")
+            return Step(jobs, Tally(), [], f"no call within {START_TIMEOUT:.0f} s")
         if not proc.alive():
-            return Step(jobs, Tally(), 0.0, f"scheduler exited:\n{proc.tail()}")
+            return Step(jobs, Tally(), [], f"scheduler exited:\n{proc.tail()}")
         start = math.ceil(time.time() + warmup)
         end = start + seconds
         sleep_until(start)
-        cpu = proc.cpu_seconds()
+        workers = ctx.worker if side.via_celery else None
+        cpu = [proc.cpu_seconds(), workers.cpu_seconds() if workers else 0.0]
         sleep_until(end)
-        cpu = (proc.cpu_seconds() - cpu) / seconds * 100
+        cpu[0] = (proc.cpu_seconds() - cpu[0]) / seconds * 100
+        cpu[1] = (workers.cpu_seconds() - cpu[1]) / seconds * 100 if workers else math.nan
         sleep_until(end + 2)  # the last fires of the window are sent before it stops
     finally:
         proc.stop()
     settle(side, ctx, prefix)
+    note = side.detail(prefix, start)
     result = tally(
         ctx.log.by_job,
         names(prefix, jobs),
@@ -82,7 +85,7 @@ def sustained_step(side: Side, ctx: Context, jobs: int, warmup: float, seconds: 
     )
     ctx.log.forget(prefix)
     side.clear()
-    return Step(jobs, result, cpu)
+    return Step(jobs, result, cpu, f"\n{' ' * 10}{note}" if note else "")
 
 
 def ramp_sizes(quick: bool) -> list[int]:
@@ -96,7 +99,7 @@ def sustained(
     print(f"\n-- {side.label}: every-second jobs, {seconds:.0f} s a step after {warmup:.0f} s")
     print(
         f"  {'jobs':>6} {'p50':>9} {'p99':>9} {'max':>9} {'missing':>17} {'silent':>7}"
-        f" {'extra':>6} {'CPU':>5}  kept up"
+        f" {'extra':>6}  CPU sched/workers  kept up"
     )
     steps: list[Step] = []
     for jobs in sizes:
@@ -121,9 +124,13 @@ def _print_step(step: Step) -> Step:
     print(
         f"  {step.jobs:>6,} {_ms(t.percentile(50)):>9} {_ms(t.percentile(99)):>9}"
         f" {_ms(t.percentile(100)):>9} {missing:>17} {t.silent:>7,} {t.extra:>6,}"
-        f" {step.cpu:>4.0f}%  {'yes' if t.kept_up else 'NO'} {step.note}"
+        f" {_cpu(step.cpu):>18}  {'yes' if t.kept_up else 'NO'} {step.note}"
     )
     return step
+
+
+def _cpu(cpu: list[float]) -> str:
+    return " / ".join("-" if math.isnan(c) else f"{c:.0f}%" for c in cpu)
 
 
 def _ms(seconds: float) -> str:
@@ -172,6 +179,8 @@ def drain(side: Side, ctx: Context, due: int, timeout: float) -> Drain:
     )
     if not proc.alive() and ran < due:
         print(proc.tail())
+    if detail := side.detail(prefix, proc.started):
+        print(f"  {detail}")
     ctx.log.forget(prefix)
     side.clear()
     return result

@@ -61,13 +61,14 @@ class Proc:
         self.popen.wait()
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the process itself (not of its children)."""
-        try:
-            with open(f"/proc/{self.pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        """User + system CPU of the processes of its group (Celery's pool children too)."""
+        total = 0.0
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                fields = _stat(entry.name)
+                if fields and int(fields[2]) == self.pid:
+                    total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return total
 
     def rss_mb(self) -> float:
         with open(f"/proc/{self.pid}/status") as status:
@@ -79,6 +80,15 @@ class Proc:
     def tail(self, lines: int = 5) -> str:
         text = self.log.read_text(errors="replace").strip().splitlines()
         return "\n".join(f"    | {line}" for line in text[-lines:])
+
+
+def _stat(pid: str) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name ([2] is the process group)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
 
 
 def _signal_group(pid: int, signum: int) -> None:

@@ -88,8 +88,8 @@ def run_all(
             results.update({(key, m): f"not available: {why}" for m in measures})
             del sides[key]
     if any(side.via_celery for side in sides.values()):
-        worker = celery_worker(ctx, ctx.log.directory.parent, args.concurrency)
-        stack.callback(worker.stop)
+        ctx.worker = celery_worker(ctx, ctx.log.directory.parent, args.concurrency)
+        stack.callback(ctx.worker.stop)
     size = sizes(args)
     for measure in measures:
         print(f"\n== {measure} (load {load()})")

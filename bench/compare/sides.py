@@ -18,6 +18,7 @@ from typing import ClassVar
 import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 from django.conf import settings
+from django.db.models import Max
 from django_apscheduler.jobstores import DjangoJobStore
 from django_apscheduler.models import DjangoJobExecution
 from django_celery_beat.models import (
@@ -75,6 +76,10 @@ class Side:
         """Fires in [start, end) that the scheduler recorded as not run, by job."""
         return {}
 
+    def detail(self, prefix: str, since: float) -> str:
+        """What the side's own records say about the runs of ``prefix`` jobs, if anything."""
+        return ""
+
 
 class Beat(Side):
     key, label, anchored, via_celery = "beat", "django-celery-beat", True, True
@@ -114,7 +119,7 @@ class Beat(Side):
         PeriodicTasks.update_changed()
 
     def start(self, tag: str) -> Proc:
-        argv = celery_argv("beat", "-S", "django", "--loglevel=INFO")
+        argv = celery_argv("beat", "-S", "django", "--loglevel=WARNING")
         return Proc(f"celery beat ({tag})", argv, self.logs / f"beat-{tag}.log", child_env())
 
 
@@ -226,6 +231,19 @@ class Tablecron(Side):
             scheduled_for__lt=datetime.fromtimestamp(end, UTC),
         )
         return Counter(rows.values_list("job_name", flat=True))
+
+    def detail(self, prefix: str, since: float) -> str:
+        """Run statuses, and when the last run was queued (Celery), started and finished,
+        in seconds since ``since``: which side of the queue was the slower one."""
+        runs = JobRun.objects.filter(job_name__startswith=prefix)
+        statuses = dict(Counter(runs.values_list("status", flat=True)))
+        last = runs.aggregate(*(Max(f) for f in ("queued_at", "started_at", "finished_at")))
+        times = ", ".join(
+            f"{name.split('__')[0]} {value.timestamp() - since:.1f} s"
+            for name, value in last.items()
+            if value is not None
+        )
+        return f"runs {statuses}; the last {times}" if statuses else ""
 
 
 class TablecronCelery(Tablecron):

@@ -31,6 +31,10 @@ DATABASES = {
         "PORT": "5432",
         "USER": "postgres",
         "NAME": BENCH_DATABASE,
+        # Persistent connections, as long-running processes are given: with Django's
+        # default (0) every Celery task that touches the database connects anew, and
+        # celery beat reconnects on every tick.
+        "CONN_MAX_AGE": int(os.environ.get("BENCH_CONN_MAX_AGE", "60")),
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
