@@ -222,9 +222,9 @@ def restart(side: Side, ctx: Context, jobs: int, samples: int, timeout: float) -
     finally:
         proc.stop()
     side.remove(canary)
+    registered = f"registered {result.registered:.2f} s, " if side.registers else ""
     print(
-        f"  start -> registered {result.registered:.2f} s, -> first fire "
-        f"{result.first_fire:.2f} s; RSS {result.rss_mb:.0f} MB"
+        f"  start -> {registered}first fire {result.first_fire:.2f} s; RSS {result.rss_mb:.0f} MB"
     )
     proc = side.start("change")
     try:
