@@ -95,22 +95,32 @@ def ramp_sizes(quick: bool) -> list[int]:
 def sustained(
     side: Side, ctx: Context, sizes: list[int], warmup: float, seconds: float
 ) -> list[Step]:
-    """Step up through ``sizes`` until a step does not keep up, then one step halfway back."""
+    """Step up through ``sizes`` until a step does not keep up, then one step halfway back
+    (down by halves, at most three times, if the first step did not keep up)."""
     print(f"\n-- {side.label}: every-second jobs, {seconds:.0f} s a step after {warmup:.0f} s")
     print(
         f"  {'jobs':>6} {'p50':>9} {'p99':>9} {'max':>9} {'missing':>17} {'silent':>7}"
         f" {'extra':>6}  CPU sched/workers  kept up"
     )
+
+    def step(jobs: int) -> Step:
+        return _print_step(sustained_step(side, ctx, jobs, warmup, seconds))
+
     steps: list[Step] = []
     for jobs in sizes:
-        steps.append(_print_step(sustained_step(side, ctx, jobs, warmup, seconds)))
+        steps.append(step(jobs))
         if not steps[-1].tally.kept_up:
             break
-    good = [s.jobs for s in steps if s.tally.kept_up]
-    if good and len(steps) > len(good):
-        middle = (good[-1] + steps[-1].jobs) // 2
-        if middle not in (good[-1], steps[-1].jobs):
-            steps.append(_print_step(sustained_step(side, ctx, middle, warmup, seconds)))
+    if not steps[0].tally.kept_up:
+        for halving in range(1, 4):
+            if steps[0].jobs >> halving:
+                steps.append(step(steps[0].jobs >> halving))
+                if steps[-1].tally.kept_up:
+                    break
+    elif not steps[-1].tally.kept_up:
+        middle = (steps[-2].jobs + steps[-1].jobs) // 2
+        if middle != steps[-2].jobs:
+            steps.append(step(middle))
     return steps
 
 
@@ -199,15 +209,15 @@ class Restart:
 
 
 def restart(side: Side, ctx: Context, jobs: int, samples: int, timeout: float) -> Restart:
-    """``jobs`` in the table (all daily, none due; one of them every second), scheduler
-    start until it registers and until that job's first fire; then, with the every-second
-    job gone and the scheduler restarted idle, change -> first fire ``samples`` times."""
+    """``jobs`` in the table (daily ones, none due, and one one-off due a minute ago):
+    scheduler start until it registers and until the due job's call; then, with that job
+    gone and the scheduler restarted idle, change -> first fire ``samples`` times."""
     prefix = f"{side.key[:4]}.r."
     print(f"\n-- {side.label}: restart with {jobs:,} jobs in the table; change -> first fire")
     side.clear()
     side.idle(names(prefix, jobs - 1))
-    canary = f"{prefix}every-second"
-    side.every_second([canary])
+    canary = f"{prefix}due"
+    side.due_now([canary], datetime.now(UTC) - timedelta(minutes=1))
     result = Restart(jobs)
     proc = side.start("restart")
     try:

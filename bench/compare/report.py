@@ -153,7 +153,7 @@ def _value(result: Any, figure: str) -> float | None:
             return kept_up(steps)
         return sum(s.tally.silent for s in steps)
     if isinstance(result, Drain):
-        return result.rate if result.ran == result.due else None
+        return result.rate
     restart_: Restart = result
     if figure in ("change_p50", "change_max"):
         done = sorted(s if s is not None else math.inf for s in restart_.change)
@@ -168,17 +168,17 @@ def _text(result: Any, value: float | None, figure: str) -> str:
         return result.split(":")[0]
     if result is None:
         return "-"
-    if isinstance(result, Drain) and value is None:
-        return f"{result.ran:,} of {result.due:,} ran"
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if math.isinf(value):
         return "never"
-    unit = UNITS[figure]
-    return unit.format(value)
+    text = UNITS[figure].format(value)
+    if isinstance(result, Drain) and result.ran < result.due:
+        return f"{text} ({result.ran:,} ran)"  # stopped at --drain-timeout
+    return text
 
 
-def _ratio(peer: float | None, ours: float | None, higher: bool) -> str:
+def _ratio(peer: float | None, ours: float | None, higher: bool | None) -> str:
     if peer is None or ours is None or math.isnan(peer) or math.isnan(ours):
         return "-"
     if higher is None:

@@ -6,6 +6,7 @@ Job names are the bench's: ``<phase tag><number>``; every task records that name
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from collections import Counter
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import redis
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from django.conf import settings
 from django.db.models import Max
@@ -162,8 +164,8 @@ class APScheduler(Side):
         self._add([name], "date", run_date=_now(), misfire_grace_time=None)
 
     def remove(self, name: str) -> None:
-        with self._store() as scheduler:
-            scheduler.remove_job(name)
+        with self._store() as scheduler, contextlib.suppress(JobLookupError):
+            scheduler.remove_job(name)  # a date job that ran is gone already
 
     def clear(self) -> None:
         with self._store() as scheduler:
