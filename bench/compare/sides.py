@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -226,13 +227,22 @@ class Tablecron(Side):
         return SchedulerInstance.objects.filter(pid=proc.pid).exists()
 
     def reported(self, prefix: str, start: float, end: float) -> dict[str, int]:
+        """Runs that say they did not run, and fires still due in the table: a job whose
+        ``next_run_at`` had not moved past them when its scheduler stopped owes them, and
+        the next scheduler to start records them (as ``missed`` when it coalesces)."""
+        since, until = datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
         rows = JobRun.objects.filter(
             job_name__startswith=prefix,
             status__in=NOT_DONE,
-            scheduled_for__gte=datetime.fromtimestamp(start, UTC),
-            scheduled_for__lt=datetime.fromtimestamp(end, UTC),
+            scheduled_for__gte=since,
+            scheduled_for__lt=until,
         )
-        return Counter(rows.values_list("job_name", flat=True))
+        reported = Counter(rows.values_list("job_name", flat=True))
+        # Every-second jobs: one fire owed for each second from next_run_at to the end.
+        owing = Job.objects.filter(name__startswith=prefix, next_run_at__lt=until)
+        for name, next_run_at in owing.values_list("name", "next_run_at"):
+            reported[name] += math.ceil(end) - math.ceil(max(next_run_at.timestamp(), start))
+        return reported
 
     def detail(self, prefix: str, since: float) -> str:
         """Run statuses, and when the last run was queued (Celery), started and finished,
