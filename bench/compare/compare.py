@@ -43,7 +43,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ramp", default="", help="every-second job counts, e.g. 100,200,500")
     parser.add_argument("--seconds", type=float, help="measured seconds per sustained step")
     parser.add_argument("--drain-runs", type=int, help="due runs in the backlog")
-    parser.add_argument("--drain-timeout", type=float, default=900.0)
+    parser.add_argument("--drain-timeout", type=float, default=300.0)
     parser.add_argument("--restart-jobs", type=int, help="jobs in the table at restart")
     parser.add_argument("--changes", type=int, help="change -> first fire samples")
     parser.add_argument("--concurrency", type=int, default=0, help="Celery worker processes")

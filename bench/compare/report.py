@@ -159,7 +159,7 @@ def _value(result: Any, figure: str) -> float | None:
         done = sorted(s if s is not None else math.inf for s in restart_.change)
         if not done:
             return None
-        return done[len(done) // 2] if figure == "change_p50" else done[-1]
+        return done[(len(done) - 1) // 2] if figure == "change_p50" else done[-1]
     return getattr(restart_, figure)
 
 
