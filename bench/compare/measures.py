@@ -29,9 +29,12 @@ def names(prefix: str, count: int) -> list[str]:
 
 
 def settle(side: Side, ctx: Context, prefix: str) -> None:
-    """Let work already handed out finish: Celery's queue empty, and no new call for 2 s."""
-    if side.via_celery:
-        ctx.broker.wait_empty(120)
+    """Let work already handed out finish: Celery's queue empty, and no new call for 2 s.
+    What is still queued after 120 s is purged, lest the next measures share the workers
+    with it."""
+    if side.via_celery and not ctx.broker.wait_empty(120):
+        print(f"  ({ctx.broker.queued():,} messages still queued after 120 s: purged)")
+        ctx.broker.flush()
     last, quiet_since = -1, time.monotonic()
     deadline = time.monotonic() + 120
     while time.monotonic() - quiet_since < 2 and time.monotonic() < deadline:
@@ -173,6 +176,7 @@ def drain(side: Side, ctx: Context, due: int, timeout: float) -> Drain:
     proc = side.start("drain")
     try:
         wait_for(lambda: ctx.log.count(prefix) >= due or not proc.alive(), timeout, every=0.2)
+        died = not proc.alive()
     finally:
         proc.stop()
     settle(side, ctx, prefix)
@@ -187,8 +191,8 @@ def drain(side: Side, ctx: Context, due: int, timeout: float) -> Drain:
         f"{'all' if ran == due else 'the last'} after {result.last:.1f} s: "
         f"{result.rate:,.0f} runs/s from the scheduler's start; {result.extra} ran twice"
     )
-    if not proc.alive() and ran < due:
-        print(proc.tail())
+    if died:
+        print(f"  the scheduler exited:\n{proc.tail()}")
     if detail := side.detail(prefix, proc.started):
         print(f"  {detail}")
     ctx.log.forget(prefix)
