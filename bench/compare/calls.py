@@ -11,7 +11,8 @@ Every call appends ``job, fire, called, pid`` to its process's file (benchapp/re
   later calls for every fire after it, and as one fire missing at the end;
 - django-celery-beat's every-second task (a 1 s IntervalSchedule) has no phase of its own:
   its fires are one a second in the phase of its last call before the window (from the
-  window's start if it had none);
+  window's start if it had none), and a call up to 0.5 s before its fire counts as on
+  time, since the worker's latency may have delayed the call that set the phase;
 - a fire no call matched is missing (infinitely late in the percentiles). It was dropped
   silently unless the scheduler recorded it as missed (``reported``).
 """
@@ -26,7 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-EARLY = 0.01  # seconds a call may precede its fire by the grid (clock rounding)
+EARLY = 0.01  # seconds a call may precede its fire on a fixed grid (clock rounding)
+# ... on an anchored grid, whose phase comes from a call that the worker's latency delayed:
+# the calls after it may come that much earlier, and are not calls of the next fire.
+EARLY_ANCHORED = 0.5
 
 
 class Call(NamedTuple):
@@ -125,7 +129,7 @@ def tally(
             fires = _anchored_fires(calls, start, end)
         else:
             fires = [float(s) for s in range(math.ceil(start), math.ceil(end))]
-        lateness, extra = _match(calls, fires)
+        lateness, extra = _match(calls, fires, EARLY_ANCHORED if anchored else EARLY)
         result.expected += len(fires)
         result.lateness += lateness
         result.missing += len(fires) - len(lateness)
@@ -142,11 +146,12 @@ def _anchored_fires(calls: list[Call], start: float, end: float) -> list[float]:
     return [first + k for k in range(math.ceil(end - first))]
 
 
-def _match(calls: list[Call], fires: list[float]) -> tuple[list[float], int]:
+def _match(calls: list[Call], fires: list[float], early: float) -> tuple[list[float], int]:
     """(lateness of each matched fire, calls that matched none)."""
     if calls and all(c.fire is not None for c in calls):
         return _match_told(calls, fires)
-    return _match_greedy([c for c in calls if c.called >= fires[0] - EARLY] if fires else [], fires)
+    calls = [c for c in calls if c.called >= fires[0] - early] if fires else []
+    return _match_greedy(calls, fires, early)
 
 
 def _match_told(calls: list[Call], fires: list[float]) -> tuple[list[float], int]:
@@ -164,10 +169,10 @@ def _match_told(calls: list[Call], fires: list[float]) -> tuple[list[float], int
     return lateness, extra
 
 
-def _match_greedy(calls: list[Call], fires: list[float]) -> tuple[list[float], int]:
+def _match_greedy(calls: list[Call], fires: list[float], early: float) -> tuple[list[float], int]:
     lateness, extra, next_fire = [], 0, 0
     for call in calls:
-        if next_fire < len(fires) and fires[next_fire] <= call.called + EARLY:
+        if next_fire < len(fires) and fires[next_fire] <= call.called + early:
             lateness.append(max(0.0, call.called - fires[next_fire]))
             next_fire += 1
         elif next_fire < len(fires):
