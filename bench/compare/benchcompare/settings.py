@@ -1,0 +1,61 @@
+"""Settings of the comparison bench's own Django project (bench/compare/).
+
+The bench driver (compare.py) sets the BENCH_* variables for every process it starts.
+"""
+
+import os
+
+BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "bench_compare")
+BENCH_REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "13"))
+# "celery" in the Celery workers and the tablecron-through-Celery scheduler; "thread" (the
+# default executor, TABLECRON = {}) in the thread-executor phase.
+BENCH_EXECUTOR = os.environ.get("BENCH_EXECUTOR", "thread")
+
+SECRET_KEY = "bench-only"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "tablecron",
+    "django_celery_beat",
+    "django_apscheduler",
+    "benchapp",
+]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": "127.0.0.1",
+        "PORT": "5432",
+        "USER": "postgres",
+        "NAME": BENCH_DATABASE,
+        # Persistent connections, as long-running processes are given: with Django's
+        # default (0) every Celery task that touches the database connects anew, and
+        # celery beat reconnects on every tick.
+        "CONN_MAX_AGE": int(os.environ.get("BENCH_CONN_MAX_AGE", "60")),
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TABLECRON = {"EXECUTOR": "celery"} if BENCH_EXECUTOR == "celery" else {}
+
+CELERY_BROKER_URL = f"redis://127.0.0.1:6379/{BENCH_REDIS_DB}"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"}
+    },
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+    "loggers": {
+        "tablecron": {"level": "INFO"},
+        "apscheduler": {"level": "INFO"},
+    },
+}
