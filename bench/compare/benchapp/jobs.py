@@ -1,3 +1,3 @@
-# tablecron discovers jobs.py until its rename to tablecron_jobs.py lands; either way the
-# task is registered once, by importing the module that defines it.
+# tablecron discovered jobs.py before its rename to tablecron_jobs.py: importing the module
+# that defines the task registers it once, whichever name this tablecron looks for.
 import benchapp.tablecron_jobs  # noqa: F401

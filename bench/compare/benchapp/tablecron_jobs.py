@@ -1,19 +1,12 @@
-"""tablecron's side: the registered task that the bench's Job rows name.
-
-Discovered as ``tablecron_jobs.py``, and as ``jobs.py`` (which imports this module) until
-the discovery module's rename lands.
-"""
+"""tablecron's side: the registered task that the bench's Job rows name. It records the
+fire time its run was scheduled for, so its calls need no guessing (see calls.py)."""
 
 import tablecron
 from benchapp.recording import record as record_call
-
-try:
-    from tablecron.execution import current_claim
-except ImportError:  # the executors are being rewritten: then the fire is matched like beat's
-    current_claim = None
+from tablecron.execution import current_claim
 
 
 @tablecron.register(name="bench.record")
 def record(job: str) -> None:
-    claim = current_claim() if current_claim is not None else None
+    claim = current_claim()
     record_call(job, claim.scheduled_for.timestamp() if claim is not None else None)
