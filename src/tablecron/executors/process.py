@@ -80,8 +80,15 @@ class ProcessExecutor(Executor):
             while (claim := self._queue.get()) is not None:
                 with self._changed:
                     self._idle -= 1
-                child = child if child and child.alive else _Child(self._context)
-                if not child.run(claim):
+                try:
+                    child = child if child and child.alive else _Child(self._context)
+                    if not child.run(claim):
+                        child = None
+                except Exception as exc:  # no process could be started, say: the run says so
+                    logger.exception("tablecron: run %d could not be executed", claim.run_id)
+                    finish(
+                        claim, RunStatus.FAILED, error=f"No worker process could run it: {exc!r}"
+                    )
                     child = None
                 with self._changed:
                     self._busy.discard(claim.run_id)
@@ -114,11 +121,11 @@ class _Child:
     def run(self, claim: Claim) -> bool:
         """Run ``claim`` in the process; False if the process had to go (killed at the
         run's timeout, or dead), the run then ended here."""
-        self.conn.send_bytes(json.dumps(claim.to_message()).encode())
         limit = None
         if claim.timeout is not None:
             limit = claim.seconds_to_start() + claim.timeout.total_seconds()
         try:
+            self.conn.send_bytes(json.dumps(claim.to_message()).encode())
             if self.conn.poll(limit) and self.conn.recv_bytes() == DONE:
                 return True
             error, status = (
