@@ -38,7 +38,9 @@ def test_every_fire_runs_exactly_once_on_celery_workers(tmp_path: Path) -> None:
     env = celery_env()
     with celery_workers(2, tmp_path, env), schedulers(2, tmp_path, env):
         wait_for(lambda: SchedulerInstance.objects.count() >= 2, 60, "schedulers")
-        first, paused = soak(jobs, path, seconds)
+        # Workers on a busy machine may fall seconds behind: fires then wait their turn
+        # (max_instances 30) instead of being recorded missed; this is about exactly once.
+        first, paused = soak(jobs, path, seconds, max_instances=30)
     recorded = calls(path)
     report("celery, exactly once", recorded)
     expected = expected_fires(jobs, first, paused - timedelta(seconds=1))

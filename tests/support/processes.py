@@ -209,14 +209,16 @@ def report(name: str, recorded: list[Call]) -> None:
     )
 
 
-def soak(count: int, path: Path, seconds: float) -> tuple[datetime, datetime]:
+def soak(
+    count: int, path: Path, seconds: float, max_instances: int = 5
+) -> tuple[datetime, datetime]:
     """Create ``count`` every-second jobs, let them fire ``seconds``, pause them and wait
     for running work to end; returns their first fire time and the database's time of
     the pause."""
     from tablecron.db import db_now
     from tablecron.models import JobRun
 
-    first = every_second_jobs(count, path)
+    first = every_second_jobs(count, path, max_instances=max_instances)
     time.sleep(seconds)
     Job.objects.update(enabled=False)
     paused = db_now()
