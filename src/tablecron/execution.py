@@ -128,7 +128,8 @@ class Claim:
     def to_message(self) -> dict[str, Any]:
         """The claim as JSON-ready values: times in ISO 8601, durations in seconds."""
         message: dict[str, Any] = {"version": MESSAGE_VERSION}
-        for name, value in dataclasses.asdict(self).items():
+        for name in _MESSAGE_FIELDS:
+            value = getattr(self, name)
             if isinstance(value, datetime):
                 value = value.isoformat()
             elif isinstance(value, timedelta):

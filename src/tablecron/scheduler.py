@@ -97,8 +97,7 @@ class Scheduler:
                 return self._delay(now, soonest, asked)
             claims = self.claimer.claim(capacity)
             if not self.executor.submits_in_claim:
-                for claim in claims:
-                    self.executor.submit(claim)
+                self.executor.submit_many(claims)
             self.executor.expire()
             # Nothing claimed: another scheduler holds the due rows for a moment.
             return 0.0 if claims else min(settings.POLL_INTERVAL, BUSY_DELAY)

@@ -90,8 +90,12 @@ def deliveries(logs: Path, message: str) -> int:
     return sum(log.read_text().count(f"[{message}] received") for log in logs.glob("worker-*.log"))
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="the outage is the broker's: once, on PostgreSQL (it takes a minute)",
+)
 def test_a_broker_outage_loses_no_claimed_run(tmp_path: Path) -> None:
-    """The broker is stopped for 10 s while every-second jobs fire: runs claimed meanwhile
+    """The broker is stopped for 30 s while every-second jobs fire: runs claimed meanwhile
     wait and are sent when it is back; those too late for their misfire grace say so."""
     jobs, path = 20, tmp_path / "calls.log"
     (tmp_path / "broker").mkdir()
@@ -112,7 +116,7 @@ def test_a_broker_outage_loses_no_claimed_run(tmp_path: Path) -> None:
             time.sleep(4)
             broker.stop()
             stopped = db_now()
-            time.sleep(10)
+            time.sleep(30)
             broker.start()
             back = db_now()
             time.sleep(8)
@@ -126,7 +130,7 @@ def test_a_broker_outage_loses_no_claimed_run(tmp_path: Path) -> None:
     before, after = sum(at < stopped for at in ran), sum(at > back for at in ran)
     print(f"ran before the outage {before}, after {after}")
     assert before >= jobs
-    assert outcomes["missed"] >= jobs * 5  # during it, later than the misfire grace
+    assert outcomes["missed"] >= jobs * 20  # during it, later than the misfire grace
     errors = set(JobRun.objects.filter(status="missed").values_list("error", flat=True))
     assert any("misfire grace" in error for error in errors), errors
 

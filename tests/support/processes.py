@@ -73,6 +73,7 @@ def celery_env(**tablecron: Any) -> dict[str, str]:
         **child_env(**{"EXECUTOR": "celery", **tablecron}),
         "DJANGO_SETTINGS_MODULE": "tests.celery_project.settings",
         "TABLECRON_TEST_QUEUE": f"tablecron-test-{os.getpid()}",
+        "TABLECRON_TEST_CONN_MAX_AGE": "60",
     }
 
 
