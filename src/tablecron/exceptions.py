@@ -26,3 +26,7 @@ class UnknownTask(TablecronError, LookupError):
 
 class TaskAlreadyRegistered(TablecronError, ImproperlyConfigured):
     """Two different callables were registered under the same task name."""
+
+
+class JobAlreadyDeclared(TablecronError, ImproperlyConfigured):
+    """Two different declarations in code give the same job name."""
