@@ -30,3 +30,7 @@ class TaskAlreadyRegistered(TablecronError, ImproperlyConfigured):
 
 class JobAlreadyDeclared(TablecronError, ImproperlyConfigured):
     """Two different declarations in code give the same job name."""
+
+
+class ImportSourceError(TablecronError):
+    """``manage.py tablecron import`` cannot read the source it was given."""

@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser, DjangoHelpFormatter
 
 from tablecron.management.subcommands import Subcommand
+from tablecron.management.subcommands.import_jobs import ImportJobs
 from tablecron.management.subcommands.list import ListJobs
 from tablecron.management.subcommands.run import RunJob
 from tablecron.management.subcommands.scheduler import RunScheduler
@@ -24,6 +25,7 @@ SUBCOMMANDS: dict[str, type[Subcommand]] = {
     "run": RunJob,
     "status": Status,
     "sync": SyncJobs,
+    "import": ImportJobs,
 }
 
 
