@@ -118,10 +118,9 @@ def cron_field(values: Iterable[int], low: int, high: int) -> str:
     chosen = sorted(set(values))
     if chosen == list(range(low, high + 1)):
         return "*"
-    if len(chosen) > 2:
-        step = chosen[1] - chosen[0]
-        if chosen == list(range(low, high + 1, step)):
-            return f"*/{step}"
+    step = chosen[1] - chosen[0] if len(chosen) > 1 else 0
+    if step and 2 * step <= high - low + 1 and chosen == list(range(low, high + 1, step)):
+        return f"*/{step}"
     parts: list[str] = []
     start = previous = chosen[0]
     for value in [*chosen[1:], None]:
