@@ -20,8 +20,8 @@ from tests.support import ROOT
 from tests.support.factories import ADD, job
 from tests.support.processes import child_env
 
-# What tests/testapp/tablecron_jobs.py declares.
-DECLARED = {"code-add", "code-greet", "tests.testapp.tablecron_jobs.noop"}
+# What tests/testapp/tablecron_jobs.py and the example's demo app declare.
+DECLARED = {"code-add", "code-greet", "tests.testapp.tablecron_jobs.noop", "nightly-cleanup"}
 
 
 def actions(changes: list[Change]) -> dict[str, Action]:
@@ -118,7 +118,7 @@ def test_the_command_prints_each_change_and_fails_on_a_clash() -> None:
     out = StringIO()
     call_command("tablecron", "sync", stdout=out)
     assert "create     code-add" in out.getvalue()
-    assert "3 job(s) declared or removed in code; changed 3." in out.getvalue()
+    assert "4 job(s) declared or removed in code; changed 4." in out.getvalue()
 
     Job.objects.filter(name="code-greet").update(code_status=CodeStatus.TABLE)
     out, err = StringIO(), StringIO()
