@@ -25,16 +25,17 @@ from django_apscheduler.jobstores import DjangoJobStore
 from tablecron.imports import Outcome, create
 from tablecron.imports.sources import read
 from tablecron.models import Job
-from tests.support.peers import apscheduler_fires, tablecron_fires
+from tests.support.peers import (
+    DST_WINDOWS,
+    apscheduler_fires,
+    fire_differences,
+    tablecron_fires,
+)
 from tests.testapp.models import ScheduledJob
 
 pytestmark = pytest.mark.django_db
 ADD_REF = "tests.testapp.tablecron_jobs:add"
 START = datetime(2026, 2, 27, 6, 0, 3, tzinfo=UTC)
-WINDOWS = [
-    (datetime(2026, 3, 1, 0, 0, 7, tzinfo=UTC), datetime(2026, 4, 5, tzinfo=UTC)),
-    (datetime(2026, 10, 18, 0, 0, 7, tzinfo=UTC), datetime(2026, 11, 8, tzinfo=UTC)),
-]
 # Triggers that tablecron can express, each fired beside APScheduler over both windows.
 TRIGGERS = {
     "office-hours": CronTrigger(
@@ -98,15 +99,9 @@ def test_django_apscheduler_jobs_fire_when_apscheduler_fires_them() -> None:
     assert (job.misfire_grace, job.coalesce, job.max_instances) == (timedelta(seconds=30), True, 1)
     assert not Job.objects.get(name="paused").enabled
 
-    differences, compared = {}, 0
-    for name, trigger in TRIGGERS.items():
-        job = Job.objects.get(name=name)
-        for start, end in WINDOWS:
-            theirs = apscheduler_fires(trigger, start, end)
-            ours = tablecron_fires(job, start, end)
-            compared += len(theirs)
-            if theirs != ours:
-                differences[name, start.month] = (sorted(theirs - ours), sorted(ours - theirs))
+    differences, compared = fire_differences(
+        TRIGGERS, lambda name, start, end: apscheduler_fires(TRIGGERS[name], start, end)
+    )
     assert compared > 3500
     # Where a DST change skips 02:30, APScheduler fires at 03:30 and tablecron at 03:00
     # (Debian cron's rule); where 02:30 comes twice, APScheduler fires twice and tablecron
@@ -189,9 +184,9 @@ def check_rows(outcomes: dict[str, Outcome]) -> None:
     launch = Job.objects.get(name="launch")
     assert (launch.run_at, launch.kwargs) == (datetime(2030, 5, 1, 12, tzinfo=UTC), {"who": "you"})
     trigger = CronTrigger(day_of_week="mon", hour=3, timezone="Asia/Shanghai")
-    end = WINDOWS[0][0] + timedelta(days=120)
-    fires = tablecron_fires(Job.objects.get(name="report"), WINDOWS[0][0], end)
-    assert fires == apscheduler_fires(trigger, WINDOWS[0][0], end)
+    end = DST_WINDOWS[0][0] + timedelta(days=120)
+    fires = tablecron_fires(Job.objects.get(name="report"), DST_WINDOWS[0][0], end)
+    assert fires == apscheduler_fires(trigger, DST_WINDOWS[0][0], end)
 
 
 def test_a_hand_rolled_table_of_trigger_arguments() -> None:

@@ -19,13 +19,12 @@ from tablecron.imports import Outcome, create
 from tablecron.imports.celery_beat import read
 from tablecron.models import Job
 from tests.support.factories import ADD, T
-from tests.support.peers import beat_fires, tablecron_fires
+from tests.support.peers import beat_fires, fire_differences, tablecron_fires
 
 pytestmark = pytest.mark.django_db
 NOOP = T + "noop"
 LAST_RUN = datetime(2026, 2, 27, 6, 0, 3, tzinfo=UTC)
-# Crontabs in zones with DST, each imported and fired beside beat over two windows that
-# hold the spring and autumn changes of Europe and the US.
+# Crontabs in zones with DST, each imported and fired beside beat over DST_WINDOWS.
 CRONTABS = {
     "office-hours": ("Europe/Berlin", {"minute": "*/15", "hour": "9-17", "day_of_week": "mon-fri"}),
     "in-the-gap": ("Europe/Berlin", {"minute": "30", "hour": "2"}),
@@ -34,10 +33,6 @@ CRONTABS = {
     "sunday-morning": ("Asia/Shanghai", {"minute": "0", "hour": "8", "day_of_week": "sun"}),
     "odd-months": ("Australia/Sydney", {"minute": "5", "hour": "*/6", "month_of_year": "*/2"}),
 }
-WINDOWS = [
-    (datetime(2026, 3, 1, 0, 0, 7, tzinfo=UTC), datetime(2026, 4, 5, tzinfo=UTC)),
-    (datetime(2026, 10, 18, 0, 0, 7, tzinfo=UTC), datetime(2026, 11, 8, tzinfo=UTC)),
-]
 
 
 def crontab_task(name: str, zone: str, **fields: str) -> PeriodicTask:
@@ -55,16 +50,9 @@ def test_crontabs_fire_when_beat_fires_them_but_at_two_dst_changes() -> None:
     assert outcomes["office-hours"].detail == "cron '*/15 9-17 * * 1-5' in Europe/Berlin"
     assert outcomes["sunday-morning"].detail == "cron '0 8 * * 0' in Asia/Shanghai"  # 0: Sunday
     assert outcomes["odd-months"].detail == "cron '5 */6 * */2 *' in Australia/Sydney"
-    differences = {}
-    compared = 0
-    for name, task in tasks.items():
-        job = Job.objects.get(name=name)
-        for start, end in WINDOWS:
-            beat = beat_fires(task.crontab.schedule, start, end)
-            ours = tablecron_fires(job, start, end)
-            compared += len(beat)
-            if beat != ours:
-                differences[name, start.month] = (sorted(beat - ours), sorted(ours - beat))
+    differences, compared = fire_differences(
+        tasks, lambda name, start, end: beat_fires(tasks[name].crontab.schedule, start, end)
+    )
     assert compared > 2500
     # Where a DST change skips 02:30, beat fires at 03:30 and tablecron at 03:00 (Debian
     # cron's rule); where the clock goes back, beat fires the repeated 01:00 once and
