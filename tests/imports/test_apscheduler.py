@@ -4,6 +4,8 @@ the imported jobs' fire times against the triggers' own ``get_next_fire_time()``
 
 import csv
 import json
+import os
+import pickle
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
@@ -21,6 +23,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from django.core.management import CommandError, call_command
 from django_apscheduler.jobstores import DjangoJobStore
+from django_apscheduler.models import DjangoJob
 
 from tablecron.imports import Outcome, create
 from tablecron.imports.sources import read
@@ -113,6 +116,35 @@ def test_django_apscheduler_jobs_fire_when_apscheduler_fires_them() -> None:
         ),
         ("in-the-gap", 10): ([datetime(2026, 10, 25, 1, 30, tzinfo=UTC)], []),
     }
+
+
+class Reduced:
+    """What a pickle crafted to run code holds: a call, on loading."""
+
+    def __init__(self, *call: Any) -> None:
+        self.call = call
+
+    def __reduce__(self) -> Any:
+        return self.call
+
+
+def test_a_pickle_that_would_run_code_is_refused_unrun() -> None:
+    rows = {
+        "shell": Reduced(os.system, ("touch pwned",)),
+        "climb": Reduced(getattr, (datetime, "__subclasses__")),
+        "damaged": b"not a pickle",
+    }
+    for name, state in rows.items():
+        data = state if isinstance(state, bytes) else pickle.dumps(state)
+        DjangoJob.objects.create(id=name, job_state=data)
+    reasons = {name: o.detail for name, o in imported("django-apscheduler").items()}
+    assert reasons["shell"] == (
+        f"its pickled state holds a {os.system.__module__}.system; only JSON arguments can be "
+        "imported"
+    )
+    assert reasons["climb"] == "its pickled state reaches for __subclasses__"
+    assert reasons["damaged"].startswith("its pickled state cannot be read (UnpicklingError(")
+    assert not Path("pwned").exists()
 
 
 def test_what_cannot_be_expressed_is_refused_with_a_reason() -> None:

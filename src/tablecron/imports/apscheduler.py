@@ -39,8 +39,7 @@ def read_pickled(model: type[Model]) -> Iterator[Candidate | Refused]:
     for pk, state in model._default_manager.order_by("pk").values_list("pk", "job_state"):
         source = f"{model._meta.label} {pk!r}"
         try:
-            job = _SafeUnpickler(io.BytesIO(bytes(state))).load()
-            yield Candidate(source, *_from_job(job))
+            yield Candidate(source, *_from_job(_unpickle(bytes(state))))
         except Unsupported as exc:
             yield Refused(source, str(pk), str(exc))
 
@@ -57,6 +56,15 @@ def read_rows(rows: Iterable[Mapping[str, Any]], where: str) -> Iterator[Candida
             yield Refused(source, name, str(exc))
 
 
+def _unpickle(state: bytes) -> Any:
+    try:
+        return _SafeUnpickler(io.BytesIO(state)).load()
+    except Unsupported:
+        raise
+    except Exception as exc:  # whatever a damaged or foreign pickle raises
+        raise Unsupported(f"its pickled state cannot be read ({exc!r})") from None
+
+
 def _getattr(obj: Any, name: str) -> Any:
     """``getattr`` for pickles (a time zone's ``_unpickle``), barred from dunders: they are
     the way from an admitted class to any other."""
@@ -69,7 +77,10 @@ class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("builtins", "getattr"):
             return _getattr
-        safe = module.startswith(_SAFE_MODULES) or (module == "builtins" and name in _SAFE_BUILTINS)
+        if module == "builtins":
+            safe = name in _SAFE_BUILTINS
+        else:
+            safe = any(module == m or module.startswith(f"{m}.") for m in _SAFE_MODULES)
         if not safe:
             raise Unsupported(
                 f"its pickled state holds a {module}.{name}; only JSON arguments can be imported"
