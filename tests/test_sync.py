@@ -156,10 +156,10 @@ def test_many_processes_syncing_at_once_make_exactly_one_row_per_job() -> None:
         subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        for _ in range(6)
+        for _ in range(4)
     ]
     outputs = [proc.communicate(timeout=120) for proc in procs]
-    assert [proc.returncode for proc in procs] == [0] * 6, outputs
+    assert [proc.returncode for proc in procs] == [0] * 4, outputs
     names = list(Job.objects.values_list("name", flat=True))
     assert sorted(names) == sorted([*DECLARED, "gone"])
     creates = sum(out.count("create ") for out, _err in outputs)
