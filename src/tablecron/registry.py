@@ -256,14 +256,15 @@ def _path(func: Callable[..., Any]) -> str:
 tasks = TaskRegistry()
 
 
-Schedule = str | timedelta | datetime
+# register(schedule=...): a cron expression, an interval or a single run time.
+ScheduleShorthand = str | timedelta | datetime
 
 
 @overload
 def register(target: Callable[..., Any], /) -> Callable[..., Any]: ...
 @overload
 def register(
-    *, name: str | None = None, description: str = "", schedule: Schedule | None = None
+    *, name: str | None = None, description: str = "", schedule: ScheduleShorthand | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
 def register(
     target: Any = None,
@@ -271,7 +272,7 @@ def register(
     *,
     name: str | None = None,
     description: str = "",
-    schedule: Schedule | None = None,
+    schedule: ScheduleShorthand | None = None,
 ) -> Any:
     """Mark a function (sync or ``async def``) or a Django Task as schedulable.
 

@@ -21,6 +21,7 @@ from tablecron.code_jobs import OWNED_FIELDS, CodeJob, declared
 from tablecron.conf import settings
 from tablecron.models import CodeStatus, Job
 from tablecron.models.job import JobQuerySet
+from tablecron.validators import error_text
 
 
 class Action(enum.StrEnum):
@@ -80,7 +81,7 @@ def _apply(job: CodeJob, row: Job | None, dry_run: bool) -> Change:
     try:
         row.full_clean(validate_unique=False)  # the database's unique name decides
     except ValidationError as exc:
-        return Change(job.name, Action.INVALID, _messages(exc))
+        return Change(job.name, Action.INVALID, error_text(exc))
     if not dry_run and action != Action.UNCHANGED:
         row.save(using=settings.DATABASE, update_fields=None if row._state.adding else changed)
     detail = ", ".join(changed) if action == Action.UPDATE else ""
@@ -102,12 +103,6 @@ def _default(name: str) -> Any:
     field = Job._meta.get_field(name)
     assert isinstance(field, models.Field)
     return field.get_default()
-
-
-def _messages(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()
-    )
 
 
 def _disable_removed(names: set[str], dry_run: bool) -> list[Change]:

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 
 from tablecron.conf import settings
 from tablecron.models import Job
+from tablecron.validators import error_text
 
 
 class Unsupported(Exception):
@@ -79,7 +80,7 @@ def _create_one(row: Candidate, job: Job, dry_run: bool) -> Outcome:
     try:
         job.full_clean()
     except ValidationError as exc:
-        return refuse(_messages(exc))
+        return refuse(error_text(exc))
     if not dry_run:
         try:
             with transaction.atomic(using=settings.DATABASE):
@@ -104,13 +105,6 @@ def describe(job: Job) -> str:
     if job.end_at:
         text += f", until {job.end_at.isoformat()}"
     return text + ("" if job.enabled else ", paused")
-
-
-def _messages(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{name}: {' '.join(messages)}" if name != "__all__" else " ".join(messages)
-        for name, messages in exc.message_dict.items()
-    )
 
 
 def cron_field(values: Iterable[int], low: int, high: int) -> str:
