@@ -34,3 +34,7 @@ class JobAlreadyDeclared(TablecronError, ImproperlyConfigured):
 
 class ImportSourceError(TablecronError):
     """``manage.py tablecron import`` cannot read the source it was given."""
+
+
+class NotImportable(TablecronError):
+    """A row of another scheduler that tablecron cannot express; the message says why."""

@@ -9,6 +9,7 @@ dry run. Nothing here runs the other scheduler's code beyond its schedule classe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,12 +18,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from tablecron.conf import settings
+from tablecron.exceptions import NotImportable
 from tablecron.models import Job
 from tablecron.validators import error_text
-
-
-class Unsupported(Exception):
-    """A schedule or an option that tablecron cannot express; the message says which."""
 
 
 @dataclass
@@ -128,13 +126,28 @@ def cron_field(values: Iterable[int], low: int, high: int) -> str:
 
 
 def day_fields(days_of_month: set[int], days_of_week: set[int]) -> tuple[str, str]:
-    """Cron's day-of-month and day-of-week fields (0 = Sunday); ``Unsupported`` when both
+    """Cron's day-of-month and day-of-week fields (0 = Sunday); ``NotImportable`` when both
     are restricted: the other schedulers then run on days matching both, cron on days
     matching either."""
     dom, dow = cron_field(days_of_month, 1, 31), cron_field(days_of_week, 0, 6)
     if dom != "*" and dow != "*":
-        raise Unsupported(
+        raise NotImportable(
             f"it runs on days that are both day {dom} of the month and weekday {dow}; a cron "
             "expression runs on days that are either"
         )
     return dom, dow
+
+
+def json_value(value: Any, empty: list[Any] | dict[str, Any], name: str) -> Any:
+    """``value`` as JSON of ``empty``'s type (a list or an object), parsed if it is text;
+    ``empty`` when there is none."""
+    if value in (None, ""):
+        return empty
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise NotImportable(f"its {name} are not JSON ({exc})") from None
+    if type(value) is not type(empty):
+        raise NotImportable(f"its {name} are not a JSON {'list' if empty == [] else 'object'}")
+    return value

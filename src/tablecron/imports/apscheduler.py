@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 import io
-import json
 import pickle
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
@@ -26,7 +25,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from django.conf import settings as django_settings
 from django.db.models import Model
 
-from tablecron.imports import Candidate, Refused, Unsupported, cron_field, day_fields
+from tablecron.exceptions import NotImportable
+from tablecron.imports import Candidate, Refused, cron_field, day_fields, json_value
 
 TRIGGERS = {"cron": CronTrigger, "interval": IntervalTrigger, "date": DateTrigger}
 # What a pickled job state may refer to: APScheduler's triggers, dates and time zones.
@@ -40,7 +40,7 @@ def read_pickled(model: type[Model]) -> Iterator[Candidate | Refused]:
         source = f"{model._meta.label} {pk!r}"
         try:
             yield Candidate(source, *_from_job(_unpickle(bytes(state))))
-        except Unsupported as exc:
+        except NotImportable as exc:
             yield Refused(source, str(pk), str(exc))
 
 
@@ -52,24 +52,24 @@ def read_rows(rows: Iterable[Mapping[str, Any]], where: str) -> Iterator[Candida
         source = f"{where} row {number}"
         try:
             yield Candidate(source, *_from_row(row, name))
-        except Unsupported as exc:
+        except NotImportable as exc:
             yield Refused(source, name, str(exc))
 
 
 def _unpickle(state: bytes) -> Any:
     try:
         return _SafeUnpickler(io.BytesIO(state)).load()
-    except Unsupported:
+    except NotImportable:
         raise
     except Exception as exc:  # whatever a damaged or foreign pickle raises
-        raise Unsupported(f"its pickled state cannot be read ({exc!r})") from None
+        raise NotImportable(f"its pickled state cannot be read ({exc!r})") from None
 
 
 def _getattr(obj: Any, name: str) -> Any:
     """``getattr`` for pickles (a time zone's ``_unpickle``), barred from dunders: they are
     the way from an admitted class to any other."""
     if name.startswith("__"):
-        raise Unsupported(f"its pickled state reaches for {name}")
+        raise NotImportable(f"its pickled state reaches for {name}")
     return getattr(obj, name)
 
 
@@ -82,7 +82,7 @@ class _SafeUnpickler(pickle.Unpickler):
         else:
             safe = any(module == m or module.startswith(f"{m}.") for m in _SAFE_MODULES)
         if not safe:
-            raise Unsupported(
+            raise NotImportable(
                 f"its pickled state holds a {module}.{name}; only JSON arguments can be imported"
             )
         return super().find_class(module, name)
@@ -106,22 +106,22 @@ def _from_job(state: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
 def _from_row(row: Mapping[str, Any], name: str) -> tuple[dict[str, Any], list[str]]:
     kind = str(row.get("trigger") or "")
     if kind not in TRIGGERS:
-        raise Unsupported(f"trigger {kind!r} is not one of {', '.join(TRIGGERS)}")
+        raise NotImportable(f"trigger {kind!r} is not one of {', '.join(TRIGGERS)}")
     trigger_class = TRIGGERS[kind]
     accepted = set(inspect.signature(trigger_class).parameters)
-    given = dict(_json_value(row.get("trigger_args"), {}, "trigger_args"))
+    given = dict(json_value(row.get("trigger_args"), {}, "trigger_args"))
     given.update({k: v for k, v in row.items() if k in accepted and v not in ("", None)})
     given.setdefault("timezone", django_settings.TIME_ZONE or "UTC")
     try:
         trigger = trigger_class(**{k: _number(k, v) for k, v in given.items()})
     except (TypeError, ValueError) as exc:
-        raise Unsupported(f"APScheduler rejects the {kind} trigger's arguments: {exc}") from None
+        raise NotImportable(f"APScheduler rejects the {kind} trigger's arguments: {exc}") from None
     fields: dict[str, Any] = {
         "name": name,
         "description": str(row.get("description") or ""),
         "task": _task_name(str(row.get("func") or row.get("task") or "")),
-        "args": _json_value(row.get("args"), [], "args"),
-        "kwargs": _json_value(row.get("kwargs"), {}, "kwargs"),
+        "args": json_value(row.get("args"), [], "args"),
+        "kwargs": json_value(row.get("kwargs"), {}, "kwargs"),
         "enabled": str(row.get("enabled", True)).lower() not in ("false", "0", "no"),
     }
     fields.update(_options(row))
@@ -142,7 +142,7 @@ def _options(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def from_trigger(trigger: Any) -> tuple[dict[str, Any], list[str]]:
-    """The schedule fields of an APScheduler 3 trigger; ``Unsupported`` if it has none."""
+    """The schedule fields of an APScheduler 3 trigger; ``NotImportable`` if it has none."""
     fields: dict[str, Any] = {}
     notes: list[str] = []
     if isinstance(trigger, CronTrigger):
@@ -157,7 +157,7 @@ def from_trigger(trigger: Any) -> tuple[dict[str, Any], list[str]]:
         fields["run_at"] = trigger.run_date
         return fields, notes
     else:
-        raise Unsupported(f"a {type(trigger).__name__}; tablecron reads cron, interval and date")
+        raise NotImportable(f"a {type(trigger).__name__}; tablecron reads cron, interval and date")
     if trigger.end_date is not None:
         fields["end_at"] = trigger.end_date
     if isinstance(trigger, CronTrigger) and trigger.start_date is not None:
@@ -171,7 +171,7 @@ def _cron(trigger: CronTrigger) -> str:
     values = {field.name: _values(field) for field in trigger.fields}
     for name in ("year", "week"):
         if values[name] != set(range(MIN_VALUES[name], MAX_VALUES[name] + 1)):
-            raise Unsupported(f"its cron trigger sets {name}; a cron expression has no {name}")
+            raise NotImportable(f"its cron trigger sets {name}; a cron expression has no {name}")
     # APScheduler numbers weekdays from Monday = 0, cron from Sunday = 0.
     days_of_week = {(day + 1) % 7 for day in values["day_of_week"]}
     day_of_month, day_of_week = day_fields(values["day"], days_of_week)
@@ -197,7 +197,7 @@ def _values(field: Any) -> set[int]:
     values: set[int] = set()
     for expression in field.expressions:
         if type(expression).__name__ not in _RANGES:
-            raise Unsupported(f"its cron trigger's {field.name}={field} has no cron equivalent")
+            raise NotImportable(f"its cron trigger's {field.name}={field} has no cron equivalent")
         first, last = low, high
         if isinstance(expression, RangeExpression):  # "5", "5-9", "5/10" (5 to the end)
             first = expression.first
@@ -213,19 +213,6 @@ def _zone_name(zone: Any) -> str:
 def _task_name(func: str) -> str:
     """APScheduler's "module:qualname" reference as tablecron's dotted task name."""
     return func.replace(":", ".")
-
-
-def _json_value(value: Any, empty: Any, name: str) -> Any:
-    if value in (None, ""):
-        return empty
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise Unsupported(f"its {name} are not JSON ({exc})") from None
-    if type(value) is not type(empty):
-        raise Unsupported(f"its {name} are not a JSON {'list' if empty == [] else 'object'}")
-    return value
 
 
 def _number(name: str, value: Any) -> Any:

@@ -13,7 +13,8 @@ from typing import Any
 
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from tablecron.imports import Candidate, Refused, Unsupported, cron_field, day_fields
+from tablecron.exceptions import NotImportable
+from tablecron.imports import Candidate, Refused, cron_field, day_fields, json_value
 
 # Beat adds this to every project (result expiry); tablecron prunes its runs itself.
 BACKEND_CLEANUP = "celery.backend_cleanup"
@@ -27,18 +28,18 @@ def read() -> Iterator[Candidate | Refused]:
         source = f"PeriodicTask {task.name!r}"
         try:
             yield Candidate(source, *_fields(task))
-        except Unsupported as exc:
+        except NotImportable as exc:
             yield Refused(source, task.name, str(exc))
 
 
 def _fields(task: PeriodicTask) -> tuple[dict[str, Any], list[str]]:
     if task.task == BACKEND_CLEANUP:
-        raise Unsupported("celery's own result cleanup; tablecron prunes its runs itself")
+        raise NotImportable("celery's own result cleanup; tablecron prunes its runs itself")
     fields: dict[str, Any] = {
         "name": task.name,
         "task": task.task,
-        "args": _json(task.args, "[]", list, "args"),
-        "kwargs": _json(task.kwargs, "{}", dict, "kwargs"),
+        "args": json_value(task.args, [], "args"),
+        "kwargs": json_value(task.kwargs, {}, "kwargs"),
         "enabled": task.enabled,
         "description": task.description or "",
         "queue": task.queue or "",
@@ -54,7 +55,7 @@ def _fields(task: PeriodicTask) -> tuple[dict[str, Any], list[str]]:
     if json.loads(task.headers or "{}"):
         notes.append("headers are not carried over")
     if task.one_off and task.clocked is None:
-        raise Unsupported("a one-off crontab or interval task; give it a single run time instead")
+        raise NotImportable("a one-off crontab or interval task; give it a single run time instead")
     if task.crontab is not None:
         fields["cron"], fields["timezone"] = _crontab(task.crontab)
     elif task.interval is not None:
@@ -68,7 +69,7 @@ def _fields(task: PeriodicTask) -> tuple[dict[str, Any], list[str]]:
         fields["enabled"] = task.enabled and task.last_run_at is None  # a one-off that ran
     elif task.solar is not None:
         where = f"{float(task.solar.latitude):g}, {float(task.solar.longitude):g}"
-        raise Unsupported(
+        raise NotImportable(
             f"a solar schedule ({task.solar.event} at {where}); "
             "tablecron has no sunrise or sunset schedules"
         )
@@ -80,7 +81,7 @@ def _crontab(crontab: CrontabSchedule) -> tuple[str, str]:
         parsed = crontab.schedule  # celery's parser: sets of the values it fires on
     except ValueError as exc:
         # Beat skips such rows without a word: they never ran there either.
-        raise Unsupported(f"celery cannot read its crontab ({exc}); beat never runs it") from None
+        raise NotImportable(f"celery cannot read its crontab ({exc}); beat never runs it") from None
     day_of_month, day_of_week = day_fields(parsed.day_of_month, parsed.day_of_week)
     fields = (
         cron_field(parsed.minute, 0, 59),
@@ -90,13 +91,3 @@ def _crontab(crontab: CrontabSchedule) -> tuple[str, str]:
         day_of_week,  # celery numbers weekdays as cron does: 0 is Sunday
     )
     return " ".join(fields), str(crontab.timezone)
-
-
-def _json(text: str | None, empty: str, kind: type, name: str) -> Any:
-    try:
-        value = json.loads(text or empty)
-    except ValueError as exc:
-        raise Unsupported(f"its {name} are not JSON ({exc})") from None
-    if not isinstance(value, kind):
-        raise Unsupported(f"its {name} are not a JSON {'list' if kind is list else 'object'}")
-    return value
