@@ -6,7 +6,6 @@ from celery's own parser, as the sets of minutes, hours and days beat fires on.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -52,7 +51,7 @@ def _fields(task: PeriodicTask) -> tuple[dict[str, Any], list[str]]:
         for option in MESSAGE_OPTIONS
         if getattr(task, option) is not None
     ]
-    if json.loads(task.headers or "{}"):
+    if (task.headers or "{}").strip() != "{}":
         notes.append("headers are not carried over")
     if task.one_off and task.clocked is None:
         raise NotImportable("a one-off crontab or interval task; give it a single run time instead")
