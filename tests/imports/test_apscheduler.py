@@ -137,7 +137,8 @@ def test_a_pickle_that_would_run_code_is_refused_unrun() -> None:
     for name, state in rows.items():
         data = state if isinstance(state, bytes) else pickle.dumps(state)
         DjangoJob.objects.create(id=name, job_state=data)
-    reasons = {name: o.detail for name, o in imported("django-apscheduler").items()}
+    # Named as a model: any table of pickled job states (a job_state field) reads so.
+    reasons = {name: o.detail for name, o in imported("django_apscheduler.DjangoJob").items()}
     assert reasons["shell"] == (
         f"its pickled state holds a {os.system.__module__}.system; only JSON arguments can be "
         "imported"
