@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.apps import apps
 
-pytest.importorskip("django_apscheduler")
+if not apps.is_installed("django_apscheduler"):  # see PEERS in tests/settings.py
+    pytest.skip("django-apscheduler is not installed (the peers extra)", allow_module_level=True)
 
 from apscheduler.job import Job as APSJob
 from apscheduler.schedulers.background import BackgroundScheduler
