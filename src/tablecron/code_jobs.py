@@ -89,6 +89,8 @@ declared = CodeJobs()
 def declare(name: str, *, task: str, enabled: bool = True, **fields: Any) -> CodeJob:
     """Declare the job ``name`` running ``task``, with any of ``OWNED_FIELDS`` (``cron``,
     ``interval``, ``kwargs``, ``timezone`` ...); ``manage.py tablecron sync`` writes it."""
+    if "args" in fields:  # a tuple would never equal the list the row reads back
+        fields["args"] = list(fields["args"])
     return declared.add(CodeJob(name=name, fields={"task": task, **fields}, enabled=enabled))
 
 

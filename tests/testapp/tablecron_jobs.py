@@ -36,7 +36,7 @@ def noop() -> None:
 tablecron.declare(
     "code-add",
     task="tests.testapp.tablecron_jobs.add",
-    args=[1, 2],
+    args=(1, 2),  # a tuple: stored, and compared, as a list
     cron="0 3 * * *",
     timezone="Europe/Paris",
     description="Declared in code.",
