@@ -9,7 +9,13 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from tablecron.checks import check_settings, check_sqlite_transactions, check_unknown_tasks
+from tablecron.checks import (
+    check_code_jobs,
+    check_settings,
+    check_sqlite_transactions,
+    check_unknown_tasks,
+)
+from tablecron.code_jobs import CodeJob, declared
 from tablecron.models import Job
 
 
@@ -244,3 +250,28 @@ def test_tablecrons_database_must_exist_and_be_where_routers_send_it() -> None:
         (error,) = check()
     assert error.id == "tablecron.E009"
     assert "tablecron.routers.TablecronRouter" in error.hint
+
+
+def test_e010_jobs_declared_in_code_that_sync_would_refuse() -> None:
+    assert check_code_jobs(None) == []  # what tests/testapp declares is valid
+    bad = {
+        "bad-task": {"task": "no.such.task"},
+        "bad-cron": {"task": "testapp.greet", "kwargs": {"who": "x"}, "cron": "0 25 * * *"},
+        "bad-args": {"task": "testapp.greet", "kwargs": {"whom": "x"}},
+    }
+    try:
+        for name, fields in bad.items():
+            declared.add(CodeJob(name, fields))
+        messages = {m.msg: m.id for m in check_code_jobs(None)}
+    finally:
+        for name in bad:
+            declared.remove(name)
+    assert set(messages.values()) == {"tablecron.E010"}
+    assert set(messages) == {
+        "The job 'bad-task' declared in code runs 'no.such.task', which is not a registered task.",
+        "The job 'bad-cron' declared in code has an invalid cron: “0 25 * * *” is not a valid "
+        "cron expression: bad hour.",
+        "The job 'bad-args' declared in code has arguments that do not fit its task: These "
+        "arguments do not fit testapp.greet(*, who: str, punctuation: str = '!') -> str: "
+        "missing a required keyword-only argument: 'who'.",
+    }

@@ -1,4 +1,4 @@
-"""The core needs none of the optional extras (api, celery, django_tasks): every core
+"""The core needs none of the optional extras (api, celery, django_tasks, peers): every core
 module imports, and checks pass, without them."""
 
 import subprocess
@@ -17,6 +17,7 @@ SCRIPT = textwrap.dedent(
         "rest_framework", "django_filters", "drf_spectacular",  # api
         "celery", "kombu", "redis",  # celery
         "django_tasks_db",  # django_tasks
+        "apscheduler", "django_apscheduler", "django_celery_beat",  # peers (import)
     }
 
     class Uninstalled:
@@ -62,6 +63,8 @@ SCRIPT = textwrap.dedent(
         "tablecron.executors.celery",
         "tablecron.tasks",
         "tablecron.executors.django_tasks",
+        "tablecron.imports.apscheduler",
+        "tablecron.imports.celery_beat",
     )
     for module in pkgutil.walk_packages(tablecron.__path__, "tablecron."):
         if not module.name.startswith(skipped):

@@ -10,6 +10,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, Tags, Warning
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections, router
 from django.utils.module_loading import import_string
 
@@ -245,9 +246,44 @@ def check_unknown_tasks(
     return messages
 
 
+def check_code_jobs(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """Jobs declared in code that "manage.py tablecron sync" would refuse, found before
+    any database is reached."""
+    from tablecron.code_jobs import declared
+
+    return [
+        Error(
+            f"The job {job.name!r} declared in code {problem}",
+            hint="Fix its tablecron.declare() or @tablecron.register(schedule=...).",
+            id="tablecron.E010",
+        )
+        for job in declared
+        if (problem := _code_job_problem(job.fields))
+    ]
+
+
+def _code_job_problem(fields: dict[str, Any]) -> str:
+    from tablecron import schedules
+    from tablecron.exceptions import InvalidSchedule, UnknownTask
+    from tablecron.registry import tasks
+
+    try:
+        task = tasks.get(fields["task"])
+        schedules.build(**{name: fields[name] for name in schedules.FIELDS if name in fields})
+        task.check_arguments(fields.get("args", []), fields.get("kwargs", {}))
+    except UnknownTask:
+        return f"runs {fields['task']!r}, which is not a registered task."
+    except InvalidSchedule as exc:
+        return f"has an invalid {exc.field}: {exc.message}"
+    except ValidationError as exc:
+        return f"has arguments that do not fit its task: {' '.join(exc.messages)}"
+    return ""
+
+
 def register_checks() -> None:
     from django.core import checks
 
     checks.register(check_settings)
     checks.register(check_sqlite_transactions)
+    checks.register(check_code_jobs)
     checks.register(check_unknown_tasks, Tags.database)

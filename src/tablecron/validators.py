@@ -68,3 +68,12 @@ validate_queue = RegexValidator(
     _("Enter a queue name of letters, digits and . _ : - only, e.g. “reports”."),
     code="queue",
 )
+
+
+def error_text(exc: ValidationError) -> str:
+    """A model's validation errors on one line, each after its field's name: for reports
+    that commands print per row."""
+    return "; ".join(
+        " ".join(messages) if name == "__all__" else f"{name}: {' '.join(messages)}"
+        for name, messages in exc.message_dict.items()
+    )

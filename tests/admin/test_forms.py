@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from tablecron.models import Job
+from tablecron.models import CodeStatus, Job
 from tests.support.factories import ADD, YEARLY, job
 
 pytestmark = pytest.mark.django_db
@@ -251,3 +251,27 @@ def test_a_viewer_sees_the_job_read_only(client: Client) -> None:
     assert "Every 5 minutes" in text  # the upcoming fire times, server-side
     kind = text[text.index('class="form-row field-schedule_kind"') :].split("</div>")[:3]
     assert '<div class="readonly">Interval' in "".join(kind)
+
+
+def test_code_owns_the_fields_of_a_declared_job(admin_client: Client) -> None:
+    target = job(name="declared", cron=YEARLY, code_status=CodeStatus.DECLARED)
+    target.save()
+    job(name="typed-in").save()
+    url = reverse("admin:tablecron_job_change", args=[target.pk])
+    page = admin_client.get(url)
+    form = page.context["adminform"].form
+    assert set(form.fields) == {"name", "enabled"}  # the rest is code's: read-only
+    assert "yes: declared in code" in page.content.decode()
+    # Pausing stays people's; an edit of a field code owns is not taken.
+    data = form_data(name="declared", enabled="", cron="0 1 * * *", args="[2]")
+    assert admin_client.post(url, data).status_code == 302
+    target.refresh_from_db()
+    assert (target.enabled, target.cron, target.args) == (False, YEARLY, [1])
+
+    jobs = reverse("admin:tablecron_job_changelist")
+    listed = admin_client.get(jobs, {"code_status__exact": "declared"}).content.decode()
+    assert ">declared<" in listed
+    assert ">typed-in<" not in listed
+    assert "?code_status__exact=removed" in listed
+    editable = admin_client.get(reverse("admin:tablecron_job_change", args=[target.pk + 1]))
+    assert "cron" in editable.context["adminform"].form.fields

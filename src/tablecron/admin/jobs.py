@@ -38,9 +38,10 @@ from tablecron.admin.display import (
 )
 from tablecron.admin.forms import JobForm, ScheduleKind, kind_of
 from tablecron.admin.runs import JobRunInline
+from tablecron.code_jobs import OWNED_FIELDS
 from tablecron.conf import settings
 from tablecron.describe import describe_schedule
-from tablecron.models import Job, JobRun, SchedulerInstance
+from tablecron.models import CodeStatus, Job, JobRun, SchedulerInstance
 from tablecron.models.job import SCHEDULE_FIELDS
 from tablecron.models.scheduler import Role
 from tablecron.registry import tasks
@@ -123,8 +124,9 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "last_run_column",
         "recent_runs_column",
         "changed_column",
+        "code_column",
     ]
-    list_filter = ["enabled", "last_status", TaskFilter]
+    list_filter = ["enabled", "last_status", TaskFilter, "code_status"]
     search_fields = ["name", "task", "description"]
     # Django counts the whole table a second time for "N results (M total)"; one count
     # is enough, and on InnoDB each costs a scan.
@@ -135,6 +137,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "next_run_column",
         "last_run_column",
         "runs_link",
+        "code_status",
         "created_at",
         "updated_at",
     ]
@@ -177,6 +180,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 "next_run_column",
                 "last_run_column",
                 "runs_link",
+                "code_status",
                 "created_at",
                 "updated_at",
             ]
@@ -190,6 +194,14 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
         fieldsets = list(super().get_fieldsets(request, obj))
         return [*fieldsets, self.state_fieldset] if obj is not None else fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.code_status == CodeStatus.DECLARED:
+            # Code owns these (tablecron.declare): an edit here would be undone by the next
+            # "manage.py tablecron sync". Pausing and resuming stay people's.
+            readonly += ["schedule_kind", *OWNED_FIELDS]
+        return readonly
 
     def get_inlines(self, request: HttpRequest, obj: Job | None) -> list[type[InlineModelAdmin]]:  # type: ignore[type-arg]
         return [JobRunInline] if obj is not None else []  # a new job has no runs
@@ -320,6 +332,10 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             relative_time(job.created_at),
             relative_time(job.updated_at),
         )
+
+    @admin.display(description=_("in code"), boolean=True, ordering="code_status")
+    def code_column(self, job: Job) -> bool:
+        return job.code_status == CodeStatus.DECLARED
 
     @admin.display(description=_("runs"))
     def runs_link(self, job: Job) -> SafeString:

@@ -123,6 +123,14 @@ def _non_negative(name: str) -> Q:
     return Q(**{f"{name}__isnull": True}) | Q(**{f"{name}__gte": timedelta(0)})
 
 
+class CodeStatus(models.TextChoices):
+    """Whether code declares the job (``tablecron.declare``) and so owns its fields."""
+
+    TABLE = "", _("no: made in the table")
+    DECLARED = "declared", _("yes: declared in code")
+    REMOVED = "removed", _("removed from code")
+
+
 class Job(models.Model):
     name = models.CharField(
         _("name"),
@@ -243,6 +251,19 @@ class Job(models.Model):
         help_text=_(
             "The executor's queue to send runs to, e.g. “reports” for Celery workers started "
             "with -Q reports. Empty: the executor's default queue."
+        ),
+    )
+    code_status = models.CharField(
+        _("in code"),
+        max_length=10,
+        choices=CodeStatus.choices,
+        blank=True,
+        default=CodeStatus.TABLE,
+        db_default=CodeStatus.TABLE,  # rows that processes of an older release insert
+        editable=False,
+        help_text=_(
+            "Whether this job is declared in code. Code owns the fields of a declared job: "
+            "change them there, and “manage.py tablecron sync” writes them here."
         ),
     )
     next_run_at = models.DateTimeField(_("next run"), null=True, blank=True, editable=False)

@@ -82,6 +82,7 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "last_run_at",
             "last_status",
             "version",
+            "code_status",
             "created_at",
             "updated_at",
         ]
@@ -91,6 +92,7 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "last_run_at",
             "last_status",
             "version",
+            "code_status",  # "manage.py tablecron sync"'s
             "created_at",
             "updated_at",
         ]
