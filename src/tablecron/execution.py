@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from django.dispatch import Signal
 from django.utils import timezone
 
+from tablecron import metrics
 from tablecron.conf import settings
 from tablecron.db import close_old_connections
 from tablecron.exceptions import UnknownTask
@@ -231,9 +232,16 @@ def execute(
         started_at = timezone.now()
         if not claim.running and start(claim, worker, engine_id) is None:
             return None
+        metrics.recorder.run_started(
+            claim.job_name, max(claim.scheduled_for, claim.not_before), started_at
+        )
         send(run_started, claim)
         status, result, error = _outcome(claim, (TimeoutError, *timeouts))
-        write(Outcome(claim, status, started_at, timezone.now(), result, error))
+        finished_at = timezone.now()
+        write(Outcome(claim, status, started_at, finished_at, result, error))
+        metrics.recorder.run_ended(
+            claim.job_name, status, (finished_at - started_at).total_seconds()
+        )
         return status
     finally:
         _current.reset(token)

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import DatabaseError
 from django.db.models import Q
 
+from tablecron import metrics
 from tablecron.conf import settings
 from tablecron.db import close_all_connections, close_old_connections, db_now
 from tablecron.execution import Claim
@@ -154,6 +155,7 @@ class Housekeeping:
                 error=f"Its scheduler {run.worker} stopped beating, or lost track of it.",
             ):
                 count += 1
+                metrics.recorder.run_ended(run.job_name, RunStatus.LOST)
                 if run.job is not None:
                     claim = Claim.of(run.job, run.pk, run.scheduled_for, run.worker,
                                      attempt=run.attempt)  # fmt: skip
@@ -177,13 +179,18 @@ class Housekeeping:
         ``QUEUED_LIMIT`` (no worker listens on it, say); returns how many."""
         limit = now - timedelta(seconds=settings.QUEUED_LIMIT)
         waiting = JobRun.objects.filter(status=RunStatus.SCHEDULED, queued_at__lt=limit)
-        ids = list(waiting.exclude(worker="").values_list("pk", flat=True)[:REAP_BATCH])
-        count = JobRun.objects.filter(pk__in=ids, status=RunStatus.SCHEDULED).update(
-            status=RunStatus.MISSED,
-            finished_at=now,
-            error=f"No worker started it within {timedelta(seconds=settings.QUEUED_LIMIT)} of "
-            "its being queued (QUEUED_LIMIT).",
+        names = dict(waiting.exclude(worker="").values_list("pk", "job_name")[:REAP_BATCH])
+        error = (
+            f"No worker started it within {timedelta(seconds=settings.QUEUED_LIMIT)} of its "
+            "being queued (QUEUED_LIMIT)."
         )
+        count = 0
+        for pk, name in names.items():  # one by one: each one counted as missed is
+            if JobRun.objects.filter(pk=pk, status=RunStatus.SCHEDULED).update(
+                status=RunStatus.MISSED, finished_at=now, error=error
+            ):
+                count += 1
+                metrics.recorder.run_ended(name, RunStatus.MISSED)
         if count:
             logger.warning("tablecron: %d queued runs were never started; marked missed", count)
         return count
