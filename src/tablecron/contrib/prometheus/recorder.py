@@ -1,0 +1,39 @@
+"""The counters of the processes that fire and execute runs. In the client library's
+multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) each process writes its own file and the
+view adds them up."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prometheus_client import Counter, Histogram
+
+from tablecron.metrics import Recorder
+
+FIRES = Counter(
+    "tablecron_fires",
+    "Runs ended, by job and outcome (succeeded, failed, timed_out, missed, lost), counted "
+    "by the process that ended them.",
+    ["job", "outcome"],
+)
+LATENESS = Histogram(
+    "tablecron_lateness_seconds",
+    "From the time a run was due to its start.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300),
+)
+DURATION = Histogram(
+    "tablecron_run_duration_seconds",
+    "How long runs took, from start to end, by job.",
+    ["job"],
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
+)
+
+
+class PrometheusRecorder(Recorder):
+    def run_started(self, job_name: str, due: datetime, started_at: datetime) -> None:
+        LATENESS.observe(max(0.0, (started_at - due).total_seconds()))
+
+    def run_ended(self, job_name: str, status: str, duration: float | None = None) -> None:
+        FIRES.labels(job=job_name, outcome=status).inc()
+        if duration is not None:
+            DURATION.labels(job=job_name).observe(duration)
