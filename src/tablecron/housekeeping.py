@@ -1,6 +1,7 @@
 """What a scheduler does besides claiming: it beats (its ``SchedulerInstance`` row),
 ends the runs of schedulers that stopped beating (``lost``, retried where the job says
-so), prunes old runs, and reports jobs whose task this process does not know."""
+so), prunes old runs, reports jobs whose task this process does not know, and tells
+people of jobs that started failing, went silent or recovered (``notifications``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 from django.db import DatabaseError
 from django.db.models import Q
 
-from tablecron import metrics
+from tablecron import metrics, notifications
 from tablecron.conf import settings
 from tablecron.db import close_all_connections, close_old_connections, db_now
 from tablecron.execution import Claim
@@ -96,6 +97,7 @@ class Housekeeping:
             self.reap_lost(now)
             self.miss_unstarted(now)
             self._report_unknown_tasks(now)
+            notifications.courier.send(notifications.claim_notices(now))
         if clock >= self._next_prune:
             self._next_prune = clock + PRUNE_EVERY
             self.prune(db_now())
