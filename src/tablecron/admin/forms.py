@@ -120,6 +120,12 @@ class JobForm(forms.ModelForm):  # type: ignore[type-arg]
             "timezone": TimeZoneInput(attrs={"class": "vTextField", "autocomplete": "off"}),
             "interval": forms.TextInput(attrs={"class": "vTextField", "placeholder": "00:15:00"}),
             "description": forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField"}),
+            "notify_emails": forms.Textarea(
+                attrs={"rows": 2, "class": "vLargeTextField", "placeholder": "ops@example.com"}
+            ),
+            "alert_after": forms.TextInput(
+                attrs={"class": "vTextField", "placeholder": "1 00:00:00"}
+            ),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

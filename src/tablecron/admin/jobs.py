@@ -135,6 +135,8 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "next_run_column",
         "last_run_column",
         "runs_link",
+        "last_success_at",
+        "alert_state",
         "created_at",
         "updated_at",
     ]
@@ -169,6 +171,13 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 ],
             },
         ),
+        (
+            _("Notifications"),
+            {
+                "classes": ["collapse"],
+                "fields": ["notify", "notify_emails", "notify_webhook", "alert_after"],
+            },
+        ),
     ]
     state_fieldset = (
         _("State"),
@@ -177,6 +186,8 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 "next_run_column",
                 "last_run_column",
                 "runs_link",
+                "last_success_at",
+                "alert_state",
                 "created_at",
                 "updated_at",
             ]
