@@ -1,4 +1,4 @@
-"""The core needs none of the optional extras (api, celery, django_tasks): every core
+"""The core needs none of the optional extras (api, celery, django_tasks, metrics): every core
 module imports, and checks pass, without them."""
 
 import subprocess
@@ -17,6 +17,7 @@ SCRIPT = textwrap.dedent(
         "rest_framework", "django_filters", "drf_spectacular",  # api
         "celery", "kombu", "redis",  # celery
         "django_tasks_db",  # django_tasks
+        "prometheus_client",  # metrics
     }
 
     class Uninstalled:
@@ -62,6 +63,7 @@ SCRIPT = textwrap.dedent(
         "tablecron.executors.celery",
         "tablecron.tasks",
         "tablecron.executors.django_tasks",
+        "tablecron.contrib.prometheus",
     )
     for module in pkgutil.walk_packages(tablecron.__path__, "tablecron."):
         if not module.name.startswith(skipped):
@@ -74,6 +76,9 @@ SCRIPT = textwrap.dedent(
         importlib.import_module("tablecron.contrib.rest_framework.views")
     except ModuleNotFoundError as exc:
         print("api unavailable:", exc.name in BLOCKED)
+    from tablecron import metrics
+
+    print("counts nothing:", type(metrics.recorder) is metrics.Recorder)
     """
 )
 
@@ -90,3 +95,4 @@ def test_the_core_imports_and_checks_without_the_optional_extras() -> None:
     assert finished.returncode == 0, finished.stderr
     # The blocker works: the API itself cannot be imported there.
     assert "api unavailable: True" in finished.stdout
+    assert "counts nothing: True" in finished.stdout  # no Prometheus counters without it
