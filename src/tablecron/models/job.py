@@ -288,7 +288,7 @@ class Job(models.Model):
         blank=True,
         help_text=_(
             "A dead man's switch: alert when the job has not succeeded for this long, even "
-            "when no scheduler runs it, e.g. “1 day, 1:00:00”. Empty: never."
+            "when no scheduler runs it, e.g. “1 00:00:00” for a day. Empty: never."
         ),
     )
     next_run_at = models.DateTimeField(_("next run"), null=True, blank=True, editable=False)
