@@ -77,19 +77,19 @@ def test_a_scheduler_serves_its_counts_and_the_tables_gauges_on_its_port(tmp_pat
     assert "metrics at http://127.0.0.1:" in log
     ended = ended_runs()
     for (job, outcome), count in ended.items():
-        assert value(samples, "tablecron_fires_total", job=job, outcome=outcome) == count
+        assert value(samples, "tablecron_fires_total", job_name=job, outcome=outcome) == count
     started = ended[("ok", "succeeded")] + ended[("bad", "failed")]
     assert value(samples, "tablecron_lateness_seconds_count") == started
-    assert (
-        value(samples, "tablecron_run_duration_seconds_count", job="ok") == ended["ok", "succeeded"]
-    )
+    durations = value(samples, "tablecron_run_duration_seconds_count", job_name="ok")
+    assert durations == ended["ok", "succeeded"]
     # The gauges read from the table at scrape time.
     last = JobRun.objects.filter(job_name="ok", status="succeeded").aggregate(t=Max("finished_at"))
-    success = value(samples, "tablecron_job_last_success_timestamp_seconds", job="ok")
+    success = value(samples, "tablecron_job_last_success_timestamp_seconds", job_name="ok")
     assert success == pytest.approx(last["t"].timestamp(), abs=1e-3)
-    assert value(samples, "tablecron_job_last_success_timestamp_seconds", job="bad") is None
-    assert value(samples, "tablecron_job_next_run_timestamp_seconds", job="ok") is None  # paused
-    assert value(samples, "tablecron_job_next_run_timestamp_seconds", job="elsewhere")
+    assert value(samples, "tablecron_job_last_success_timestamp_seconds", job_name="bad") is None
+    next_run = "tablecron_job_next_run_timestamp_seconds"
+    assert value(samples, next_run, job_name="ok") is None  # paused
+    assert value(samples, next_run, job_name="elsewhere")
     assert value(samples, "tablecron_due_jobs") == 1
     assert (value(samples, "tablecron_oldest_due_seconds") or 0) > 0
     assert value(samples, "tablecron_queued_runs") == 1
@@ -124,6 +124,6 @@ def test_the_view_adds_up_every_gunicorn_workers_counts(tmp_path: Path) -> None:
     ended = ended_runs()
     for samples in scrapes:  # whichever worker answered, the same sums
         for name in names:
-            fires = value(samples, "tablecron_fires_total", job=name, outcome="succeeded")
+            fires = value(samples, "tablecron_fires_total", job_name=name, outcome="succeeded")
             assert fires == ended[name, "succeeded"]
         assert value(samples, "tablecron_live_instances", role="scheduler") == 2

@@ -95,12 +95,12 @@ def _per_job() -> list[Metric]:
     success = GaugeMetricFamily(
         "tablecron_job_last_success_timestamp_seconds",
         "When each job's newest successful run ended (Unix time); absent until one has.",
-        labels=["job"],
+        labels=["job_name"],
     )
     upcoming = GaugeMetricFamily(
         "tablecron_job_next_run_timestamp_seconds",
         "When each job fires next (Unix time); absent when paused, finished or manual-only.",
-        labels=["job"],
+        labels=["job_name"],
     )
     rows = Job.objects.order_by().values_list("name", "last_success_at", "next_run_at")
     for name, last_success_at, next_run_at in rows.iterator(chunk_size=2000):

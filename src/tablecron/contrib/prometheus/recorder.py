@@ -14,7 +14,7 @@ FIRES = Counter(
     "tablecron_fires",
     "Runs ended, by job and outcome (succeeded, failed, timed_out, missed, lost), counted "
     "by the process that ended them.",
-    ["job", "outcome"],
+    ["job_name", "outcome"],
 )
 LATENESS = Histogram(
     "tablecron_lateness_seconds",
@@ -24,7 +24,7 @@ LATENESS = Histogram(
 DURATION = Histogram(
     "tablecron_run_duration_seconds",
     "How long runs took, from start to end, by job.",
-    ["job"],
+    ["job_name"],
     buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
 )
 
@@ -34,6 +34,6 @@ class PrometheusRecorder(Recorder):
         LATENESS.observe(max(0.0, (started_at - due).total_seconds()))
 
     def run_ended(self, job_name: str, status: str, duration: float | None = None) -> None:
-        FIRES.labels(job=job_name, outcome=status).inc()
+        FIRES.labels(job_name=job_name, outcome=status).inc()
         if duration is not None:
-            DURATION.labels(job=job_name).observe(duration)
+            DURATION.labels(job_name=job_name).observe(duration)
