@@ -11,6 +11,7 @@ each job's last success) is not counted here: see ``contrib.prometheus.collector
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 
 class Recorder:
@@ -21,6 +22,34 @@ class Recorder:
 
     def run_ended(self, job_name: str, status: str, duration: float | None = None) -> None:
         """A run ended with ``status``, after ``duration`` seconds if it ran."""
+
+
+class Tally(Recorder):
+    """Keeps what it is told, for another process to count: a process executor's child
+    hands its tally to the scheduler with each run's end (``replay()``)."""
+
+    def __init__(self) -> None:
+        self.events: list[list[Any]] = []
+
+    def run_started(self, job_name: str, due: datetime, started_at: datetime) -> None:
+        self.events.append(["started", job_name, due.isoformat(), started_at.isoformat()])
+
+    def run_ended(self, job_name: str, status: str, duration: float | None = None) -> None:
+        self.events.append(["ended", job_name, status, duration])
+
+    def take(self) -> list[list[Any]]:
+        events, self.events = self.events, []
+        return events
+
+
+def replay(events: list[list[Any]]) -> None:
+    """Count here what a ``Tally`` kept in another process."""
+    for kind, job_name, *rest in events:
+        if kind == "started":
+            due, started_at = (datetime.fromisoformat(value) for value in rest)
+            recorder.run_started(job_name, due, started_at)
+        else:
+            recorder.run_ended(job_name, *rest)
 
 
 recorder = Recorder()

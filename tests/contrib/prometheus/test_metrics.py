@@ -59,7 +59,9 @@ def test_a_scheduler_serves_its_counts_and_the_tables_gauges_on_its_port(tmp_pat
     )
     port = free_port()
     args = [sys.executable, "-m", "django", "tablecron", "scheduler", "--metrics-port", str(port)]
-    proc = start(args, tmp_path / "scheduler.log", child_env(HEARTBEAT_INTERVAL=1))
+    # The process executor: its children's counts reach the scheduler's port.
+    env = child_env(HEARTBEAT_INTERVAL=1, EXECUTOR="process", MAX_WORKERS=2)
+    proc = start(args, tmp_path / "scheduler.log", env)
     try:
         wait_for(
             lambda: (
