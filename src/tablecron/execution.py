@@ -210,13 +210,14 @@ def start(claim: Claim, worker: str = "", engine_id: str = "") -> datetime | Non
 
 def execute(
     claim: Claim,
-    write: Callable[[Outcome], None],
+    write: Callable[[Outcome], bool],
     *,
     worker: str = "",
     engine_id: str = "",
     timeouts: tuple[type[BaseException], ...] = (),
 ) -> str | None:
-    """Execute ``claim`` in this thread and hand its outcome to ``write``; returns the
+    """Execute ``claim`` in this thread and hand its outcome to ``write`` (which returns
+    False if the run had ended meanwhile, at its timeout, say); returns the
     final status, None if it was not this worker's to start.
 
     ``worker`` and ``engine_id``: who starts the run, if not the scheduler that holds it
@@ -238,10 +239,10 @@ def execute(
         send(run_started, claim)
         status, result, error = _outcome(claim, (TimeoutError, *timeouts))
         finished_at = timezone.now()
-        write(Outcome(claim, status, started_at, finished_at, result, error))
-        metrics.recorder.run_ended(
-            claim.job_name, status, (finished_at - started_at).total_seconds()
-        )
+        if write(Outcome(claim, status, started_at, finished_at, result, error)):
+            metrics.recorder.run_ended(
+                claim.job_name, status, (finished_at - started_at).total_seconds()
+            )
         return status
     finally:
         _current.reset(token)

@@ -94,8 +94,9 @@ def schedule_retry(claim: Claim, now: datetime) -> JobRun | None:
     )
 
 
-def write_now(outcome: Outcome) -> None:
-    record_despite_outages([outcome])
+def write_now(outcome: Outcome) -> bool:
+    """Record ``outcome`` now; False if its run had ended meanwhile."""
+    return bool(record_despite_outages([outcome]))
 
 
 def record_despite_outages(outcomes: Sequence[Outcome]) -> int:
