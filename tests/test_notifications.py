@@ -13,8 +13,10 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from tablecron.db import db_now
-from tablecron.models import Job
+from tablecron.executors.immediate import ImmediateExecutor
+from tablecron.models import Job, JobRun
 from tablecron.notifications import Notice, claim_notices, deliver
+from tablecron.scheduler import Scheduler
 from tests.support.factories import T, in_future, job
 from tests.support.processes import child_env, free_port, schedulers, wait_for
 from tests.support.receivers import smtp_server, smtp_settings, webhook_receiver
@@ -41,6 +43,26 @@ def test_each_change_is_told_once_and_the_quiet_period_holds_back_the_next() -> 
     (recovered,) = claim_notices(now + 5 * MINUTE)
     assert (recovered.job_name, recovered.event) == ("nightly", "recovered")
     assert claim_notices(now + 20 * MINUTE) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", ["lost", "missed"])
+def test_a_run_ended_by_housekeeping_tells_its_job_is_failing(status: str) -> None:
+    watched = job(name="nightly", notify=True)
+    watched.save()
+    now = db_now()
+    at = now - 2 * MINUTE
+    JobRun.objects.create(  # a dead scheduler's: running (lost), or queued (missed)
+        job=watched, scheduled_for=at, worker="gone-host:1:abc", executor="celery",
+        status="running" if status == "lost" else "scheduled", started_at=at, queued_at=at,
+    )  # fmt: skip
+    Job.objects.update(last_run_at=at, last_status="running")
+    housekeeping = Scheduler(ImmediateExecutor()).housekeeping
+    with override_settings(TABLECRON={"QUEUED_LIMIT": 60}):
+        assert housekeeping.reap_lost(now) + housekeeping.miss_unstarted(now) == 1
+    (notice,) = claim_notices(now)
+    assert (notice.event, notice.status) == ("failing", status)
+    assert notice.error  # the run's own account of it
 
 
 @pytest.mark.django_db

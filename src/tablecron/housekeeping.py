@@ -26,6 +26,7 @@ from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance
 from tablecron.models.scheduler import Role
 from tablecron.outcomes import schedule_retry
 from tablecron.registry import tasks
+from tablecron.sql import statements
 
 logger = logging.getLogger("tablecron")
 
@@ -158,6 +159,8 @@ class Housekeeping:
             ):
                 count += 1
                 metrics.recorder.run_ended(run.job_name, RunStatus.LOST)
+                if run.job_id is not None:  # the newest run speaks for its job
+                    statements().touch_last_run(run.job_id, run.scheduled_for, RunStatus.LOST)
                 if run.job is not None:
                     claim = Claim.of(run.job, run.pk, run.scheduled_for, run.worker,
                                      attempt=run.attempt)  # fmt: skip
@@ -181,18 +184,21 @@ class Housekeeping:
         ``QUEUED_LIMIT`` (no worker listens on it, say); returns how many."""
         limit = now - timedelta(seconds=settings.QUEUED_LIMIT)
         waiting = JobRun.objects.filter(status=RunStatus.SCHEDULED, queued_at__lt=limit)
-        names = dict(waiting.exclude(worker="").values_list("pk", "job_name")[:REAP_BATCH])
+        fields = ("pk", "job_id", "job_name", "scheduled_for")
+        stale = waiting.exclude(worker="").values_list(*fields)[:REAP_BATCH]
         error = (
             f"No worker started it within {timedelta(seconds=settings.QUEUED_LIMIT)} of its "
             "being queued (QUEUED_LIMIT)."
         )
         count = 0
-        for pk, name in names.items():  # one by one: each one counted as missed is
+        for pk, job_id, name, scheduled_for in stale:  # one by one: each counted ended here
             if JobRun.objects.filter(pk=pk, status=RunStatus.SCHEDULED).update(
                 status=RunStatus.MISSED, finished_at=now, error=error
             ):
                 count += 1
                 metrics.recorder.run_ended(name, RunStatus.MISSED)
+                if job_id is not None:
+                    statements().touch_last_run(job_id, scheduled_for, RunStatus.MISSED)
         if count:
             logger.warning("tablecron: %d queued runs were never started; marked missed", count)
         return count

@@ -26,6 +26,7 @@ from tablecron.housekeeping import Presence
 from tablecron.models import JobRun, RunStatus
 from tablecron.models.scheduler import Role
 from tablecron.outcomes import write_now
+from tablecron.sql import statements
 
 logger = logging.getLogger("tablecron")
 
@@ -88,4 +89,6 @@ def _miss(claim: Claim, now: datetime, worker: str) -> bool:
     )
     if missed:
         metrics.recorder.run_ended(claim.job_name, RunStatus.MISSED)
+        if claim.job_id is not None:  # the newest run speaks for its job
+            statements().touch_last_run(claim.job_id, claim.scheduled_for, RunStatus.MISSED)
     return missed
