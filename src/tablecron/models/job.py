@@ -262,6 +262,7 @@ class Job(models.Model):
     notify = models.BooleanField(
         _("notify"),
         default=False,
+        db_default=False,  # so that rows inserted by SQL of their own (bench/) need not name it
         help_text=_(
             "Tell people when a run fails, times out, is lost or missed, and when the job "
             "recovers: once per change."
@@ -270,6 +271,8 @@ class Job(models.Model):
     notify_emails = models.TextField(
         _("e-mail recipients"),
         blank=True,
+        default="",
+        db_default="",
         validators=[validate_emails],
         help_text=_("Addresses separated by commas. Empty: the site's ADMINS."),
     )
@@ -277,6 +280,8 @@ class Job(models.Model):
         _("webhook"),
         max_length=500,
         blank=True,
+        default="",
+        db_default="",
         validators=[validate_webhook],
         help_text=_(
             "Also POST each notification here as JSON (Slack's incoming webhooks take it)."
