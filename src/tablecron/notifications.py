@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -226,7 +226,10 @@ class Courier:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def send(self, notices: Iterable[Notice]) -> None:
+    def send(self, notices: Sequence[Notice]) -> None:
+        """Deliver ``notices`` from the courier's thread, started when first needed."""
+        if not notices:
+            return
         for notice in notices:
             self._queue.put(notice)
         with self._lock:
