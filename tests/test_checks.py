@@ -1,5 +1,6 @@
 """Each system check, by its ID: misconfiguration is named, with the fix in the hint."""
 
+import importlib.util
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +46,9 @@ def test_every_valid_setting_passes() -> None:
             ALLOWED_TASKS=["tests.testapp.tablecron_jobs.not_registered"],
             ARGS_MAX_BYTES=1024,
             CONNECTION_RECYCLE=timedelta(minutes=5),
+            NOTIFY_QUIET_PERIOD=timedelta(minutes=10),
+            METRICS_ADDRESS="0.0.0.0",
+            METRICS_TOKEN="secret",
         )
         == []
     )
@@ -107,6 +111,9 @@ def test_e007_a_renamed_key_is_an_error_naming_the_new_one(old: str, value: Any,
         ("ARGS_MAX_BYTES", "64k"),
         ("API_PERMISSION_CLASSES", "rest_framework.permissions.IsAdminUser"),
         ("API_PERMISSION_CLASSES", [None]),
+        ("NOTIFY_QUIET_PERIOD", 0),
+        ("METRICS_PORT", "9100"),
+        ("METRICS_ADDRESS", None),
     ],
 )
 def test_e003_wrong_type_names_key_and_expected_type(key: str, value: Any) -> None:
@@ -275,3 +282,19 @@ def test_e010_jobs_declared_in_code_that_sync_would_refuse() -> None:
         "arguments do not fit testapp.greet(*, who: str, punctuation: str = '!') -> str: "
         "missing a required keyword-only argument: 'who'.",
     }
+
+
+@pytest.mark.parametrize("port", [-1, 65536])
+def test_e011_metrics_port_out_of_range(port: int) -> None:
+    (error,) = check(METRICS_PORT=port)
+    assert error.id == "tablecron.E011"
+    assert error.hint == "Use a port from 1 to 65535, or 0 to serve no metrics."
+
+
+def test_e012_metrics_port_without_prometheus_client() -> None:
+    if importlib.util.find_spec("prometheus_client") is None:
+        (error,) = check(METRICS_PORT=9100)
+        assert error.id == "tablecron.E012"
+        assert "django-tablecron[metrics]" in str(error.hint)
+    else:  # with the extra installed, the same setting passes
+        assert check(METRICS_PORT=9100) == []

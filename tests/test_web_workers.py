@@ -5,34 +5,26 @@ Each worker process starts its own scheduler thread when it loads the app (no re
 needed); the database, not the number of schedulers, keeps each fire to one call.
 """
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tablecron.claiming import LOOKAHEAD
 from tablecron.models import JobRun, SchedulerInstance
-from tests.support import ROOT
 from tests.support.processes import (
     SOAK_SECONDS,
     calls,
     check_exactly_once,
-    child_env,
     expected_fires,
-    free_port,
+    gunicorn,
     report,
     soak,
+    status_of,
     wait_for,
 )
 
@@ -40,54 +32,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 WORKERS = 4
 SOAK = max(10.0, SOAK_SECONDS / 2)  # half the exactly-once soak (tests/processes), for suite time
 ERROR_LINE = re.compile(r"^[\w.]+(?:Error|Exception): .*$", re.MULTILINE)
-
-
-@contextmanager
-def gunicorn(
-    workers: int, log: Path, **tablecron: Any
-) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """``gunicorn --workers N``, a scheduler in each worker, on 127.0.0.1; SIGTERM (then
-    SIGKILL) on exit."""
-    port = free_port()
-    with open(log, "wb") as output:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                str(workers),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--no-control-socket",  # else every gunicorn shares ~/.gunicorn/gunicorn.ctl
-                "tests.wsgi:application",
-            ],
-            cwd=ROOT,
-            env=child_env(SCHEDULER_IN_WEB_WORKERS=True, **tablecron),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so nothing outlives the test
-        )
-    try:
-        yield proc, port
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def status_of(url: str) -> int:
-    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no *_proxy env
-    try:
-        with direct.open(url, timeout=10) as response:
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as error:
-        return error.code
 
 
 def retried_loops(output: str) -> None:
@@ -100,7 +44,7 @@ def retried_loops(output: str) -> None:
 
 def test_schedulers_in_gunicorn_workers_fire_each_job_exactly_once(tmp_path: Path) -> None:
     jobs, path, log = 50, tmp_path / "calls.log", tmp_path / "gunicorn.log"
-    with gunicorn(WORKERS, log) as (server, port):
+    with gunicorn(WORKERS, log, SCHEDULER_IN_WEB_WORKERS=True) as (server, port):
 
         def started() -> bool:
             if server.poll() is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib.util
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -67,7 +68,29 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     # Only paths set by hand: the default needs DRF, which a project without the API lacks.
     if _type_ok("API_PERMISSION_CLASSES", raw.get("API_PERMISSION_CLASSES", ())):
         errors.extend(_check_permission_classes(raw.get("API_PERMISSION_CLASSES", ())))
+    if _type_ok("METRICS_PORT", raw.get("METRICS_PORT", 0)):
+        errors.extend(_check_metrics_port(raw.get("METRICS_PORT", 0)))
     return errors
+
+
+def _check_metrics_port(port: int) -> list[CheckMessage]:
+    if not 0 <= port <= 65535:
+        return [
+            Error(
+                f'TABLECRON["METRICS_PORT"] = {port} is not a port number.',
+                hint="Use a port from 1 to 65535, or 0 to serve no metrics.",
+                id="tablecron.E011",
+            )
+        ]
+    if port and importlib.util.find_spec("prometheus_client") is None:
+        return [
+            Error(
+                f'TABLECRON["METRICS_PORT"] = {port}, but prometheus_client is not installed.',
+                hint="Install the metrics extra: pip install 'django-tablecron[metrics]'.",
+                id="tablecron.E012",
+            )
+        ]
+    return []
 
 
 def _unknown_key(key: str) -> CheckMessage:

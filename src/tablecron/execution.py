@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from django.dispatch import Signal
 from django.utils import timezone
 
+from tablecron import metrics
 from tablecron.conf import settings
 from tablecron.db import close_old_connections
 from tablecron.exceptions import UnknownTask
@@ -210,13 +211,14 @@ def start(claim: Claim, worker: str = "", engine_id: str = "") -> datetime | Non
 
 def execute(
     claim: Claim,
-    write: Callable[[Outcome], None],
+    write: Callable[[Outcome], bool],
     *,
     worker: str = "",
     engine_id: str = "",
     timeouts: tuple[type[BaseException], ...] = (),
 ) -> str | None:
-    """Execute ``claim`` in this thread and hand its outcome to ``write``; returns the
+    """Execute ``claim`` in this thread and hand its outcome to ``write`` (which returns
+    False if the run had ended meanwhile, at its timeout, say); returns the
     final status, None if it was not this worker's to start.
 
     ``worker`` and ``engine_id``: who starts the run, if not the scheduler that holds it
@@ -232,9 +234,16 @@ def execute(
         started_at = timezone.now()
         if not claim.running and start(claim, worker, engine_id) is None:
             return None
+        metrics.recorder.run_started(
+            claim.job_name, max(claim.scheduled_for, claim.not_before), started_at
+        )
         send(run_started, claim)
         status, result, error = _outcome(claim, (TimeoutError, *timeouts))
-        write(Outcome(claim, status, started_at, timezone.now(), result, error))
+        finished_at = timezone.now()
+        if write(Outcome(claim, status, started_at, finished_at, result, error)):
+            metrics.recorder.run_ended(
+                claim.job_name, status, (finished_at - started_at).total_seconds()
+            )
         return status
     finally:
         _current.reset(token)

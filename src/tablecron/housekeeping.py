@@ -1,6 +1,7 @@
 """What a scheduler does besides claiming: it beats (its ``SchedulerInstance`` row),
 ends the runs of schedulers that stopped beating (``lost``, retried where the job says
-so), prunes old runs, and reports jobs whose task this process does not know."""
+so), prunes old runs, reports jobs whose task this process does not know, and tells
+people of jobs that started failing, went silent or recovered (``notifications``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 from django.db import DatabaseError
 from django.db.models import Q
 
+from tablecron import metrics, notifications
 from tablecron.conf import settings
 from tablecron.db import close_all_connections, close_old_connections, db_now
 from tablecron.execution import Claim
@@ -24,6 +26,7 @@ from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance
 from tablecron.models.scheduler import Role
 from tablecron.outcomes import schedule_retry
 from tablecron.registry import tasks
+from tablecron.sql import statements
 
 logger = logging.getLogger("tablecron")
 
@@ -95,6 +98,7 @@ class Housekeeping:
             self.reap_lost(now)
             self.miss_unstarted(now)
             self._report_unknown_tasks(now)
+            notifications.courier.send(notifications.claim_notices(now))
         if clock >= self._next_prune:
             self._next_prune = clock + PRUNE_EVERY
             self.prune(db_now())
@@ -154,6 +158,9 @@ class Housekeeping:
                 error=f"Its scheduler {run.worker} stopped beating, or lost track of it.",
             ):
                 count += 1
+                metrics.recorder.run_ended(run.job_name, RunStatus.LOST)
+                if run.job_id is not None:  # the newest run speaks for its job
+                    statements().touch_last_run(run.job_id, run.scheduled_for, RunStatus.LOST)
                 if run.job is not None:
                     claim = Claim.of(run.job, run.pk, run.scheduled_for, run.worker,
                                      attempt=run.attempt)  # fmt: skip
@@ -177,13 +184,21 @@ class Housekeeping:
         ``QUEUED_LIMIT`` (no worker listens on it, say); returns how many."""
         limit = now - timedelta(seconds=settings.QUEUED_LIMIT)
         waiting = JobRun.objects.filter(status=RunStatus.SCHEDULED, queued_at__lt=limit)
-        ids = list(waiting.exclude(worker="").values_list("pk", flat=True)[:REAP_BATCH])
-        count = JobRun.objects.filter(pk__in=ids, status=RunStatus.SCHEDULED).update(
-            status=RunStatus.MISSED,
-            finished_at=now,
-            error=f"No worker started it within {timedelta(seconds=settings.QUEUED_LIMIT)} of "
-            "its being queued (QUEUED_LIMIT).",
+        fields = ("pk", "job_id", "job_name", "scheduled_for")
+        stale = waiting.exclude(worker="").values_list(*fields)[:REAP_BATCH]
+        error = (
+            f"No worker started it within {timedelta(seconds=settings.QUEUED_LIMIT)} of its "
+            "being queued (QUEUED_LIMIT)."
         )
+        count = 0
+        for pk, job_id, name, scheduled_for in stale:  # one by one: each counted ended here
+            if JobRun.objects.filter(pk=pk, status=RunStatus.SCHEDULED).update(
+                status=RunStatus.MISSED, finished_at=now, error=error
+            ):
+                count += 1
+                metrics.recorder.run_ended(name, RunStatus.MISSED)
+                if job_id is not None:
+                    statements().touch_last_run(job_id, scheduled_for, RunStatus.MISSED)
         if count:
             logger.warning("tablecron: %d queued runs were never started; marked missed", count)
         return count

@@ -17,6 +17,7 @@ from datetime import datetime
 from django.db import DatabaseError
 from django.db.models.functions import Now
 
+from tablecron import notifications
 from tablecron.claiming import Claimer
 from tablecron.conf import settings
 from tablecron.db import close_all_connections, close_old_connections, db_now
@@ -130,6 +131,7 @@ class Scheduler:
                     error="The scheduler stopped before the run finished.",
                 )
             self.housekeeping.deregister()
+            notifications.courier.flush(settings.SHUTDOWN_GRACE)
         except DatabaseError:
             logger.exception("tablecron: could not deregister %s; it will be reaped", self.id)
         finally:

@@ -19,12 +19,14 @@ from typing import Any, ClassVar
 
 from django.utils import timezone
 
+from tablecron import metrics
 from tablecron.db import db_now
 from tablecron.execution import Claim, execute
 from tablecron.housekeeping import Presence
 from tablecron.models import JobRun, RunStatus
 from tablecron.models.scheduler import Role
 from tablecron.outcomes import write_now
+from tablecron.sql import statements
 
 logger = logging.getLogger("tablecron")
 
@@ -74,7 +76,7 @@ def _miss(claim: Claim, now: datetime, worker: str) -> bool:
     """It reached a worker later than the job's misfire grace (the queue was long, or the
     broker away): recorded missed, if it is still waiting."""
     late = now - claim.not_before
-    return bool(
+    missed = bool(
         JobRun.objects.filter(
             pk=claim.run_id, status=RunStatus.SCHEDULED, worker=claim.worker
         ).update(
@@ -85,3 +87,8 @@ def _miss(claim: Claim, now: datetime, worker: str) -> bool:
             f"time ({claim.misfire_grace}).",
         )
     )
+    if missed:
+        metrics.recorder.run_ended(claim.job_name, RunStatus.MISSED)
+        if claim.job_id is not None:  # the newest run speaks for its job
+            statements().touch_last_run(claim.job_id, claim.scheduled_for, RunStatus.MISSED)
+    return missed

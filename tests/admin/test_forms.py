@@ -46,6 +46,9 @@ def form_data(**fields: Any) -> dict[str, Any]:
         "max_retries": "0",
         "retry_delay": "00:01:00",
         "queue": "",
+        "notify_emails": "",
+        "notify_webhook": "",
+        "alert_after": "",
         "runs-TOTAL_FORMS": "0",
         "runs-INITIAL_FORMS": "0",
         "runs-MIN_NUM_FORMS": "0",
@@ -116,6 +119,27 @@ def test_the_queue_is_chosen_in_the_execution_fieldset(admin_client: Client) -> 
     assert "for Celery workers started with -Q reports" in execution  # its help text
     assert admin_client.post(ADD_URL, form_data(queue="reports.daily")).status_code == 302
     assert Job.objects.get().queue == "reports.daily"
+
+
+def test_notifications_are_set_in_their_fieldset(admin_client: Client) -> None:
+    page = admin_client.get(ADD_URL).content.decode()
+    fieldset = page[page.index(">Notifications</h2>") :].split("</fieldset>")[0]
+    for name in ("notify", "notify_emails", "notify_webhook", "alert_after"):
+        assert f'name="{name}"' in fieldset
+    sent = form_data(
+        notify="on",
+        notify_emails="ops@example.com, dev@example.com",
+        notify_webhook="https://hooks.example.com/x",
+        alert_after="1 00:00:00",
+    )
+    assert admin_client.post(ADD_URL, sent).status_code == 302
+    saved = Job.objects.get()
+    assert saved.notify
+    assert saved.notify_emails == "ops@example.com, dev@example.com"
+    assert saved.notify_webhook == "https://hooks.example.com/x"
+    assert saved.alert_after == timedelta(days=1)
+    change = admin_client.get(reverse("admin:tablecron_job_change", args=[saved.pk]))
+    assert ">Last success:</label>" in change.content.decode()
 
 
 def test_the_other_kinds_fields_are_cleared_on_save(admin_client: Client) -> None:

@@ -127,6 +127,25 @@ def test_finish_ends_only_running_runs_and_the_newest_speaks_for_its_job(job: Jo
     assert Job.objects.get(pk=job.pk).last_status == "succeeded"
 
 
+def test_a_success_sets_the_jobs_last_success_never_backwards(job: Job) -> None:
+    at = timezone.now().replace(microsecond=0)
+    older, newer, failed = (
+        JobRun.objects.create(job=job, scheduled_for=at - timedelta(minutes=n), status="running")
+        for n in (2, 1, 0)
+    )
+    Job.objects.filter(pk=job.pk).update(last_run_at=at, last_status="running")
+
+    def finish(run: JobRun, status: str, finished_at: Any) -> None:
+        with transaction.atomic():
+            statements().finish_runs([Finished(run.pk, status, at, finished_at, None, "")])
+
+    finish(newer, "succeeded", at + timedelta(seconds=20))
+    finish(older, "succeeded", at + timedelta(seconds=10))  # ended later, but finished earlier
+    finish(failed, "failed", at + timedelta(seconds=30))
+    job.refresh_from_db()
+    assert (job.last_success_at, job.last_status) == (at + timedelta(seconds=20), "failed")
+
+
 def test_start_is_a_conditional_transition(job: Job) -> None:
     at = timezone.now()
     run = JobRun.objects.create(job=job, scheduled_for=at, status="scheduled", worker="w")

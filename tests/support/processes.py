@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -225,6 +227,45 @@ def soak(
     paused = db_now()
     wait_for(lambda: not JobRun.objects.active().exists(), 30, "running work to end")
     return first, paused
+
+
+@contextmanager
+def gunicorn(
+    workers: int, log: Path, env: dict[str, str] | None = None, **tablecron: Any
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``gunicorn --workers N`` serving the test project on 127.0.0.1, with ``tablecron``
+    settings (and ``env`` added to the environment); SIGTERM (then SIGKILL) on exit."""
+    port = free_port()
+    args = [sys.executable, "-m", "gunicorn", "--workers", str(workers),
+            "--bind", f"127.0.0.1:{port}",
+            "--no-control-socket",  # else every gunicorn shares ~/.gunicorn/gunicorn.ctl
+            "tests.wsgi:application"]  # fmt: skip
+    proc = start(args, log, {**child_env(**tablecron), **(env or {})})
+    try:
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    """GET ``url`` directly (no proxy from the environment): its status and body."""
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with direct.open(request, timeout=10) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def status_of(url: str) -> int:
+    return fetch(url)[0]
 
 
 def free_port() -> int:

@@ -138,6 +138,8 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "last_run_column",
         "runs_link",
         "code_status",
+        "last_success_at",
+        "alert_state",
         "created_at",
         "updated_at",
     ]
@@ -172,6 +174,13 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 ],
             },
         ),
+        (
+            _("Notifications"),
+            {
+                "classes": ["collapse"],
+                "fields": ["notify", "notify_emails", "notify_webhook", "alert_after"],
+            },
+        ),
     ]
     state_fieldset = (
         _("State"),
@@ -181,6 +190,8 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 "last_run_column",
                 "runs_link",
                 "code_status",
+                "last_success_at",
+                "alert_state",
                 "created_at",
                 "updated_at",
             ]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from tablecron.sql.base import Statements, aware
+from tablecron.sql.base import SUCCEEDED, Statements, aware
 from tablecron.sql.constants import CLAIMING_SETTING, NOTIFY_CHANNEL
 from tablecron.sql.rows import Finished, Row, columns
 
@@ -46,11 +46,15 @@ class PostgreSQLStatements(Statements):
         if not rows:
             return 0
         source, params = self.values(Finished, rows)
+        jobs = self.update_from(
+            self.job,
+            "ended AS e",
+            f"t.id = e.job_id AND (t.last_run_at = e.scheduled_for OR e.status = '{SUCCEEDED}')",
+            self._follow_ended("e.scheduled_for", "e.status", "e.finished_at"),
+        )
         sql = (
             f"WITH ended AS ({self._end_runs(source)} RETURNING t.job_id, t.scheduled_for, "
-            f"t.status), newest AS (UPDATE {self.job} AS t SET last_status = e.status "
-            "FROM ended AS e WHERE t.id = e.job_id AND t.last_run_at = e.scheduled_for) "
-            "SELECT COUNT(*) FROM ended"
+            f"t.status, t.finished_at), jobs AS ({jobs}) SELECT COUNT(*) FROM ended"
         )
         return int(self.execute(sql, params)[1][0][0])
 

@@ -110,6 +110,22 @@ def test_a_job_names_its_queue(api: APIClient) -> None:
     assert api.patch(detail(saved), {"queue": ""}, format="json").json()["queue"] == ""
 
 
+def test_a_job_sets_its_notifications_and_shows_their_state(api: APIClient) -> None:
+    sent = {**VALID, "notify": True, "notify_emails": "ops@example.com",
+            "notify_webhook": "https://hooks.example.com/x", "alert_after": "01:00:00",
+            "alert_state": "silent", "last_success_at": "2001-01-01T00:00:00Z"}  # fmt: skip
+    response = api.post(JOBS, sent, format="json")
+    assert response.status_code == 201, response.data
+    saved = Job.objects.get()
+    assert (saved.notify, saved.notify_emails) == (True, "ops@example.com")
+    assert (saved.notify_webhook, saved.alert_after) == (sent["notify_webhook"], timedelta(hours=1))
+    assert (saved.alert_state, saved.last_success_at) == ("ok", None)  # tablecron's to keep
+    data = response.json()
+    assert (data["alert_after"], data["alert_state"], data["last_success_at"]) == (
+        "01:00:00", "ok", None
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("queue", "words"), [("two words", "Enter a queue name"), ("q" * 201, "at most 200")]
 )
