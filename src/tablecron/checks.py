@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, Tags, Warning
 from django.db import DatabaseError, connections, router
@@ -66,6 +66,15 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     # Only paths set by hand: the default needs DRF, which a project without the API lacks.
     if _type_ok("API_PERMISSION_CLASSES", raw.get("API_PERMISSION_CLASSES", ())):
         errors.extend(_check_permission_classes(raw.get("API_PERMISSION_CLASSES", ())))
+    if raw.get("AUDIT_TRAIL") is True and not apps.is_installed("django.contrib.admin"):
+        errors.append(
+            Warning(
+                'TABLECRON["AUDIT_TRAIL"] is True, but the audit trail is written to the '
+                "admin's log, and django.contrib.admin is not installed: nothing is recorded.",
+                hint='Add "django.contrib.admin" to INSTALLED_APPS, or remove AUDIT_TRAIL.',
+                id="tablecron.W008",
+            )
+        )
     return errors
 
 

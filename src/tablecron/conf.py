@@ -59,6 +59,7 @@ KEYS: dict[str, Key] = {
     "API_PERMISSION_CLASSES": Key(
         (DEFAULT_API_PERMISSION,), (list, tuple), "a list of dotted paths to permission classes"
     ),
+    "AUDIT_TRAIL": Key(True, (bool,), "True or False"),
 }
 # Dotted paths, not classes: reading them imports nothing, so the core needs no DRF.
 DOTTED_PATH_LISTS = ("ALLOWED_TASKS", "API_PERMISSION_CLASSES")
@@ -148,6 +149,10 @@ class Settings:
     @property
     def CONNECTION_RECYCLE(self) -> float:
         return _seconds(self.get("CONNECTION_RECYCLE"))
+
+    @property
+    def AUDIT_TRAIL(self) -> bool:
+        return bool(self.get("AUDIT_TRAIL"))
 
     @property
     def API_PERMISSION_CLASSES(self) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NamedTuple, Self
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
@@ -29,6 +29,7 @@ from tablecron import schedules
 from tablecron.exceptions import InvalidSchedule, UnknownTask
 from tablecron.models.run import JobRun, RunStatus, RunTrigger
 from tablecron.registry import RegisteredTask, tasks
+from tablecron.signals import jobs_written
 from tablecron.validators import validate_args, validate_kwargs, validate_queue
 
 # The fields that decide when a job fires: writing any of them moves ``next_run_at``.
@@ -37,6 +38,26 @@ SCHEDULE_FIELDS = (*schedules.FIELDS, "enabled")
 SCHEDULER_FIELDS = ("next_run_at", "last_run_at", "last_status", "version")
 
 _CHUNK = 500
+
+
+class JobWrite(NamedTuple):
+    """One job's write, as ``signals.jobs_written`` reports it to the audit trail."""
+
+    pk: Any
+    name: str
+    kind: str  # "added", "changed", "deleted" or "run_now"
+    changes: dict[str, tuple[Any, Any]]  # field name -> (before, after)
+    run: Any = None  # run_now: the run's pk
+
+
+def _watched() -> bool:
+    """Whether anyone listens for writes (the audit trail): if not, nothing is computed."""
+    return jobs_written.has_listeners(Job)
+
+
+def _report(using: str | None, writes: list[JobWrite]) -> None:
+    if writes:
+        jobs_written.send(sender=Job, writes=writes, using=using)
 
 
 class JobQuerySet(models.QuerySet["Job"]):
@@ -53,8 +74,10 @@ class JobQuerySet(models.QuerySet["Job"]):
         if update_fields and not set(update_fields).isdisjoint(SCHEDULE_FIELDS):
             kwargs["update_fields"] = [*update_fields, "next_run_at"]
         created = super().bulk_create(objs, *args, **kwargs)
+        writes = [obj._write() for obj in created] if _watched() else []
         for obj in created:
             obj._written()
+        _report(self.db, [write for write in writes if write is not None])
         return created
 
     def bulk_update(
@@ -72,12 +95,43 @@ class JobQuerySet(models.QuerySet["Job"]):
             for obj in objs:
                 obj.updated_at = now
             fields.append("updated_at")
+        writes = [obj._write(fields) for obj in objs] if _watched() else []
         rows = super().bulk_update(objs, fields, batch_size=batch_size)
         for obj in objs:
             obj._written()
+        _report(self.db, [write for write in writes if write is not None])
         return rows
 
     def update(self, **kwargs: Any) -> int:
+        watched = [name for name in audited_fields() if name in kwargs]
+        if not watched or not _watched():
+            return self._update(kwargs)
+        with transaction.atomic(using=self.db):
+            fields = list(dict.fromkeys(["name", *watched]))
+            before = {pk: values for pk, *values in self.order_by().values_list("pk", *fields)}
+            rows = self._update(kwargs)
+            _report(self.db, self._updated_writes(before, fields, watched))
+        return rows
+
+    def _updated_writes(
+        self, before: dict[Any, list[Any]], fields: list[str], watched: list[str]
+    ) -> list[JobWrite]:
+        """What an update() changed, row by row: the rows read before it and after it."""
+        plain: models.QuerySet[Job] = models.QuerySet(self.model, using=self.db)
+        pks, writes = list(before), []
+        for start in range(0, len(pks), _CHUNK):
+            after = plain.filter(pk__in=pks[start : start + _CHUNK]).values_list("pk", *fields)
+            for pk, *values in after:
+                old, new = (
+                    dict(zip(fields, before[pk], strict=True)),
+                    dict(zip(fields, values, strict=True)),
+                )
+                changes = {n: (old[n], new[n]) for n in watched if old[n] != new[n]}
+                if changes:
+                    writes.append(JobWrite(pk, new["name"], "changed", changes))
+        return writes
+
+    def _update(self, kwargs: dict[str, Any]) -> int:
         if kwargs.keys() - SCHEDULER_FIELDS:
             # This process's clock, as auto_now's: SQLite's Now() has only milliseconds,
             # and could set updated_at before created_at.
@@ -305,6 +359,7 @@ class Job(models.Model):
         ]
 
     _loaded_schedule: tuple[Any, ...] | None = None
+    _loaded_values: dict[str, Any] | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -318,6 +373,7 @@ class Job(models.Model):
             # columns as they were read: the scheduler may have advanced them since.
             editable = {f.name for f in self._meta.concrete_fields if not f.primary_key}
             update_fields = editable.difference(SCHEDULER_FIELDS, self.get_deferred_fields())
+        write = self._write(update_fields) if _watched() else None
         changes = self.schedule_changes()
         if update_fields is not None:
             changes &= update_fields
@@ -332,6 +388,8 @@ class Job(models.Model):
             kwargs["update_fields"] = update_fields
         super().save(*args, **kwargs)
         self._written()
+        if write is not None:
+            _report(self._state.db, [write._replace(pk=self.pk)])
 
     # -- change tracking -------------------------------------------------------------
 
@@ -355,8 +413,32 @@ class Job(models.Model):
         self._remember_schedule()
 
     def _remember_schedule(self) -> None:
-        if self.get_deferred_fields().isdisjoint(SCHEDULE_FIELDS):
+        deferred = self.get_deferred_fields()
+        if deferred.isdisjoint(SCHEDULE_FIELDS):
             self._loaded_schedule = self.schedule_state()
+        if _watched():  # what the audit trail compares the next write with
+            names = [name for name in audited_fields() if name not in deferred]
+            self._loaded_values = copy.deepcopy({name: getattr(self, name) for name in names})
+
+    def _write(self, fields: Collection[str] | None = None) -> JobWrite | None:
+        """What writing ``fields`` (all of them if None) changes, for the audit trail: None
+        if nothing a person edits. A row not read from the database had no values before."""
+        deferred = self.get_deferred_fields()
+        names = [
+            name
+            for name in audited_fields()
+            if (fields is None or name in fields) and name not in deferred
+        ]
+        if self._state.adding:
+            changes = {name: (None, getattr(self, name)) for name in names}
+            return JobWrite(self.pk, self.name, "added", changes)
+        loaded = self._loaded_values or {}
+        changes = {
+            name: (loaded.get(name), getattr(self, name))
+            for name in names
+            if name not in loaded or loaded[name] != getattr(self, name)
+        }
+        return JobWrite(self.pk, self.name, "changed", changes) if changes else None
 
     def schedule_state(self) -> tuple[Any, ...]:
         """The schedule fields' values, in the order of ``SCHEDULE_FIELDS``."""
@@ -481,7 +563,7 @@ class Job(models.Model):
     def run_now(self) -> JobRun:
         """Ask the scheduler to run this job once, now; ``next_run_at`` does not move."""
         now = timezone.now()
-        return JobRun.objects.create(
+        run = JobRun.objects.create(
             job=self,
             job_name=self.name,
             scheduled_for=now,
@@ -489,3 +571,15 @@ class Job(models.Model):
             trigger=RunTrigger.MANUAL,
             status=RunStatus.SCHEDULED,
         )
+        if _watched():
+            _report(run._state.db, [JobWrite(self.pk, self.name, "run_now", {}, run.pk)])
+        return run
+
+
+def audited_fields() -> list[str]:
+    """The fields a person edits: what the audit trail records changes of."""
+    return [
+        field.attname
+        for field in Job._meta.concrete_fields
+        if field.editable and not field.primary_key
+    ]
