@@ -73,11 +73,14 @@ class JobQuerySet(models.QuerySet["Job"]):
         update_fields = kwargs.get("update_fields")
         if update_fields and not set(update_fields).isdisjoint(SCHEDULE_FIELDS):
             kwargs["update_fields"] = [*update_fields, "next_run_at"]
+        writes = [obj._write() for obj in objs] if _watched() else []
         created = super().bulk_create(objs, *args, **kwargs)
-        writes = [obj._write() for obj in created] if _watched() else []
         for obj in created:
             obj._written()
-        _report(self.db, [write for write in writes if write is not None])
+        _report(
+            self.db,
+            [w._replace(pk=obj.pk) for w, obj in zip(writes, objs, strict=True) if w is not None],
+        )
         return created
 
     def bulk_update(
@@ -95,11 +98,10 @@ class JobQuerySet(models.QuerySet["Job"]):
             for obj in objs:
                 obj.updated_at = now
             fields.append("updated_at")
-        writes = [obj._write(fields) for obj in objs] if _watched() else []
+        # Django's bulk_update() calls update(), which reports the changes to the trail.
         rows = super().bulk_update(objs, fields, batch_size=batch_size)
         for obj in objs:
             obj._written()
-        _report(self.db, [write for write in writes if write is not None])
         return rows
 
     def update(self, **kwargs: Any) -> int:
