@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Min, Q, Window
-from django.db.models.functions import RowNumber, Trunc
+from django.db.models import Avg, Count, F, Max, Min, Q, Window
+from django.db.models.functions import Floor, Mod, RowNumber
 from django.utils import timezone
 from django.utils.formats import time_format
 from django.utils.translation import gettext, ngettext
@@ -27,7 +27,8 @@ from tablecron.admin.display import duration_text, last_line
 from tablecron.conf import settings
 from tablecron.describe import describe_schedule, format_time
 from tablecron.exceptions import InvalidSchedule
-from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance
+from tablecron.models import Job, JobRun, RunStatus, RunTrigger, SchedulerInstance
+from tablecron.sql.functions import EpochSeconds, seconds_between
 
 HORIZON = timedelta(hours=24)
 BUCKET = timedelta(minutes=30)
@@ -39,17 +40,16 @@ TOP_SCHEDULES = 10
 WORST_JOBS = 15
 TREND_RUNS = 20
 FAILURES = 20
+TIMING_SAMPLE = 5_000
 INSTANCES = 50
 # A job whose next run is older than this is behind: no scheduler is keeping up with it.
 OVERDUE = timedelta(minutes=1)
 FAILED = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST)
-DURATION = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
 NEWEST_FIRST = Window(
     RowNumber(),
     partition_by="job_id",
     order_by=[F("scheduled_for").desc(), F("attempt").desc()],
 )
-LATENESS = ExpressionWrapper(F("started_at") - F("scheduled_for"), output_field=DurationField())
 
 
 @dataclass
@@ -145,9 +145,8 @@ class Hour:
 
     start: datetime
     by_status: dict[str, int] = field(default_factory=dict)
-    duration: timedelta | None = None
-    lateness: timedelta | None = None
-    max_lateness: timedelta | None = None
+    duration: timedelta | None = None  # the mean of the successful runs
+    lateness: timedelta | None = None  # the mean, of the successful runs the schedule fired
 
     @property
     def total(self) -> int:
@@ -157,35 +156,39 @@ class Hour:
         return sum(self.by_status.get(status, 0) for status in statuses)
 
 
+def _seconds(value: float | None) -> timedelta | None:
+    return None if value is None else timedelta(seconds=value)
+
+
 def last_day(now: datetime) -> list[Hour]:
-    """The last 24 hours of runs, per hour (UTC) and status: one query."""
-    first = (now - HORIZON).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    hours = {
-        first + timedelta(hours=index): Hour(first + timedelta(hours=index)) for index in range(24)
-    }
-    rows = (
-        JobRun.objects.filter(scheduled_for__gte=first, scheduled_for__lt=now)
-        .annotate(hour=Trunc("scheduled_for", "hour", tzinfo=UTC))
-        .values("hour", "status")
+    """The last 24 hours of runs: per hour and status, all of them; the mean duration and
+    lateness per hour, of at most about ``TIMING_SAMPLE`` successful runs taken evenly by
+    id (datetime arithmetic on every run of a busy day costs too much): two queries."""
+    first = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
+    hours = [Hour(first + timedelta(hours=index)) for index in range(24)]
+    runs = JobRun.objects.filter(scheduled_for__gte=first, scheduled_for__lt=now).annotate(
+        hour=Floor((EpochSeconds(F("scheduled_for")) - first.timestamp()) / 3600)
+    )
+    total = 0
+    for row in runs.values("hour", "status").annotate(runs=Count("id")).order_by():
+        hours[int(row["hour"])].by_status[row["status"]] = row["runs"]
+        total += row["runs"]
+    fired = Q(trigger=RunTrigger.SCHEDULE)
+    sample = (
+        runs.filter(status=RunStatus.SUCCEEDED, started_at__isnull=False)
+        .annotate(pick=Mod("id", max(1, total // TIMING_SAMPLE)))
+        .filter(pick=0)
+        .values("hour")
         .annotate(
-            runs=Count("id"),
-            took=Avg(DURATION),
-            lateness=Avg(LATENESS, filter=Q(trigger="schedule")),
-            max_lateness=Max(LATENESS, filter=Q(trigger="schedule")),
+            took=Avg(seconds_between("started_at", "finished_at")),
+            late=Avg(seconds_between("scheduled_for", "started_at"), filter=fired),
         )
         .order_by()
     )
-    for row in rows:
-        hour = hours.get(row["hour"].astimezone(UTC))
-        if hour is None:
-            continue
-        hour.by_status[row["status"]] = row["runs"]
-        if row["status"] == RunStatus.SUCCEEDED:
-            hour.duration = row["took"]
-        if row["lateness"] is not None:
-            hour.lateness = max(hour.lateness or row["lateness"], row["lateness"])
-            hour.max_lateness = max(hour.max_lateness or row["max_lateness"], row["max_lateness"])
-    return list(hours.values())
+    for timing in sample:
+        hours[int(timing["hour"])].duration = _seconds(timing["took"])
+        hours[int(timing["hour"])].lateness = _seconds(timing["late"])
+    return hours
 
 
 @dataclass
@@ -213,39 +216,50 @@ class JobHealth:
 
 
 def worst_jobs(now: datetime) -> list[JobHealth]:
-    """The jobs that failed most in the last day, with their latest durations: two queries."""
-    finished = (RunStatus.SUCCEEDED, *FAILED)
+    """The jobs that failed most in the last day, with their runs' success rate and latest
+    durations: three queries, the first through the index on (status, scheduled_for), the
+    others on the few jobs it found."""
+    since = now - HORIZON
+    failing = list(
+        JobRun.objects.filter(status__in=FAILED, scheduled_for__gte=since, job__isnull=False)
+        .values("job_id")
+        .annotate(failures=Count("id"))
+        .order_by("-failures", "job_id")
+        .values_list("job_id", flat=True)[:WORST_JOBS]
+    )
+    if not failing:
+        return []
+    # No status in the WHERE: the unique key (job, scheduled_for, …) finds the rows.
     rows = (
-        JobRun.objects.filter(
-            scheduled_for__gte=now - HORIZON, job__isnull=False, status__in=finished
-        )
+        JobRun.objects.filter(job_id__in=failing, scheduled_for__gte=since)
         .values("job_id")
         .annotate(
-            runs=Count("id"),
+            runs=Count("id", filter=Q(status__in=(RunStatus.SUCCEEDED, *FAILED))),
             succeeded=Count("id", filter=Q(status=RunStatus.SUCCEEDED)),
-            took=Avg(DURATION, filter=Q(status=RunStatus.SUCCEEDED)),
+            took=Avg(
+                seconds_between("started_at", "finished_at"),
+                filter=Q(status=RunStatus.SUCCEEDED),
+            ),
             name=Max("job_name"),
         )
-        .filter(succeeded__lt=F("runs"))
-        .order_by(F("succeeded") - F("runs"), "job_id")[:WORST_JOBS]
+        .order_by()
     )
-    jobs = {
+    found = {
         row["job_id"]: JobHealth(
-            row["job_id"], row["name"], row["runs"], row["succeeded"], row["took"]
+            row["job_id"], row["name"], row["runs"], row["succeeded"], _seconds(row["took"])
         )
         for row in rows
     }
-    if not jobs:
-        return []
+    jobs = {job_id: found[job_id] for job_id in failing}
     latest = (
         JobRun.objects.filter(job_id__in=jobs, started_at__isnull=False, finished_at__isnull=False)
-        .annotate(took=DURATION, rank=NEWEST_FIRST)
+        .annotate(took=seconds_between("started_at", "finished_at"), rank=NEWEST_FIRST)
         .filter(rank__lte=TREND_RUNS)
         .values_list("job_id", "took")
         .order_by("job_id", "scheduled_for", "attempt")
     )
     for job_id, took in latest:
-        jobs[job_id].durations.append(took.total_seconds())
+        jobs[job_id].durations.append(took)
     return list(jobs.values())
 
 
@@ -375,7 +389,7 @@ def context(now: datetime) -> dict[str, Any]:
         "timeline_chart": timeline_chart(line),
         "runs_chart": runs_chart(hours),
         "duration_chart": seconds_chart(hours, "duration", "ok", gettext("%s s")),
-        "lateness_chart": seconds_chart(hours, "max_lateness", "warn", gettext("%s s")),
+        "lateness_chart": seconds_chart(hours, "lateness", "warn", gettext("%s s")),
         "ran": ran,
         "success_rate": _percent(succeeded, ran),
         "failed": sum(hour.count(*FAILED) for hour in hours),
