@@ -83,22 +83,19 @@ def _bucket(moment: datetime, start: datetime) -> int:
     return max(0, int((moment - start) / BUCKET))
 
 
-def _spread(buckets: list[float], start: datetime, first: datetime, period: timedelta) -> float:
-    """Fires every ``period`` from ``first`` to the horizon, added bucket by bucket; how many."""
+def _spread(buckets: list[float], start: datetime, first: datetime, period: timedelta) -> None:
+    """Adds fires every ``period`` from ``first`` to the horizon, bucket by bucket."""
     end = start + HORIZON
-    added = 0.0
     for index in range(_bucket(first, start), len(buckets)):
         low = max(first, start + index * BUCKET)
         high = min(end, start + (index + 1) * BUCKET)
         if high > low:
             buckets[index] += (high - low) / period
-            added += (high - low) / period
-    return added
 
 
 def _fires(fields: dict[str, Any], first: datetime, start: datetime, steps: int) -> list[float]:
-    """One job's fires per bucket from ``first`` (overdue: now), computing at most ``steps``
-    fire times; past them, the rest of the horizon at the rate observed."""
+    """A schedule's fires per bucket from ``first`` (if overdue: now), computing at most
+    ``steps`` fire times; past them, the rest of the horizon at the rate observed."""
     buckets = [0.0] * int(HORIZON / BUCKET)
     try:
         schedule = schedules.build(**fields)
@@ -291,7 +288,7 @@ def job_counts(now: datetime) -> dict[str, int]:
     enabled = Q(enabled=True)
     return Job.objects.aggregate(
         total=Count("id"),
-        running_jobs=Count("id", filter=enabled),
+        enabled_jobs=Count("id", filter=enabled),
         overdue=Count("id", filter=enabled & Q(next_run_at__lt=now - OVERDUE)),
         in_horizon=Count("id", filter=enabled & Q(next_run_at__lt=now + HORIZON)),
     )

@@ -10,6 +10,7 @@ nothing here knows about the scheduler.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, NamedTuple, Self
@@ -110,7 +111,8 @@ class JobQuerySet(models.QuerySet["Job"]):
             return self._update(kwargs)
         with transaction.atomic(using=self.db):
             fields = list(dict.fromkeys(["name", *watched]))
-            before = {pk: values for pk, *values in self.order_by().values_list("pk", *fields)}
+            rows_before = self._locked().order_by().values_list("pk", *fields)
+            before = {pk: values for pk, *values in rows_before}
             rows = self._update(kwargs)
             _report(self.db, self._updated_writes(before, fields, watched))
         return rows
@@ -150,11 +152,14 @@ class JobQuerySet(models.QuerySet["Job"]):
             self._reschedule_updated(before)
         return rows
 
+    def _locked(self) -> JobQuerySet:
+        """The rows, to be locked where the database can when read."""
+        locking = connections[self.db].features.has_select_for_update
+        return self.select_for_update() if locking else self
+
     def _locked_schedules(self) -> Iterable[tuple[Any, tuple[Any, ...]]]:
         """(pk, schedule state) of each row, locked where the database can."""
-        locking = connections[self.db].features.has_select_for_update
-        query = self.select_for_update() if locking else self
-        for pk, *values in query.order_by().values_list("pk", *SCHEDULE_FIELDS):
+        for pk, *values in self._locked().order_by().values_list("pk", *SCHEDULE_FIELDS):
             yield pk, tuple(values)
 
     def _reschedule_updated(self, before: dict[Any, tuple[Any, ...]]) -> None:
@@ -400,21 +405,21 @@ class Job(models.Model):
         cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any
     ) -> Self:
         instance = super().from_db(db, field_names, values, **kwargs)
-        instance._remember_schedule()
+        instance._remember_loaded()
         return instance
 
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)
-        self._remember_schedule()
+        self._remember_loaded()
 
     def _written(self) -> None:
         """After a write: a version bumped in SQL is read back when next used, and the
         schedule as stored is what later changes are measured against."""
         if isinstance(self.__dict__.get("version"), CombinedExpression):
             del self.__dict__["version"]  # deferred: read back on next access
-        self._remember_schedule()
+        self._remember_loaded()
 
-    def _remember_schedule(self) -> None:
+    def _remember_loaded(self) -> None:
         deferred = self.get_deferred_fields()
         if deferred.isdisjoint(SCHEDULE_FIELDS):
             self._loaded_schedule = self.schedule_state()
@@ -578,10 +583,11 @@ class Job(models.Model):
         return run
 
 
-def audited_fields() -> list[str]:
+@functools.cache
+def audited_fields() -> tuple[str, ...]:
     """The fields a person edits: what the audit trail records changes of."""
-    return [
+    return tuple(
         field.attname
         for field in Job._meta.concrete_fields
         if field.editable and not field.primary_key
-    ]
+    )
