@@ -90,3 +90,36 @@ def test_the_job_list_and_the_app_index_link_to_it(admin_client: Client) -> None
         reverse("admin:app_list", args=["tablecron"]),
     ):
         assert DASHBOARD in admin_client.get(page).content.decode()
+
+
+def test_the_last_day_counts_each_run_in_its_hour_with_its_timings() -> None:
+    now = timezone.now()
+    target = job(name="hourly", cron="0 * * * *")
+    target.save()
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
+    two_hours_ago = this_hour - timedelta(hours=2)
+    cases = [
+        (now - timedelta(seconds=1), RunStatus.SUCCEEDED),
+        (two_hours_ago + timedelta(minutes=10), RunStatus.FAILED),
+        (two_hours_ago + timedelta(minutes=50), RunStatus.SUCCEEDED),
+        (now - timedelta(hours=25), RunStatus.SUCCEEDED),  # before the day shown
+    ]
+    for at, status in cases:
+        JobRun.objects.create(
+            job=target,
+            scheduled_for=at,
+            started_at=at + timedelta(seconds=2),
+            finished_at=at + timedelta(seconds=5),
+            status=status,
+        )
+    hours = {hour.start: hour for hour in dashboard.last_day(now)}
+    assert len(hours) == 24
+    assert sum(hour.total for hour in hours.values()) == 3
+    latest = hours[(now - timedelta(seconds=1)).replace(minute=0, second=0, microsecond=0)]
+    assert latest.by_status == {"succeeded": 1}
+    earlier = hours[two_hours_ago]
+    assert earlier.by_status == {"failed": 1, "succeeded": 1}
+    # Within a millisecond: SQLite's julianday() is a double of days (microsecond noise).
+    assert earlier.duration is not None and earlier.lateness is not None
+    assert abs(earlier.duration - timedelta(seconds=3)) < timedelta(milliseconds=1)
+    assert abs(earlier.lateness - timedelta(seconds=2)) < timedelta(milliseconds=1)

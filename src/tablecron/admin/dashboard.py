@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.db.models import Avg, Count, F, Max, Min, Q, Window
-from django.db.models.functions import Floor, Mod, RowNumber
+from django.db.models.functions import Mod, RowNumber
 from django.utils import timezone
 from django.utils.formats import time_format
 from django.utils.translation import gettext, ngettext
@@ -28,7 +28,7 @@ from tablecron.conf import settings
 from tablecron.describe import describe_schedule, format_time
 from tablecron.exceptions import InvalidSchedule
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger, SchedulerInstance
-from tablecron.sql.functions import EpochSeconds, seconds_between
+from tablecron.sql.functions import WholeHoursSince, seconds_between
 
 HORIZON = timedelta(hours=24)
 BUCKET = timedelta(minutes=30)
@@ -164,7 +164,7 @@ def last_day(now: datetime) -> list[Hour]:
     first = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
     hours = [Hour(first + timedelta(hours=index)) for index in range(24)]
     runs = JobRun.objects.filter(scheduled_for__gte=first, scheduled_for__lt=now).annotate(
-        hour=Floor((EpochSeconds(F("scheduled_for")) - first.timestamp()) / 3600)
+        hour=WholeHoursSince("scheduled_for", first)
     )
     total = 0
     for row in runs.values("hour", "status").annotate(runs=Count("id")).order_by():
