@@ -120,6 +120,7 @@ def test_the_last_day_counts_each_run_in_its_hour_with_its_timings() -> None:
     earlier = hours[two_hours_ago]
     assert earlier.by_status == {"failed": 1, "succeeded": 1}
     # Within a millisecond: SQLite's julianday() is a double of days (microsecond noise).
-    assert earlier.duration is not None and earlier.lateness is not None
+    assert earlier.duration is not None
+    assert earlier.lateness is not None
     assert abs(earlier.duration - timedelta(seconds=3)) < timedelta(milliseconds=1)
     assert abs(earlier.lateness - timedelta(seconds=2)) < timedelta(milliseconds=1)
