@@ -133,9 +133,11 @@ def measure(repeat: int) -> None:
         contexts.append((time.perf_counter() - started) * 1000)
     print(f"queries per page: {sorted(counts)} (session and user included)")
     print(
-        f"page: median {statistics.median(pages):.0f} ms, max {max(pages):.0f} ms; "
-        f"aggregation alone: median {statistics.median(contexts):.0f} ms"
+        f"page: min {min(pages):.0f} ms, median {statistics.median(pages):.0f} ms, "
+        f"max {max(pages):.0f} ms; aggregation alone: min {min(contexts):.0f} ms, "
+        f"median {statistics.median(contexts):.0f} ms"
     )
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
 
 
 def main() -> None:
