@@ -283,12 +283,12 @@ def test_the_dashboard_draws_the_day_and_links_a_failure_to_its_traceback(admin:
 def test_the_audit_trail_shows_who_changed_what(admin: Page) -> None:
     page = admin
     add_job(page, "audited-report", "demo.tablecron_jobs.write_report", "{}", cron="@daily")
-    page.get_by_role("link", name="audited-report", exact=True).click()
+    page.locator("#result_list").get_by_role("link", name="audited-report", exact=True).click()
     page.fill("#id_description", "Sent to the board")
     page.fill("#id_cron", "30 6 * * *")
     page.click("input[name=_continue]")
     choose_action(page, "pause", "audited-report")
-    page.get_by_role("link", name="audited-report", exact=True).click()
+    page.locator("#result_list").get_by_role("link", name="audited-report", exact=True).click()
     page.get_by_role("link", name="History").click()
     rows = page.locator("#change-history tbody tr")
     expect(rows).to_have_count(3)  # newest first: paused, changed, added

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 WIDTH = 960
 HEIGHT = 140
+TOP = 16  # above the bars, for the scale's peak
 LABEL_SPACE = 18  # under the bars, for the time labels
 
 
@@ -34,6 +35,7 @@ class Chart:
     width: int = WIDTH
     height: int = HEIGHT + LABEL_SPACE
     baseline: int = HEIGHT
+    top: int = TOP
 
 
 Segment = tuple[float, str]  # a value and its tone (the CSS class of its colour)
@@ -43,16 +45,17 @@ def stacked_bars(
     columns: Sequence[Sequence[Segment]],
     titles: Sequence[str],
     labels: Sequence[str],
-    peak: str = "{}",
+    peak: Callable[[float], str],
+    width: int = WIDTH,
 ) -> Chart:
     """One column per entry, its segments stacked from the bottom, scaled to the tallest.
 
-    ``labels`` holds one text per column ("" for none); ``peak`` is formatted with the
-    tallest column's total.
+    ``labels`` holds one text per column ("" for none); ``peak`` words the tallest
+    column's total, written at the top of the scale.
     """
-    step = WIDTH / max(len(columns), 1)
+    step = width / max(len(columns), 1)
     tallest = max((sum(value for value, _tone in column) for column in columns), default=0)
-    scale = HEIGHT / tallest if tallest else 0
+    scale = (HEIGHT - TOP) / tallest if tallest else 0
     bars = []
     for index, (column, title) in enumerate(zip(columns, titles, strict=True)):
         top = float(HEIGHT)
@@ -63,7 +66,7 @@ def stacked_bars(
             top -= height
             bars.append(Bar(index * step + 1, top, step - 2, height, tone, title))
     marks = [Label(index * step, text) for index, text in enumerate(labels) if text]
-    return Chart(bars, marks, peak.format(_number(tallest)))
+    return Chart(bars, marks, peak(tallest), width)
 
 
 def sparkline(values: Sequence[float], width: int = 120, height: int = 24) -> str:
@@ -76,7 +79,3 @@ def sparkline(values: Sequence[float], width: int = 120, height: int = 24) -> st
         f"{index * step:.1f},{height - 2 - value / top * (height - 4):.1f}"
         for index, value in enumerate(values)
     )
-
-
-def _number(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"

@@ -22,8 +22,8 @@ from django.utils.formats import time_format
 from django.utils.translation import gettext, ngettext
 
 from tablecron import schedules
-from tablecron.admin.charts import Chart, sparkline, stacked_bars
-from tablecron.admin.display import duration_text, last_line
+from tablecron.admin.charts import WIDTH, Chart, sparkline, stacked_bars
+from tablecron.admin.display import duration_text, last_line, relative_time
 from tablecron.conf import settings
 from tablecron.describe import describe_schedule, format_time
 from tablecron.exceptions import InvalidSchedule
@@ -114,7 +114,10 @@ def _fires(fields: dict[str, Any], first: datetime, start: datetime, steps: int)
 
 
 def timeline(now: datetime, jobs_in_horizon: int) -> Timeline:
-    """Fires per ``BUCKET`` over the next ``HORIZON``: one query, grouped by schedule."""
+    """Fires per ``BUCKET`` over the next ``HORIZON`` from the start of the current bucket
+    (the half hour): one query, grouped by schedule."""
+    minutes = int(BUCKET.total_seconds() // 60)
+    now = now.replace(minute=now.minute // minutes * minutes, second=0, microsecond=0)
     rows = (
         Job.objects.filter(enabled=True, next_run_at__lt=now + HORIZON)
         .values(*schedules.FIELDS)
@@ -327,7 +330,7 @@ def timeline_chart(line: Timeline) -> Chart:
             % {"start": _clock(start), "end": _clock(start + BUCKET), "count": f"{count:.0f}"}
         )
         labels.append(_clock(start) if index % 4 == 0 else "")
-    return stacked_bars(columns, titles, labels, gettext("%s fires"))
+    return stacked_bars(columns, titles, labels, lambda peak: gettext("%s fires") % f"{peak:.0f}")
 
 
 def runs_chart(hours: Sequence[Hour]) -> Chart:
@@ -357,10 +360,10 @@ def runs_chart(hours: Sequence[Hour]) -> Chart:
             }
         )
         labels.append(_clock(hour.start) if index % 2 == 0 else "")
-    return stacked_bars(columns, titles, labels, gettext("%s runs"))
+    return stacked_bars(columns, titles, labels, lambda peak: gettext("%s runs") % f"{peak:.0f}")
 
 
-def seconds_chart(hours: Sequence[Hour], attribute: str, tone: str, words: str) -> Chart:
+def seconds_chart(hours: Sequence[Hour], attribute: str, tone: str) -> Chart:
     """Hourly durations (``duration`` or ``lateness``) as bars, in seconds."""
     columns, titles, labels = [], [], []
     for index, hour in enumerate(hours):
@@ -368,7 +371,13 @@ def seconds_chart(hours: Sequence[Hour], attribute: str, tone: str, words: str) 
         columns.append([(value.total_seconds() if value else 0.0, tone)])
         titles.append(f"{_clock(hour.start)}: {duration_text(value) or '—'}")
         labels.append(_clock(hour.start) if index % 2 == 0 else "")
-    return stacked_bars(columns, titles, labels, words)
+    return stacked_bars(
+        columns,
+        titles,
+        labels,
+        lambda peak: duration_text(timedelta(seconds=peak)),
+        width=WIDTH // 2,
+    )
 
 
 def context(now: datetime) -> dict[str, Any]:
@@ -385,13 +394,13 @@ def context(now: datetime) -> dict[str, Any]:
         "timeline": line,
         "timeline_chart": timeline_chart(line),
         "runs_chart": runs_chart(hours),
-        "duration_chart": seconds_chart(hours, "duration", "ok", gettext("%s s")),
-        "lateness_chart": seconds_chart(hours, "lateness", "warn", gettext("%s s")),
+        "duration_chart": seconds_chart(hours, "duration", "ok"),
+        "lateness_chart": seconds_chart(hours, "lateness", "warn"),
         "ran": ran,
         "success_rate": _percent(succeeded, ran),
         "failed": sum(hour.count(*FAILED) for hour in hours),
         "worst_jobs": worst_jobs(now),
         "failures": failures(now),
-        "instances": instances[:INSTANCES],
+        "instances": [(each, relative_time(each.heartbeat_at)) for each in instances[:INSTANCES]],
         "more_instances": len(instances) > INSTANCES,
     }
