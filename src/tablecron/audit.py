@@ -89,13 +89,11 @@ def install() -> None:
 
 
 def record_deletion(sender: type[Job], instance: Job, **kwargs: Any) -> None:
-    write = JobWrite(instance.pk, instance.name, "deleted", {})
-    record_writes(sender, [write], kwargs.get("using"))
+    record_writes(sender, [JobWrite(instance.pk, instance.name, "deleted", {})])
 
 
-def record_writes(
-    sender: type[Job], writes: list[JobWrite], using: str | None = None, **kwargs: Any
-) -> None:
+def record_writes(sender: type[Job], writes: list[JobWrite], **kwargs: Any) -> None:
+    """One LogEntry per write, in the database Django's routers choose for LogEntry."""
     if not settings.AUDIT_TRAIL:
         return
     from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
