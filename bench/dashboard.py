@@ -15,7 +15,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +32,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from throwaway import throwaway_database  # noqa: E402
 
 from tablecron.admin import dashboard  # noqa: E402
 from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance  # noqa: E402
@@ -146,12 +146,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="runs per job over two days")
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
-    bench_name = "tablecron_bench_dashboard"
-    if connection.vendor == "sqlite":
-        bench_name = os.path.join(tempfile.gettempdir(), "tablecron_bench_dashboard.sqlite3")
-    connection.settings_dict["TEST"]["NAME"] = bench_name
-    test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with throwaway_database("tablecron_bench_dashboard"):
         started = time.perf_counter()
         fill(args.jobs, args.runs)
         print(
@@ -159,8 +154,6 @@ def main() -> None:
             f"runs: {JobRun.objects.count():,} (filled in {time.perf_counter() - started:.0f} s)"
         )
         measure(args.repeat)
-    finally:
-        connection.creation.destroy_test_db(test_db, verbosity=0)
 
 
 if __name__ == "__main__":
