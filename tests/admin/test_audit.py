@@ -104,3 +104,17 @@ def test_django_logs_the_admins_writes_itself_when_the_trail_is_off(admin_client
 def test_who_may_not_view_jobs_may_not_read_the_trail(client: Client) -> None:
     client.force_login(User.objects.create_user("staff", is_staff=True))
     assert client.get(TRAIL).status_code == 403
+
+
+def test_the_delete_page_records_the_deletion(admin_client: Client) -> None:
+    doomed = job(name="doomed")
+    doomed.save()
+    url = reverse("admin:tablecron_job_delete", args=[doomed.pk])
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    entry = trail()[-1]
+    assert (entry["job"], entry["flag"], entry["user"], entry["via"]) == (
+        "doomed",
+        DELETION,
+        "admin",
+        "admin",
+    )
