@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, Tags, Warning
 from django.core.exceptions import ValidationError
@@ -70,6 +70,15 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
         errors.extend(_check_permission_classes(raw.get("API_PERMISSION_CLASSES", ())))
     if _type_ok("METRICS_PORT", raw.get("METRICS_PORT", 0)):
         errors.extend(_check_metrics_port(raw.get("METRICS_PORT", 0)))
+    if raw.get("AUDIT_TRAIL") is True and not apps.is_installed("django.contrib.admin"):
+        errors.append(
+            Warning(
+                'TABLECRON["AUDIT_TRAIL"] is True, but the audit trail is written to the '
+                "admin's log, and django.contrib.admin is not installed: nothing is recorded.",
+                hint='Add "django.contrib.admin" to INSTALLED_APPS, or remove AUDIT_TRAIL.',
+                id="tablecron.W008",
+            )
+        )
     return errors
 
 

@@ -65,6 +65,7 @@ KEYS: dict[str, Key] = {
     "METRICS_PORT": Key(0, (int,), "a port number, 1 to 65535, or 0 for none"),
     "METRICS_ADDRESS": Key("127.0.0.1", (str,), "an address to listen on, e.g. 127.0.0.1"),
     "METRICS_TOKEN": Key("", (str,), "a secret string, or empty for none"),
+    "AUDIT_TRAIL": Key(True, (bool,), "True or False"),
 }
 # Dotted paths, not classes: reading them imports nothing, so the core needs no DRF.
 DOTTED_PATH_LISTS = ("ALLOWED_TASKS", "API_PERMISSION_CLASSES")
@@ -154,6 +155,10 @@ class Settings:
     @property
     def CONNECTION_RECYCLE(self) -> float:
         return _seconds(self.get("CONNECTION_RECYCLE"))
+
+    @property
+    def AUDIT_TRAIL(self) -> bool:
+        return bool(self.get("AUDIT_TRAIL"))
 
     @property
     def API_PERMISSION_CLASSES(self) -> tuple[str, ...]:
