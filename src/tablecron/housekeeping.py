@@ -1,6 +1,7 @@
 """What a scheduler does besides claiming: it beats (its ``SchedulerInstance`` row),
 ends the runs of schedulers that stopped beating (``lost``, retried where the job says
-so), prunes old runs, and reports jobs whose task this process does not know."""
+so), and reports jobs whose task this process does not know. Old runs are pruned from a
+thread of their own (``tablecron.retention``)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,6 @@ from tablecron.registry import tasks
 
 logger = logging.getLogger("tablecron")
 
-PRUNE_EVERY = 60.0  # seconds
-PRUNE_BATCH = 1000
 REAP_BATCH = 500
 
 
@@ -82,7 +81,6 @@ class Housekeeping:
         self.executor = executor
         self.presence = Presence(instance, host)
         self.next_heartbeat = 0.0  # time.monotonic()
-        self._next_prune = 0.0
         self._reported: set[str] = set()
 
     def run_due(self) -> None:
@@ -95,9 +93,6 @@ class Housekeeping:
             self.reap_lost(now)
             self.miss_unstarted(now)
             self._report_unknown_tasks(now)
-        if clock >= self._next_prune:
-            self._next_prune = clock + PRUNE_EVERY
-            self.prune(db_now())
 
     def register(self) -> None:
         """Register the scheduler and reap what dead schedulers on this host left."""
@@ -187,12 +182,6 @@ class Housekeeping:
         if count:
             logger.warning("tablecron: %d queued runs were never started; marked missed", count)
         return count
-
-    def prune(self, now: datetime) -> int:
-        """Delete one batch of runs older than ``RUN_RETENTION``."""
-        old = JobRun.objects.finished_before(now - settings.RUN_RETENTION)
-        ids = list(old.values_list("pk", flat=True)[:PRUNE_BATCH])
-        return JobRun.objects.filter(pk__in=ids).delete()[0] if ids else 0
 
     def _report_unknown_tasks(self, now: datetime) -> None:
         names = set(

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandParser, DjangoHelpFo
 
 from tablecron.management.subcommands import Subcommand
 from tablecron.management.subcommands.list import ListJobs
+from tablecron.management.subcommands.prune import Prune
 from tablecron.management.subcommands.run import RunJob
 from tablecron.management.subcommands.scheduler import RunScheduler
 from tablecron.management.subcommands.status import Status
@@ -22,11 +23,15 @@ SUBCOMMANDS: dict[str, type[Subcommand]] = {
     "list": ListJobs,
     "run": RunJob,
     "status": Status,
+    "prune": Prune,
 }
 
 
 class Command(BaseCommand):
-    help = "tablecron: run the scheduler, list the jobs, run one now, or check the schedulers."
+    help = (
+        "tablecron: run the scheduler, list the jobs, run one now, check the schedulers, or "
+        "prune old runs."
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._base_arguments: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
