@@ -11,48 +11,12 @@ from django.test import Client
 from django.urls import reverse
 
 from tablecron.models import Job
-from tests.support.factories import ADD, YEARLY, job
+from tests.support.factories import ADD, YEARLY, form_data, job
 
 pytestmark = pytest.mark.django_db
 
 ADD_URL = reverse("admin:tablecron_job_add")
 UPCOMING = reverse("admin:tablecron_job_upcoming")
-
-
-def form_data(**fields: Any) -> dict[str, Any]:
-    """What the add form posts, with the read-only runs inline's management form."""
-    data: dict[str, Any] = {
-        "name": "nightly",
-        "description": "",
-        "task": ADD,
-        "args": "[1]",
-        "kwargs": "{}",
-        "enabled": "on",
-        "schedule_kind": "cron",
-        "cron": "0 9 * * 1",
-        "timezone": "Asia/Shanghai",
-        "interval": "",
-        "run_at_0": "",
-        "run_at_1": "",
-        "start_at_0": "",
-        "start_at_1": "",
-        "end_at_0": "",
-        "end_at_1": "",
-        "jitter": "",
-        "misfire_grace": "",
-        "coalesce": "on",
-        "max_instances": "1",
-        "timeout": "",
-        "max_retries": "0",
-        "retry_delay": "00:01:00",
-        "queue": "",
-        "runs-TOTAL_FORMS": "0",
-        "runs-INITIAL_FORMS": "0",
-        "runs-MIN_NUM_FORMS": "0",
-        "runs-MAX_NUM_FORMS": "0",
-    }
-    data.update(fields)
-    return {key: value for key, value in data.items() if value is not None}
 
 
 def errors_of(response: Any) -> dict[str, list[str]]:

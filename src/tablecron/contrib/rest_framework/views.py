@@ -77,8 +77,9 @@ class TablecronAPIMixin:
 
     # drf-spectacular's, whatever DEFAULT_SCHEMA_CLASS the project uses.
     schema: ViewInspector | None = AutoSchema()
-    # Action name -> the model permission it needs (see permissions.ModelPermissions).
-    action_permissions: dict[str | None, str] = {}
+    # Action name -> the model permissions it needs, any one of them (see
+    # permissions.ModelPermissions).
+    action_permissions: dict[str | None, tuple[str, ...]] = {}
 
     def get_permissions(self) -> list[BasePermission]:
         return [import_string(path)() for path in settings.API_PERMISSION_CLASSES]
@@ -92,7 +93,11 @@ class JobViewSet(TablecronAPIMixin, viewsets.ModelViewSet):  # type: ignore[type
     filter_backends = [DjangoFilterBackend]
     filterset_class = JobFilter
     pagination_class = _pagination(JobPagination)
-    action_permissions = {"run": "change", "pause": "change", "resume": "change"}
+    action_permissions = {
+        "run": ("run",),
+        "pause": ("pause", "change"),
+        "resume": ("pause", "change"),
+    }
 
     @document(
         request=None,
@@ -181,7 +186,7 @@ class ScheduleUpcomingViewSet(TablecronAPIMixin, viewsets.GenericViewSet):  # ty
     serializer_class = serializers.ScheduleUpcomingSerializer
     filter_backends: list[Any] = []
     # A POST, but it stores nothing: whoever may see jobs may try schedules.
-    action_permissions = {"create": "view"}
+    action_permissions = {"create": ("view",)}
 
     @document(
         responses={
