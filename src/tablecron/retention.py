@@ -87,10 +87,11 @@ class Pruner:
         sql = statements(self.alias)
         total = 0
         while stop is None or not stop.is_set():
-            deleted = sql.delete_runs(where)
+            deleted, newest = sql.delete_runs(where)
             total += deleted
-            if deleted < sql.prune_batch:
+            if deleted < sql.prune_batch or newest is None:
                 break
+            where = where.from_time(newest)
         return total
 
     def count(self, now: datetime) -> Pruned:

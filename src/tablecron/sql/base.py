@@ -24,6 +24,11 @@ class Where(NamedTuple):
     sql: str
     params: tuple[Any, ...]
 
+    def from_time(self, at: datetime) -> Where:
+        """Only the runs scheduled at ``at`` or later: the next batch starts its index scan
+        where the last one ended, not at the dead entries of the rows already deleted."""
+        return Where(f"{self.sql} AND scheduled_for >= %s", (*self.params, at))
+
 
 RUNNING = "running"  # RunStatus.RUNNING: models import nothing from here, nor this from them
 SCHEDULED = "scheduled"
@@ -222,14 +227,19 @@ class Statements:
             (job_id, at, at, attempt, SCHEDULED, RUNNING),
         )
 
-    def delete_runs(self, where: Where) -> int:
+    def delete_runs(self, where: Where) -> tuple[int, datetime | None]:
         """Delete at most ``prune_batch`` of the runs ``where`` selects, oldest first, in
-        one statement; returns how many."""
+        one statement; returns how many, and the newest scheduled_for among them."""
         sql = (
             f"DELETE FROM {self.run} WHERE id IN (SELECT id FROM {self.run} WHERE {where.sql} "
-            f"ORDER BY scheduled_for LIMIT {self.prune_batch}{self.prune_lock})"
+            f"ORDER BY scheduled_for LIMIT {self.prune_batch}{self.prune_lock}) "
+            "RETURNING scheduled_for"
         )
-        return self.execute(sql, where.params)[0]
+        return self._deleted(self.execute(sql, where.params)[1])
+
+    @staticmethod
+    def _deleted(rows: list[tuple[Any, ...]]) -> tuple[int, datetime | None]:
+        return len(rows), max((aware(at) for (at,) in rows), default=None)
 
     def count_runs(self, where: Where) -> int:
         return int(

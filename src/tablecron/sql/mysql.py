@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from tablecron.sql.base import Statements, Where
@@ -19,11 +20,12 @@ class MySQLStatements(Statements):
 
     prune_batch = 5000
 
-    def delete_runs(self, where: Where) -> int:
+    def delete_runs(self, where: Where) -> tuple[int, datetime | None]:
         """MySQL cannot delete from a table that a subquery reads, but deletes in order
-        with a limit."""
-        order = f"ORDER BY scheduled_for LIMIT {self.prune_batch}"
-        return self.execute(f"DELETE FROM {self.run} WHERE {where.sql} {order}", where.params)[0]
+        with a limit (RETURNING: MariaDB)."""
+        order = f"ORDER BY scheduled_for LIMIT {self.prune_batch} RETURNING scheduled_for"
+        sql = f"DELETE FROM {self.run} WHERE {where.sql} {order}"
+        return self._deleted(self.execute(sql, where.params)[1])
 
     def writable(self, rows: Sequence[tuple[int, int | None]]) -> set[int]:
         """Those whose run and job rows it could lock first with SKIP LOCKED: InnoDB's
