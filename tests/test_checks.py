@@ -122,9 +122,9 @@ def test_retention_left_unset_or_none_passes() -> None:
     assert check(FAILED_RUN_RETENTION=None, RUNS_PER_JOB=None) == []
 
 
-def test_w004_failures_kept_shorter_than_successes() -> None:
+def test_w005_failures_kept_shorter_than_successes() -> None:
     (warning,) = check(RUN_RETENTION=timedelta(days=30), FAILED_RUN_RETENTION=86400)
-    assert warning.id == "tablecron.W004"
+    assert warning.id == "tablecron.W005"
     assert "FAILED_RUN_RETENTION" in warning.msg
     assert "1 day" in warning.msg
     assert "at least RUN_RETENTION" in str(warning.hint)

@@ -117,7 +117,7 @@ def _check_retention() -> list[CheckMessage]:
             "ones worth reading, would be deleted before successful ones.",
             hint="Make FAILED_RUN_RETENTION at least RUN_RETENTION, or remove it to keep "
             "failures as long as successes.",
-            id="tablecron.W004",
+            id="tablecron.W005",
         )
     ]
 
