@@ -25,15 +25,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import tempfile
 import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.test import override_settings
 
 # bench/scheduler.py sets up Django on the bench database's settings and holds the helpers.
@@ -41,13 +40,13 @@ from scheduler import (
     INF,
     RUN,
     create_every_second_jobs,
-    describe,
     launch,
     ms,
     percentile,
     poll,
     reset,
     sleep_until,
+    throwaway_database,
 )
 
 from tablecron.db import db_now
@@ -119,17 +118,17 @@ def part_rate(opts: argparse.Namespace) -> None:
 # -- the feeder ----------------------------------------------------------------------------
 
 
-class Feeder:
-    """Writes ``rate`` finished runs a second (1 in 10 failed), stamped now, until stopped;
-    counts what it wrote."""
+WINDOW = timedelta(seconds=5)  # Starts reads the fires of the last 5 s: within RUN_RETENTION
 
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
-        self.written = 0
+
+class Periodic:
+    """A daemon thread that calls ``tick()`` once a second while the ``with`` block runs."""
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._feed, daemon=True)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> Feeder:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -137,51 +136,52 @@ class Feeder:
         self._stop.set()
         self._thread.join()
 
-    def _feed(self) -> None:
-        tick = time.monotonic()
+    def _loop(self) -> None:
+        due = time.monotonic()
         while not self._stop.is_set():
-            now = db_now()
-            insert_runs(
-                [(None, now, "failed" if k % 10 == 0 else "succeeded") for k in range(self.rate)]
-            )
-            self.written += self.rate
-            tick += 1.0
-            self._stop.wait(max(0.0, tick - time.monotonic()))
-        close_old_connections()
+            self.tick()
+            due += 1.0
+            self._stop.wait(max(0.0, due - time.monotonic()))
         connection.close()
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+
+class Feeder(Periodic):
+    """Writes ``rate`` finished runs a second (1 in 10 failed), stamped now, until stopped;
+    counts what it wrote."""
+
+    def __init__(self, rate: int) -> None:
+        super().__init__()
+        self.rate = rate
+        self.written = 0
+
+    def tick(self) -> None:
+        now = db_now()
+        insert_runs(
+            [(None, now, "failed" if k % 10 == 0 else "succeeded") for k in range(self.rate)]
+        )
+        self.written += self.rate
 
 
 # -- lateness ------------------------------------------------------------------------------
 
 
-class Starts:
+class Starts(Periodic):
     """The start of every fire of the jobs, read every second while they fire: pruning
     (RUN_RETENTION 10 s) deletes the runs before the window ends."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.seen: dict[tuple[int, datetime], datetime] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
 
-    def __enter__(self) -> Starts:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _read(self) -> None:
-        while not self._stop.wait(1.0):
-            recent = JobRun.objects.filter(
-                job__isnull=False, started_at__isnull=False, scheduled_for__gte=db_now() - WINDOW
-            )
-            for job, fire, started in recent.values_list("job_id", "scheduled_for", "started_at"):
-                self.seen[job, fire] = started
-        connection.close()
-
-
-WINDOW = timedelta(seconds=5)  # well within RUN_RETENTION
+    def tick(self) -> None:
+        recent = JobRun.objects.filter(
+            job__isnull=False, started_at__isnull=False, scheduled_for__gte=db_now() - WINDOW
+        )
+        for job, fire, started in recent.values_list("job_id", "scheduled_for", "started_at"):
+            self.seen[job, fire] = started
 
 
 def lateness(opts: argparse.Namespace, name: str, feed: int, settings: dict[str, Any]) -> None:
@@ -272,21 +272,10 @@ def options() -> argparse.Namespace:
 
 def main() -> None:
     opts = options()
-    bench_name = "tablecron_bench_retention"
-    if connection.vendor == "sqlite":
-        bench_name = os.path.join(tempfile.gettempdir(), "tablecron_bench_retention.sqlite3")
-    connection.settings_dict["TEST"]["NAME"] = bench_name
-    test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    clock = time.perf_counter()
-    try:
-        print(f"database: {connection.vendor} ({test_db}); {describe()}")
+    with throwaway_database("tablecron_bench_retention"):
         for part in PARTS:
             if part in opts.only:
                 globals()[f"part_{part}"](opts)
-    finally:
-        connection.close()
-        connection.creation.destroy_test_db(test_db, verbosity=0)
-        print(f"\ntotal {time.perf_counter() - clock:.0f} s; load {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -4,14 +4,13 @@ tablecron's admin, as one matrix."""
 from collections.abc import Callable
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from tablecron.models import Job, JobRun, RunTrigger, SchedulerInstance
-from tests.support.factories import form_data, job
+from tests.support.factories import form_data, job, user_in_role
 
 pytestmark = pytest.mark.django_db
 
@@ -140,15 +139,9 @@ MATRIX: dict[str, tuple[Attempt, set[str]]] = {
 
 def as_role(role: str) -> Client:
     client = Client()
-    perms = ROLES[role]
-    if perms is None:
-        return client
-    if role == "superuser":
-        user = User.objects.create_superuser(role)
-    else:
-        user = User.objects.create_user(role, is_staff=True)
-        user.user_permissions.set(Permission.objects.filter(codename__in=perms))
-    client.force_login(user)
+    user = user_in_role(role, ROLES[role])
+    if user is not None:
+        client.force_login(user)
     return client
 
 

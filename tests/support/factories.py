@@ -1,9 +1,11 @@
 """Rows and times for the tests: unsaved jobs with defaults, runs of each kind, fire times."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
 from tablecron import schedules
@@ -109,3 +111,18 @@ def form_data(**fields: Any) -> dict[str, Any]:
     }
     data.update(fields)
     return {key: value for key, value in data.items() if value is not None}
+
+
+def user_in_role(role: str, codenames: Sequence[str] | None) -> User | None:
+    """A user for a permission matrix: None for "anonymous" (``codenames`` None), a
+    superuser for "superuser", else a staff user holding the tablecron permissions
+    ``codenames`` (e.g. ``view_job``)."""
+    if codenames is None:
+        return None
+    if role == "superuser":
+        return User.objects.create_superuser(role)
+    user = User.objects.create_user(role, is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="tablecron", codename__in=codenames)
+    )
+    return user

@@ -13,7 +13,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tablecron.models import Job, JobRun
-from tests.support.factories import ADD, YEARLY, job
+from tests.support.factories import ADD, YEARLY, job, user_in_role
 
 pytestmark = pytest.mark.django_db
 
@@ -81,15 +81,9 @@ def matrix(job_id: int, run_id: int) -> list[tuple[str, str, Any, set[str]]]:
 
 def as_role(role: str) -> APIClient:
     client = APIClient()
-    perms = ROLES[role]
-    if perms is None:
-        return client
-    if role == "superuser":
-        user = User.objects.create_superuser(role)
-    else:
-        user = User.objects.create_user(role)
-        user.user_permissions.set(Permission.objects.filter(codename__in=perms))
-    client.force_login(user)
+    user = user_in_role(role, ROLES[role])
+    if user is not None:
+        client.force_login(user)
     return client
 
 
