@@ -118,6 +118,7 @@ def part_rate(opts: argparse.Namespace) -> None:
 # -- the feeder ----------------------------------------------------------------------------
 
 
+STEADY = 15  # seconds: RUN_RETENTION 10 s and a pruning pass every 5 s at most
 WINDOW = timedelta(seconds=5)  # Starts reads the fires of the last 5 s: within RUN_RETENTION
 
 
@@ -189,9 +190,11 @@ def lateness(opts: argparse.Namespace, name: str, feed: int, settings: dict[str,
     opts.settings = settings
     feeder = Feeder(feed)
     with launch(opts.schedulers, opts.logs / name.replace(" ", "-"), opts):
-        first = create_every_second_jobs(100) + timedelta(seconds=2)
-        last = first + timedelta(seconds=opts.duration - 1)
         with feeder if feed else contextlib.nullcontext(), Starts() as starts:
+            # The window starts STEADY s after the jobs first fire: by then the table
+            # holds what RUN_RETENTION keeps, its steady state.
+            first = create_every_second_jobs(100) + timedelta(seconds=STEADY)
+            last = first + timedelta(seconds=opts.duration - 1)
             sleep_until(first.timestamp())
             rows_before, written_before = count_runs(), feeder.written
             sleep_until(last.timestamp() + 1.0)
