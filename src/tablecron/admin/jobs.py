@@ -193,9 +193,8 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return request.user.has_perm(f"{self.opts.app_label}.run_job")
 
     def has_pause_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(
-            f"{self.opts.app_label}.pause_job"
-        ) or self.has_change_permission(request)
+        pause = f"{self.opts.app_label}.pause_job"
+        return request.user.has_perm(pause) or self.has_change_permission(request)
 
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
         fieldsets = list(super().get_fieldsets(request, obj))

@@ -242,11 +242,8 @@ class Statements:
         return len(rows), max((aware(at) for (at,) in rows), default=None)
 
     def count_runs(self, where: Where) -> int:
-        return int(
-            self.execute(f"SELECT COUNT(*) FROM {self.run} WHERE {where.sql}", where.params)[1][0][
-                0
-            ]
-        )
+        sql = f"SELECT COUNT(*) FROM {self.run} WHERE {where.sql}"
+        return int(self.execute(sql, where.params)[1][0][0])
 
     def beyond_last(self, keep: int) -> list[tuple[int, datetime, int]]:
         """For each job with more than ``keep`` runs, the newest run that is not among its
