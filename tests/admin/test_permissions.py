@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tablecron.models import Job, JobRun, RunTrigger, SchedulerInstance
-from tests.support.factories import form_data, job, user_in_role
+from tests.support.factories import form_data, job, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -138,11 +138,7 @@ MATRIX: dict[str, tuple[Attempt, set[str]]] = {
 
 
 def as_role(role: str) -> Client:
-    client = Client()
-    user = user_in_role(role, ROLES[role])
-    if user is not None:
-        client.force_login(user)
-    return client
+    return signed_in(Client(), role, ROLES[role])
 
 
 def test_the_permission_matrix() -> None:

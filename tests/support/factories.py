@@ -6,6 +6,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import Permission, User
+from django.test import Client
 from django.utils import timezone
 
 from tablecron import schedules
@@ -113,16 +114,18 @@ def form_data(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in data.items() if value is not None}
 
 
-def user_in_role(role: str, codenames: Sequence[str] | None) -> User | None:
-    """A user for a permission matrix: None for "anonymous" (``codenames`` None), a
-    superuser for "superuser", else a staff user holding the tablecron permissions
-    ``codenames`` (e.g. ``view_job``)."""
+def signed_in[C: Client](client: C, role: str, codenames: Sequence[str] | None) -> C:
+    """``client`` (Django's or DRF's) for a role of a permission matrix: anonymous where
+    ``codenames`` is None, a superuser for "superuser", else a staff user holding the
+    tablecron permissions ``codenames`` (e.g. ``view_job``)."""
     if codenames is None:
-        return None
+        return client
     if role == "superuser":
-        return User.objects.create_superuser(role)
-    user = User.objects.create_user(role, is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="tablecron", codename__in=codenames)
-    )
-    return user
+        user = User.objects.create_superuser(role)
+    else:
+        user = User.objects.create_user(role, is_staff=True)
+        user.user_permissions.set(
+            Permission.objects.filter(content_type__app_label="tablecron", codename__in=codenames)
+        )
+    client.force_login(user)
+    return client

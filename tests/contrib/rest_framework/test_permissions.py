@@ -13,7 +13,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tablecron.models import Job, JobRun
-from tests.support.factories import ADD, YEARLY, job, user_in_role
+from tests.support.factories import ADD, YEARLY, job, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -80,11 +80,7 @@ def matrix(job_id: int, run_id: int) -> list[tuple[str, str, Any, set[str]]]:
 
 
 def as_role(role: str) -> APIClient:
-    client = APIClient()
-    user = user_in_role(role, ROLES[role])
-    if user is not None:
-        client.force_login(user)
-    return client
+    return signed_in(APIClient(), role, ROLES[role])
 
 
 def call(client: APIClient, method: str, url: str, body: Any) -> Any:
