@@ -43,6 +43,8 @@ def test_every_valid_setting_passes() -> None:
             HEARTBEAT_INTERVAL=5,
             LOST_AFTER=30.0,
             RUN_RETENTION=timedelta(days=7),
+            FAILED_RUN_RETENTION=timedelta(days=30),
+            RUNS_PER_JOB=1000,
             ALLOWED_TASKS=["tests.testapp.tablecron_jobs.not_registered"],
             ARGS_MAX_BYTES=1024,
             CONNECTION_RECYCLE=timedelta(minutes=5),
@@ -105,6 +107,12 @@ def test_e007_a_renamed_key_is_an_error_naming_the_new_one(old: str, value: Any,
         ("SCHEDULER_IN_WEB_WORKERS", "yes"),
         ("CONNECTION_RECYCLE", 0),
         ("RUN_RETENTION", timedelta(0)),
+        ("RUN_RETENTION", None),
+        ("FAILED_RUN_RETENTION", -1),
+        ("FAILED_RUN_RETENTION", "90 days"),
+        ("RUNS_PER_JOB", 0),
+        ("RUNS_PER_JOB", 2.5),
+        ("RUNS_PER_JOB", True),
         ("ALLOWED_TASKS", "app.task"),
         ("ALLOWED_TASKS", [1]),
         ("EXECUTOR", None),
@@ -121,6 +129,18 @@ def test_e003_wrong_type_names_key_and_expected_type(key: str, value: Any) -> No
     assert error.id == "tablecron.E003"
     assert f"TABLECRON[{key!r}]" in error.msg
     assert "must be" in error.msg
+
+
+def test_retention_left_unset_or_none_passes() -> None:
+    assert check(FAILED_RUN_RETENTION=None, RUNS_PER_JOB=None) == []
+
+
+def test_w005_failures_kept_shorter_than_successes() -> None:
+    (warning,) = check(RUN_RETENTION=timedelta(days=30), FAILED_RUN_RETENTION=86400)
+    assert warning.id == "tablecron.W005"
+    assert "FAILED_RUN_RETENTION" in warning.msg
+    assert "1 day" in warning.msg
+    assert "at least RUN_RETENTION" in str(warning.hint)
 
 
 def test_e004_executor_that_cannot_be_imported() -> None:

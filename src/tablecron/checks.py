@@ -65,6 +65,9 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
         errors.extend(_check_executor(raw.get("EXECUTOR", "thread")))
     if _type_ok("ALLOWED_TASKS", raw.get("ALLOWED_TASKS", ())):
         errors.extend(_check_allowed_tasks(raw.get("ALLOWED_TASKS", ())))
+    retention = ("RUN_RETENTION", "FAILED_RUN_RETENTION")
+    if all(_type_ok(key, raw.get(key, KEYS[key].default)) for key in retention):
+        errors.extend(_check_retention())
     # Only paths set by hand: the default needs DRF, which a project without the API lacks.
     if _type_ok("API_PERMISSION_CLASSES", raw.get("API_PERMISSION_CLASSES", ())):
         errors.extend(_check_permission_classes(raw.get("API_PERMISSION_CLASSES", ())))
@@ -122,6 +125,8 @@ def _renamed_key(key: str) -> CheckMessage:
 def _type_ok(key: str, value: Any) -> bool:
     spec = KEYS[key]
     amount: Any = value
+    if value is None:
+        return type(None) in spec.types
     if isinstance(value, bool) and bool not in spec.types:
         return False
     if not isinstance(value, spec.types):
@@ -133,6 +138,21 @@ def _type_ok(key: str, value: Any) -> bool:
     if key in DOTTED_PATH_LISTS:
         return all(isinstance(path, str) for path in amount)
     return True
+
+
+def _check_retention() -> list[CheckMessage]:
+    if settings.FAILED_RUN_RETENTION >= settings.RUN_RETENTION:
+        return []
+    return [
+        Warning(
+            f'TABLECRON["FAILED_RUN_RETENTION"] ({settings.FAILED_RUN_RETENTION}) is shorter '
+            f'than TABLECRON["RUN_RETENTION"] ({settings.RUN_RETENTION}): failed runs, the '
+            "ones worth reading, would be deleted before successful ones.",
+            hint="Make FAILED_RUN_RETENTION at least RUN_RETENTION, or remove it to keep "
+            "failures as long as successes.",
+            id="tablecron.W005",
+        )
+    ]
 
 
 def _check_database(alias: str) -> list[CheckMessage]:

@@ -35,6 +35,7 @@ class Key:
 
 
 _SECONDS = (int, float, timedelta)
+_NONE = type(None)
 
 KEYS: dict[str, Key] = {
     "DATABASE": Key("default", (str,), "an alias in DATABASES"),
@@ -49,6 +50,10 @@ KEYS: dict[str, Key] = {
     "HEARTBEAT_INTERVAL": Key(10.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "LOST_AFTER": Key(60.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "RUN_RETENTION": Key(timedelta(days=30), _SECONDS, "a timedelta or seconds", positive=True),
+    "FAILED_RUN_RETENTION": Key(
+        None, (*_SECONDS, _NONE), "a timedelta, seconds, or None (as RUN_RETENTION)", positive=True
+    ),
+    "RUNS_PER_JOB": Key(None, (int, _NONE), "a positive integer or None (no limit)", positive=True),
     "ALLOWED_TASKS": Key((), (list, tuple), "a list of dotted paths to callables"),
     "ARGS_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
     "RESULT_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
@@ -127,6 +132,16 @@ class Settings:
     @property
     def RUN_RETENTION(self) -> timedelta:
         return timedelta(seconds=_seconds(self.get("RUN_RETENTION")))
+
+    @property
+    def FAILED_RUN_RETENTION(self) -> timedelta:
+        value = self.get("FAILED_RUN_RETENTION")
+        return self.RUN_RETENTION if value is None else timedelta(seconds=_seconds(value))
+
+    @property
+    def RUNS_PER_JOB(self) -> int | None:
+        value = self.get("RUNS_PER_JOB")
+        return None if value is None else int(value)
 
     @property
     def ALLOWED_TASKS(self) -> tuple[str, ...]:

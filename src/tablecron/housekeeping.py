@@ -1,7 +1,8 @@
 """What a scheduler does besides claiming: it beats (its ``SchedulerInstance`` row),
 ends the runs of schedulers that stopped beating (``lost``, retried where the job says
-so), prunes old runs, reports jobs whose task this process does not know, and tells
-people of jobs that started failing, went silent or recovered (``notifications``)."""
+so), reports jobs whose task this process does not know, and tells people of jobs that
+started failing, went silent or recovered (``notifications``). Old runs are pruned from
+a thread of their own (``tablecron.retention``)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,6 @@ from tablecron.sql import statements
 
 logger = logging.getLogger("tablecron")
 
-PRUNE_EVERY = 60.0  # seconds
-PRUNE_BATCH = 1000
 REAP_BATCH = 500
 
 
@@ -85,7 +84,6 @@ class Housekeeping:
         self.executor = executor
         self.presence = Presence(instance, host)
         self.next_heartbeat = 0.0  # time.monotonic()
-        self._next_prune = 0.0
         self._reported: set[str] = set()
 
     def run_due(self) -> None:
@@ -99,9 +97,6 @@ class Housekeeping:
             self.miss_unstarted(now)
             self._report_unknown_tasks(now)
             notifications.courier.send(notifications.claim_notices(now))
-        if clock >= self._next_prune:
-            self._next_prune = clock + PRUNE_EVERY
-            self.prune(db_now())
 
     def register(self) -> None:
         """Register the scheduler and reap what dead schedulers on this host left."""
@@ -202,12 +197,6 @@ class Housekeeping:
         if count:
             logger.warning("tablecron: %d queued runs were never started; marked missed", count)
         return count
-
-    def prune(self, now: datetime) -> int:
-        """Delete one batch of runs older than ``RUN_RETENTION``."""
-        old = JobRun.objects.finished_before(now - settings.RUN_RETENTION)
-        ids = list(old.values_list("pk", flat=True)[:PRUNE_BATCH])
-        return JobRun.objects.filter(pk__in=ids).delete()[0] if ids else 0
 
     def _report_unknown_tasks(self, now: datetime) -> None:
         names = set(

@@ -231,15 +231,16 @@ def soak(
 
 @contextmanager
 def gunicorn(
-    workers: int, log: Path, env: dict[str, str] | None = None, **tablecron: Any
+    workers: int, log: Path, *options: str, env: dict[str, str] | None = None, **tablecron: Any
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """``gunicorn --workers N`` serving the test project on 127.0.0.1, with ``tablecron``
-    settings (and ``env`` added to the environment); SIGTERM (then SIGKILL) on exit."""
+    """``gunicorn --workers N [options]`` serving the test project on 127.0.0.1, with
+    ``tablecron`` settings (and ``env`` added to the environment); SIGTERM (then SIGKILL)
+    on exit."""
     port = free_port()
     args = [sys.executable, "-m", "gunicorn", "--workers", str(workers),
             "--bind", f"127.0.0.1:{port}",
             "--no-control-socket",  # else every gunicorn shares ~/.gunicorn/gunicorn.ctl
-            "tests.wsgi:application"]  # fmt: skip
+            *options, "tests.wsgi:application"]  # fmt: skip
     proc = start(args, log, {**child_env(**tablecron), **(env or {})})
     try:
         yield proc, port

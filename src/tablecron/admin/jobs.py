@@ -205,6 +205,15 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def media(self) -> Media:
         return super().media + Media(css={"all": ["tablecron/admin.css"]})
 
+    # -- permissions of the actions (admin.action(permissions=[...])) -------------------
+
+    def has_run_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.run_job")
+
+    def has_pause_permission(self, request: HttpRequest) -> bool:
+        pause = f"{self.opts.app_label}.pause_job"
+        return request.user.has_perm(pause) or self.has_change_permission(request)
+
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
         fieldsets = list(super().get_fieldsets(request, obj))
         return [*fieldsets, self.state_fieldset] if obj is not None else fieldsets

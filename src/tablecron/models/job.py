@@ -407,6 +407,13 @@ class Job(models.Model):
         verbose_name = _("job")
         verbose_name_plural = _("jobs")
         ordering = ["name"]
+        # Beside add/change/delete/view: an operator may run jobs now, or pause and resume
+        # them, without editing them. change_job pauses and resumes too (it can untick
+        # "enabled" anyway); it does not run a job now.
+        permissions = [
+            ("run_job", _("Can run job now")),
+            ("pause_job", _("Can pause and resume job")),
+        ]
         # next_run_at leads: paused rows have none, and SQLite cannot range-scan behind a
         # leading boolean that Django 5.2 renders as a bare "WHERE enabled AND ...".
         indexes = [models.Index(fields=["next_run_at", "enabled"], name="tablecron_job_due")]

@@ -22,6 +22,10 @@ class PostgreSQLStatements(Statements):
     listen_sql = f"LISTEN {NOTIFY_CHANNEL}"
     now_sql = "statement_timestamp()"
 
+    prune_batch = 5000
+    # Two schedulers prune at once: each takes the rows the other does not hold.
+    prune_lock = " FOR UPDATE SKIP LOCKED"
+
     def begin_claim(self) -> datetime:
         """Also mutes the NOTIFY trigger for this transaction's writes: other schedulers
         need no wake-up for work that is already claimed."""

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser, DjangoHelpFo
 from tablecron.management.subcommands import Subcommand
 from tablecron.management.subcommands.import_jobs import ImportJobs
 from tablecron.management.subcommands.list import ListJobs
+from tablecron.management.subcommands.prune import Prune
 from tablecron.management.subcommands.run import RunJob
 from tablecron.management.subcommands.scheduler import RunScheduler
 from tablecron.management.subcommands.status import Status
@@ -26,13 +27,15 @@ SUBCOMMANDS: dict[str, type[Subcommand]] = {
     "status": Status,
     "sync": SyncJobs,
     "import": ImportJobs,
+    "prune": Prune,
 }
 
 
 class Command(BaseCommand):
     help = (
         "tablecron: run the scheduler, list the jobs, run one now, check the schedulers, "
-        "sync the jobs declared in code, or import jobs from another scheduler."
+        "sync the jobs declared in code, import jobs from another scheduler, or prune old "
+        "runs."
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
