@@ -1,0 +1,295 @@
+"""Chaos soak: real ``tablecron scheduler`` processes under faults; every due fire accounted for.
+
+Three schedulers (``--schedulers``) and 300 every-second jobs (``--jobs``, the task
+``tests.testapp.tablecron_jobs.record``, which appends a line per call to a file) for
+``--seconds``, while at random moments one scheduler is killed with SIGKILL and started
+again a moment later, or every connection to the database is killed
+(``pg_terminate_backend``; on MariaDB ``KILL``), and once, half way, the database server
+itself crashes (``pg_ctl stop -m immediate``) and comes back after ``--outage`` seconds.
+The first scheduler is never killed: its memory (RSS) is followed throughout.
+
+Afterwards, from the task's file and the ``JobRun`` table: every due fire of the window
+ran exactly once or has a run saying why not (``lost``, ``missed``); duplicates, fires
+silently absent and runs left active are counted, and the exit status is 1 if any.
+
+    .venv/bin/python bench/chaos.py                  # own PostgreSQL cluster (run as root)
+    .venv/bin/python bench/chaos.py --db mariadb     # 127.0.0.1:3306; no server restart
+
+PostgreSQL: a cluster of its own (bench/cluster.py, initdb in a temporary directory, on
+a free port), so that it may be crashed. MariaDB: a database of its own on the shared
+server, which is never restarted. Bounded: about ``--seconds`` + 60 s in all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cluster import Cluster  # noqa: E402
+
+T = TypeVar("T")
+SETTINGS = {"HEARTBEAT_INTERVAL": 1, "LOST_AFTER": 5, "POLL_INTERVAL": 0.5}
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", choices=("postgres", "mariadb"), default="postgres")
+    parser.add_argument("--seconds", type=int, default=150, help="the window of chaos")
+    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--schedulers", type=int, default=3)
+    parser.add_argument("--outage", type=float, default=3.0, help="seconds the database is down")
+    parser.add_argument("--every", type=float, default=6.0, help="mean seconds between faults")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--logs", type=Path, default=None)
+    return parser.parse_args()
+
+
+def main() -> int:
+    opts = parse()
+    seed = opts.seed if opts.seed is not None else random.randrange(1 << 30)
+    rng = random.Random(seed)
+    logs = opts.logs or Path(tempfile.mkdtemp(prefix="tablecron-chaos-"))
+    logs.mkdir(parents=True, exist_ok=True)
+    os.environ["TABLECRON_TEST_DB"] = opts.db
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    name = f"chaos_{os.getpid()}"
+    os.environ["TABLECRON_DB_NAME"] = name
+    cluster = None
+    if opts.db == "postgres":
+        cluster = Cluster()
+        cluster.start()
+        cluster.create_database(name)
+        os.environ.update(cluster.env())
+    else:
+        import MySQLdb
+
+        server = MySQLdb.connect(host="127.0.0.1", user="root")
+        server.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        server.close()
+    print(
+        f"chaos on {opts.db}: {opts.schedulers} schedulers, {opts.jobs} every-second jobs, "
+        f"{opts.seconds} s, seed {seed}; logs in {logs}",
+        flush=True,
+    )
+    try:
+        return Soak(opts, rng, logs, cluster, name).run()
+    finally:
+        if cluster is not None:
+            cluster.remove()
+        else:
+            import MySQLdb
+
+            server = MySQLdb.connect(host="127.0.0.1", user="root")
+            server.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+            server.close()
+
+
+class Soak:
+    def __init__(
+        self,
+        opts: argparse.Namespace,
+        rng: random.Random,
+        logs: Path,
+        cluster: Cluster | None,
+        name: str,
+    ) -> None:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        self.opts, self.rng, self.logs, self.cluster, self.name = opts, rng, logs, cluster, name
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.started = 0
+        self.events: Counter[str] = Counter()
+        self.rss: list[tuple[float, float]] = []  # (seconds into the window, MB) of procs[0]
+
+    # -- processes ---------------------------------------------------------------------
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        from tests.support.processes import child_env, start
+
+        self.started += 1
+        args = [sys.executable, "-m", "django", "tablecron", "scheduler"]
+        env = child_env(**SETTINGS)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+        return start(args, self.logs / f"scheduler-{self.started}.log", env)
+
+    def kill_scheduler(self) -> None:
+        slot = self.rng.randrange(1, len(self.procs))  # the first one survives throughout
+        os.kill(self.procs[slot].pid, signal.SIGKILL)
+        self.procs[slot].wait()
+        time.sleep(self.rng.uniform(0.2, 3.0))
+        self.procs[slot] = self.spawn()
+        self.events["scheduler killed -9 and restarted"] += 1
+
+    def kill_connections(self) -> None:
+        if self.cluster is not None:
+            killed = self.cluster.terminate_backends(self.name)
+        else:
+            import MySQLdb
+
+            server = MySQLdb.connect(host="127.0.0.1", user="root")
+            cursor = server.cursor()
+            cursor.execute(
+                "SELECT id FROM information_schema.processlist "
+                "WHERE db = %s AND id <> CONNECTION_ID()",
+                [self.name],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            for session in ids:
+                cursor.execute(f"KILL {int(session)}")
+            server.close()
+            killed = len(ids)
+        self.events["connection kills"] += 1
+        self.events["connections killed"] += killed
+
+    def restart_database(self) -> None:
+        assert self.cluster is not None
+        self.cluster.stop("immediate")
+        time.sleep(self.opts.outage)
+        self.cluster.start()
+        self.events["database crashed and restarted"] += 1
+
+    def sample_rss(self, since: float) -> None:
+        try:
+            with open(f"/proc/{self.procs[0].pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        mb = int(line.split()[1]) / 1024
+                        self.rss.append((time.monotonic() - since, mb))
+        except OSError:
+            pass
+
+    # -- the soak ----------------------------------------------------------------------
+
+    def run(self) -> int:
+        from tablecron.db import db_now
+        from tablecron.models import Job, JobRun, SchedulerInstance
+        from tests.support.processes import every_second_jobs, stop, wait_for
+
+        opts, path = self.opts, self.logs / "calls.log"
+        self.procs = [self.spawn() for _ in range(opts.schedulers)]
+        try:
+            wait_for(lambda: SchedulerInstance.objects.count() >= opts.schedulers, 60, "schedulers")
+            first = every_second_jobs(opts.jobs, path)
+            began = time.monotonic()
+            end = began + opts.seconds
+            crash_at = began + opts.seconds / 2 if self.cluster else None
+            next_sample = began
+            next_fault = began + self.rng.expovariate(1 / opts.every)
+            while time.monotonic() < end:
+                now = time.monotonic()
+                if now >= next_sample:
+                    self.sample_rss(began)
+                    next_sample = now + 2
+                if crash_at is not None and now >= crash_at:
+                    crash_at = None
+                    self.restart_database()
+                elif now >= next_fault:
+                    fault = self.rng.choice([self.kill_scheduler, self.kill_connections])
+                    fault()
+                    next_fault = time.monotonic() + self.rng.expovariate(1 / opts.every)
+                time.sleep(0.1)
+            self.sample_rss(began)
+            retrying(lambda: Job.objects.update(enabled=False))
+            paused = retrying(db_now)
+            settle = time.monotonic()
+            active = JobRun.objects.active()
+            wait_for(lambda: not active.exists(), SETTINGS["LOST_AFTER"] + 60, "runs to end")
+            settled = time.monotonic() - settle
+        finally:
+            stop(self.procs)
+        codes = [proc.returncode for proc in self.procs]
+        return self.account(path, first, paused, settled, codes)
+
+    def account(self, path: Path, first, paused, settled: float, codes: list[int | None]) -> int:  # type: ignore[no-untyped-def]
+        from tablecron.models import JobRun
+        from tests.support.processes import calls, expected_fires, percentile
+
+        recorded = calls(path)
+        fired = Counter((call.label, call.scheduled_for) for call in recorded)
+        expected = expected_fires(self.opts.jobs, first, paused - timedelta(seconds=1))
+        runs = {
+            (name, at): (status, error)
+            for name, at, status, error in JobRun.objects.filter(
+                scheduled_for__gte=first
+            ).values_list("job_name", "scheduled_for", "status", "error")
+        }
+        duplicates = sum(1 for n in fired.values() if n > 1)
+        ran = expected & set(fired)
+        absent = expected - ran
+        said = Counter(runs[f][0] for f in absent if f in runs and runs[f][0] in ("lost", "missed"))
+        silent = sorted(f for f in absent if runs.get(f, ("",))[0] not in ("lost", "missed"))
+        ran_but = Counter(runs[f][0] for f in ran if f in runs and runs[f][0] != "succeeded")
+        phantom = sum(
+            1 for f, (status, _) in runs.items() if status == "succeeded" and f not in fired
+        )
+        statuses = Counter(status for status, _ in runs.values())
+        lateness = [1000 * c.lateness for c in recorded]
+        print(f"\nfaults: {dict(self.events)}")
+        print(
+            f"fires due in the window: {len(expected):,} ({self.opts.jobs} jobs x "
+            f"{len(expected) // self.opts.jobs} s); ran exactly once: {len(ran):,}; "
+            f"did not run, with a run saying why: {dict(said)}"
+        )
+        print(f"  ran, but their row says otherwise (the outcome was cut off): {dict(ran_but)}")
+        print(f"  runs by status: {dict(statuses)}")
+        print(
+            f"  lateness of the calls: p50 {percentile(lateness, 0.5):,.0f} ms, "
+            f"p99 {percentile(lateness, 0.99):,.0f} ms, max {max(lateness, default=0):,.0f} ms"
+        )
+        print(f"  runs still active after the pause: ended {settled:.1f} s later")
+        print(f"DUPLICATES: {duplicates}   SILENTLY ABSENT: {len(silent)}   "
+              f"SUCCEEDED WITHOUT A CALL: {phantom}")  # fmt: skip
+        if silent:
+            print(f"  e.g. {[(f, runs.get(f)) for f in silent[:5]]}")
+        if self.rss:
+            warm = [mb for at, mb in self.rss if at >= 20] or [mb for _, mb in self.rss]
+            print(
+                f"survivor's RSS (MB): {self.rss[0][1]:.1f} at the start, {warm[0]:.1f} after "
+                f"20 s, {self.rss[-1][1]:.1f} at the end (max {max(mb for _, mb in self.rss):.1f})"
+            )
+        print(f"schedulers' exit codes on SIGTERM: {codes}")
+        ok = not duplicates and not silent and not phantom and all(c == 0 for c in codes)
+        print("OK" if ok else "FAILED")
+        return 0 if ok else 1
+
+
+def retrying(action: Callable[[], T], attempts: int = 20) -> T:
+    """``action``, retried through a killed connection or a restarting server."""
+    from django.db import DatabaseError
+
+    from tablecron.db import close_all_connections
+
+    for attempt in range(attempts):
+        try:
+            return action()
+        except DatabaseError:
+            if attempt == attempts - 1:
+                raise
+            close_all_connections()
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+if __name__ == "__main__":
+    sys.exit(main())
