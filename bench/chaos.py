@@ -34,15 +34,13 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster
 
-T = TypeVar("T")
 SETTINGS = {"HEARTBEAT_INTERVAL": 1, "LOST_AFTER": 5, "POLL_INTERVAL": 0.5}
 
 
@@ -272,7 +270,7 @@ class Soak:
         return 0 if ok else 1
 
 
-def retrying(action: Callable[[], T], attempts: int = 20) -> T:
+def retrying[T](action: Callable[[], T], attempts: int = 20) -> T:
     """``action``, retried through a killed connection or a restarting server."""
     from django.db import DatabaseError
 

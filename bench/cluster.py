@@ -7,8 +7,8 @@ Run as root (as bench/chaos.py and bench/partition.py are): the server runs as t
 
 from __future__ import annotations
 
+import contextlib
 import glob
-import os
 import shutil
 import socket
 import subprocess
@@ -68,10 +68,8 @@ class Cluster:
         as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # not running
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass  # not running
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def connect(self, dbname: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:

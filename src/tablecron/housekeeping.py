@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,13 +53,19 @@ class Presence:
     def deregister(self) -> None:
         SchedulerInstance.objects.filter(pk=self.instance).delete()
 
-    def beat_in_background(self, stop: threading.Event) -> threading.Thread:
-        """Beat from a daemon thread of its own until ``stop`` is set."""
+    def beat_in_background(
+        self, stop: threading.Event, chore: Callable[[datetime], object] | None = None
+    ) -> threading.Thread:
+        """Beat from a daemon thread of its own until ``stop`` is set; ``chore`` is called
+        with the database's time after each beat."""
 
         def beat() -> None:
             while not stop.wait(settings.HEARTBEAT_INTERVAL):
                 try:
-                    self.heartbeat(db_now())
+                    now = db_now()
+                    self.heartbeat(now)
+                    if chore is not None:
+                        chore(now)
                 except DatabaseError:
                     logger.warning("tablecron: %s could not beat", self.instance, exc_info=True)
                     close_all_connections()
@@ -143,21 +149,17 @@ class Housekeeping:
             orphaned |= mine.exclude(pk__in=self.executor.running_ids())
         # Read first, then write each by primary key, re-checking its state: one UPDATE
         # over the orphan query locked rows in index order and deadlocked with workers.
-        count = 0
+        running = []
         for run in orphaned.select_related("job").order_by("pk")[:REAP_BATCH]:
-            same = JobRun.objects.filter(pk=run.pk, status=run.status, worker=run.worker)
             if run.status == RunStatus.SCHEDULED:  # never sent: any scheduler may take it
-                same.update(worker="")
-            elif same.update(
-                status=RunStatus.LOST,
-                finished_at=now,
-                error=f"Its scheduler {run.worker} stopped beating, or lost track of it.",
-            ):
-                count += 1
-                if run.job is not None:
-                    claim = Claim.of(run.job, run.pk, run.scheduled_for, run.worker,
-                                     attempt=run.attempt)  # fmt: skip
-                    schedule_retry(claim, now)
+                JobRun.objects.filter(pk=run.pk, status=run.status, worker=run.worker).update(
+                    worker=""
+                )
+            else:
+                running.append(run)
+        count = mark_lost(
+            running, now, "Its scheduler {worker} stopped beating, or lost track of it."
+        )
         SchedulerInstance.objects.filter(pk__in=dead).exclude(pk=self.instance).delete()
         if count:
             logger.warning("tablecron: marked %d runs of stopped schedulers as lost", count)
@@ -208,6 +210,24 @@ class Housekeeping:
                 name,
             )
         self._reported |= names
+
+
+def mark_lost(runs: Iterable[JobRun], now: datetime, error: str) -> int:
+    """End ``runs`` (read with their job) as ``lost``, each only if it is still as it was
+    read, and retry those whose job says so; ``error`` may name the ``{worker}``. Returns
+    how many were ended here."""
+    count = 0
+    for run in runs:
+        same = JobRun.objects.filter(pk=run.pk, status=run.status, worker=run.worker)
+        if same.update(
+            status=RunStatus.LOST, finished_at=now, error=error.format(worker=run.worker)
+        ):
+            count += 1
+            if run.job is not None:
+                claim = Claim.of(run.job, run.pk, run.scheduled_for, run.worker,
+                                 attempt=run.attempt)  # fmt: skip
+                schedule_retry(claim, now)
+    return count
 
 
 def _process_exists(pid: int) -> bool:
