@@ -23,6 +23,7 @@ server, which is never restarted. Bounded: about ``--seconds`` + 60 s in all.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import signal
@@ -130,7 +131,13 @@ class Soak:
         return start(args, self.logs / f"scheduler-{self.started}.log", env)
 
     def kill_scheduler(self) -> None:
+        """Half of the time while the runs of a second are in flight (they are claimed at
+        its start and last milliseconds), else at any moment."""
         slot = self.rng.randrange(1, len(self.procs))  # the first one survives throughout
+        if self.rng.random() < 0.5:
+            now = time.time()
+            time.sleep(math.ceil(now) - now + self.rng.uniform(0.0, 0.2))
+            self.events["of those, while its runs were in flight"] += 1
         os.kill(self.procs[slot].pid, signal.SIGKILL)
         self.procs[slot].wait()
         time.sleep(self.rng.uniform(0.2, 3.0))

@@ -18,7 +18,7 @@ from django.db.models import Q
 
 from tablecron.conf import settings
 from tablecron.db import close_all_connections, close_old_connections, db_now
-from tablecron.execution import Claim
+from tablecron.execution import Claim, beaten
 from tablecron.executors import Executor
 from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance
 from tablecron.models.scheduler import Role
@@ -45,10 +45,16 @@ class Presence:
             pk=self.instance, defaults=self._row(now) | {"started_at": now}
         )
 
-    def heartbeat(self, now: datetime) -> None:
+    def heartbeat(self) -> datetime:
+        """Beat; returns the database's time it wrote. (The runs of this process start
+        their tasks without a second look while it beats: see ``still_held()``.)"""
+        before = time.monotonic()
+        now = db_now()
         if not SchedulerInstance.objects.filter(pk=self.instance).update(heartbeat_at=now):
             # Someone took us for dead (a long pause): our runs were reaped; come back.
             SchedulerInstance.objects.create(pk=self.instance, started_at=now, **self._row(now))
+        beaten(self.instance, before)
+        return now
 
     def deregister(self) -> None:
         SchedulerInstance.objects.filter(pk=self.instance).delete()
@@ -62,8 +68,7 @@ class Presence:
         def beat() -> None:
             while not stop.wait(settings.HEARTBEAT_INTERVAL):
                 try:
-                    now = db_now()
-                    self.heartbeat(now)
+                    now = self.heartbeat()
                     if chore is not None:
                         chore(now)
                 except DatabaseError:
@@ -96,8 +101,7 @@ class Housekeeping:
         clock = time.monotonic()
         if clock >= self.next_heartbeat:
             self.next_heartbeat = clock + settings.HEARTBEAT_INTERVAL
-            now = db_now()
-            self.heartbeat(now)
+            now = self.presence.heartbeat()
             self.reap_lost(now)
             self.miss_unstarted(now)
             self._report_unknown_tasks(now)
@@ -113,9 +117,6 @@ class Housekeeping:
 
     def deregister(self) -> None:
         self.presence.deregister()
-
-    def heartbeat(self, now: datetime) -> None:
-        self.presence.heartbeat(now)
 
     @contextmanager
     def beating(self) -> Iterator[None]:
