@@ -6,7 +6,8 @@ Three schedulers (``--schedulers``) and 300 every-second jobs (``--jobs``, the t
 again a moment later, or every connection to the database is killed
 (``pg_terminate_backend``; on MariaDB ``KILL``), and once, half way, the database server
 itself crashes (``pg_ctl stop -m immediate``) and comes back after ``--outage`` seconds.
-The first scheduler is never killed: its memory (RSS) is followed throughout.
+The first scheduler is never killed: its memory (RSS) is followed throughout. The
+last 10 s are quiet, so that every scheduler is up when the jobs are paused.
 
 Afterwards, from the task's file and the ``JobRun`` table: every due fire of the window
 ran exactly once or has a run saying why not (``lost``, ``missed``); duplicates, fires
@@ -42,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cluster import Cluster
 
+QUIET = 10  # seconds at the end of the window without faults: all schedulers are up
 SETTINGS = {"HEARTBEAT_INTERVAL": 1, "LOST_AFTER": 5, "POLL_INTERVAL": 0.5}
 
 
@@ -207,12 +209,15 @@ class Soak:
                 if crash_at is not None and now >= crash_at:
                     crash_at = None
                     self.restart_database()
-                elif now >= next_fault:
+                elif now >= next_fault and now < end - QUIET:
                     fault = self.rng.choice([self.kill_scheduler, self.kill_connections])
                     fault()
                     next_fault = time.monotonic() + self.rng.expovariate(1 / opts.every)
                 time.sleep(0.1)
             self.sample_rss(began)
+            pids = [proc.pid for proc in self.procs]
+            registered = SchedulerInstance.objects.filter(pid__in=pids)
+            wait_for(lambda: retrying(registered.count) == len(pids), 60, "every scheduler")
             retrying(lambda: Job.objects.update(enabled=False))
             paused = retrying(db_now)
             settle = time.monotonic()
