@@ -29,6 +29,7 @@ docs/failures.md describes.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -87,8 +88,11 @@ def remove_network() -> None:
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=20, help="every-second jobs")
-    parser.add_argument("--long", type=float, default=25.0, help="seconds of the long job")
+    parser.add_argument("--long", type=float, default=20.0, help="seconds of the long job")
     parser.add_argument("--cut", type=float, default=20.0, help="seconds the link is down")
+    parser.add_argument(
+        "--phase", type=float, default=0.005, help="seconds after A's claim begins to cut"
+    )
     parser.add_argument("--logs", type=Path, default=None)
     return parser.parse_args()
 
@@ -145,6 +149,7 @@ class Partition:
     def run(self) -> int:
         from django.utils import timezone
 
+        from tablecron.claiming import LOOKAHEAD
         from tablecron.db import db_now
         from tablecron.models import Job, JobRun, SchedulerInstance
         from tests.support.factories import T
@@ -167,6 +172,10 @@ class Partition:
             wait_for(lambda: SchedulerInstance.objects.filter(host="host-b").exists(), 60, "B")
             first = every_second_jobs(opts.jobs, self.path)
             time.sleep(3)
+            # Just as A claims the fires of the next second (LOOKAHEAD before them): the
+            # cut may fall into its claim's transaction.
+            now = time.time()
+            time.sleep(math.ceil(now) - now - LOOKAHEAD.total_seconds() + opts.phase)
             ip("link", "set", outer("a"), "down")
             cut, cut_at = time.monotonic(), db_now()
             print(f"cut A's link at {cut_at:%H:%M:%S.%f}", flush=True)
@@ -182,8 +191,10 @@ class Partition:
             restored, restored_at = time.monotonic(), db_now()
             print(f"link back at {restored_at:%H:%M:%S.%f}", flush=True)
             wait_for(
-                lambda: SchedulerInstance.objects.filter(host="host-a").exists()
-                and a_pid_calls_after(self.path, a.pid, restored_at),
+                lambda: (
+                    SchedulerInstance.objects.filter(host="host-a").exists()
+                    and a_pid_calls_after(self.path, a.pid, restored_at)
+                ),
                 90,
                 "A to rejoin",
             )
@@ -217,7 +228,8 @@ class Partition:
             for r in long
         ))  # fmt: skip
         long_calls = [c for c in recorded if c.label == "long"]
-        print(f"  its calls: {len(long_calls)}, by {['A' if c.pid == a_pid else 'B' for c in long_calls]}")
+        by = ["A" if c.pid == a_pid else "B" for c in long_calls]
+        print(f"  its calls: {len(long_calls)}, by {by}")
         if [(r.attempt, r.status) for r in long] != [(1, "lost"), (2, "succeeded")]:
             failures.append("the long job's first attempt is not lost, or was not retried")
         elif long[1].worker == a_id:
@@ -231,18 +243,21 @@ class Partition:
         duplicates = sum(1 for n in fired.values() if n > 1)
         expected = expected_fires(self.opts.jobs, first, paused - timedelta(seconds=1))
         absent = expected - set(fired)
-        said = Counter(runs[f].status for f in absent if f in runs and runs[f].status in ("lost", "missed"))
-        silent = [f for f in absent if f not in runs or runs[f].status not in ("lost", "missed")]
+        why = {f: runs[f].status for f in absent if f in runs}
+        said = Counter(status for status in why.values() if status in ("lost", "missed"))
+        silent = [f for f in absent if why.get(f) not in ("lost", "missed")]
         cut_ts = cut_at.timestamp()
         a_late = [c for c in every if c.pid == a_pid and c.called_at > cut_ts]
         not_owned = [
             c for c in a_late
-            if (r := runs.get((c.label, c.scheduled_for))) is None or r.worker != a_id or r.status == "lost"
+            if (r := runs.get((c.label, c.scheduled_for))) is None
+            or r.worker != a_id or r.status == "lost"
         ]  # fmt: skip
         lost_by_a = Counter(r.status for r in runs.values() if r.worker == a_id)
         print(
             f"every-second fires due: {len(expected):,}; ran: {len(expected) - len(absent):,}; "
-            f"did not run, with a run saying why: {dict(said)}; A's runs by status: {dict(lost_by_a)}"
+            f"did not run, with a run saying why: {dict(said)}; A's runs by status: "
+            f"{dict(lost_by_a)}"
         )
         print(
             f"A's calls after the cut: {len(a_late)}, of runs it no longer owned: {len(not_owned)}"
