@@ -17,6 +17,7 @@ from tablecron.conf import DOTTED_PATH_LISTS, EXECUTOR_ALIASES, KEYS, settings
 
 # Keys renamed before the first release: only so that the check names the new one. The
 # old names do nothing.
+LIVENESS_KEYS = ("HEARTBEAT_INTERVAL", "LOST_AFTER")
 RENAMED_KEYS = {
     "EMBEDDED": "SCHEDULER_IN_WEB_WORKERS",
     "CONNECTION_MAX_AGE": "CONNECTION_RECYCLE",
@@ -57,6 +58,8 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
                     id="tablecron.E003",
                 )
             )
+    if all(_type_ok(key, raw.get(key, KEYS[key].default)) for key in LIVENESS_KEYS):
+        errors.extend(_check_liveness())
     if _type_ok("DATABASE", raw.get("DATABASE", "default")):
         errors.extend(_check_database(raw.get("DATABASE", "default")))
     if _type_ok("EXECUTOR", raw.get("EXECUTOR", "thread")):
@@ -67,6 +70,23 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     if _type_ok("API_PERMISSION_CLASSES", raw.get("API_PERMISSION_CLASSES", ())):
         errors.extend(_check_permission_classes(raw.get("API_PERMISSION_CLASSES", ())))
     return errors
+
+
+def _check_liveness() -> list[CheckMessage]:
+    """A scheduler is taken for dead after ``LOST_AFTER`` without a beat; its runs start
+    without a second look while its last beat is younger than half of it."""
+    beat, lost = settings.HEARTBEAT_INTERVAL, settings.LOST_AFTER
+    if lost >= 2 * beat:
+        return []
+    return [
+        Error(
+            f"LOST_AFTER ({lost:g} s) is less than twice HEARTBEAT_INTERVAL ({beat:g} s): "
+            "live schedulers and workers would be taken for dead between two beats, and "
+            "their runs ended as lost.",
+            hint="Make LOST_AFTER several heartbeats long (the defaults: 60 s and 10 s).",
+            id="tablecron.E010",
+        )
+    ]
 
 
 def _unknown_key(key: str) -> CheckMessage:
