@@ -146,6 +146,16 @@ class Partition:
         args = ["ip", "netns", "exec", namespace(host), "unshare", "--uts", "sh", "-c", command]
         return start(args, self.logs / f"scheduler-{host}.log", env)
 
+    def sessions(self, host: str) -> dict[str, int]:
+        """The states of ``host``'s sessions, as the server sees them."""
+        with self.cluster.connect() as conn:
+            rows = conn.execute(
+                "SELECT state, COUNT(*) FROM pg_stat_activity WHERE client_addr = %s "
+                "GROUP BY state",
+                [HOSTS[host][1]],
+            ).fetchall()
+        return {str(state): int(str(n)) for state, n in rows}
+
     def run(self) -> int:
         from django.utils import timezone
 
@@ -179,6 +189,8 @@ class Partition:
             ip("link", "set", outer("a"), "down")
             cut, cut_at = time.monotonic(), db_now()
             print(f"cut A's link at {cut_at:%H:%M:%S.%f}", flush=True)
+            time.sleep(0.5)
+            print(f"  A's sessions on the server just after: {self.sessions('a')}", flush=True)
             wait_for(
                 lambda: long_runs.filter(attempt=1, status="lost").exists(),
                 opts.cut,
