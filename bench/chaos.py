@@ -56,6 +56,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--outage", type=float, default=3.0, help="seconds the database is down")
     parser.add_argument("--every", type=float, default=6.0, help="mean seconds between faults")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--calm", action="store_true", help="no faults: a baseline")
     parser.add_argument("--logs", type=Path, default=None)
     return parser.parse_args()
 
@@ -198,7 +199,7 @@ class Soak:
             first = every_second_jobs(opts.jobs, path)
             began = time.monotonic()
             end = began + opts.seconds
-            crash_at = began + opts.seconds / 2 if self.cluster else None
+            crash_at = began + opts.seconds / 2 if self.cluster and not opts.calm else None
             next_sample = began
             next_fault = began + self.rng.expovariate(1 / opts.every)
             while time.monotonic() < end:
@@ -209,7 +210,7 @@ class Soak:
                 if crash_at is not None and now >= crash_at:
                     crash_at = None
                     self.restart_database()
-                elif now >= next_fault and now < end - QUIET:
+                elif now >= next_fault and now < end - QUIET and not opts.calm:
                     fault = self.rng.choice([self.kill_scheduler, self.kill_connections])
                     fault()
                     next_fault = time.monotonic() + self.rng.expovariate(1 / opts.every)
@@ -261,6 +262,12 @@ class Soak:
         )
         print(f"  ran, but their row says otherwise (the outcome was cut off): {dict(ran_but)}")
         print(f"  runs by status: {dict(statuses)}")
+        reasons = Counter(
+            f"{status}: {error.split(':')[0].split('(')[0][:60]}"
+            for status, error in runs.values()
+            if status in ("missed", "lost")
+        )
+        print(f"  why: {dict(reasons)}")
         print(
             f"  lateness of the calls: p50 {percentile(lateness, 0.5):,.0f} ms, "
             f"p99 {percentile(lateness, 0.99):,.0f} ms, max {max(lateness, default=0):,.0f} ms"
@@ -271,11 +278,14 @@ class Soak:
         if silent:
             print(f"  e.g. {[(f, runs.get(f)) for f in silent[:5]]}")
         if self.rss:
-            warm = [mb for at, mb in self.rss if at >= 20] or [mb for _, mb in self.rss]
-            print(
-                f"survivor's RSS (MB): {self.rss[0][1]:.1f} at the start, {warm[0]:.1f} after "
-                f"20 s, {self.rss[-1][1]:.1f} at the end (max {max(mb for _, mb in self.rss):.1f})"
-            )
+            marks, shown = [0, 20, *range(60, 100_000, 60)], []
+            for at, mb in self.rss:
+                if marks and at >= marks[0]:
+                    shown.append(f"{at:.0f} s {mb:.1f}")
+                    while marks and at >= marks[0]:
+                        marks.pop(0)
+            shown.append(f"end {self.rss[-1][1]:.1f}")
+            print(f"survivor's RSS (MB): {', '.join(shown)}")
         print(f"schedulers' exit codes on SIGTERM: {codes}")
         ok = not duplicates and not silent and not phantom and all(c == 0 for c in codes)
         print("OK" if ok else "FAILED")
