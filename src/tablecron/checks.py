@@ -17,11 +17,11 @@ from tablecron.conf import DOTTED_PATH_LISTS, EXECUTOR_ALIASES, KEYS, settings
 
 # Keys renamed before the first release: only so that the check names the new one. The
 # old names do nothing.
-LIVENESS_KEYS = ("HEARTBEAT_INTERVAL", "LOST_AFTER")
 RENAMED_KEYS = {
     "EMBEDDED": "SCHEDULER_IN_WEB_WORKERS",
     "CONNECTION_MAX_AGE": "CONNECTION_RECYCLE",
 }
+LIVENESS_KEYS = ("HEARTBEAT_INTERVAL", "LOST_AFTER")  # see _check_liveness()
 
 
 def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
