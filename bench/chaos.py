@@ -57,6 +57,11 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--every", type=float, default=6.0, help="mean seconds between faults")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--calm", action="store_true", help="no faults: a baseline")
+    parser.add_argument(
+        "--executor", choices=("thread", "django_tasks"), default="thread",
+        help="django_tasks: runs go through django-tasks-db to --workers db_worker processes",
+    )  # fmt: skip
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--logs", type=Path, default=None)
     return parser.parse_args()
 
@@ -120,18 +125,39 @@ class Soak:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.started = 0
         self.events: Counter[str] = Counter()
+        self.stuck: dict[str, int] = {}  # runs still active long after the pause
         self.rss: list[tuple[float, float]] = []  # (seconds into the window, MB) of procs[0]
 
     # -- processes ---------------------------------------------------------------------
 
+    def env(self) -> dict[str, str]:
+        from tests.support.processes import child_env
+
+        queue = {"EXECUTOR": "django_tasks", "TASKS_BACKEND": "database"}
+        env = child_env(**SETTINGS, **(queue if self.opts.executor == "django_tasks" else {}))
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+        env["TABLECRON_TEST_CONN_MAX_AGE"] = "60"  # db_worker's: else one per task
+        return env
+
     def spawn(self) -> subprocess.Popen[bytes]:
-        from tests.support.processes import child_env, start
+        from tests.support.processes import start
 
         self.started += 1
         args = [sys.executable, "-m", "django", "tablecron", "scheduler"]
-        env = child_env(**SETTINGS)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
-        return start(args, self.logs / f"scheduler-{self.started}.log", env)
+        return start(args, self.logs / f"scheduler-{self.started}.log", self.env())
+
+    def spawn_workers(self) -> list[subprocess.Popen[bytes]]:
+        """django-tasks-db ``db_worker`` processes (``--executor django_tasks``)."""
+        from tests.support.processes import start
+
+        if self.opts.executor != "django_tasks":
+            return []
+        args = [sys.executable, "-m", "django", "db_worker", "--backend", "database",
+                "--queue-name", "*", "--interval", "0.05", "--no-startup-delay"]  # fmt: skip
+        return [
+            start(args, self.logs / f"db-worker-{n}.log", self.env())
+            for n in range(self.opts.workers)
+        ]
 
     def kill_scheduler(self) -> None:
         """Half of the time while the runs of a second are in flight (they are claimed at
@@ -194,6 +220,7 @@ class Soak:
 
         opts, path = self.opts, self.logs / "calls.log"
         self.procs = [self.spawn() for _ in range(opts.schedulers)]
+        workers = self.spawn_workers()
         try:
             wait_for(lambda: SchedulerInstance.objects.count() >= opts.schedulers, 60, "schedulers")
             first = every_second_jobs(opts.jobs, path)
@@ -221,13 +248,17 @@ class Soak:
             wait_for(lambda: retrying(registered.count) == len(pids), 60, "every scheduler")
             retrying(lambda: Job.objects.update(enabled=False))
             paused = retrying(db_now)
-            settle = time.monotonic()
-            active = JobRun.objects.active()
-            wait_for(lambda: not active.exists(), SETTINGS["LOST_AFTER"] + 60, "runs to end")
+            settle, active = time.monotonic(), JobRun.objects.active()
+            while active.exists() and time.monotonic() < settle + SETTINGS["LOST_AFTER"] + 60:
+                time.sleep(0.1)
             settled = time.monotonic() - settle
+            self.stuck = dict(Counter(active.values_list("status", flat=True)))
+            alive = [worker.poll() is None for worker in workers]
         finally:
-            stop(self.procs)
+            stop(self.procs + workers)
         codes = [proc.returncode for proc in self.procs]
+        if workers:
+            print(f"db_worker processes alive at the end: {alive}")
         return self.account(path, first, paused, settled, codes)
 
     def account(self, path: Path, first, paused, settled: float, codes: list[int | None]) -> int:  # type: ignore[no-untyped-def]
@@ -272,7 +303,10 @@ class Soak:
             f"  lateness of the calls: p50 {percentile(lateness, 0.5):,.0f} ms, "
             f"p99 {percentile(lateness, 0.99):,.0f} ms, max {max(lateness, default=0):,.0f} ms"
         )
-        print(f"  runs still active after the pause: ended {settled:.1f} s later")
+        if self.stuck:
+            print(f"  RUNS STILL ACTIVE {settled:.0f} s after the pause: {self.stuck}")
+        else:
+            print(f"  runs still active after the pause: ended {settled:.1f} s later")
         print(f"DUPLICATES: {duplicates}   SILENTLY ABSENT: {len(silent)}   "
               f"SUCCEEDED WITHOUT A CALL: {phantom}")  # fmt: skip
         if silent:
@@ -287,7 +321,7 @@ class Soak:
             shown.append(f"end {self.rss[-1][1]:.1f}")
             print(f"survivor's RSS (MB): {', '.join(shown)}")
         print(f"schedulers' exit codes on SIGTERM: {codes}")
-        ok = not duplicates and not silent and not phantom and all(c == 0 for c in codes)
+        ok = not (duplicates or silent or phantom or self.stuck) and all(c == 0 for c in codes)
         print("OK" if ok else "FAILED")
         return 0 if ok else 1
 
