@@ -146,18 +146,22 @@ class Soak:
         args = [sys.executable, "-m", "django", "tablecron", "scheduler"]
         return start(args, self.logs / f"scheduler-{self.started}.log", self.env())
 
-    def spawn_workers(self) -> list[subprocess.Popen[bytes]]:
-        """django-tasks-db ``db_worker`` processes (``--executor django_tasks``)."""
+    def spawn_worker(self) -> subprocess.Popen[bytes]:
+        """A django-tasks-db ``db_worker`` process (``--executor django_tasks``)."""
         from tests.support.processes import start
 
-        if self.opts.executor != "django_tasks":
-            return []
+        self.started += 1
         args = [sys.executable, "-m", "django", "db_worker", "--backend", "database",
                 "--queue-name", "*", "--interval", "0.05", "--no-startup-delay"]  # fmt: skip
-        return [
-            start(args, self.logs / f"db-worker-{n}.log", self.env())
-            for n in range(self.opts.workers)
-        ]
+        return start(args, self.logs / f"db-worker-{self.started}.log", self.env())
+
+    def supervise(self, workers: list[subprocess.Popen[bytes]]) -> None:
+        """Start again the db_workers that exited, as systemd would: db_worker exits on
+        the first database error (a killed connection, say)."""
+        for n, worker in enumerate(workers):
+            if worker.poll() is not None:
+                workers[n] = self.spawn_worker()
+                self.events["db_worker exited and was restarted"] += 1
 
     def kill_scheduler(self) -> None:
         """Half of the time while the runs of a second are in flight (they are claimed at
@@ -220,7 +224,8 @@ class Soak:
 
         opts, path = self.opts, self.logs / "calls.log"
         self.procs = [self.spawn() for _ in range(opts.schedulers)]
-        workers = self.spawn_workers()
+        queue = self.opts.executor == "django_tasks"
+        workers = [self.spawn_worker() for _ in range(self.opts.workers if queue else 0)]
         try:
             wait_for(lambda: SchedulerInstance.objects.count() >= opts.schedulers, 60, "schedulers")
             first = every_second_jobs(opts.jobs, path)
@@ -231,6 +236,7 @@ class Soak:
             next_fault = began + self.rng.expovariate(1 / opts.every)
             while time.monotonic() < end:
                 now = time.monotonic()
+                self.supervise(workers)
                 if now >= next_sample:
                     self.sample_rss(began)
                     next_sample = now + 2
@@ -250,15 +256,13 @@ class Soak:
             paused = retrying(db_now)
             settle, active = time.monotonic(), JobRun.objects.active()
             while active.exists() and time.monotonic() < settle + SETTINGS["LOST_AFTER"] + 60:
+                self.supervise(workers)
                 time.sleep(0.1)
             settled = time.monotonic() - settle
             self.stuck = dict(Counter(active.values_list("status", flat=True)))
-            alive = [worker.poll() is None for worker in workers]
         finally:
             stop(self.procs + workers)
         codes = [proc.returncode for proc in self.procs]
-        if workers:
-            print(f"db_worker processes alive at the end: {alive}")
         return self.account(path, first, paused, settled, codes)
 
     def account(self, path: Path, first, paused, settled: float, codes: list[int | None]) -> int:  # type: ignore[no-untyped-def]
