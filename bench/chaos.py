@@ -44,6 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cluster import Cluster
 
 QUIET = 10  # seconds at the end of the window without faults: all schedulers are up
+EXECUTORS: dict[str, dict[str, str]] = {
+    "thread": {},
+    "django_tasks": {"EXECUTOR": "django_tasks", "TASKS_BACKEND": "database"},
+    "celery": {"EXECUTOR": "celery"},
+}
 SETTINGS = {"HEARTBEAT_INTERVAL": 1, "LOST_AFTER": 5, "POLL_INTERVAL": 0.5}
 
 
@@ -58,8 +63,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--calm", action="store_true", help="no faults: a baseline")
     parser.add_argument(
-        "--executor", choices=("thread", "django_tasks"), default="thread",
-        help="django_tasks: runs go through django-tasks-db to --workers db_worker processes",
+        "--executor", choices=tuple(EXECUTORS), default="thread",
+        help="django_tasks: runs go through django-tasks-db to --workers db_worker "
+        "processes; celery: through Redis (127.0.0.1:6379/15) to Celery workers",
     )  # fmt: skip
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--logs", type=Path, default=None)
@@ -123,6 +129,7 @@ class Soak:
         call_command("migrate", verbosity=0)
         self.opts, self.rng, self.logs, self.cluster, self.name = opts, rng, logs, cluster, name
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.queue = f"tablecron-chaos-{os.getpid()}"  # Celery's, on the tests' Redis
         self.started = 0
         self.events: Counter[str] = Counter()
         self.stuck: dict[str, int] = {}  # runs still active long after the pause
@@ -133,10 +140,12 @@ class Soak:
     def env(self) -> dict[str, str]:
         from tests.support.processes import child_env
 
-        queue = {"EXECUTOR": "django_tasks", "TASKS_BACKEND": "database"}
-        env = child_env(**SETTINGS, **(queue if self.opts.executor == "django_tasks" else {}))
+        env = child_env(**SETTINGS, **EXECUTORS[self.opts.executor])
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
-        env["TABLECRON_TEST_CONN_MAX_AGE"] = "60"  # db_worker's: else one per task
+        env["TABLECRON_TEST_CONN_MAX_AGE"] = "60"  # workers': else one per task
+        if self.opts.executor == "celery":
+            env["DJANGO_SETTINGS_MODULE"] = "tests.celery_project.settings"
+            env["TABLECRON_TEST_QUEUE"] = self.queue
         return env
 
     def spawn(self) -> subprocess.Popen[bytes]:
@@ -147,21 +156,26 @@ class Soak:
         return start(args, self.logs / f"scheduler-{self.started}.log", self.env())
 
     def spawn_worker(self) -> subprocess.Popen[bytes]:
-        """A django-tasks-db ``db_worker`` process (``--executor django_tasks``)."""
+        """A django-tasks-db ``db_worker`` or a Celery worker process (``--executor``)."""
         from tests.support.processes import start
 
         self.started += 1
-        args = [sys.executable, "-m", "django", "db_worker", "--backend", "database",
-                "--queue-name", "*", "--interval", "0.05", "--no-startup-delay"]  # fmt: skip
-        return start(args, self.logs / f"db-worker-{self.started}.log", self.env())
+        if self.opts.executor == "celery":
+            args = [sys.executable, "-m", "celery", "-A", "tests.celery_project", "worker",
+                    "-c", "4", "-n", f"w{self.started}-{os.getpid()}@%h", "-l", "INFO",
+                    "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+        else:
+            args = [sys.executable, "-m", "django", "db_worker", "--backend", "database",
+                    "--queue-name", "*", "--interval", "0.05", "--no-startup-delay"]  # fmt: skip
+        return start(args, self.logs / f"worker-{self.started}.log", self.env())
 
     def supervise(self, workers: list[subprocess.Popen[bytes]]) -> None:
-        """Start again the db_workers that exited, as systemd would: db_worker exits on
-        the first database error (a killed connection, say)."""
+        """Start again the workers that exited, as systemd would: django-tasks-db's
+        db_worker exits on the first database error (a killed connection, say)."""
         for n, worker in enumerate(workers):
             if worker.poll() is not None:
                 workers[n] = self.spawn_worker()
-                self.events["db_worker exited and was restarted"] += 1
+                self.events["worker exited and was restarted"] += 1
 
     def kill_scheduler(self) -> None:
         """Half of the time while the runs of a second are in flight (they are claimed at
@@ -224,8 +238,8 @@ class Soak:
 
         opts, path = self.opts, self.logs / "calls.log"
         self.procs = [self.spawn() for _ in range(opts.schedulers)]
-        queue = self.opts.executor == "django_tasks"
-        workers = [self.spawn_worker() for _ in range(self.opts.workers if queue else 0)]
+        queued = self.opts.executor != "thread"
+        workers = [self.spawn_worker() for _ in range(self.opts.workers if queued else 0)]
         try:
             wait_for(lambda: SchedulerInstance.objects.count() >= opts.schedulers, 60, "schedulers")
             first = every_second_jobs(opts.jobs, path)
@@ -260,8 +274,14 @@ class Soak:
                 time.sleep(0.1)
             settled = time.monotonic() - settle
             self.stuck = dict(Counter(active.values_list("status", flat=True)))
+            for row in active.values("pk", "status", "worker", "queued_at", "engine_id")[:5]:
+                print(f"  still active: {row}")
         finally:
             stop(self.procs + workers)
+            if self.opts.executor == "celery":
+                import redis
+
+                redis.Redis(host="127.0.0.1", db=15).delete(self.queue)
         codes = [proc.returncode for proc in self.procs]
         return self.account(path, first, paused, settled, codes)
 
