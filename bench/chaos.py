@@ -7,7 +7,9 @@ again a moment later, or every connection to the database is killed
 (``pg_terminate_backend``; on MariaDB ``KILL``), and once, half way, the database server
 itself crashes (``pg_ctl stop -m immediate``) and comes back after ``--outage`` seconds.
 The first scheduler is never killed: its memory (RSS) is followed throughout. The
-last 10 s are quiet, so that every scheduler is up when the jobs are paused.
+last 10 s are quiet, so that every scheduler is up when the jobs are paused. With
+``--executor celery`` or ``django_tasks`` the runs go through Celery (Redis) or
+django-tasks-db to ``--workers`` worker processes, started again when they exit.
 
 Afterwards, from the task's file and the ``JobRun`` table: every due fire of the window
 ran exactly once or has a run saying why not (``lost``, ``missed``); duplicates, fires
@@ -34,7 +36,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -285,7 +287,9 @@ class Soak:
         codes = [proc.returncode for proc in self.procs]
         return self.account(path, first, paused, settled, codes)
 
-    def account(self, path: Path, first, paused, settled: float, codes: list[int | None]) -> int:  # type: ignore[no-untyped-def]
+    def account(
+        self, path: Path, first: datetime, paused: datetime, settled: float, codes: list[int | None]
+    ) -> int:
         from tablecron.models import JobRun
         from tests.support.processes import calls, expected_fires, percentile
 
