@@ -2,7 +2,6 @@
 
 import os
 import signal
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -22,10 +21,12 @@ from tests.support.processes import (
     check_exactly_once,
     every_second_jobs,
     expected_fires,
+    kill_session,
     parent_of,
     redis_server,
     report,
     schedulers,
+    session_id,
     soak,
     wait_for,
 )
@@ -175,38 +176,10 @@ def test_runs_sent_while_the_database_is_away_are_all_sent_and_then_recorded(
         for n in range(3):
             due(make_job(f"j{n}"))
         claims = Claimer("s1", executor).claim(10)
-        kill_connection(connection_id())
+        kill_session(session_id())
         for claim in claims:
             executor.submit(claim)
         assert redis.Redis.from_url(broker.url).llen("celery") == 3
         close_old_connections()
         executor.wait_for_slot(0)
     assert JobRun.objects.filter(queued_at__isnull=True).count() == 0
-
-
-def connection_id() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_backend_pid()"
-            if connection.vendor == "postgresql"
-            else "SELECT CONNECTION_ID()"
-        )
-        return int(cursor.fetchone()[0])
-
-
-def kill_connection(session: int) -> None:
-    """End the session ``session`` from another connection, as a DBA or failover would."""
-
-    def kill() -> None:
-        try:
-            with connection.cursor() as cursor:
-                if connection.vendor == "postgresql":
-                    cursor.execute("SELECT pg_terminate_backend(%s)", [session])
-                else:
-                    cursor.execute(f"KILL {int(session)}")
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=kill)
-    thread.start()
-    thread.join()
