@@ -56,6 +56,20 @@ def test_every_valid_setting_passes() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("beat", "lost"), [(10, 15), (10, 10), (timedelta(seconds=30), 59.9), (None, 5)]
+)
+def test_e013_lost_after_shorter_than_two_heartbeats(beat: object, lost: float) -> None:
+    values = (
+        {"LOST_AFTER": lost} if beat is None else {"HEARTBEAT_INTERVAL": beat, "LOST_AFTER": lost}
+    )
+    (error,) = check(**values)
+    assert error.id == "tablecron.E013"
+    assert "LOST_AFTER" in error.msg
+    assert "twice HEARTBEAT_INTERVAL" in error.msg
+    assert check(HEARTBEAT_INTERVAL=0.5, LOST_AFTER=1) == []
+
+
 @override_settings(USE_TZ=False)
 def test_e001_use_tz_false() -> None:
     (error,) = check_settings(None)

@@ -23,6 +23,7 @@ RENAMED_KEYS = {
     "EMBEDDED": "SCHEDULER_IN_WEB_WORKERS",
     "CONNECTION_MAX_AGE": "CONNECTION_RECYCLE",
 }
+LIVENESS_KEYS = ("HEARTBEAT_INTERVAL", "LOST_AFTER")  # see _check_liveness()
 
 
 def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
@@ -59,6 +60,8 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
                     id="tablecron.E003",
                 )
             )
+    if all(_type_ok(key, raw.get(key, KEYS[key].default)) for key in LIVENESS_KEYS):
+        errors.extend(_check_liveness())
     if _type_ok("DATABASE", raw.get("DATABASE", "default")):
         errors.extend(_check_database(raw.get("DATABASE", "default")))
     if _type_ok("EXECUTOR", raw.get("EXECUTOR", "thread")):
@@ -103,6 +106,23 @@ def _check_metrics_port(port: int) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _check_liveness() -> list[CheckMessage]:
+    """A scheduler is taken for dead after ``LOST_AFTER`` without a beat; its runs start
+    without a second look while its last beat is younger than half of it."""
+    beat, lost = settings.HEARTBEAT_INTERVAL, settings.LOST_AFTER
+    if lost >= 2 * beat:
+        return []
+    return [
+        Error(
+            f"LOST_AFTER ({lost:g} s) is less than twice HEARTBEAT_INTERVAL ({beat:g} s): "
+            "live schedulers and workers would be taken for dead between two beats, and "
+            "their runs ended as lost.",
+            hint="Make LOST_AFTER several heartbeats long (the defaults: 60 s and 10 s).",
+            id="tablecron.E013",
+        )
+    ]
 
 
 def _unknown_key(key: str) -> CheckMessage:

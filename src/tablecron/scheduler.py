@@ -133,7 +133,7 @@ class Scheduler:
             self._hand_back_unsent()
             unfinished = self.executor.shutdown(settings.SHUTDOWN_GRACE)
             if unfinished:
-                JobRun.objects.filter(pk__in=unfinished, status__in=ACTIVE).update(
+                JobRun.objects.filter(pk__in=unfinished, status__in=ACTIVE, worker=self.id).update(
                     status=RunStatus.CANCELLED,
                     finished_at=Now(),
                     error="The scheduler stopped before the run finished.",

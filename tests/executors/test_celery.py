@@ -21,15 +21,25 @@ from tests.support.processes import (
     check_exactly_once,
     every_second_jobs,
     expected_fires,
+    kill_session,
     parent_of,
     redis_server,
     report,
     schedulers,
+    session_id,
     soak,
     wait_for,
 )
 
 pytest.importorskip("celery")
+import redis
+from celery import Celery
+
+from tablecron.claiming import Claimer
+from tablecron.db import close_old_connections
+from tablecron.executors.celery import CeleryExecutor
+from tests.support.scheduling import due, make_job
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -155,3 +165,25 @@ def test_celery_time_limits_end_runs_timed_out(tmp_path: Path) -> None:
     for run in runs.values():
         assert run.duration is not None
         assert run.duration < timedelta(seconds=5)
+
+
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite has no connection to kill")
+def test_runs_sent_while_the_database_is_away_are_all_sent_and_then_recorded(
+    tmp_path: Path,
+) -> None:
+    """The database goes away between a claim's commit and the sending of its runs: each
+    is still sent (one failed record of being queued stranded the rest of the loop's
+    claims, held by a live scheduler and never sent), and recorded once it is back."""
+    (tmp_path / "broker").mkdir()
+    with redis_server(tmp_path / "broker") as broker:
+        executor = CeleryExecutor(Celery("tablecron-test", broker=broker.url))
+        for n in range(3):
+            due(make_job(f"j{n}"))
+        claims = Claimer("s1", executor).claim(10)
+        kill_session(session_id())
+        for claim in claims:
+            executor.submit(claim)
+        assert redis.Redis.from_url(broker.url).llen("celery") == 3
+        close_old_connections()
+        executor.wait_for_slot(0)
+    assert JobRun.objects.filter(queued_at__isnull=True).count() == 0

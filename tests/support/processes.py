@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -338,3 +339,32 @@ def check_accounted_for(recorded: list[Call], expected: set[tuple[str, datetime]
     silent = sorted(fire for fire in expected - set(fired) if not why.get(fire, ("", ""))[1])
     assert silent == [], f"{len(silent)} fires neither ran nor say why: {silent[:5]}"
     return Counter("ran" if fire in fired else why[fire][0] for fire in expected)
+
+
+def session_id() -> int:
+    """This thread's session on the test database (to kill it from another)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_backend_pid()"
+            if connection.vendor == "postgresql"
+            else "SELECT CONNECTION_ID()"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def kill_session(session: int) -> None:
+    """End the session ``session`` from another connection, as a DBA or failover would."""
+
+    def kill() -> None:
+        try:
+            with connection.cursor() as cursor:
+                if connection.vendor == "postgresql":
+                    cursor.execute("SELECT pg_terminate_backend(%s)", [session])
+                else:
+                    cursor.execute(f"KILL {int(session)}")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=kill)
+    thread.start()
+    thread.join()

@@ -5,7 +5,9 @@ each through the run's conditional transition (``tablecron.workers``). Claims ar
 in order; while the queue is away they wait here and the scheduler claims nothing more,
 and each is sent when it is back. A sent run records when it was queued; if this
 process dies, its unsent runs (no ``queued_at``) are handed back to the other
-schedulers, and its sent ones stay with the queue.
+schedulers, and its sent ones stay with the queue. Recording that a run was sent is
+retried with the next send when the database is away meanwhile: sending never fails
+for it, so every claim of a loop is sent.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import ClassVar
 
+from django.db import DatabaseError
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from tablecron.db import close_all_connections
 from tablecron.execution import Claim
 from tablecron.executors.base import Executor
 from tablecron.models import JobRun, RunStatus
@@ -35,6 +39,7 @@ class QueueExecutor(Executor):
 
     def __init__(self) -> None:
         self._unsent: deque[Claim] = deque()
+        self._unmarked: list[int] = []  # sent, not yet recorded queued
         self._away = False
 
     @abstractmethod
@@ -75,8 +80,7 @@ class QueueExecutor(Executor):
         except self.away_errors as exc:
             self._went_away(exc)
         finally:
-            if sent:
-                JobRun.objects.filter(pk__in=sent, queued_at__isnull=True).update(queued_at=Now())
+            self._mark_queued(sent)
 
     def _publish_unsent(self, sent: list[int]) -> None:
         """Publish the unsent claims in order, adding the ids of the runs sent to
@@ -104,3 +108,20 @@ class QueueExecutor(Executor):
         if not self._away:
             logger.warning("tablecron: %s is away (%s); claims wait", self.name, exc)
         self._away = True
+
+    def _mark_queued(self, sent: list[int]) -> None:
+        """Record the runs sent (and those whose record failed before) as queued."""
+        self._unmarked += sent
+        if not self._unmarked:
+            return
+        try:
+            JobRun.objects.filter(pk__in=self._unmarked, queued_at__isnull=True).update(
+                queued_at=Now()
+            )
+            self._unmarked = []
+        except DatabaseError:
+            logger.warning(
+                "tablecron: could not record %d runs as queued; retrying with the next send",
+                len(self._unmarked),
+            )
+            close_all_connections()
