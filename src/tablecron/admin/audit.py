@@ -156,7 +156,7 @@ def audit_view(
     return TemplateResponse(request, "admin/tablecron/audit.html", context)
 
 
-class AuditedAdmin(admin.ModelAdmin[Job]):
+class AuditedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """What the job admin adds for the audit trail: every write within its views is the
     signed-in user's, through the admin; *History* is the trail of the job; and Django's
     own log entries are left to the trail while it is on."""
