@@ -387,7 +387,7 @@ def seconds_chart(hours: Sequence[Hour], attribute: str, tone: str) -> Chart:
 
 
 def context(now: datetime) -> dict[str, Any]:
-    """Everything the page shows: ten queries (nine when no job failed), whatever the
+    """Everything the page shows: ten queries (eight when no job failed), whatever the
     number of jobs and runs."""
     counts = job_counts(now)
     line = timeline(now, counts["in_horizon"])
