@@ -1,9 +1,12 @@
 """Rows and times for the tests: unsaved jobs with defaults, runs of each kind, fire times."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth.models import Permission, User
+from django.test import Client
 from django.utils import timezone
 
 from tablecron import schedules
@@ -106,3 +109,20 @@ def jobs_with_history(
             )
     JobRun.objects.bulk_create(runs, batch_size=1000)
     return jobs
+
+
+def signed_in[C: Client](client: C, role: str, codenames: Sequence[str] | None) -> C:
+    """``client`` (Django's or DRF's) for a role of a permission matrix: anonymous where
+    ``codenames`` is None, a superuser for "superuser", else a staff user holding the
+    tablecron permissions ``codenames`` (e.g. ``view_job``)."""
+    if codenames is None:
+        return client
+    if role == "superuser":
+        user = User.objects.create_superuser(role)
+    else:
+        user = User.objects.create_user(role, is_staff=True)
+        user.user_permissions.set(
+            Permission.objects.filter(content_type__app_label="tablecron", codename__in=codenames)
+        )
+    client.force_login(user)
+    return client

@@ -1,6 +1,10 @@
 """The job list's actions. Each goes through the model's ORM paths, so ``next_run_at`` is
 right when it commits; Django's own "delete selected" unschedules too (the rows are gone,
-their runs stay with ``job`` set to null)."""
+their runs stay with ``job`` set to null).
+
+Running now needs ``run_job``; pausing and resuming ``pause_job`` or ``change_job``
+(``JobAdmin.has_run_permission()``, ``has_pause_permission()``); duplicating ``add_job``.
+"""
 
 from __future__ import annotations
 
@@ -48,7 +52,7 @@ def duplicate_job(job: Job) -> Job:
     return copy
 
 
-@admin.action(description=_("Run selected jobs now"), permissions=["change"])
+@admin.action(description=_("Run selected jobs now"), permissions=["run"])
 def run_now(
     modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
 ) -> None:
@@ -68,7 +72,7 @@ def run_now(
     )
 
 
-@admin.action(description=_("Pause selected jobs"), permissions=["change"])
+@admin.action(description=_("Pause selected jobs"), permissions=["pause"])
 def pause(modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]) -> None:
     with audit.action("pause"):
         count = queryset.update(enabled=False)
@@ -79,7 +83,7 @@ def pause(modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: Que
     )
 
 
-@admin.action(description=_("Resume selected jobs"), permissions=["change"])
+@admin.action(description=_("Resume selected jobs"), permissions=["pause"])
 def resume(
     modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
 ) -> None:

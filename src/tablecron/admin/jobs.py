@@ -40,9 +40,10 @@ from tablecron.admin.display import (
 )
 from tablecron.admin.forms import JobForm, ScheduleKind, kind_of
 from tablecron.admin.runs import JobRunInline
+from tablecron.code_jobs import OWNED_FIELDS
 from tablecron.conf import settings
 from tablecron.describe import describe_schedule
-from tablecron.models import Job, JobRun, SchedulerInstance
+from tablecron.models import CodeStatus, Job, JobRun, SchedulerInstance
 from tablecron.models.job import SCHEDULE_FIELDS
 from tablecron.models.scheduler import Role
 from tablecron.registry import tasks
@@ -125,8 +126,9 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
         "last_run_column",
         "recent_runs_column",
         "changed_column",
+        "code_column",
     ]
-    list_filter = ["enabled", "last_status", TaskFilter]
+    list_filter = ["enabled", "last_status", TaskFilter, "code_status"]
     search_fields = ["name", "task", "description"]
     # Django counts the whole table a second time for "N results (M total)"; one count
     # is enough, and on InnoDB each costs a scan.
@@ -137,6 +139,9 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
         "next_run_column",
         "last_run_column",
         "runs_link",
+        "code_status",
+        "last_success_at",
+        "alert_state",
         "created_at",
         "updated_at",
     ]
@@ -171,6 +176,13 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
                 ],
             },
         ),
+        (
+            _("Notifications"),
+            {
+                "classes": ["collapse"],
+                "fields": ["notify", "notify_emails", "notify_webhook", "alert_after"],
+            },
+        ),
     ]
     state_fieldset = (
         _("State"),
@@ -179,6 +191,9 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
                 "next_run_column",
                 "last_run_column",
                 "runs_link",
+                "code_status",
+                "last_success_at",
+                "alert_state",
                 "created_at",
                 "updated_at",
             ]
@@ -189,9 +204,26 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
     def media(self) -> Media:
         return super().media + Media(css={"all": ["tablecron/admin.css"]})
 
+    # -- permissions of the actions (admin.action(permissions=[...])) -------------------
+
+    def has_run_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.run_job")
+
+    def has_pause_permission(self, request: HttpRequest) -> bool:
+        pause = f"{self.opts.app_label}.pause_job"
+        return request.user.has_perm(pause) or self.has_change_permission(request)
+
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
         fieldsets = list(super().get_fieldsets(request, obj))
         return [*fieldsets, self.state_fieldset] if obj is not None else fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.code_status == CodeStatus.DECLARED:
+            # Code owns these (tablecron.declare): an edit here would be undone by the next
+            # "manage.py tablecron sync". Pausing and resuming stay people's.
+            readonly += ["schedule_kind", *OWNED_FIELDS]
+        return readonly
 
     def get_inlines(self, request: HttpRequest, obj: Job | None) -> list[type[InlineModelAdmin]]:  # type: ignore[type-arg]
         return [JobRunInline] if obj is not None else []  # a new job has no runs
@@ -345,6 +377,10 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
             relative_time(job.created_at),
             relative_time(job.updated_at),
         )
+
+    @admin.display(description=_("in code"), boolean=True, ordering="code_status")
+    def code_column(self, job: Job) -> bool:
+        return job.code_status == CodeStatus.DECLARED
 
     @admin.display(description=_("runs"))
     def runs_link(self, job: Job) -> SafeString:

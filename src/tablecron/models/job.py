@@ -32,15 +32,29 @@ from django.utils.translation import gettext_lazy as _
 
 from tablecron import schedules
 from tablecron.exceptions import InvalidSchedule, UnknownTask
-from tablecron.models.run import JobRun, RunStatus, RunTrigger
+from tablecron.models.run import AlertState, JobRun, RunStatus, RunTrigger
 from tablecron.registry import RegisteredTask, tasks
 from tablecron.signals import jobs_written
-from tablecron.validators import validate_args, validate_kwargs, validate_queue
+from tablecron.validators import (
+    validate_args,
+    validate_emails,
+    validate_kwargs,
+    validate_queue,
+    validate_webhook,
+)
 
 # The fields that decide when a job fires: writing any of them moves ``next_run_at``.
 SCHEDULE_FIELDS = (*schedules.FIELDS, "enabled")
 # Columns the package keeps; a person's full save() never writes back stale copies.
-SCHEDULER_FIELDS = ("next_run_at", "last_run_at", "last_status", "version")
+SCHEDULER_FIELDS = (
+    "next_run_at",
+    "last_run_at",
+    "last_status",
+    "version",
+    "last_success_at",
+    "alert_state",
+    "alerted_at",
+)
 
 _CHUNK = 500
 
@@ -188,6 +202,14 @@ def _non_negative(name: str) -> Q:
     return Q(**{f"{name}__isnull": True}) | Q(**{f"{name}__gte": timedelta(0)})
 
 
+class CodeStatus(models.TextChoices):
+    """Whether code declares the job (``tablecron.declare``) and so owns its fields."""
+
+    TABLE = "", _("no: made in the table")
+    DECLARED = "declared", _("yes: declared in code")
+    REMOVED = "removed", _("removed from code")
+
+
 class Job(models.Model):
     name = models.CharField(
         _("name"),
@@ -310,6 +332,56 @@ class Job(models.Model):
             "with -Q reports. Empty: the executor's default queue."
         ),
     )
+    code_status = models.CharField(
+        _("in code"),
+        max_length=10,
+        choices=CodeStatus.choices,
+        blank=True,
+        default=CodeStatus.TABLE,
+        db_default=CodeStatus.TABLE,  # rows that processes of an older release insert
+        editable=False,
+        help_text=_(
+            "Whether this job is declared in code. Code owns the fields of a declared job: "
+            "change them there, and “manage.py tablecron sync” writes them here."
+        ),
+    )
+    notify = models.BooleanField(
+        _("notify"),
+        default=False,
+        db_default=False,  # so that rows inserted by SQL of their own (bench/) need not name it
+        help_text=_(
+            "Tell people when a run fails, times out, is lost or missed, and when the job "
+            "recovers: once per change."
+        ),
+    )
+    notify_emails = models.TextField(
+        _("e-mail recipients"),
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_emails],
+        help_text=_("Addresses separated by commas. Empty: the site's ADMINS."),
+    )
+    notify_webhook = models.URLField(
+        _("webhook"),
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_webhook],
+        help_text=_(
+            "Also POST each notification here as JSON (Slack's incoming webhooks take it)."
+        ),
+    )
+    alert_after = models.DurationField(
+        _("alert if no success within"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "A dead man's switch: alert when the job has not succeeded for this long, even "
+            "when no scheduler runs it, e.g. “1 00:00:00” for a day. Empty: never."
+        ),
+    )
     next_run_at = models.DateTimeField(_("next run"), null=True, blank=True, editable=False)
     last_run_at = models.DateTimeField(_("last run"), null=True, blank=True, editable=False)
     last_status = models.CharField(
@@ -319,6 +391,16 @@ class Job(models.Model):
         blank=True,
         editable=False,
     )
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True, editable=False)
+    alert_state = models.CharField(
+        _("alert state"),
+        max_length=20,
+        choices=AlertState.choices,
+        default=AlertState.OK,
+        db_default=AlertState.OK,
+        editable=False,
+    )
+    alerted_at = models.DateTimeField(_("last notified"), null=True, blank=True, editable=False)
     version = models.PositiveBigIntegerField(_("version"), default=0, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -329,6 +411,13 @@ class Job(models.Model):
         verbose_name = _("job")
         verbose_name_plural = _("jobs")
         ordering = ["name"]
+        # Beside add/change/delete/view: an operator may run jobs now, or pause and resume
+        # them, without editing them. change_job pauses and resumes too (it can untick
+        # "enabled" anyway); it does not run a job now.
+        permissions = [
+            ("run_job", _("Can run job now")),
+            ("pause_job", _("Can pause and resume job")),
+        ]
         # next_run_at leads: paused rows have none, and SQLite cannot range-scan behind a
         # leading boolean that Django 5.2 renders as a bare "WHERE enabled AND ...".
         indexes = [models.Index(fields=["next_run_at", "enabled"], name="tablecron_job_due")]
@@ -366,6 +455,11 @@ class Job(models.Model):
             models.CheckConstraint(
                 condition=Q(max_instances__gte=1),
                 name="tablecron_job_max_instances_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(alert_after__isnull=True) | Q(alert_after__gt=timedelta(0)),
+                name="tablecron_job_alert_after_positive",
+                violation_error_message=_("Enter a time longer than zero."),
             ),
         ]
 
@@ -547,6 +641,8 @@ class Job(models.Model):
                 errors.setdefault(name, []).append(gettext("Durations cannot be negative."))
         if self.timeout is not None and self.timeout <= timedelta(0):
             errors.setdefault("timeout", []).append(gettext("Enter a timeout longer than zero."))
+        if self.alert_after is not None and self.alert_after <= timedelta(0):
+            errors.setdefault("alert_after", []).append(gettext("Enter a time longer than zero."))
         task = self.registered_task
         if self.task and task is None:
             errors.setdefault("task", []).append(

@@ -28,6 +28,16 @@ class RunTrigger(models.TextChoices):
 
 
 ACTIVE = (RunStatus.SCHEDULED, RunStatus.RUNNING)
+# The ends that notify (a job's notifications) and count as its failing.
+FAILING = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST, RunStatus.MISSED)
+
+
+class AlertState(models.TextChoices):
+    """What a job's notifications last said about it (``Job.alert_state``)."""
+
+    OK = "ok", _("ok")
+    FAILING = "failing", _("failing")
+    SILENT = "silent", _("silent")
 
 
 class JobRunQuerySet(models.QuerySet["JobRun"]):
@@ -38,9 +48,6 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
     def pending(self, now: datetime) -> JobRunQuerySet:
         """Runs waiting for any scheduler: manual, retries and jittered fires."""
         return self.filter(status=RunStatus.SCHEDULED, worker="", not_before__lte=now)
-
-    def finished_before(self, when: datetime) -> JobRunQuerySet:
-        return self.exclude(status__in=ACTIVE).filter(scheduled_for__lt=when)
 
 
 class JobRun(models.Model):

@@ -80,8 +80,9 @@ class TablecronAPIMixin:
 
     # drf-spectacular's, whatever DEFAULT_SCHEMA_CLASS the project uses.
     schema: ViewInspector | None = AutoSchema()
-    # Action name -> the model permission it needs (see permissions.ModelPermissions).
-    action_permissions: dict[str | None, str] = {}
+    # Action name -> the model permissions it needs, any one of them (see
+    # permissions.ModelPermissions).
+    action_permissions: dict[str | None, tuple[str, ...]] = {}
 
     def get_permissions(self) -> list[BasePermission]:
         return [import_string(path)() for path in settings.API_PERMISSION_CLASSES]
@@ -95,7 +96,11 @@ class JobViewSet(TablecronAPIMixin, viewsets.ModelViewSet):  # type: ignore[type
     filter_backends = [DjangoFilterBackend]
     filterset_class = JobFilter
     pagination_class = _pagination(JobPagination)
-    action_permissions = {"run": "change", "pause": "change", "resume": "change"}
+    action_permissions = {
+        "run": ("run",),
+        "pause": ("pause", "change"),
+        "resume": ("pause", "change"),
+    }
 
     def acting(self, action: str = "") -> AbstractContextManager[None]:
         """Writes within are the request's user's, through the API (the audit trail)."""
@@ -203,7 +208,7 @@ class ScheduleUpcomingViewSet(TablecronAPIMixin, viewsets.GenericViewSet):  # ty
     serializer_class = serializers.ScheduleUpcomingSerializer
     filter_backends: list[Any] = []
     # A POST, but it stores nothing: whoever may see jobs may try schedules.
-    action_permissions = {"create": "view"}
+    action_permissions = {"create": ("view",)}
 
     @document(
         responses={
