@@ -15,7 +15,7 @@ from tablecron.checks import check_settings
 from tablecron.executors.immediate import ImmediateExecutor
 from tablecron.models import Job, JobRun
 from tablecron.scheduler import Scheduler
-from tests.support.audit import trail
+from tests.support.audit import audit_trail, trail
 from tests.support.factories import YEARLY, job
 from tests.support.scheduling import due, make_job
 
@@ -154,7 +154,7 @@ def test_code_that_writes_the_schedulers_columns_records_nothing() -> None:
     assert len(trail()) == 1
 
 
-@override_settings(TABLECRON={"AUDIT_TRAIL": False})
+@audit_trail(on=False)
 def test_off_it_records_nothing() -> None:
     job(name="report").save()
     Job.objects.update(description="x")
@@ -163,9 +163,9 @@ def test_off_it_records_nothing() -> None:
 
 def test_it_warns_when_asked_for_without_the_admin() -> None:
     without_admin = [app for app in settings.INSTALLED_APPS if app != "django.contrib.admin"]
-    with override_settings(TABLECRON={"AUDIT_TRAIL": True}, INSTALLED_APPS=without_admin):
+    with audit_trail(on=True), override_settings(INSTALLED_APPS=without_admin):
         (warning,) = check_settings(None)
     assert isinstance(warning, Warning)
     assert warning.id == "tablecron.W008"
-    with override_settings(TABLECRON={"AUDIT_TRAIL": True}):
+    with audit_trail(on=True):
         assert check_settings(None) == []

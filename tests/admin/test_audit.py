@@ -4,12 +4,12 @@ values; a job's history and the trail's page show them, filtered."""
 import pytest
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.models import User
-from django.test import Client, override_settings
+from django.test import Client
 from django.urls import reverse
 
 from tablecron.models import Job
 from tests.support.admin_forms import form_data
-from tests.support.audit import trail
+from tests.support.audit import audit_trail, trail
 from tests.support.factories import job
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +93,7 @@ def test_the_trail_filters_by_door_user_change_field_and_job(admin_client: Clien
 
 
 def test_django_logs_the_admins_writes_itself_when_the_trail_is_off(admin_client: Client) -> None:
-    with override_settings(TABLECRON={"AUDIT_TRAIL": False}):
+    with audit_trail(on=False):
         admin_client.post(reverse("admin:tablecron_job_add"), form_data())
         (entry,) = LogEntry.objects.all()
         assert entry.change_message == '[{"added": {}}]'

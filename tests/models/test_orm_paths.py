@@ -8,11 +8,12 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import F
-from django.test import Client, override_settings
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from tablecron.models import Job, JobRun
+from tests.support.audit import audit_trail
 from tests.support.factories import ADD, NEW_YEAR, YEARLY, in_future, job, next_cron
 
 pytestmark = pytest.mark.django_db
@@ -304,7 +305,7 @@ def test_save_of_a_row_loaded_with_deferred_fields(django_assert_num_queries: An
     partial = Job.objects.defer("description").get(pk=created.pk)
     partial.name = "b"
     # No query to load the deferred field (the audit trail's two queries aside).
-    with override_settings(TABLECRON={"AUDIT_TRAIL": False}), django_assert_num_queries(1):
+    with audit_trail(on=False), django_assert_num_queries(1):
         partial.save()
     row = stored(created.pk)
     assert (row.name, row.description, row.next_run_at) == ("b", "d", next_cron(YEARLY))

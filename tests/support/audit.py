@@ -3,7 +3,9 @@
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib.admin.models import LogEntry
+from django.test import override_settings
 
 
 def trail(**filters: Any) -> list[dict[str, Any]]:
@@ -26,3 +28,8 @@ def trail(**filters: Any) -> list[dict[str, Any]]:
             }
         )
     return entries
+
+
+def audit_trail(on: bool) -> override_settings:
+    """The AUDIT_TRAIL setting, the project's other TABLECRON keys kept."""
+    return override_settings(TABLECRON={**settings.TABLECRON, "AUDIT_TRAIL": on})

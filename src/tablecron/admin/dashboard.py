@@ -2,9 +2,11 @@
 day, read in a constant number of queries whatever the number of jobs.
 
 The database aggregates: jobs that share a schedule are one group (one ``GROUP BY``), runs
-are counted per hour and per job in SQL. Python computes fire times per distinct schedule,
-not per job, within a budget of ``FIRE_BUDGET`` steps; a schedule that fires more often
-than its share of the budget is extrapolated at its observed rate to the horizon.
+are counted per hour and per job in SQL, with datetime arithmetic in each database's own
+functions (``sql.functions``). Python computes fire times per distinct schedule, not per
+job, within a budget of ``FIRE_BUDGET`` steps; a schedule that fires more often than its
+share of the budget is extrapolated at its observed rate to the horizon. Durations and
+lateness come from an even sample of the day's successful runs (``TIMING_SAMPLE``).
 """
 
 from __future__ import annotations
@@ -385,7 +387,8 @@ def seconds_chart(hours: Sequence[Hour], attribute: str, tone: str) -> Chart:
 
 
 def context(now: datetime) -> dict[str, Any]:
-    """Everything the page shows: eight queries, whatever the number of jobs and runs."""
+    """Everything the page shows: ten queries (eight when no job failed), whatever the
+    number of jobs and runs."""
     counts = job_counts(now)
     line = timeline(now, counts["in_horizon"])
     hours = last_day(now)

@@ -25,9 +25,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from tablecron import audit
 from tablecron.admin import actions, dashboard
-from tablecron.admin.audit import audit_view
+from tablecron.admin.audit import AuditedAdmin
 from tablecron.admin.display import (
     EMPTY,
     RECENT_RUNS,
@@ -116,7 +115,7 @@ def upcoming_content(job: Job) -> SafeString:
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
     form = JobForm
     list_display = [
         "name",
@@ -232,59 +231,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return JobChangeList
 
-    # -- the audit trail: every write within the admin's views is the user's ----------
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        with audit.acting(request.user, "admin"):
-            return super().changeform_view(request, object_id, form_url, extra_context)
-
-    def delete_view(
-        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        with audit.acting(request.user, "admin"):
-            return super().delete_view(request, object_id, extra_context)
-
-    def history_view(
-        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        job = self.get_object(request, object_id)
-        if job is None or not settings.AUDIT_TRAIL:
-            return super().history_view(request, object_id, extra_context)
-        if not self.has_view_or_change_permission(request, job):
-            raise PermissionDenied
-        return audit_view(self, request, job)
-
-    def audit_trail_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        return audit_view(self, request)
-
-    # Django's admin logs its own writes; the audit trail has recorded them already.
-    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
-        if not settings.AUDIT_TRAIL:
-            return super().log_addition(request, obj, message)
-
-    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
-        if not settings.AUDIT_TRAIL:
-            return super().log_change(request, obj, message)
-
-    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
-        if not settings.AUDIT_TRAIL:
-            return super().log_deletions(request, queryset)
-
     def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        with audit.acting(request.user, "admin"):  # the actions, "delete selected" too
-            return self._changelist_view(request, extra_context)
-
-    def _changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         lost_after = timedelta(seconds=settings.LOST_AFTER)
@@ -306,7 +253,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             self.admin_site.admin_view(self.upcoming_view),
             name=f"{self.opts.app_label}_{self.opts.model_name}_upcoming",
         )
-        dashboard = path(
+        board = path(
             "dashboard/",
             self.admin_site.admin_view(self.dashboard_view),
             name=f"{self.opts.app_label}_dashboard",
@@ -316,7 +263,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             self.admin_site.admin_view(self.audit_trail_view),
             name=f"{self.opts.app_label}_{self.opts.model_name}_audit",
         )
-        return [upcoming, dashboard, trail, *super().get_urls()]
+        return [upcoming, board, trail, *super().get_urls()]
 
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
         """The next day's fires and the last day's runs (see ``dashboard``)."""

@@ -5,6 +5,10 @@
 Django's bulk paths skip ``Model.save()``, which is where other schedulers hang their
 hooks and lose edits; here the queryset does it itself. Any process just writes rows;
 nothing here knows about the scheduler.
+
+The same paths, and ``run_now()``, report what they changed of the fields a person edits
+(``signals.jobs_written``, with the values before and after) to whoever listens: the audit
+trail. Nobody listening, nothing is computed.
 """
 
 from __future__ import annotations
