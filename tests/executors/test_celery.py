@@ -1,5 +1,6 @@
 """``EXECUTOR: "celery"`` with real ``celery -A … worker`` processes on a real broker."""
 
+import contextlib
 import os
 import signal
 import time
@@ -34,6 +35,7 @@ from tests.support.processes import (
 pytest.importorskip("celery")
 import redis
 from celery import Celery
+from celery import _state as celery_state
 
 from tablecron.claiming import Claimer
 from tablecron.db import close_old_connections
@@ -175,7 +177,9 @@ def test_runs_sent_while_the_database_is_away_are_all_sent_and_then_recorded(
     is still sent (one failed record of being queued stranded the rest of the loop's
     claims, held by a live scheduler and never sent), and recorded once it is back."""
     (tmp_path / "broker").mkdir()
-    with redis_server(tmp_path / "broker") as broker:
+    current = celery_state.get_current_app()  # a new app becomes the current one: put it back
+    with redis_server(tmp_path / "broker") as broker, contextlib.ExitStack() as restore:
+        restore.callback(current.set_current)
         executor = CeleryExecutor(Celery("tablecron-test", broker=broker.url))
         for n in range(3):
             due(make_job(f"j{n}"))
