@@ -1026,25 +1026,31 @@ def describe() -> str:
     )
 
 
-def main() -> None:
-    opts = options()
-    bench_name = "tablecron_bench"
+@contextmanager
+def throwaway_database(name: str) -> Iterator[str]:
+    """A new database for the bench, the schedulers' too, dropped on the way out."""
     if connection.vendor == "sqlite":
-        bench_name = os.path.join(tempfile.gettempdir(), "tablecron_bench.sqlite3")
-    connection.settings_dict["TEST"]["NAME"] = bench_name
+        name = os.path.join(tempfile.gettempdir(), f"{name}.sqlite3")
+    connection.settings_dict["TEST"]["NAME"] = name
     test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     assert child_env()["TABLECRON_DB_NAME"] == test_db, "the schedulers would use another DB"
     clock = time.perf_counter()
     try:
         print(f"database: {connection.vendor} ({test_db}); {describe()}")
-        print(f"scheduler settings: {opts.settings or 'defaults'}; logs in {opts.logs}")
-        for part in PARTS:
-            if part in opts.only:
-                globals()[f"part_{part}"](opts)
+        yield test_db
     finally:
         connection.close()
         connection.creation.destroy_test_db(test_db, verbosity=0)
         print(f"\ntotal {time.perf_counter() - clock:.0f} s; load {os.getloadavg()[0]:.2f}")
+
+
+def main() -> None:
+    opts = options()
+    with throwaway_database("tablecron_bench"):
+        print(f"scheduler settings: {opts.settings or 'defaults'}; logs in {opts.logs}")
+        for part in PARTS:
+            if part in opts.only:
+                globals()[f"part_{part}"](opts)
 
 
 if __name__ == "__main__":

@@ -148,5 +148,15 @@ TASKS: dict[str, dict[str, Any]] = {
 if importlib.util.find_spec("django_tasks_db") is not None:
     INSTALLED_APPS += ["django_tasks_db"]
     TASKS["database"] = {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}
+# The peers that "manage.py tablecron import" reads, where the peers extra is installed
+# (scripts/setup.sh): their real tables, migrated, for tests/imports/. Not beside a second
+# database: django-apscheduler's data migration 0005 reads "default" while it migrates
+# the other one, and fails there.
+PEERS = [
+    app
+    for app in ("django_celery_beat", "django_apscheduler")
+    if importlib.util.find_spec(app) and "tablecron" not in DATABASES
+]
+INSTALLED_APPS += PEERS
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "static/"

@@ -1,5 +1,5 @@
-"""The core needs none of the optional extras (api, celery, django_tasks, metrics): every core
-module imports, and checks pass, without them."""
+"""The core needs none of the optional extras (api, celery, django_tasks, metrics, peers):
+every core module imports, and checks pass, without them."""
 
 import subprocess
 import sys
@@ -17,6 +17,7 @@ SCRIPT = textwrap.dedent(
         "rest_framework", "django_filters", "drf_spectacular",  # api
         "celery", "kombu", "redis",  # celery
         "django_tasks_db",  # django_tasks
+        "apscheduler", "django_apscheduler", "django_celery_beat",  # peers (import)
         "prometheus_client",  # metrics
     }
 
@@ -63,6 +64,8 @@ SCRIPT = textwrap.dedent(
         "tablecron.executors.celery",
         "tablecron.tasks",
         "tablecron.executors.django_tasks",
+        "tablecron.imports.apscheduler",
+        "tablecron.imports.celery_beat",
         "tablecron.contrib.prometheus",
     )
     for module in pkgutil.walk_packages(tablecron.__path__, "tablecron."):

@@ -259,16 +259,6 @@ def test_dead_process_on_this_host_is_reaped_at_once(scheduler: Scheduler) -> No
     assert run.status == "lost"
 
 
-def test_old_runs_are_pruned(scheduler: Scheduler) -> None:
-    job = make_job()
-    old = timezone.now() - timedelta(days=31)
-    JobRun.objects.create(job=job, scheduled_for=old, status="succeeded")
-    JobRun.objects.create(job=job, scheduled_for=old + timedelta(seconds=1), status="running")
-    JobRun.objects.create(job=job, scheduled_for=timezone.now(), status="succeeded")
-    assert scheduler.housekeeping.prune(db_now()) == 1
-    assert JobRun.objects.count() == 2
-
-
 def test_signals_around_each_run(scheduler: Scheduler) -> None:
     seen: list[tuple[str, str]] = []
 
@@ -302,7 +292,7 @@ def test_shutdown_hands_back_unstarted_runs_and_deregisters(scheduler: Scheduler
 
 def test_heartbeat_comes_back_after_being_reaped(scheduler: Scheduler) -> None:
     SchedulerInstance.objects.all().delete()
-    scheduler.housekeeping.heartbeat(db_now())
+    scheduler.housekeeping.presence.heartbeat()
     assert SchedulerInstance.objects.filter(pk=scheduler.id).exists()
 
 

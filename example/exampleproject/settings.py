@@ -95,7 +95,9 @@ TABLECRON: dict[str, object] = {
     # "MAX_WORKERS": 10,  # threads of the "thread" executor
     # "HEARTBEAT_INTERVAL": 10,  # seconds between a scheduler's signs of life
     # "LOST_AFTER": 60,  # seconds of silence after which a scheduler's runs are lost
-    # "RUN_RETENTION": timedelta(days=30),  # how long JobRun rows are kept
+    # "RUN_RETENTION": timedelta(days=30),  # how long finished JobRun rows are kept
+    # "FAILED_RUN_RETENTION": timedelta(days=90),  # failed ones (default: RUN_RETENTION)
+    # "RUNS_PER_JOB": 1000,  # keep at most the last N runs of each job (default: no limit)
     # "ALLOWED_TASKS": [],  # dotted paths of undecorated functions that may be scheduled
     # "ARGS_MAX_BYTES": 65536,  # size limit of a job's JSON args and kwargs
     # "RESULT_MAX_BYTES": 65536,  # size limit of a run's stored result

@@ -12,6 +12,9 @@ class TablecronConfig(AppConfig):
         from tablecron.checks import register_checks
 
         register_checks()
+        from tablecron import audit
+
+        audit.install()
         # Like admin.py: every installed app's tablecron_jobs.py registers its tasks on
         # import. Not jobs.py, which django-extensions' jobs/ packages already use.
         autodiscover_modules("tablecron_jobs")

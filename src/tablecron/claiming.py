@@ -96,8 +96,7 @@ class Claimer:
             claims = self._claim_due_jobs(now, limit)
             claims += self._claim_pending_runs(now, limit - len(claims))
             if self.executor.submits_in_claim:
-                for claim in claims:
-                    self.executor.submit(claim)
+                self.executor.submit_many(claims)
             return claims
 
     def _claim_due_jobs(self, now: datetime, limit: int) -> list[Claim]:

@@ -35,6 +35,7 @@ class Key:
 
 
 _SECONDS = (int, float, timedelta)
+_NONE = type(None)
 
 KEYS: dict[str, Key] = {
     "DATABASE": Key("default", (str,), "an alias in DATABASES"),
@@ -49,6 +50,10 @@ KEYS: dict[str, Key] = {
     "HEARTBEAT_INTERVAL": Key(10.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "LOST_AFTER": Key(60.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "RUN_RETENTION": Key(timedelta(days=30), _SECONDS, "a timedelta or seconds", positive=True),
+    "FAILED_RUN_RETENTION": Key(
+        None, (*_SECONDS, _NONE), "a timedelta, seconds, or None (as RUN_RETENTION)", positive=True
+    ),
+    "RUNS_PER_JOB": Key(None, (int, _NONE), "a positive integer or None (no limit)", positive=True),
     "ALLOWED_TASKS": Key((), (list, tuple), "a list of dotted paths to callables"),
     "ARGS_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
     "RESULT_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
@@ -65,6 +70,7 @@ KEYS: dict[str, Key] = {
     "METRICS_PORT": Key(0, (int,), "a port number, 1 to 65535, or 0 for none"),
     "METRICS_ADDRESS": Key("127.0.0.1", (str,), "an address to listen on, e.g. 127.0.0.1"),
     "METRICS_TOKEN": Key("", (str,), "a secret string, or empty for none"),
+    "AUDIT_TRAIL": Key(True, (bool,), "True or False"),
 }
 # Dotted paths, not classes: reading them imports nothing, so the core needs no DRF.
 DOTTED_PATH_LISTS = ("ALLOWED_TASKS", "API_PERMISSION_CLASSES")
@@ -128,6 +134,16 @@ class Settings:
         return timedelta(seconds=_seconds(self.get("RUN_RETENTION")))
 
     @property
+    def FAILED_RUN_RETENTION(self) -> timedelta:
+        value = self.get("FAILED_RUN_RETENTION")
+        return self.RUN_RETENTION if value is None else timedelta(seconds=_seconds(value))
+
+    @property
+    def RUNS_PER_JOB(self) -> int | None:
+        value = self.get("RUNS_PER_JOB")
+        return None if value is None else int(value)
+
+    @property
     def ALLOWED_TASKS(self) -> tuple[str, ...]:
         return tuple(self.get("ALLOWED_TASKS"))
 
@@ -154,6 +170,10 @@ class Settings:
     @property
     def CONNECTION_RECYCLE(self) -> float:
         return _seconds(self.get("CONNECTION_RECYCLE"))
+
+    @property
+    def AUDIT_TRAIL(self) -> bool:
+        return bool(self.get("AUDIT_TRAIL"))
 
     @property
     def API_PERMISSION_CLASSES(self) -> tuple[str, ...]:

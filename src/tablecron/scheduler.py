@@ -27,6 +27,7 @@ from tablecron.housekeeping import Housekeeping
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
 from tablecron.models.run import ACTIVE
 from tablecron.outcomes import write_now
+from tablecron.retention import Pruner
 from tablecron.wakeup import waiter_for
 
 logger = logging.getLogger("tablecron")
@@ -49,6 +50,8 @@ class Scheduler:
         self.housekeeping = Housekeeping(self.id, self.host, self.executor)
         self._stop = threading.Event()
         self._waiter = waiter_for(self._stop)
+        self._pruning: threading.Thread | None = None
+        self._pruning_done = threading.Event()
 
     def start(self) -> None:
         """Register this scheduler (and reap what dead ones on this host left)."""
@@ -67,6 +70,7 @@ class Scheduler:
                 try:
                     if not started:
                         self.start()
+                        self._pruning = Pruner().prune_in_background(self._pruning_done)
                         started = True
                     delay = self.run_once()
                     backoff = 0.0
@@ -98,8 +102,7 @@ class Scheduler:
                 return self._delay(now, soonest, asked)
             claims = self.claimer.claim(capacity)
             if not self.executor.submits_in_claim:
-                for claim in claims:
-                    self.executor.submit(claim)
+                self.executor.submit_many(claims)
             self.executor.expire()
             # Nothing claimed: another scheduler holds the due rows for a moment.
             return 0.0 if claims else min(settings.POLL_INTERVAL, BUSY_DELAY)
@@ -121,12 +124,16 @@ class Scheduler:
         return max(0.0, poll)
 
     def shutdown(self) -> None:
-        """Hand back claimed runs not yet sent, wait for running work, deregister."""
+        """Stop pruning, hand back claimed runs not yet sent, wait for running work,
+        deregister."""
+        self._pruning_done.set()
+        if self._pruning is not None:
+            self._pruning.join()
         try:
             self._hand_back_unsent()
             unfinished = self.executor.shutdown(settings.SHUTDOWN_GRACE)
             if unfinished:
-                JobRun.objects.filter(pk__in=unfinished, status__in=ACTIVE).update(
+                JobRun.objects.filter(pk__in=unfinished, status__in=ACTIVE, worker=self.id).update(
                     status=RunStatus.CANCELLED,
                     finished_at=Now(),
                     error="The scheduler stopped before the run finished.",

@@ -70,6 +70,15 @@ validate_queue = RegexValidator(
 )
 
 
+def error_text(exc: ValidationError) -> str:
+    """A model's validation errors on one line, each after its field's name: for reports
+    that commands print per row."""
+    return "; ".join(
+        " ".join(messages) if name == "__all__" else f"{name}: {' '.join(messages)}"
+        for name, messages in exc.message_dict.items()
+    )
+
+
 def email_list(value: str) -> list[str]:
     """The addresses in a field of addresses separated by commas or white space."""
     return [address for address in value.replace(",", " ").split() if address]

@@ -10,52 +10,14 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from tablecron.models import Job
+from tablecron.models import CodeStatus, Job
+from tests.support.admin_forms import form_data
 from tests.support.factories import ADD, YEARLY, job
 
 pytestmark = pytest.mark.django_db
 
 ADD_URL = reverse("admin:tablecron_job_add")
 UPCOMING = reverse("admin:tablecron_job_upcoming")
-
-
-def form_data(**fields: Any) -> dict[str, Any]:
-    """What the add form posts, with the read-only runs inline's management form."""
-    data: dict[str, Any] = {
-        "name": "nightly",
-        "description": "",
-        "task": ADD,
-        "args": "[1]",
-        "kwargs": "{}",
-        "enabled": "on",
-        "schedule_kind": "cron",
-        "cron": "0 9 * * 1",
-        "timezone": "Asia/Shanghai",
-        "interval": "",
-        "run_at_0": "",
-        "run_at_1": "",
-        "start_at_0": "",
-        "start_at_1": "",
-        "end_at_0": "",
-        "end_at_1": "",
-        "jitter": "",
-        "misfire_grace": "",
-        "coalesce": "on",
-        "max_instances": "1",
-        "timeout": "",
-        "max_retries": "0",
-        "retry_delay": "00:01:00",
-        "queue": "",
-        "notify_emails": "",
-        "notify_webhook": "",
-        "alert_after": "",
-        "runs-TOTAL_FORMS": "0",
-        "runs-INITIAL_FORMS": "0",
-        "runs-MIN_NUM_FORMS": "0",
-        "runs-MAX_NUM_FORMS": "0",
-    }
-    data.update(fields)
-    return {key: value for key, value in data.items() if value is not None}
 
 
 def errors_of(response: Any) -> dict[str, list[str]]:
@@ -275,3 +237,29 @@ def test_a_viewer_sees_the_job_read_only(client: Client) -> None:
     assert "Every 5 minutes" in text  # the upcoming fire times, server-side
     kind = text[text.index('class="form-row field-schedule_kind"') :].split("</div>")[:3]
     assert '<div class="readonly">Interval' in "".join(kind)
+
+
+def test_code_owns_the_fields_of_a_declared_job(admin_client: Client) -> None:
+    target = job(name="declared", cron=YEARLY, code_status=CodeStatus.DECLARED)
+    target.save()
+    job(name="typed-in").save()
+    url = reverse("admin:tablecron_job_change", args=[target.pk])
+    page = admin_client.get(url)
+    form = page.context["adminform"].form
+    # What it does and when is code's, read-only; pausing and being told stay people's.
+    people = {"name", "enabled", "notify", "notify_emails", "notify_webhook", "alert_after"}
+    assert set(form.fields) == people
+    assert "yes: declared in code" in page.content.decode()
+    # Pausing stays people's; an edit of a field code owns is not taken.
+    data = form_data(name="declared", enabled="", cron="0 1 * * *", args="[2]")
+    assert admin_client.post(url, data).status_code == 302
+    target.refresh_from_db()
+    assert (target.enabled, target.cron, target.args) == (False, YEARLY, [1])
+
+    jobs = reverse("admin:tablecron_job_changelist")
+    listed = admin_client.get(jobs, {"code_status__exact": "declared"}).content.decode()
+    assert ">declared<" in listed
+    assert ">typed-in<" not in listed
+    assert "?code_status__exact=removed" in listed
+    editable = admin_client.get(reverse("admin:tablecron_job_change", args=[target.pk + 1]))
+    assert "cron" in editable.context["adminform"].form.fields

@@ -1,9 +1,12 @@
 """Rows and times for the tests: unsaved jobs with defaults, runs of each kind, fire times."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth.models import Permission, User
+from django.test import Client
 from django.utils import timezone
 
 from tablecron import schedules
@@ -73,3 +76,53 @@ def runs_of_each_kind(now: datetime) -> dict[str, JobRun]:
         ),
         "pending": run("not-claimed", 1, status=RunStatus.SCHEDULED),
     }  # fmt: skip
+
+
+def jobs_with_history(
+    count: int, now: datetime, *, runs_per_job: int = 3, fail_every: int = 7, prefix: str = "job"
+) -> list[Job]:
+    """``count`` cron jobs on a few dozen shared schedules, with ``runs_per_job`` runs each
+    in the last day: every ``fail_every``-th run failed, the others succeeded, each one
+    started a little late and ran a few seconds. Through bulk_create, in batches."""
+    jobs = Job.objects.bulk_create(
+        (
+            job(name=f"{prefix}-{n:05d}", cron=f"{n % 60} {n % 24} * * *", timezone="UTC")
+            for n in range(count)
+        ),
+        batch_size=1000,
+    )
+    runs = []
+    for n, saved in enumerate(jobs):
+        for r in range(runs_per_job):
+            at = now - timedelta(hours=(n + r * 7) % 23 + 0.5, minutes=r)
+            failed = (n * runs_per_job + r) % fail_every == 0
+            runs.append(
+                JobRun(
+                    job=saved,
+                    job_name=saved.name,
+                    scheduled_for=at,
+                    started_at=at + timedelta(seconds=n % 5),
+                    finished_at=at + timedelta(seconds=n % 5 + 1 + r),
+                    status=RunStatus.FAILED if failed else RunStatus.SUCCEEDED,
+                    error="Traceback (most recent call last):\nValueError: boom" if failed else "",
+                )
+            )
+    JobRun.objects.bulk_create(runs, batch_size=1000)
+    return jobs
+
+
+def signed_in[C: Client](client: C, role: str, codenames: Sequence[str] | None) -> C:
+    """``client`` (Django's or DRF's) for a role of a permission matrix: anonymous where
+    ``codenames`` is None, a superuser for "superuser", else a staff user holding the
+    tablecron permissions ``codenames`` (e.g. ``view_job``)."""
+    if codenames is None:
+        return client
+    if role == "superuser":
+        user = User.objects.create_superuser(role)
+    else:
+        user = User.objects.create_user(role, is_staff=True)
+        user.user_permissions.set(
+            Permission.objects.filter(content_type__app_label="tablecron", codename__in=codenames)
+        )
+    client.force_login(user)
+    return client

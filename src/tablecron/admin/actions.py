@@ -1,6 +1,10 @@
 """The job list's actions. Each goes through the model's ORM paths, so ``next_run_at`` is
 right when it commits; Django's own "delete selected" unschedules too (the rows are gone,
-their runs stay with ``job`` set to null)."""
+their runs stay with ``job`` set to null).
+
+Running now needs ``run_job``; pausing and resuming ``pause_job`` or ``change_job``
+(``JobAdmin.has_run_permission()``, ``has_pause_permission()``); duplicating ``add_job``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from tablecron import audit
 from tablecron.models import Job
 
 NAME_LENGTH = Job._meta.get_field("name").max_length or 200
@@ -47,13 +52,14 @@ def duplicate_job(job: Job) -> Job:
     return copy
 
 
-@admin.action(description=_("Run selected jobs now"), permissions=["change"])
+@admin.action(description=_("Run selected jobs now"), permissions=["run"])
 def run_now(
     modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
 ) -> None:
     jobs = list(queryset)
-    for job in jobs:
-        job.run_now()
+    with audit.action("run_now"):
+        for job in jobs:
+            job.run_now()
     modeladmin.message_user(
         request,
         ngettext(
@@ -66,9 +72,10 @@ def run_now(
     )
 
 
-@admin.action(description=_("Pause selected jobs"), permissions=["change"])
+@admin.action(description=_("Pause selected jobs"), permissions=["pause"])
 def pause(modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]) -> None:
-    count = queryset.update(enabled=False)
+    with audit.action("pause"):
+        count = queryset.update(enabled=False)
     modeladmin.message_user(
         request,
         ngettext("%(count)d job paused.", "%(count)d jobs paused.", count) % {"count": count},
@@ -76,11 +83,12 @@ def pause(modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: Que
     )
 
 
-@admin.action(description=_("Resume selected jobs"), permissions=["change"])
+@admin.action(description=_("Resume selected jobs"), permissions=["pause"])
 def resume(
     modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
 ) -> None:
-    count = queryset.update(enabled=True)
+    with audit.action("resume"):
+        count = queryset.update(enabled=True)
     modeladmin.message_user(
         request,
         ngettext("%(count)d job resumed.", "%(count)d jobs resumed.", count) % {"count": count},
@@ -92,7 +100,7 @@ def resume(
 def duplicate(
     modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
 ) -> None:
-    with transaction.atomic():
+    with transaction.atomic(), audit.action("duplicate"):
         copies = [duplicate_job(job) for job in queryset.order_by("name")]
     modeladmin.message_user(
         request,

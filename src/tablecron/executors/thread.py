@@ -116,7 +116,8 @@ class ThreadExecutor(Executor):
             thread = threading.current_thread()
             name, thread.name = thread.name, f"tablecron-run-{claim.run_id}"
             try:
-                execute(claim, self._writer_for(slot))
+                if execute(claim, self._writer_for(slot)) is None:  # no longer ours to run
+                    self._written([claim.run_id])
             except Exception:  # the run is reaped by its scheduler; the worker goes on
                 logger.exception("tablecron: run %d could not be executed", claim.run_id)
                 self._written([claim.run_id])

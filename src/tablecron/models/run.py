@@ -49,9 +49,6 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
         """Runs waiting for any scheduler: manual, retries and jittered fires."""
         return self.filter(status=RunStatus.SCHEDULED, worker="", not_before__lte=now)
 
-    def finished_before(self, when: datetime) -> JobRunQuerySet:
-        return self.exclude(status__in=ACTIVE).filter(scheduled_for__lt=when)
-
 
 class JobRun(models.Model):
     job = models.ForeignKey(

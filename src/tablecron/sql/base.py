@@ -10,12 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connections
 from django.utils.dateparse import parse_datetime
 
 from tablecron.sql.rows import Advance, Finished, Inserted, NewRun, Row, columns
+
+
+class Where(NamedTuple):
+    """A condition on the run table and its parameters."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+    def from_time(self, at: datetime) -> Where:
+        """Only the runs scheduled at ``at`` or later: the next batch starts its index scan
+        where the last one ended, not at the dead entries of the rows already deleted."""
+        return Where(f"{self.sql} AND scheduled_for >= %s", (*self.params, at))
+
 
 RUNNING = "running"  # RunStatus.RUNNING: models import nothing from here, nor this from them
 SCHEDULED = "scheduled"
@@ -210,6 +223,55 @@ class Statements:
             "WHERE id = %s AND (last_run_at IS NULL OR last_run_at <= %s)",
             [scheduled_for, status, job_id, scheduled_for],
         )
+
+    # -- retention -------------------------------------------------------------------
+
+    prune_batch = 1000  # rows one pruning statement deletes at most: a short transaction
+    prune_lock = ""  # appended to the pruning statement's SELECT
+
+    def older_than(self, status: str, before: datetime) -> Where:
+        """Runs in ``status`` scheduled before ``before``: a range of the (status,
+        scheduled_for) index."""
+        return Where("status = %s AND scheduled_for < %s", (status, before))
+
+    def up_to(self, job_id: int, at: datetime, attempt: int) -> Where:
+        """The finished runs of job ``job_id`` up to and including the run (``at``,
+        ``attempt``): a range of the unique key (job, scheduled_for, attempt)."""
+        return Where(
+            "job_id = %s AND (scheduled_for < %s OR (scheduled_for = %s AND attempt <= %s)) "
+            "AND status NOT IN (%s, %s)",
+            (job_id, at, at, attempt, SCHEDULED, RUNNING),
+        )
+
+    def delete_runs(self, where: Where) -> tuple[int, datetime | None]:
+        """Delete at most ``prune_batch`` of the runs ``where`` selects, oldest first, in
+        one statement; returns how many, and the newest scheduled_for among them."""
+        sql = (
+            f"DELETE FROM {self.run} WHERE id IN (SELECT id FROM {self.run} WHERE {where.sql} "
+            f"ORDER BY scheduled_for LIMIT {self.prune_batch}{self.prune_lock}) "
+            "RETURNING scheduled_for"
+        )
+        return self._deleted(self.execute(sql, where.params)[1])
+
+    @staticmethod
+    def _deleted(rows: list[tuple[Any, ...]]) -> tuple[int, datetime | None]:
+        return len(rows), max((aware(at) for (at,) in rows), default=None)
+
+    def count_runs(self, where: Where) -> int:
+        sql = f"SELECT COUNT(*) FROM {self.run} WHERE {where.sql}"
+        return int(self.execute(sql, where.params)[1][0][0])
+
+    def beyond_last(self, keep: int) -> list[tuple[int, datetime, int]]:
+        """For each job with more than ``keep`` runs, the newest run that is not among its
+        last ``keep``: (job id, scheduled_for, attempt). Costs a walk of ``keep`` entries
+        of the unique key per job."""
+        sql = (
+            f"SELECT r.job_id, r.scheduled_for, r.attempt FROM (SELECT (SELECT x.id FROM "
+            f"{self.run} AS x WHERE x.job_id = j.id ORDER BY x.scheduled_for DESC, x.attempt "
+            f"DESC LIMIT 1 OFFSET {int(keep)}) AS id FROM {self.job} AS j) AS c "
+            f"JOIN {self.run} AS r ON r.id = c.id"
+        )
+        return [(job_id, aware(at), attempt) for job_id, at, attempt in self.execute(sql)[1]]
 
     # -- building blocks -------------------------------------------------------------
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from tablecron.sql.base import Statements
+from tablecron.sql.base import Statements, Where
 from tablecron.sql.rows import Row, columns
 
 CASTS = {"int": "%s", "text": "%s", "time": "CAST(%s AS DATETIME(6))", "json": "%s"}
@@ -16,6 +17,15 @@ class MySQLStatements(Statements):
     now_sql = "UTC_TIMESTAMP(6)"
     # RETURNING after it needs MariaDB (10.5+): MySQL has no INSERT … RETURNING.
     insert_ignoring = "INSERT IGNORE INTO {table} ({columns}) {select}"
+
+    prune_batch = 5000
+
+    def delete_runs(self, where: Where) -> tuple[int, datetime | None]:
+        """MySQL cannot delete from a table that a subquery reads, but deletes in order
+        with a limit (RETURNING: MariaDB)."""
+        order = f"ORDER BY scheduled_for LIMIT {self.prune_batch} RETURNING scheduled_for"
+        sql = f"DELETE FROM {self.run} WHERE {where.sql} {order}"
+        return self._deleted(self.execute(sql, where.params)[1])
 
     def writable(self, rows: Sequence[tuple[int, int | None]]) -> set[int]:
         """Those whose run and job rows it could lock first with SKIP LOCKED: InnoDB's

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from tablecron.conf import settings
 from tablecron.sql.base import SUCCEEDED, Statements, aware
 from tablecron.sql.constants import CLAIMING_SETTING, NOTIFY_CHANNEL
 from tablecron.sql.rows import Finished, Row, columns
@@ -16,26 +17,49 @@ LOCK_TIMEOUT = "50ms"  # see writable()
 LOCK_NOT_AVAILABLE = "55P03"  # the SQLSTATE of a lock_timeout
 
 
+IDLE_SETTING = "'idle_in_transaction_session_timeout'"
+
+
+def idle_limit() -> str:
+    """How long (ms) the server keeps a claim's or a batch's transaction open while its
+    scheduler sends nothing: half of ``LOST_AFTER``. A scheduler cut off from the server
+    in the middle of one would otherwise hold its rows locked, and the jobs among them
+    unclaimable by the others, until TCP gives up on the connection (many minutes); the
+    server ends the session instead, and its transaction rolls back."""
+    return str(max(1, int(settings.LOST_AFTER * 500)))
+
+
 class PostgreSQLStatements(Statements):
     skip_locked = True
     notifies = True
     listen_sql = f"LISTEN {NOTIFY_CHANNEL}"
     now_sql = "statement_timestamp()"
 
+    prune_batch = 5000
+    # Two schedulers prune at once: each takes the rows the other does not hold.
+    prune_lock = " FOR UPDATE SKIP LOCKED"
+
     def begin_claim(self) -> datetime:
         """Also mutes the NOTIFY trigger for this transaction's writes: other schedulers
-        need no wake-up for work that is already claimed."""
+        need no wake-up for work that is already claimed; and bounds its idle time (see
+        ``idle_limit()``)."""
         rows = self.execute(
-            f"SELECT set_config(%s, 'on', true), {self.now_sql}", [CLAIMING_SETTING]
+            f"SELECT set_config(%s, 'on', true), set_config({IDLE_SETTING}, %s, true), "
+            f"{self.now_sql}",
+            [CLAIMING_SETTING, idle_limit()],
         )
-        return aware(rows[1][0][1])
+        return aware(rows[1][0][2])
 
     def writable(self, rows: Sequence[tuple[int, int | None]]) -> set[int]:
         """All of them, with a short ``lock_timeout`` for the rest of the transaction: a
         wait ends in a lock timeout long before PostgreSQL's deadlock check
         (``deadlock_timeout``, 1 s) would abort either side, and costs nothing when no
-        row is busy."""
-        self.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        row is busy. Its idle time is bounded too (see ``idle_limit()``)."""
+        self.execute(
+            f"SELECT set_config('lock_timeout', '{LOCK_TIMEOUT}', true), "
+            f"set_config({IDLE_SETTING}, %s, true)",
+            [idle_limit()],
+        )
         return super().writable(rows)
 
     def is_lock_timeout(self, exc: BaseException) -> bool:

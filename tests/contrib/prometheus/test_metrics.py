@@ -127,7 +127,7 @@ def test_the_view_adds_up_every_gunicorn_workers_counts(tmp_path: Path) -> None:
     multiproc = tmp_path / "prometheus"
     multiproc.mkdir()
     env = {"PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
-    with gunicorn(2, tmp_path / "gunicorn.log", env, SCHEDULER_IN_WEB_WORKERS=True,
+    with gunicorn(2, tmp_path / "gunicorn.log", env=env, SCHEDULER_IN_WEB_WORKERS=True,
                   HEARTBEAT_INTERVAL=1, METRICS_TOKEN="s3cret") as (server, port):  # fmt: skip
 
         def both_fired() -> bool:

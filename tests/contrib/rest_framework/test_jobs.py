@@ -36,16 +36,17 @@ def when(text: str | None) -> datetime | None:
 
 def test_create_computes_next_run_and_ignores_read_only_fields(api: APIClient) -> None:
     sent = {**VALID, "timezone": "Asia/Shanghai", "next_run_at": "2001-01-01T00:00:00Z"}
-    response = api.post(JOBS, {**sent, "version": 99, "last_status": "failed"}, format="json")
+    kept = {"version": 99, "last_status": "failed", "code_status": "declared"}
+    response = api.post(JOBS, {**sent, **kept}, format="json")
     assert response.status_code == 201, response.data
     created = Job.objects.get()
     assert created.next_run_at == next_cron(YEARLY, zone="Asia/Shanghai")
-    assert (created.version, created.last_status) == (0, "")
+    assert (created.version, created.last_status, created.code_status) == (0, "", "")
     data = response.json()
     assert data["id"] == created.pk
     assert when(data["next_run_at"]) == created.next_run_at
     assert when(data["created_at"]) == created.created_at
-    assert data["last_status"] == ""
+    assert (data["last_status"], data["code_status"]) == ("", "")
     assert data["schedule_description"] == describe_schedule(created)
 
 

@@ -8,11 +8,12 @@ import pytest
 pytest.importorskip("rest_framework")
 
 from django.contrib.auth.models import Permission, User
+from django.db import transaction
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tablecron.models import Job, JobRun
-from tests.support.factories import ADD, YEARLY, job
+from tests.support.factories import ADD, YEARLY, job, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -38,101 +39,79 @@ def client_with(db: None) -> Callable[..., APIClient]:
     return make
 
 
-def endpoints(job_id: int) -> list[tuple[str, str, Any]]:
-    """Every endpoint, as (method, url, JSON body)."""
-    jobs = "/api/jobs/"
+# Who may do what, by default (ModelPermissions): a role is a set of permissions.
+VIEW = ("view_job", "view_jobrun")
+ROLES: dict[str, tuple[str, ...] | None] = {
+    "anonymous": None,
+    "nobody": (),  # signed in, no permission
+    "viewer": VIEW,
+    "operator": (*VIEW, "run_job", "pause_job"),
+    "editor": (*VIEW, "add_job", "change_job", "delete_job"),
+    "superuser": (),
+}
+EVERYONE_WHO_VIEWS = {"viewer", "operator", "editor", "superuser"}
+
+
+def matrix(job_id: int, run_id: int) -> list[tuple[str, str, Any, set[str]]]:
+    """Every endpoint, as (method, url, JSON body, the roles it answers with a success)."""
+    jobs, one = "/api/jobs/", f"/api/jobs/{job_id}/"
+    new = {"name": "new", "task": ADD, "args": [1], "cron": YEARLY}
     return [
-        ("get", "/api/", None),
-        ("get", jobs, None),
-        ("post", jobs, {"name": "new", "task": ADD, "args": [1], "cron": YEARLY}),
-        ("get", f"{jobs}{job_id}/", None),
-        ("patch", f"{jobs}{job_id}/", {"description": "x"}),
-        ("put", f"{jobs}{job_id}/", {"name": "job", "task": ADD, "args": [2]}),
-        ("delete", f"{jobs}{job_id}/", None),
-        ("post", f"{jobs}{job_id}/run/", None),
-        ("post", f"{jobs}{job_id}/pause/", None),
-        ("post", f"{jobs}{job_id}/resume/", None),
-        ("get", f"{jobs}{job_id}/upcoming/", None),
-        ("get", "/api/runs/", None),
-        ("get", "/api/tasks/", None),
-        ("get", f"/api/tasks/{ADD}/", None),
-        ("post", "/api/schedule/upcoming/", {"cron": "@daily"}),
-        ("get", "/api/schema/", None),
+        ("get", "/api/", None, set(ROLES)),  # only links
+        ("get", jobs, None, EVERYONE_WHO_VIEWS),
+        ("post", jobs, new, {"editor", "superuser"}),
+        ("get", one, None, EVERYONE_WHO_VIEWS),
+        ("patch", one, {"description": "x"}, {"editor", "superuser"}),
+        ("put", one, {"name": "job", "task": ADD, "args": [2]}, {"editor", "superuser"}),
+        ("delete", one, None, {"editor", "superuser"}),
+        # Running now is its own permission: editing a job does not grant it.
+        ("post", f"{one}run/", None, {"operator", "superuser"}),
+        ("post", f"{one}pause/", None, {"operator", "editor", "superuser"}),
+        ("post", f"{one}resume/", None, {"operator", "editor", "superuser"}),
+        ("get", f"{one}upcoming/", None, EVERYONE_WHO_VIEWS),
+        ("get", "/api/runs/", None, EVERYONE_WHO_VIEWS),
+        ("get", f"/api/runs/{run_id}/", None, EVERYONE_WHO_VIEWS),
+        ("get", "/api/tasks/", None, EVERYONE_WHO_VIEWS),
+        ("get", f"/api/tasks/{ADD}/", None, EVERYONE_WHO_VIEWS),
+        # A POST that stores nothing: whoever may see jobs may try a schedule.
+        ("post", "/api/schedule/upcoming/", {"cron": "@daily"}, EVERYONE_WHO_VIEWS),
+        ("get", "/api/schema/", None, EVERYONE_WHO_VIEWS),
     ]
+
+
+def as_role(role: str) -> APIClient:
+    return signed_in(APIClient(), role, ROLES[role])
 
 
 def call(client: APIClient, method: str, url: str, body: Any) -> Any:
     return getattr(client, method)(url, body, format="json")
 
 
-def unchanged(before: list[dict[str, Any]]) -> bool:
-    return list(Job.objects.values()) == before and not JobRun.objects.exists()
-
-
-def test_anonymous_requests_are_told_to_authenticate(saved: Job) -> None:
-    before = list(Job.objects.values())
-    for method, url, body in endpoints(saved.pk)[1:]:  # the root only lists links
-        response = call(APIClient(), method, url, body)
-        # 401 with a challenge, as the first authentication class is Basic (tests/settings).
-        assert response.status_code == 401, (method, url)
-        assert response["WWW-Authenticate"].startswith("Basic"), (method, url)
-    assert unchanged(before)
-
-
-def test_signed_in_users_without_permissions_are_refused(
-    saved: Job, client_with: Callable[..., APIClient]
-) -> None:
-    client = client_with()
-    before = list(Job.objects.values())
-    for method, url, body in endpoints(saved.pk)[1:]:
-        assert call(client, method, url, body).status_code == 403, (method, url)
-    assert unchanged(before)
-
-
-def test_viewers_read_and_try_schedules_but_do_not_write(
-    saved: Job, client_with: Callable[..., APIClient]
-) -> None:
-    client = client_with("view_job", "view_jobrun")
-    before = list(Job.objects.values())
-    allowed = {
-        (method, url)
-        for method, url, body in endpoints(saved.pk)
-        if call(client, method, url, body).status_code < 400
-    }
-    assert allowed == {
-        ("get", "/api/"),
-        ("get", "/api/jobs/"),
-        ("get", f"/api/jobs/{saved.pk}/"),
-        ("get", f"/api/jobs/{saved.pk}/upcoming/"),
-        ("get", "/api/runs/"),
-        ("get", "/api/tasks/"),
-        ("get", f"/api/tasks/{ADD}/"),
-        ("post", "/api/schedule/upcoming/"),  # a POST that stores nothing
-        ("get", "/api/schema/"),
-    }
-    assert unchanged(before)
+def test_the_permission_matrix(saved: Job) -> None:
+    """Each role against each endpoint, each request on the same rows (rolled back after):
+    a success where the role allows it; else 401 without credentials (Basic comes first
+    in tests/settings), 403 with them, and nothing written."""
+    run = JobRun.objects.create(job=saved, scheduled_for=saved.created_at, status="succeeded")
+    clients = {role: as_role(role) for role in ROLES}
+    before = list(Job.objects.values()), list(JobRun.objects.values())
+    expected, seen = {}, {}
+    for method, url, body, allowed in matrix(saved.pk, run.pk):
+        for role, client in clients.items():
+            refusal = 401 if role == "anonymous" else 403
+            expected[role, method, url] = "ok" if role in allowed else refusal
+            with transaction.atomic():
+                status = call(client, method, url, body).status_code
+                changed = (list(Job.objects.values()), list(JobRun.objects.values())) != before
+                transaction.set_rollback(True)
+            seen[role, method, url] = "ok" if status < 400 else status
+            if status >= 400:
+                assert not changed, (role, method, url)
+    assert seen == expected
 
 
 def test_runs_need_their_own_view_permission(client_with: Callable[..., APIClient]) -> None:
     assert client_with("view_job").get("/api/runs/").status_code == 403
     assert client_with("view_jobrun").get("/api/runs/").status_code == 200
-
-
-def test_each_write_needs_its_permission(saved: Job, client_with: Callable[..., APIClient]) -> None:
-    url = f"/api/jobs/{saved.pk}/"
-    new = {"name": "new", "task": ADD, "args": [1], "cron": YEARLY}
-    changer = client_with("change_job")
-    assert changer.post("/api/jobs/", new, format="json").status_code == 403
-    assert changer.delete(url).status_code == 403
-    assert changer.patch(url, {"description": "edited"}, format="json").status_code == 200
-    # Running, pausing and resuming change the job: change_job, not add_job.
-    assert changer.post(f"{url}run/").status_code == 202
-    assert changer.post(f"{url}pause/").status_code == 200
-    assert changer.post(f"{url}resume/").status_code == 200
-    adder = client_with("add_job")
-    assert adder.post(f"{url}run/").status_code == 403
-    assert adder.post("/api/jobs/", new, format="json").status_code == 201
-    assert client_with("delete_job").delete(url).status_code == 204
 
 
 @override_settings(TABLECRON={"API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"]})

@@ -19,9 +19,9 @@ class ModelPermissions(DjangoModelPermissions):
     """``DjangoModelPermissions``, with reading guarded too, and per-action permissions.
 
     DRF's class lets any signed-in user read; this one asks for ``view_job`` as the admin
-    does, since jobs name tasks and hold their arguments. A view may name the permission
-    an action needs in ``action_permissions`` (``{"run": "change"}``): running a job
-    is a POST, but it changes the job rather than adding one.
+    does, since jobs name tasks and hold their arguments. A view may name the permissions
+    an action needs in ``action_permissions``, any one of which will do (``{"pause":
+    ("pause", "change")}``): running a job is a POST, but it adds no job.
     """
 
     perms_map = {**DjangoModelPermissions.perms_map, "GET": _VIEW, "HEAD": _VIEW}
@@ -31,9 +31,8 @@ class ModelPermissions(DjangoModelPermissions):
         if not user or not user.is_authenticated:
             return False
         model = self._queryset(view).model
-        verb = getattr(view, "action_permissions", {}).get(getattr(view, "action", None))
-        if verb is None:
-            perms = self.get_required_permissions(request.method or "", model)
-        else:
-            perms = [f"{model._meta.app_label}.{verb}_{model._meta.model_name}"]
-        return bool(user.has_perms(perms))
+        verbs = getattr(view, "action_permissions", {}).get(getattr(view, "action", None))
+        if verbs is None:
+            return bool(user.has_perms(self.get_required_permissions(request.method or "", model)))
+        opts = model._meta
+        return any(user.has_perm(f"{opts.app_label}.{verb}_{opts.model_name}") for verb in verbs)

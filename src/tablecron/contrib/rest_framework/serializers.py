@@ -89,6 +89,7 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "alert_state",
             "alerted_at",
             "version",
+            "code_status",
             "created_at",
             "updated_at",
         ]
@@ -101,6 +102,7 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "alert_state",
             "alerted_at",
             "version",
+            "code_status",  # "manage.py tablecron sync"'s
             "created_at",
             "updated_at",
         ]

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tablecron', '0006_executors'),
+        ('tablecron', '0007_code_jobs'),
     ]
 
     operations = [
