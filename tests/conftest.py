@@ -18,7 +18,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if (marker := item.get_closest_marker("django_db")) is not None:
             kwargs = {**marker.kwargs, "databases": "__all__"}
-            item.add_marker(pytest.mark.django_db(*marker.args, **kwargs))
+            # First, so that it is the closest: a test's own @django_db comes before a
+            # marker appended to it.
+            item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
@@ -58,7 +59,7 @@ def test_a_run_ended_by_housekeeping_tells_its_job_is_failing(status: str) -> No
     )  # fmt: skip
     Job.objects.update(last_run_at=at, last_status="running")
     housekeeping = Scheduler(ImmediateExecutor()).housekeeping
-    with override_settings(TABLECRON={"QUEUED_LIMIT": 60}):
+    with override_settings(TABLECRON={**settings.TABLECRON, "QUEUED_LIMIT": 60}):
         assert housekeeping.reap_lost(now) + housekeeping.miss_unstarted(now) == 1
     (notice,) = claim_notices(now)
     assert (notice.event, notice.status) == ("failing", status)
