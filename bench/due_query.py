@@ -12,7 +12,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ django.setup()
 
 from django.db import connection, models  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from throwaway import throwaway_database  # noqa: E402
 
 from tablecron.models import Job  # noqa: E402
 
@@ -69,12 +69,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
     # Not the tests' database; on SQLite a file in the temporary directory.
-    bench_name = "tablecron_bench"
-    if connection.vendor == "sqlite":
-        bench_name = os.path.join(tempfile.gettempdir(), "tablecron_bench.sqlite3")
-    connection.settings_dict["TEST"]["NAME"] = bench_name
-    test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with throwaway_database("tablecron_bench") as test_db:
         print(f"database: {connection.vendor} ({test_db}), jobs: {args.rows:,}")
         rate = fill(args.rows)
         print(f"bulk_create with next_run_at computed: {rate:,.0f} jobs/s")
@@ -90,8 +85,6 @@ def main() -> None:
             f"p99 {statistics.quantiles(timings, n=100)[98]:.2f} ms"
         )
         print("plan:\n" + plan())
-    finally:
-        connection.creation.destroy_test_db(test_db, verbosity=0)
 
 
 if __name__ == "__main__":

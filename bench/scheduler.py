@@ -411,11 +411,11 @@ def ms(seconds: float) -> str:
 # next_run_at says it fires next. PostgreSQL only; other databases go through the ORM.
 _DAILY_JOBS_SQL = """
 INSERT INTO {job} (name, description, task, args, kwargs, cron, timezone, enabled, coalesce,
-    max_instances, max_retries, retry_delay, next_run_at, last_status, version, created_at,
-    updated_at)
+    max_instances, max_retries, retry_delay, queue, next_run_at, last_status, version,
+    created_at, updated_at)
 SELECT %s || g, '', %s, '[]'::jsonb, '{{}}'::jsonb,
     EXTRACT(MINUTE FROM at)::int || ' ' || EXTRACT(HOUR FROM at)::int || ' * * *', 'UTC',
-    true, true, 1, 0, INTERVAL '60 seconds', at, '', 0, now(), now()
+    true, true, 1, 0, INTERVAL '60 seconds', '', at, '', 0, now(), now()
 FROM (SELECT g, date_trunc('minute', {at}) AS at FROM generate_series(1, %s) AS g) AS s
 """
 

@@ -53,9 +53,10 @@ if [ -n "${NEED_CHROMIUM:-}" ] && ! command -v redis-server >/dev/null 2>&1; the
 fi
 
 VENV="${VENV:-.venv}"
-# The api, celery and django_tasks extras are optional: scripts/test proves the core
-# without them. The docs extra builds the documentation site (mkdocs.yml).
-EXTRAS="${EXTRAS:-dev,api,celery,django_tasks,docs}"
+# The api, celery, django_tasks and metrics extras are optional: scripts/test proves the
+# core without them. The docs extra builds the documentation site (mkdocs.yml); peers,
+# the schedulers that "manage.py tablecron import" reads, for its tests.
+EXTRAS="${EXTRAS:-dev,api,celery,django_tasks,metrics,docs,peers}"
 if [ ! -x "$VENV/bin/python" ]; then
     PYTHON="$(find_python)"
     echo "== creating $VENV with $("$PYTHON" --version)"
@@ -69,6 +70,12 @@ if [ ! -e "$stamp" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
     # shellcheck disable=SC2086  # EXTRA_PACKAGES is a list of words
     "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]" ${DJANGO_SPEC:+"$DJANGO_SPEC"} $EXTRA_PACKAGES
+    if [[ ",$EXTRAS," == *,peers,* ]]; then
+        # Its pins (Django < 6.1, cron-descriptor < 2) exclude tablecron's own requirements,
+        # yet it works with them (tests/imports/): without its dependencies, which the peers
+        # extra lists.
+        "$VENV/bin/python" -m pip install -q --no-deps "django-celery-beat>=2.8,<3"
+    fi
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 fi

@@ -127,6 +127,18 @@ if HAS_API:
             "rest_framework.authentication.SessionAuthentication",
         ],
     }
+# Prometheus metrics (the optional metrics extra) where prometheus_client is installed.
+HAS_METRICS = importlib.util.find_spec("prometheus_client") is not None
+# Notifications go to the SMTP server a test starts on 127.0.0.1 (tests/support/receivers.py);
+# scheduler subprocesses are told its port through the environment.
+_SMTP = {"host": "127.0.0.1", "port": int(os.environ.get("TABLECRON_TEST_SMTP_PORT", "25"))}
+if django.VERSION >= (6, 1):  # the EMAIL_* settings are deprecated for MAILERS
+    MAILERS = {"default": {"OPTIONS": _SMTP}}
+else:
+    EMAIL_HOST, EMAIL_PORT = _SMTP["host"], _SMTP["port"]
+ADMINS: list[Any] = ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@example.com")]
+SERVER_EMAIL = "tablecron@example.com"
+DEFAULT_FROM_EMAIL = "tablecron@example.com"
 # Django Tasks: tasks run at once by default; the django_tasks executor's tests enqueue
 # on django-tasks-db's database backend ("database", any queue), where it is installed.
 _TASKS = "django.tasks" if django.VERSION >= (6,) else "django_tasks"
@@ -136,5 +148,15 @@ TASKS: dict[str, dict[str, Any]] = {
 if importlib.util.find_spec("django_tasks_db") is not None:
     INSTALLED_APPS += ["django_tasks_db"]
     TASKS["database"] = {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}
+# The peers that "manage.py tablecron import" reads, where the peers extra is installed
+# (scripts/setup.sh): their real tables, migrated, for tests/imports/. Not beside a second
+# database: django-apscheduler's data migration 0005 reads "default" while it migrates
+# the other one, and fails there.
+PEERS = [
+    app
+    for app in ("django_celery_beat", "django_apscheduler")
+    if importlib.util.find_spec(app) and "tablecron" not in DATABASES
+]
+INSTALLED_APPS += PEERS
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "static/"

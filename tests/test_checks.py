@@ -1,5 +1,6 @@
 """Each system check, by its ID: misconfiguration is named, with the fix in the hint."""
 
+import importlib.util
 from datetime import timedelta
 from typing import Any
 
@@ -9,7 +10,13 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from tablecron.checks import check_settings, check_sqlite_transactions, check_unknown_tasks
+from tablecron.checks import (
+    check_code_jobs,
+    check_settings,
+    check_sqlite_transactions,
+    check_unknown_tasks,
+)
+from tablecron.code_jobs import CodeJob, declared
 from tablecron.models import Job
 
 
@@ -41,9 +48,26 @@ def test_every_valid_setting_passes() -> None:
             ALLOWED_TASKS=["tests.testapp.tablecron_jobs.not_registered"],
             ARGS_MAX_BYTES=1024,
             CONNECTION_RECYCLE=timedelta(minutes=5),
+            NOTIFY_QUIET_PERIOD=timedelta(minutes=10),
+            METRICS_ADDRESS="0.0.0.0",
+            METRICS_TOKEN="secret",
         )
         == []
     )
+
+
+@pytest.mark.parametrize(
+    ("beat", "lost"), [(10, 15), (10, 10), (timedelta(seconds=30), 59.9), (None, 5)]
+)
+def test_e013_lost_after_shorter_than_two_heartbeats(beat: object, lost: float) -> None:
+    values = (
+        {"LOST_AFTER": lost} if beat is None else {"HEARTBEAT_INTERVAL": beat, "LOST_AFTER": lost}
+    )
+    (error,) = check(**values)
+    assert error.id == "tablecron.E013"
+    assert "LOST_AFTER" in error.msg
+    assert "twice HEARTBEAT_INTERVAL" in error.msg
+    assert check(HEARTBEAT_INTERVAL=0.5, LOST_AFTER=1) == []
 
 
 @override_settings(USE_TZ=False)
@@ -109,6 +133,9 @@ def test_e007_a_renamed_key_is_an_error_naming_the_new_one(old: str, value: Any,
         ("ARGS_MAX_BYTES", "64k"),
         ("API_PERMISSION_CLASSES", "rest_framework.permissions.IsAdminUser"),
         ("API_PERMISSION_CLASSES", [None]),
+        ("NOTIFY_QUIET_PERIOD", 0),
+        ("METRICS_PORT", "9100"),
+        ("METRICS_ADDRESS", None),
     ],
 )
 def test_e003_wrong_type_names_key_and_expected_type(key: str, value: Any) -> None:
@@ -264,3 +291,44 @@ def test_tablecrons_database_must_exist_and_be_where_routers_send_it() -> None:
         (error,) = check()
     assert error.id == "tablecron.E009"
     assert "tablecron.routers.TablecronRouter" in error.hint
+
+
+def test_e010_jobs_declared_in_code_that_sync_would_refuse() -> None:
+    assert check_code_jobs(None) == []  # what tests/testapp declares is valid
+    bad = {
+        "bad-task": {"task": "no.such.task"},
+        "bad-cron": {"task": "testapp.greet", "kwargs": {"who": "x"}, "cron": "0 25 * * *"},
+        "bad-args": {"task": "testapp.greet", "kwargs": {"whom": "x"}},
+    }
+    try:
+        for name, fields in bad.items():
+            declared.add(CodeJob(name, fields))
+        messages = {m.msg: m.id for m in check_code_jobs(None)}
+    finally:
+        for name in bad:
+            declared.remove(name)
+    assert set(messages.values()) == {"tablecron.E010"}
+    assert set(messages) == {
+        "The job 'bad-task' declared in code runs 'no.such.task', which is not a registered task.",
+        "The job 'bad-cron' declared in code has an invalid cron: “0 25 * * *” is not a valid "
+        "cron expression: bad hour.",
+        "The job 'bad-args' declared in code has arguments that do not fit its task: These "
+        "arguments do not fit testapp.greet(*, who: str, punctuation: str = '!') -> str: "
+        "missing a required keyword-only argument: 'who'.",
+    }
+
+
+@pytest.mark.parametrize("port", [-1, 65536])
+def test_e011_metrics_port_out_of_range(port: int) -> None:
+    (error,) = check(METRICS_PORT=port)
+    assert error.id == "tablecron.E011"
+    assert error.hint == "Use a port from 1 to 65535, or 0 to serve no metrics."
+
+
+def test_e012_metrics_port_without_prometheus_client() -> None:
+    if importlib.util.find_spec("prometheus_client") is None:
+        (error,) = check(METRICS_PORT=9100)
+        assert error.id == "tablecron.E012"
+        assert "django-tablecron[metrics]" in str(error.hint)
+    else:  # with the extra installed, the same setting passes
+        assert check(METRICS_PORT=9100) == []

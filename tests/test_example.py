@@ -79,7 +79,8 @@ def test_readme_example_command_serves_the_admin_with_scheduled_jobs(tmp_path: P
         admins = db.execute("SELECT COUNT(*) FROM auth_user WHERE is_superuser").fetchone()[0]
     assert admins == 1
     assert fired == "succeeded"  # the scheduler in the web worker fires the sample jobs
-    assert len(rows) == 6
+    assert len(rows) == 7  # the 6 seeded, and 1 declared in code
+    assert rows["nightly-cleanup"] is not None
     assert api_jobs == set(rows)
     assert rows["manual-cleanup"] is None
     assert all(value for name, value in rows.items() if name != "manual-cleanup")

@@ -1,5 +1,5 @@
-"""The core needs none of the optional extras (api, celery, django_tasks): every core
-module imports, and checks pass, without them."""
+"""The core needs none of the optional extras (api, celery, django_tasks, metrics, peers):
+every core module imports, and checks pass, without them."""
 
 import subprocess
 import sys
@@ -17,6 +17,8 @@ SCRIPT = textwrap.dedent(
         "rest_framework", "django_filters", "drf_spectacular",  # api
         "celery", "kombu", "redis",  # celery
         "django_tasks_db",  # django_tasks
+        "apscheduler", "django_apscheduler", "django_celery_beat",  # peers (import)
+        "prometheus_client",  # metrics
     }
 
     class Uninstalled:
@@ -62,6 +64,9 @@ SCRIPT = textwrap.dedent(
         "tablecron.executors.celery",
         "tablecron.tasks",
         "tablecron.executors.django_tasks",
+        "tablecron.imports.apscheduler",
+        "tablecron.imports.celery_beat",
+        "tablecron.contrib.prometheus",
     )
     for module in pkgutil.walk_packages(tablecron.__path__, "tablecron."):
         if not module.name.startswith(skipped):
@@ -74,6 +79,9 @@ SCRIPT = textwrap.dedent(
         importlib.import_module("tablecron.contrib.rest_framework.views")
     except ModuleNotFoundError as exc:
         print("api unavailable:", exc.name in BLOCKED)
+    from tablecron import metrics
+
+    print("counts nothing:", type(metrics.recorder) is metrics.Recorder)
     """
 )
 
@@ -90,3 +98,4 @@ def test_the_core_imports_and_checks_without_the_optional_extras() -> None:
     assert finished.returncode == 0, finished.stderr
     # The blocker works: the API itself cannot be imported there.
     assert "api unavailable: True" in finished.stdout
+    assert "counts nothing: True" in finished.stdout  # no Prometheus counters without it

@@ -292,7 +292,7 @@ def test_shutdown_hands_back_unstarted_runs_and_deregisters(scheduler: Scheduler
 
 def test_heartbeat_comes_back_after_being_reaped(scheduler: Scheduler) -> None:
     SchedulerInstance.objects.all().delete()
-    scheduler.housekeeping.heartbeat(db_now())
+    scheduler.housekeeping.presence.heartbeat()
     assert SchedulerInstance.objects.filter(pk=scheduler.id).exists()
 
 

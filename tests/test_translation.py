@@ -133,3 +133,22 @@ def test_the_run_list_speaks_chinese(admin_client: Client) -> None:
     assert "排队时长" in page
     assert "1 分 30 秒" in page  # its time running
     assert "<h1>调度器与执行者</h1>" in workers.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_dashboard_and_the_audit_trail_speak_chinese(admin_client: Client) -> None:
+    flaky = job(name="flaky", cron="*/30 * * * *")
+    flaky.save()  # recorded in the audit trail, by code
+    JobRun.objects.create(
+        job=flaky, scheduled_for=timezone.now(), status=RunStatus.FAILED, error="KeyError: 'x'"
+    )
+    with translation.override("zh-hans"):
+        dashboard = admin_client.get(reverse("admin:tablecron_dashboard")).content.decode()
+        trail = admin_client.get(reverse("admin:tablecron_job_audit")).content.decode()
+    assert "未来 24 小时的触发" in dashboard
+    assert "1 个任务约触发 47 次" in dashboard  # from this half hour on: 47 more
+    assert "最近 24 小时失败 1 次" in dashboard
+    assert "没有正在运行的调度器" in dashboard
+    assert "任务审计记录" in trail
+    assert ">代码<" in trail  # who: code
+    assert "已添加" in trail

@@ -9,16 +9,12 @@ runs no scheduler; the database, not the number of schedulers, keeps each fire t
 import base64
 import importlib.util
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,17 +25,16 @@ from django.contrib.auth.models import User
 from tablecron.claiming import LOOKAHEAD
 from tablecron.db import db_now
 from tablecron.models import Job, JobRun, SchedulerInstance
-from tests.support import ROOT
 from tests.support.factories import T
 from tests.support.processes import (
     SOAK_SECONDS,
     calls,
     check_exactly_once,
-    child_env,
     expected_fires,
-    free_port,
+    gunicorn,
     report,
     soak,
+    status_of,
     wait_for,
 )
 
@@ -48,49 +43,6 @@ WORKERS = 4
 SOAK = max(10.0, SOAK_SECONDS / 2)  # half the exactly-once soak (tests/processes), for suite time
 RECYCLING = 10.0  # seconds of --preload workers recycled every few requests while jobs fire
 ERROR_LINE = re.compile(r"^[\w.]+(?:Error|Exception): .*$", re.MULTILINE)
-
-
-@contextmanager
-def gunicorn(
-    workers: int, log: Path, *options: str, **tablecron: Any
-) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """``gunicorn --workers N [options]``, a scheduler in each worker, on 127.0.0.1;
-    SIGTERM (then SIGKILL) on exit."""
-    port = free_port()
-    with open(log, "wb") as output:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                str(workers),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--no-control-socket",  # else every gunicorn shares ~/.gunicorn/gunicorn.ctl
-                *options,
-                "tests.wsgi:application",
-            ],
-            cwd=ROOT,
-            env=child_env(SCHEDULER_IN_WEB_WORKERS=True, **tablecron),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so nothing outlives the test
-        )
-    try:
-        yield proc, port
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def status_of(url: str) -> int:
-    return answer(url)[0]
 
 
 def answer(url: str, body: Any = None, auth: str = "") -> tuple[int, Any]:
@@ -135,7 +87,7 @@ def retried_loops(output: str) -> None:
 
 def test_schedulers_in_gunicorn_workers_fire_each_job_exactly_once(tmp_path: Path) -> None:
     jobs, path, log = 50, tmp_path / "calls.log", tmp_path / "gunicorn.log"
-    with gunicorn(WORKERS, log) as (server, port):
+    with gunicorn(WORKERS, log, SCHEDULER_IN_WEB_WORKERS=True) as (server, port):
 
         def started() -> bool:
             if server.poll() is not None:
@@ -175,7 +127,7 @@ def test_preload_master_runs_no_scheduler_and_recycled_workers_fire_exactly_once
     jobs, path, log = 20, tmp_path / "calls.log", tmp_path / "gunicorn.log"
     User.objects.create_superuser("admin", password="secret")
     options = ["--preload", "--max-requests", "8", "--graceful-timeout", "10"]
-    with gunicorn(WORKERS, log, *options) as (server, port):
+    with gunicorn(WORKERS, log, *options, SCHEDULER_IN_WEB_WORKERS=True) as (server, port):
         api = f"http://127.0.0.1:{port}/api/jobs/"
         wait_for(lambda: SchedulerInstance.objects.count() >= WORKERS, 60, "worker schedulers")
         firsts = {}

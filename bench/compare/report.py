@@ -6,7 +6,6 @@ import argparse
 import math
 import os
 import platform
-import time
 import traceback
 from contextlib import ExitStack
 from importlib.metadata import version
@@ -35,21 +34,33 @@ def header(args: argparse.Namespace, logs: Path, command: list[str]) -> str:
     )
 
 
-def celery_worker(ctx: Context, logs: Path, concurrency: int) -> Proc:
-    """The Celery workers that both django-celery-beat's and tablecron's runs go to."""
+def celery_worker(ctx: Context, logs: Path, concurrency: int, ceiling: int) -> Proc:
+    """The Celery workers that both django-celery-beat's and tablecron's runs go to.
+
+    First their own ceiling: ``ceiling`` calls of beat's task (the cheapest task there
+    is: one line appended to a file) are queued before they start, and the rate at which
+    they run them is the most any scheduler could send through them."""
+    from benchapp.tasks import record
+
+    with record.app.producer_or_acquire() as producer:
+        for _ in range(ceiling):
+            record.apply_async(("ceiling",), producer=producer)
+    record.delay("worker.ready")
     argv = celery_argv("worker", "--loglevel=WARNING", "-n", "bench@%h")
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
     worker = Proc(
         "celery worker", argv, logs / "celery-worker.log", child_env(BENCH_EXECUTOR="celery")
     )
-    from benchapp.tasks import record
-
-    record.delay("worker.ready")
-    if not wait_for(lambda: ctx.log.first("worker.ready") or not worker.alive(), 60):
+    if not wait_for(lambda: ctx.log.first("worker.ready") or not worker.alive(), 120):
         worker.stop()
-        raise RuntimeError(f"the Celery worker did not run a task within 60 s:\n{worker.tail()}")
-    print(f"Celery worker up after {time.time() - worker.started:.1f} s (pid {worker.pid})")
+        raise RuntimeError(f"the Celery worker did not run a task within 120 s:\n{worker.tail()}")
+    print(f"Celery worker up (pid {worker.pid})")
+    if ceiling:
+        called = sorted(call.called for call in ctx.log.calls("ceiling"))
+        rate = (len(called) - 1) / (called[-1] - called[0])
+        print(f"  its own ceiling: {len(called):,} calls of a no-op task at {rate:,.0f}/s")
+        ctx.log.forget("ceiling")
     return worker
 
 
@@ -62,6 +73,7 @@ def sizes(args: argparse.Namespace) -> dict[str, Any]:
         "drain": args.drain_runs or (1000 if quick else 20000),
         "restart": args.restart_jobs or (1000 if quick else 10000),
         "changes": args.changes or (3 if quick else 5),
+        "ceiling": 1000 if quick else 10000,
         "change_timeout": 15.0 if quick else 30.0,
     }
 
@@ -80,6 +92,7 @@ def run_all(
     args: argparse.Namespace, sides: dict[str, Side], ctx: Context, stack: ExitStack
 ) -> Results:
     results: Results = {}
+    size = sizes(args)
     measures = [m for m in args.only.split(",") if m]
     for key, side in list(sides.items()):
         why = side.unavailable()
@@ -88,9 +101,8 @@ def run_all(
             results.update({(key, m): f"not available: {why}" for m in measures})
             del sides[key]
     if any(side.via_celery for side in sides.values()):
-        ctx.worker = celery_worker(ctx, ctx.log.directory.parent, args.concurrency)
+        ctx.worker = celery_worker(ctx, ctx.log.directory.parent, args.concurrency, size["ceiling"])
         stack.callback(ctx.worker.stop)
-    size = sizes(args)
     for measure in measures:
         print(f"\n== {measure} (load {load()})")
         for pair in PAIRS:

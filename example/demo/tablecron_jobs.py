@@ -60,6 +60,17 @@ def clean_old_runs(days: int = 30) -> int:
     return deleted
 
 
+# A job declared in code: "manage.py tablecron sync" (run by scripts/example) writes its
+# row, and code owns its fields; the admin shows it as "in code" and read-only.
+tablecron.declare(
+    "nightly-cleanup",
+    task="demo.tablecron_jobs.clean_old_runs",
+    kwargs={"days": 60},
+    cron="30 2 * * *",
+    description="Delete runs older than 60 days, every night.",
+)
+
+
 @tablecron.register
 def ping(url: str = "http://127.0.0.1:8000/health/", timeout: float = 5.0) -> int:
     """Fetch a URL and return its HTTP status code.

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import difflib
+import importlib.util
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, Tags, Warning
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections, router
 from django.utils.module_loading import import_string
 
@@ -21,6 +23,7 @@ RENAMED_KEYS = {
     "EMBEDDED": "SCHEDULER_IN_WEB_WORKERS",
     "CONNECTION_MAX_AGE": "CONNECTION_RECYCLE",
 }
+LIVENESS_KEYS = ("HEARTBEAT_INTERVAL", "LOST_AFTER")  # see _check_liveness()
 
 
 def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
@@ -57,6 +60,8 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
                     id="tablecron.E003",
                 )
             )
+    if all(_type_ok(key, raw.get(key, KEYS[key].default)) for key in LIVENESS_KEYS):
+        errors.extend(_check_liveness())
     if _type_ok("DATABASE", raw.get("DATABASE", "default")):
         errors.extend(_check_database(raw.get("DATABASE", "default")))
     if _type_ok("EXECUTOR", raw.get("EXECUTOR", "thread")):
@@ -69,7 +74,55 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     # Only paths set by hand: the default needs DRF, which a project without the API lacks.
     if _type_ok("API_PERMISSION_CLASSES", raw.get("API_PERMISSION_CLASSES", ())):
         errors.extend(_check_permission_classes(raw.get("API_PERMISSION_CLASSES", ())))
+    if _type_ok("METRICS_PORT", raw.get("METRICS_PORT", 0)):
+        errors.extend(_check_metrics_port(raw.get("METRICS_PORT", 0)))
+    if raw.get("AUDIT_TRAIL") is True and not apps.is_installed("django.contrib.admin"):
+        errors.append(
+            Warning(
+                'TABLECRON["AUDIT_TRAIL"] is True, but the audit trail is written to the '
+                "admin's log, and django.contrib.admin is not installed: nothing is recorded.",
+                hint='Add "django.contrib.admin" to INSTALLED_APPS, or remove AUDIT_TRAIL.',
+                id="tablecron.W008",
+            )
+        )
     return errors
+
+
+def _check_metrics_port(port: int) -> list[CheckMessage]:
+    if not 0 <= port <= 65535:
+        return [
+            Error(
+                f'TABLECRON["METRICS_PORT"] = {port} is not a port number.',
+                hint="Use a port from 1 to 65535, or 0 to serve no metrics.",
+                id="tablecron.E011",
+            )
+        ]
+    if port and importlib.util.find_spec("prometheus_client") is None:
+        return [
+            Error(
+                f'TABLECRON["METRICS_PORT"] = {port}, but prometheus_client is not installed.',
+                hint="Install the metrics extra: pip install 'django-tablecron[metrics]'.",
+                id="tablecron.E012",
+            )
+        ]
+    return []
+
+
+def _check_liveness() -> list[CheckMessage]:
+    """A scheduler is taken for dead after ``LOST_AFTER`` without a beat; its runs start
+    without a second look while its last beat is younger than half of it."""
+    beat, lost = settings.HEARTBEAT_INTERVAL, settings.LOST_AFTER
+    if lost >= 2 * beat:
+        return []
+    return [
+        Error(
+            f"LOST_AFTER ({lost:g} s) is less than twice HEARTBEAT_INTERVAL ({beat:g} s): "
+            "live schedulers and workers would be taken for dead between two beats, and "
+            "their runs ended as lost.",
+            hint="Make LOST_AFTER several heartbeats long (the defaults: 60 s and 10 s).",
+            id="tablecron.E013",
+        )
+    ]
 
 
 def _unknown_key(key: str) -> CheckMessage:
@@ -265,9 +318,44 @@ def check_unknown_tasks(
     return messages
 
 
+def check_code_jobs(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """Jobs declared in code that "manage.py tablecron sync" would refuse, found before
+    any database is reached."""
+    from tablecron.code_jobs import declared
+
+    return [
+        Error(
+            f"The job {job.name!r} declared in code {problem}",
+            hint="Fix its tablecron.declare() or @tablecron.register(schedule=...).",
+            id="tablecron.E010",
+        )
+        for job in declared
+        if (problem := _code_job_problem(job.fields))
+    ]
+
+
+def _code_job_problem(fields: dict[str, Any]) -> str:
+    from tablecron import schedules
+    from tablecron.exceptions import InvalidSchedule, UnknownTask
+    from tablecron.registry import tasks
+
+    try:
+        task = tasks.get(fields["task"])
+        schedules.build(**{name: fields[name] for name in schedules.FIELDS if name in fields})
+        task.check_arguments(fields.get("args", []), fields.get("kwargs", {}))
+    except UnknownTask:
+        return f"runs {fields['task']!r}, which is not a registered task."
+    except InvalidSchedule as exc:
+        return f"has an invalid {exc.field}: {exc.message}"
+    except ValidationError as exc:
+        return f"has arguments that do not fit its task: {' '.join(exc.messages)}"
+    return ""
+
+
 def register_checks() -> None:
     from django.core import checks
 
     checks.register(check_settings)
     checks.register(check_sqlite_transactions)
+    checks.register(check_code_jobs)
     checks.register(check_unknown_tasks, Tags.database)

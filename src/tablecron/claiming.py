@@ -19,6 +19,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from tablecron import metrics
 from tablecron.execution import Claim
 from tablecron.executors import Executor
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
@@ -95,8 +96,7 @@ class Claimer:
             claims = self._claim_due_jobs(now, limit)
             claims += self._claim_pending_runs(now, limit - len(claims))
             if self.executor.submits_in_claim:
-                for claim in claims:
-                    self.executor.submit(claim)
+                self.executor.submit_many(claims)
             return claims
 
     def _claim_due_jobs(self, now: datetime, limit: int) -> list[Claim]:
@@ -147,14 +147,17 @@ class Claimer:
                         queued_at=now if held and self.queued_at_claim else None,
                     )
                 )
-        mine = {(row.job_id, row.scheduled_for) for row in rows if row.executor}
+        by_key = {(row.job_id, row.scheduled_for): row for row in rows}
         by_id = {job.id: job for job in jobs}
-        return [
-            Claim.of(by_id[new.job_id], new.id, new.scheduled_for, self.worker,
-                     running=self.starts_at_claim)
-            for new in statements().insert_runs(rows)
-            if (new.job_id, new.scheduled_for) in mine
-        ]  # fmt: skip
+        claims = []
+        for new in statements().insert_runs(rows):
+            row = by_key[new.job_id, new.scheduled_for]
+            if row.executor:
+                claims.append(Claim.of(by_id[new.job_id], new.id, new.scheduled_for,
+                                       self.worker, running=self.starts_at_claim))  # fmt: skip
+            elif row.status not in ACTIVE:  # missed, or failed to plan: ended at its claim
+                metrics.recorder.run_ended(row.job_name, row.status)
+        return claims
 
     def _advance(self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime) -> None:
         """Write each job's next fire time in one statement, guarded by its version.

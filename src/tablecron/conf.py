@@ -64,6 +64,13 @@ KEYS: dict[str, Key] = {
     "API_PERMISSION_CLASSES": Key(
         (DEFAULT_API_PERMISSION,), (list, tuple), "a list of dotted paths to permission classes"
     ),
+    "NOTIFY_QUIET_PERIOD": Key(
+        timedelta(minutes=5), _SECONDS, "seconds as a number or a timedelta", positive=True
+    ),
+    "METRICS_PORT": Key(0, (int,), "a port number, 1 to 65535, or 0 for none"),
+    "METRICS_ADDRESS": Key("127.0.0.1", (str,), "an address to listen on, e.g. 127.0.0.1"),
+    "METRICS_TOKEN": Key("", (str,), "a secret string, or empty for none"),
+    "AUDIT_TRAIL": Key(True, (bool,), "True or False"),
 }
 # Dotted paths, not classes: reading them imports nothing, so the core needs no DRF.
 DOTTED_PATH_LISTS = ("ALLOWED_TASKS", "API_PERMISSION_CLASSES")
@@ -165,8 +172,28 @@ class Settings:
         return _seconds(self.get("CONNECTION_RECYCLE"))
 
     @property
+    def AUDIT_TRAIL(self) -> bool:
+        return bool(self.get("AUDIT_TRAIL"))
+
+    @property
     def API_PERMISSION_CLASSES(self) -> tuple[str, ...]:
         return tuple(self.get("API_PERMISSION_CLASSES"))
+
+    @property
+    def NOTIFY_QUIET_PERIOD(self) -> timedelta:
+        return timedelta(seconds=_seconds(self.get("NOTIFY_QUIET_PERIOD")))
+
+    @property
+    def METRICS_PORT(self) -> int:
+        return int(self.get("METRICS_PORT"))
+
+    @property
+    def METRICS_ADDRESS(self) -> str:
+        return str(self.get("METRICS_ADDRESS"))
+
+    @property
+    def METRICS_TOKEN(self) -> str:
+        return str(self.get("METRICS_TOKEN"))
 
 
 settings = Settings()

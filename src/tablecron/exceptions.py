@@ -26,3 +26,15 @@ class UnknownTask(TablecronError, LookupError):
 
 class TaskAlreadyRegistered(TablecronError, ImproperlyConfigured):
     """Two different callables were registered under the same task name."""
+
+
+class JobAlreadyDeclared(TablecronError, ImproperlyConfigured):
+    """Two different declarations in code give the same job name."""
+
+
+class ImportSourceError(TablecronError):
+    """``manage.py tablecron import`` cannot read the source it was given."""
+
+
+class NotImportable(TablecronError):
+    """A row of another scheduler that tablecron cannot express; the message says why."""

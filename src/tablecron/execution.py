@@ -2,7 +2,10 @@
 task's call, and the ``Outcome`` it ends in (written back by ``tablecron.outcomes``).
 
 A claimed run starts only through a conditional transition of its own row (or was
-marked running by its claim), so a claim delivered twice runs once.
+marked running by its claim), so a claim delivered twice runs once. A run marked running
+by its claim starts its task at once while its scheduler beats; a scheduler that has not
+beaten for half of ``LOST_AFTER`` (cut off from the database, say) first reads whether
+its run is still its own: other schedulers may have ended it as lost meanwhile.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, Protocol
 from django.dispatch import Signal
 from django.utils import timezone
 
+from tablecron import metrics
 from tablecron.conf import settings
 from tablecron.db import close_old_connections
 from tablecron.exceptions import UnknownTask
@@ -128,7 +132,8 @@ class Claim:
     def to_message(self) -> dict[str, Any]:
         """The claim as JSON-ready values: times in ISO 8601, durations in seconds."""
         message: dict[str, Any] = {"version": MESSAGE_VERSION}
-        for name, value in dataclasses.asdict(self).items():
+        for name in _MESSAGE_FIELDS:
+            value = getattr(self, name)
             if isinstance(value, datetime):
                 value = value.isoformat()
             elif isinstance(value, timedelta):
@@ -192,6 +197,26 @@ _TIMES = {"scheduled_for", "not_before"}
 _DURATIONS = {"timeout", "retry_delay", "misfire_grace"}
 
 
+_beats: dict[str, float] = {}  # scheduler id: time.monotonic() before its last beat
+
+
+def beaten(instance: str, before: float) -> None:
+    """Scheduler ``instance`` of this process beat, in a statement sent after ``before``
+    (``time.monotonic()``): no one can take its runs for lost until ``LOST_AFTER`` since."""
+    _beats[instance] = before
+
+
+def still_held(claim: Claim) -> bool:
+    """Whether a claim that was marked running at its claim may start its task: at once
+    while its scheduler beats in this process, else if its row says it is still running
+    and held by it (it was not ended as lost while the scheduler was cut off)."""
+    last = _beats.get(claim.worker)
+    if last is not None and time.monotonic() - last < settings.LOST_AFTER / 2:
+        return True
+    held = JobRun.objects.filter(pk=claim.run_id, status=RunStatus.RUNNING, worker=claim.worker)
+    return held.exists()
+
+
 def current_claim() -> Claim | None:
     """The claim being executed in this thread or task, for code called by a task."""
     return _current.get()
@@ -209,13 +234,14 @@ def start(claim: Claim, worker: str = "", engine_id: str = "") -> datetime | Non
 
 def execute(
     claim: Claim,
-    write: Callable[[Outcome], None],
+    write: Callable[[Outcome], bool],
     *,
     worker: str = "",
     engine_id: str = "",
     timeouts: tuple[type[BaseException], ...] = (),
 ) -> str | None:
-    """Execute ``claim`` in this thread and hand its outcome to ``write``; returns the
+    """Execute ``claim`` in this thread and hand its outcome to ``write`` (which returns
+    False if the run had ended meanwhile, at its timeout, say); returns the
     final status, None if it was not this worker's to start.
 
     ``worker`` and ``engine_id``: who starts the run, if not the scheduler that holds it
@@ -229,11 +255,21 @@ def execute(
     try:
         time.sleep(claim.seconds_to_start())
         started_at = timezone.now()
+        if claim.running and not still_held(claim):
+            logger.warning("tablecron: run %d was ended while it waited; not started", claim.run_id)
+            return None
         if not claim.running and start(claim, worker, engine_id) is None:
             return None
+        metrics.recorder.run_started(
+            claim.job_name, max(claim.scheduled_for, claim.not_before), started_at
+        )
         send(run_started, claim)
         status, result, error = _outcome(claim, (TimeoutError, *timeouts))
-        write(Outcome(claim, status, started_at, timezone.now(), result, error))
+        finished_at = timezone.now()
+        if write(Outcome(claim, status, started_at, finished_at, result, error)):
+            metrics.recorder.run_ended(
+                claim.job_name, status, (finished_at - started_at).total_seconds()
+            )
         return status
     finally:
         _current.reset(token)

@@ -1,7 +1,8 @@
 """What a scheduler does besides claiming: it beats (its ``SchedulerInstance`` row),
 ends the runs of schedulers that stopped beating (``lost``, retried where the job says
-so), and reports jobs whose task this process does not know. Old runs are pruned from a
-thread of their own (``tablecron.retention``)."""
+so), reports jobs whose task this process does not know, and tells people of jobs that
+started failing, went silent or recovered (``notifications``). Old runs are pruned from
+a thread of their own (``tablecron.retention``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,14 +18,16 @@ from typing import Any
 from django.db import DatabaseError
 from django.db.models import Q
 
+from tablecron import metrics, notifications
 from tablecron.conf import settings
 from tablecron.db import close_all_connections, close_old_connections, db_now
-from tablecron.execution import Claim
+from tablecron.execution import Claim, beaten
 from tablecron.executors import Executor
 from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance
 from tablecron.models.scheduler import Role
 from tablecron.outcomes import schedule_retry
 from tablecron.registry import tasks
+from tablecron.sql import statements
 
 logger = logging.getLogger("tablecron")
 
@@ -44,21 +47,32 @@ class Presence:
             pk=self.instance, defaults=self._row(now) | {"started_at": now}
         )
 
-    def heartbeat(self, now: datetime) -> None:
+    def heartbeat(self) -> datetime:
+        """Beat; returns the database's time it wrote. (The runs of this process start
+        their tasks without a second look while it beats: see ``still_held()``.)"""
+        before = time.monotonic()
+        now = db_now()
         if not SchedulerInstance.objects.filter(pk=self.instance).update(heartbeat_at=now):
             # Someone took us for dead (a long pause): our runs were reaped; come back.
             SchedulerInstance.objects.create(pk=self.instance, started_at=now, **self._row(now))
+        beaten(self.instance, before)
+        return now
 
     def deregister(self) -> None:
         SchedulerInstance.objects.filter(pk=self.instance).delete()
 
-    def beat_in_background(self, stop: threading.Event) -> threading.Thread:
-        """Beat from a daemon thread of its own until ``stop`` is set."""
+    def beat_in_background(
+        self, stop: threading.Event, chore: Callable[[datetime], object] | None = None
+    ) -> threading.Thread:
+        """Beat from a daemon thread of its own until ``stop`` is set; ``chore`` is called
+        with the database's time after each beat."""
 
         def beat() -> None:
             while not stop.wait(settings.HEARTBEAT_INTERVAL):
                 try:
-                    self.heartbeat(db_now())
+                    now = self.heartbeat()
+                    if chore is not None:
+                        chore(now)
                 except DatabaseError:
                     logger.warning("tablecron: %s could not beat", self.instance, exc_info=True)
                     close_all_connections()
@@ -88,11 +102,11 @@ class Housekeeping:
         clock = time.monotonic()
         if clock >= self.next_heartbeat:
             self.next_heartbeat = clock + settings.HEARTBEAT_INTERVAL
-            now = db_now()
-            self.heartbeat(now)
+            now = self.presence.heartbeat()
             self.reap_lost(now)
             self.miss_unstarted(now)
             self._report_unknown_tasks(now)
+            notifications.courier.send(notifications.claim_notices(now))
 
     def register(self) -> None:
         """Register the scheduler and reap what dead schedulers on this host left."""
@@ -102,9 +116,6 @@ class Housekeeping:
 
     def deregister(self) -> None:
         self.presence.deregister()
-
-    def heartbeat(self, now: datetime) -> None:
-        self.presence.heartbeat(now)
 
     @contextmanager
     def beating(self) -> Iterator[None]:
@@ -138,21 +149,17 @@ class Housekeeping:
             orphaned |= mine.exclude(pk__in=self.executor.running_ids())
         # Read first, then write each by primary key, re-checking its state: one UPDATE
         # over the orphan query locked rows in index order and deadlocked with workers.
-        count = 0
+        running = []
         for run in orphaned.select_related("job").order_by("pk")[:REAP_BATCH]:
-            same = JobRun.objects.filter(pk=run.pk, status=run.status, worker=run.worker)
             if run.status == RunStatus.SCHEDULED:  # never sent: any scheduler may take it
-                same.update(worker="")
-            elif same.update(
-                status=RunStatus.LOST,
-                finished_at=now,
-                error=f"Its scheduler {run.worker} stopped beating, or lost track of it.",
-            ):
-                count += 1
-                if run.job is not None:
-                    claim = Claim.of(run.job, run.pk, run.scheduled_for, run.worker,
-                                     attempt=run.attempt)  # fmt: skip
-                    schedule_retry(claim, now)
+                JobRun.objects.filter(pk=run.pk, status=run.status, worker=run.worker).update(
+                    worker=""
+                )
+            else:
+                running.append(run)
+        count = mark_lost(
+            running, now, "Its scheduler {worker} stopped beating, or lost track of it."
+        )
         SchedulerInstance.objects.filter(pk__in=dead).exclude(pk=self.instance).delete()
         if count:
             logger.warning("tablecron: marked %d runs of stopped schedulers as lost", count)
@@ -172,13 +179,21 @@ class Housekeeping:
         ``QUEUED_LIMIT`` (no worker listens on it, say); returns how many."""
         limit = now - timedelta(seconds=settings.QUEUED_LIMIT)
         waiting = JobRun.objects.filter(status=RunStatus.SCHEDULED, queued_at__lt=limit)
-        ids = list(waiting.exclude(worker="").values_list("pk", flat=True)[:REAP_BATCH])
-        count = JobRun.objects.filter(pk__in=ids, status=RunStatus.SCHEDULED).update(
-            status=RunStatus.MISSED,
-            finished_at=now,
-            error=f"No worker started it within {timedelta(seconds=settings.QUEUED_LIMIT)} of "
-            "its being queued (QUEUED_LIMIT).",
+        fields = ("pk", "job_id", "job_name", "scheduled_for")
+        stale = waiting.exclude(worker="").values_list(*fields)[:REAP_BATCH]
+        error = (
+            f"No worker started it within {timedelta(seconds=settings.QUEUED_LIMIT)} of its "
+            "being queued (QUEUED_LIMIT)."
         )
+        count = 0
+        for pk, job_id, name, scheduled_for in stale:  # one by one: each counted ended here
+            if JobRun.objects.filter(pk=pk, status=RunStatus.SCHEDULED).update(
+                status=RunStatus.MISSED, finished_at=now, error=error
+            ):
+                count += 1
+                metrics.recorder.run_ended(name, RunStatus.MISSED)
+                if job_id is not None:
+                    statements().touch_last_run(job_id, scheduled_for, RunStatus.MISSED)
         if count:
             logger.warning("tablecron: %d queued runs were never started; marked missed", count)
         return count
@@ -197,6 +212,27 @@ class Housekeeping:
                 name,
             )
         self._reported |= names
+
+
+def mark_lost(runs: Iterable[JobRun], now: datetime, error: str) -> int:
+    """End ``runs`` (read with their job) as ``lost``, each only if it is still as it was
+    read, and retry those whose job says so; ``error`` may name the ``{worker}``. Returns
+    how many were ended here."""
+    count = 0
+    for run in runs:
+        same = JobRun.objects.filter(pk=run.pk, status=run.status, worker=run.worker)
+        if same.update(
+            status=RunStatus.LOST, finished_at=now, error=error.format(worker=run.worker)
+        ):
+            count += 1
+            metrics.recorder.run_ended(run.job_name, RunStatus.LOST)
+            if run.job_id is not None:  # the newest run speaks for its job
+                statements().touch_last_run(run.job_id, run.scheduled_for, RunStatus.LOST)
+            if run.job is not None:
+                claim = Claim.of(run.job, run.pk, run.scheduled_for, run.worker,
+                                 attempt=run.attempt)  # fmt: skip
+                schedule_retry(claim, now)
+    return count
 
 
 def _process_exists(pid: int) -> bool:

@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import DatabaseError, OperationalError, transaction
 from django.utils import timezone
 
+from tablecron import metrics
 from tablecron.db import close_all_connections
 from tablecron.execution import Claim, Outcome, send
 from tablecron.models import JobRun, RunStatus, RunTrigger
@@ -29,7 +30,10 @@ FINISH_ATTEMPTS = 6  # about 6 s of retries in all
 
 def finish(claim: Claim, status: str, *, error: str = "") -> bool:
     """End a running run now (a timeout, say); False if someone else ended it first."""
-    return bool(record([Outcome(claim, status, None, timezone.now(), None, error)]))
+    ended = bool(record([Outcome(claim, status, None, timezone.now(), None, error)]))
+    if ended:
+        metrics.recorder.run_ended(claim.job_name, status)
+    return ended
 
 
 def record(outcomes: Sequence[Outcome]) -> int:
@@ -90,8 +94,9 @@ def schedule_retry(claim: Claim, now: datetime) -> JobRun | None:
     )
 
 
-def write_now(outcome: Outcome) -> None:
-    record_despite_outages([outcome])
+def write_now(outcome: Outcome) -> bool:
+    """Record ``outcome`` now; False if its run had ended meanwhile."""
+    return bool(record_despite_outages([outcome]))
 
 
 def record_despite_outages(outcomes: Sequence[Outcome]) -> int:

@@ -14,13 +14,16 @@ def serve(conn: Connection) -> None:
     import django
 
     django.setup()
+    from tablecron import metrics
     from tablecron.execution import Claim, execute
     from tablecron.outcomes import write_now
 
+    tally = metrics.Tally()  # the scheduler counts for its children: see metrics.replay()
+    metrics.install(tally)
     while True:
         try:
             message = conn.recv_bytes()
         except EOFError:
             return
         execute(Claim.from_message(json.loads(message)), write_now)
-        conn.send_bytes(DONE)
+        conn.send_bytes(DONE + json.dumps(tally.take()).encode())

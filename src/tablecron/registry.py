@@ -16,12 +16,14 @@ import types
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, overload
 
 from django.core.exceptions import ValidationError
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
+from tablecron.code_jobs import declare, schedule_fields
 from tablecron.conf import settings
 from tablecron.exceptions import TaskAlreadyRegistered, UnknownTask
 
@@ -254,21 +256,36 @@ def _path(func: Callable[..., Any]) -> str:
 tasks = TaskRegistry()
 
 
+# register(schedule=...): a cron expression, an interval or a single run time.
+ScheduleShorthand = str | timedelta | datetime
+
+
 @overload
 def register(target: Callable[..., Any], /) -> Callable[..., Any]: ...
 @overload
 def register(
-    *, name: str | None = None, description: str = ""
+    *, name: str | None = None, description: str = "", schedule: ScheduleShorthand | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
-def register(target: Any = None, /, *, name: str | None = None, description: str = "") -> Any:
+def register(
+    target: Any = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str = "",
+    schedule: ScheduleShorthand | None = None,
+) -> Any:
     """Mark a function (sync or ``async def``) or a Django Task as schedulable.
 
     Use as ``@register`` or ``@register(name="reports.daily", description="...")``; the
-    default name is the function's dotted path. Returns the target unchanged.
+    default name is the function's dotted path. ``schedule=`` (a cron expression, a
+    ``timedelta`` or a ``datetime``) also declares a job of the task's name that runs it
+    so (see ``tablecron.declare``). Returns the target unchanged.
     """
 
     def decorate(target: Any) -> Any:
-        tasks.add(target, name=name, description=description)
+        task = tasks.add(target, name=name, description=description)
+        if schedule is not None:
+            declare(task.name, task=task.name, **schedule_fields(schedule))
         return target
 
     return decorate(target) if target is not None else decorate

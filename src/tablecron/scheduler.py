@@ -17,6 +17,7 @@ from datetime import datetime
 from django.db import DatabaseError
 from django.db.models.functions import Now
 
+from tablecron import notifications
 from tablecron.claiming import Claimer
 from tablecron.conf import settings
 from tablecron.db import close_all_connections, close_old_connections, db_now
@@ -101,8 +102,7 @@ class Scheduler:
                 return self._delay(now, soonest, asked)
             claims = self.claimer.claim(capacity)
             if not self.executor.submits_in_claim:
-                for claim in claims:
-                    self.executor.submit(claim)
+                self.executor.submit_many(claims)
             self.executor.expire()
             # Nothing claimed: another scheduler holds the due rows for a moment.
             return 0.0 if claims else min(settings.POLL_INTERVAL, BUSY_DELAY)
@@ -133,12 +133,13 @@ class Scheduler:
             self._hand_back_unsent()
             unfinished = self.executor.shutdown(settings.SHUTDOWN_GRACE)
             if unfinished:
-                JobRun.objects.filter(pk__in=unfinished, status__in=ACTIVE).update(
+                JobRun.objects.filter(pk__in=unfinished, status__in=ACTIVE, worker=self.id).update(
                     status=RunStatus.CANCELLED,
                     finished_at=Now(),
                     error="The scheduler stopped before the run finished.",
                 )
             self.housekeeping.deregister()
+            notifications.courier.flush(settings.SHUTDOWN_GRACE)
         except DatabaseError:
             logger.exception("tablecron: could not deregister %s; it will be reaped", self.id)
         finally:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import RegexValidator, URLValidator, validate_email
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
@@ -67,4 +67,40 @@ validate_queue = RegexValidator(
     r"^[\w.:-]*\Z",
     _("Enter a queue name of letters, digits and . _ : - only, e.g. “reports”."),
     code="queue",
+)
+
+
+def error_text(exc: ValidationError) -> str:
+    """A model's validation errors on one line, each after its field's name: for reports
+    that commands print per row."""
+    return "; ".join(
+        " ".join(messages) if name == "__all__" else f"{name}: {' '.join(messages)}"
+        for name, messages in exc.message_dict.items()
+    )
+
+
+def email_list(value: str) -> list[str]:
+    """The addresses in a field of addresses separated by commas or white space."""
+    return [address for address in value.replace(",", " ").split() if address]
+
+
+def validate_emails(value: str) -> None:
+    """Every address in a list of them (``email_list``) is one."""
+    bad = []
+    for address in email_list(value):
+        try:
+            validate_email(address)
+        except ValidationError:
+            bad.append(address)
+    if bad:
+        raise ValidationError(
+            _("Enter e-mail addresses separated by commas; these are not: %(bad)s."),
+            code="email",
+            params={"bad": ", ".join(bad)},
+        )
+
+
+# A webhook is POSTed to by the scheduler: http or https only.
+validate_webhook = URLValidator(
+    schemes=["http", "https"], message=_("Enter an http:// or https:// URL.")
 )

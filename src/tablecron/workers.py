@@ -4,7 +4,9 @@ A process that executes runs it received as messages registers as a ``worker`` i
 and beats like a scheduler, from a thread of its own, so that a run it held when it died
 is reaped as ``lost`` (and retried where its job says so). Each message starts its run
 only through a conditional transition of the run's row, so a message delivered twice
-(brokers redeliver) starts it once.
+(brokers redeliver) starts it once. A run it started but could not record the outcome
+of (the database was away longer than the writer retries) is ended ``lost`` by its own
+heartbeat: no other process reaps the runs of a worker that is alive.
 """
 
 from __future__ import annotations
@@ -14,17 +16,21 @@ import os
 import secrets
 import socket
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ClassVar
 
 from django.utils import timezone
 
+from tablecron import metrics
 from tablecron.db import db_now
 from tablecron.execution import Claim, execute
-from tablecron.housekeeping import Presence
+from tablecron.housekeeping import REAP_BATCH, Presence, mark_lost
 from tablecron.models import JobRun, RunStatus
 from tablecron.models.scheduler import Role
 from tablecron.outcomes import write_now
+from tablecron.sql import statements
 
 logger = logging.getLogger("tablecron")
 
@@ -42,7 +48,11 @@ class Worker:
         self.id = f"{engine}@{host}:{self.pid}:{secrets.token_hex(3)}"
         self.presence = Presence(self.id, host, Role.WORKER)
         self.presence.register(db_now())
-        self.presence.beat_in_background(threading.Event())
+        self._executing: set[int] = set()  # run ids
+        self._executing_lock = threading.Lock()
+        self.presence.beat_in_background(
+            threading.Event(), lambda now: reap_unrecorded(self.id, self.executing, now)
+        )
         logger.info("tablecron: worker %s registered", self.id)
 
     @classmethod
@@ -51,6 +61,21 @@ class Worker:
             if cls._current is None or cls._current.pid != os.getpid():
                 cls._current = cls(engine)
             return cls._current
+
+    def executing(self) -> set[int]:
+        """The runs this process is executing now."""
+        with self._executing_lock:
+            return set(self._executing)
+
+    @contextmanager
+    def executes(self, run_id: int) -> Iterator[None]:
+        with self._executing_lock:
+            self._executing.add(run_id)
+        try:
+            yield
+        finally:
+            with self._executing_lock:
+                self._executing.discard(run_id)
 
 
 def run_message(
@@ -67,14 +92,32 @@ def run_message(
     now = timezone.now()
     if claim.misfire_grace is not None and now - claim.not_before > claim.misfire_grace:
         return RunStatus.MISSED if _miss(claim, now, worker.id) else None
-    return execute(claim, write_now, worker=worker.id, engine_id=engine_id, timeouts=timeouts)
+    with worker.executes(claim.run_id):
+        return execute(claim, write_now, worker=worker.id, engine_id=engine_id, timeouts=timeouts)
+
+
+def reap_unrecorded(worker: str, executing: Callable[[], set[int]], now: datetime) -> int:
+    """End as ``lost`` the runs that ``worker`` started and no longer executes, yet are
+    still running: their outcome could not be written. Returns how many.
+
+    The runs are read before ``executing()``: a run started since that read is not among
+    them, and one whose outcome is written since is ended only if it is still running.
+    """
+    held = JobRun.objects.filter(worker=worker, status=RunStatus.RUNNING)
+    runs = list(held.select_related("job").order_by("pk")[:REAP_BATCH])
+    busy = executing()
+    return mark_lost(
+        [run for run in runs if run.pk not in busy],
+        now,
+        "Its worker {worker} finished it but could not record how it ended.",
+    )
 
 
 def _miss(claim: Claim, now: datetime, worker: str) -> bool:
     """It reached a worker later than the job's misfire grace (the queue was long, or the
     broker away): recorded missed, if it is still waiting."""
     late = now - claim.not_before
-    return bool(
+    missed = bool(
         JobRun.objects.filter(
             pk=claim.run_id, status=RunStatus.SCHEDULED, worker=claim.worker
         ).update(
@@ -85,3 +128,8 @@ def _miss(claim: Claim, now: datetime, worker: str) -> bool:
             f"time ({claim.misfire_grace}).",
         )
     )
+    if missed:
+        metrics.recorder.run_ended(claim.job_name, RunStatus.MISSED)
+        if claim.job_id is not None:  # the newest run speaks for its job
+            statements().touch_last_run(claim.job_id, claim.scheduled_for, RunStatus.MISSED)
+    return missed

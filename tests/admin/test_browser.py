@@ -249,3 +249,53 @@ def test_bulk_delete_two_jobs(admin: Page) -> None:
     expect(page.get_by_role("link", name="doomed-two", exact=True)).to_have_count(0)
     # A job the example seeds (weekly-report exists only after another test made it).
     expect(page.get_by_role("link", name="weekly-cleanup", exact=True)).to_have_count(1)
+
+
+def test_the_dashboard_draws_the_day_and_links_a_failure_to_its_traceback(admin: Page) -> None:
+    page = admin
+    add_job(page, "broken-nightly", "demo.tablecron_jobs.clean_old_runs", '{"days": -2}')
+    choose_action(page, "run_now", "broken-nightly")
+    page.goto("/admin/tablecron/")
+    page.locator(".tablecron-app-tools").get_by_role("link", name="Dashboard").click()
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    failures = page.locator("#tablecron-failures tbody tr", has_text="broken-nightly")
+    for _ in range(60):  # the scheduler in the web worker runs it within a second or two
+        if failures.count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    expect(failures.first).to_contain_text("ValueError: days must be zero or more, not -2")
+    # The example's jobs fire every 10 and 30 seconds, hourly and weekly: bars on the timeline.
+    timeline = page.locator("#tablecron-timeline svg.tablecron-chart")
+    expect(timeline).to_be_visible()
+    assert timeline.locator("rect").count() >= 40
+    expect(page.locator("#tablecron-timeline table")).to_contain_text("Every 10 seconds")
+    expect(page.locator("#tablecron-instances")).to_contain_text("scheduler")
+    expect(page.locator("#tablecron-worst-jobs")).to_contain_text("broken-nightly")
+    screenshot(page, "dashboard.png", full_page=True)
+
+    failures.first.get_by_role("link").click()
+    expect(page.locator("pre.tablecron-traceback")).to_contain_text(
+        "ValueError: days must be zero or more, not -2"
+    )
+
+
+def test_the_audit_trail_shows_who_changed_what(admin: Page) -> None:
+    page = admin
+    add_job(page, "audited-report", "demo.tablecron_jobs.write_report", "{}", cron="@daily")
+    page.locator("#result_list").get_by_role("link", name="audited-report", exact=True).click()
+    page.fill("#id_description", "Sent to the board")
+    page.fill("#id_cron", "30 6 * * *")
+    page.click("input[name=_continue]")
+    choose_action(page, "pause", "audited-report")
+    page.locator("#result_list").get_by_role("link", name="audited-report", exact=True).click()
+    page.get_by_role("link", name="History").click()
+    rows = page.locator("#change-history tbody tr")
+    expect(rows).to_have_count(3)  # newest first: paused, changed, added
+    expect(rows.nth(0)).to_contain_text("paused")
+    expect(rows.nth(1).locator("dl.tablecron-changes")).to_contain_text("@daily → 30 6 * * *")
+    expect(rows.nth(1)).to_contain_text("admin")
+    screenshot(page, "audit-trail.png", full_page=True)
+
+    page.goto("/admin/tablecron/job/audit/?field=cron")
+    expect(page.locator("#change-history tbody tr", has_text="audited-report")).to_have_count(2)

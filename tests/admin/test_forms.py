@@ -10,8 +10,9 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from tablecron.models import Job
-from tests.support.factories import ADD, YEARLY, form_data, job
+from tablecron.models import CodeStatus, Job
+from tests.support.admin_forms import form_data
+from tests.support.factories import ADD, YEARLY, job
 
 pytestmark = pytest.mark.django_db
 
@@ -80,6 +81,27 @@ def test_the_queue_is_chosen_in_the_execution_fieldset(admin_client: Client) -> 
     assert "for Celery workers started with -Q reports" in execution  # its help text
     assert admin_client.post(ADD_URL, form_data(queue="reports.daily")).status_code == 302
     assert Job.objects.get().queue == "reports.daily"
+
+
+def test_notifications_are_set_in_their_fieldset(admin_client: Client) -> None:
+    page = admin_client.get(ADD_URL).content.decode()
+    fieldset = page[page.index(">Notifications</h2>") :].split("</fieldset>")[0]
+    for name in ("notify", "notify_emails", "notify_webhook", "alert_after"):
+        assert f'name="{name}"' in fieldset
+    sent = form_data(
+        notify="on",
+        notify_emails="ops@example.com, dev@example.com",
+        notify_webhook="https://hooks.example.com/x",
+        alert_after="1 00:00:00",
+    )
+    assert admin_client.post(ADD_URL, sent).status_code == 302
+    saved = Job.objects.get()
+    assert saved.notify
+    assert saved.notify_emails == "ops@example.com, dev@example.com"
+    assert saved.notify_webhook == "https://hooks.example.com/x"
+    assert saved.alert_after == timedelta(days=1)
+    change = admin_client.get(reverse("admin:tablecron_job_change", args=[saved.pk]))
+    assert ">Last success:</label>" in change.content.decode()
 
 
 def test_the_other_kinds_fields_are_cleared_on_save(admin_client: Client) -> None:
@@ -215,3 +237,29 @@ def test_a_viewer_sees_the_job_read_only(client: Client) -> None:
     assert "Every 5 minutes" in text  # the upcoming fire times, server-side
     kind = text[text.index('class="form-row field-schedule_kind"') :].split("</div>")[:3]
     assert '<div class="readonly">Interval' in "".join(kind)
+
+
+def test_code_owns_the_fields_of_a_declared_job(admin_client: Client) -> None:
+    target = job(name="declared", cron=YEARLY, code_status=CodeStatus.DECLARED)
+    target.save()
+    job(name="typed-in").save()
+    url = reverse("admin:tablecron_job_change", args=[target.pk])
+    page = admin_client.get(url)
+    form = page.context["adminform"].form
+    # What it does and when is code's, read-only; pausing and being told stay people's.
+    people = {"name", "enabled", "notify", "notify_emails", "notify_webhook", "alert_after"}
+    assert set(form.fields) == people
+    assert "yes: declared in code" in page.content.decode()
+    # Pausing stays people's; an edit of a field code owns is not taken.
+    data = form_data(name="declared", enabled="", cron="0 1 * * *", args="[2]")
+    assert admin_client.post(url, data).status_code == 302
+    target.refresh_from_db()
+    assert (target.enabled, target.cron, target.args) == (False, YEARLY, [1])
+
+    jobs = reverse("admin:tablecron_job_changelist")
+    listed = admin_client.get(jobs, {"code_status__exact": "declared"}).content.decode()
+    assert ">declared<" in listed
+    assert ">typed-in<" not in listed
+    assert "?code_status__exact=removed" in listed
+    editable = admin_client.get(reverse("admin:tablecron_job_change", args=[target.pk + 1]))
+    assert "cron" in editable.context["adminform"].form.fields

@@ -10,7 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tablecron.models import Job, JobRun, RunTrigger, SchedulerInstance
-from tests.support.factories import form_data, job, signed_in
+from tests.support.admin_forms import form_data
+from tests.support.factories import job, signed_in
 
 pytestmark = pytest.mark.django_db
 

@@ -4,14 +4,19 @@ hold a bounded number of threads."""
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
+from pytest_django import DjangoAssertNumQueries
 
+from tablecron.db import db_now
+from tablecron.execution import Claim, beaten, still_held
 from tablecron.executors.thread import ThreadExecutor
 from tablecron.models import JobRun
 from tablecron.scheduler import Scheduler
 from tests.support.factories import T
+from tests.support.processes import calls
 from tests.support.scheduling import due, make_job, runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,4 +62,37 @@ def test_hanging_sync_tasks_hold_at_most_twice_max_workers_threads() -> None:
         time.sleep(0.02)
     assert timed_out.count() == len(jobs)  # the rest waited for threads to come back
     assert peak <= 4
+    assert executor.shutdown(5) == []
+
+
+def test_a_claim_ended_while_its_scheduler_was_cut_off_starts_nothing(
+    tmp_path: Path, django_assert_num_queries: DjangoAssertNumQueries
+) -> None:
+    """A scheduler that could not beat (cut off from the database) reads whether each run
+    is still its own before starting it; one that beats starts its runs without a read."""
+    executor, cut_off, path = ThreadExecutor(max_workers=1), "cut-off:1:a", tmp_path / "calls"
+    job = make_job(task=T + "record", kwargs={"path": str(path), "label": "j"})
+    now = db_now()
+    lost, held = (
+        JobRun.objects.create(
+            job=job, scheduled_for=now + timedelta(seconds=n), status="running",
+            worker=cut_off, started_at=now,
+        )
+        for n in (0, 1)
+    )  # fmt: skip
+    JobRun.objects.filter(pk=lost.pk).update(status="lost")  # by another scheduler
+    claims = [Claim.of(job, r.pk, r.scheduled_for, cut_off, running=True, not_before=now)
+              for r in (lost, held)]  # fmt: skip
+    for claim in claims:
+        executor.submit(claim)
+    deadline = time.monotonic() + 10
+    while executor.running_ids() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert executor.running_ids() == set()  # the slot of the one not started is free too
+    assert [c.scheduled_for for c in calls(path)] == [held.scheduled_for]
+    statuses = dict(JobRun.objects.values_list("pk", "status"))
+    assert (statuses[lost.pk], statuses[held.pk]) == ("lost", "succeeded")
+    beaten(cut_off, time.monotonic())
+    with django_assert_num_queries(0):
+        assert still_held(claims[0])
     assert executor.shutdown(5) == []

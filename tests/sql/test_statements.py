@@ -2,13 +2,15 @@
 promises, on the real database of this test run."""
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from tablecron.models import Job, JobRun, RunStatus
@@ -127,6 +129,25 @@ def test_finish_ends_only_running_runs_and_the_newest_speaks_for_its_job(job: Jo
     assert Job.objects.get(pk=job.pk).last_status == "succeeded"
 
 
+def test_a_success_sets_the_jobs_last_success_never_backwards(job: Job) -> None:
+    at = timezone.now().replace(microsecond=0)
+    older, newer, failed = (
+        JobRun.objects.create(job=job, scheduled_for=at - timedelta(minutes=n), status="running")
+        for n in (2, 1, 0)
+    )
+    Job.objects.filter(pk=job.pk).update(last_run_at=at, last_status="running")
+
+    def finish(run: JobRun, status: str, finished_at: Any) -> None:
+        with transaction.atomic():
+            statements().finish_runs([Finished(run.pk, status, at, finished_at, None, "")])
+
+    finish(newer, "succeeded", at + timedelta(seconds=20))
+    finish(older, "succeeded", at + timedelta(seconds=10))  # ended later, but finished earlier
+    finish(failed, "failed", at + timedelta(seconds=30))
+    job.refresh_from_db()
+    assert (job.last_success_at, job.last_status) == (at + timedelta(seconds=20), "failed")
+
+
 def test_start_is_a_conditional_transition(job: Job) -> None:
     at = timezone.now()
     run = JobRun.objects.create(job=job, scheduled_for=at, status="scheduled", worker="w")
@@ -179,3 +200,43 @@ def test_without_row_locks_everything_is_free(job: Job) -> None:
         pytest.skip("this database has row locks")
     sql = statements()
     assert sql.lock_free(sql.job, [job.pk, None]) == {job.pk, None}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's session timeout")
+@override_settings(TABLECRON={"LOST_AFTER": 1})
+def test_the_server_ends_a_claim_whose_scheduler_fell_silent(job: Job) -> None:
+    """Cut off in the middle of a claim, a scheduler holds its jobs' rows no longer than
+    half of LOST_AFTER: the server ends its session, and others may claim them."""
+    sql = statements()
+
+    def free_elsewhere() -> set[int | None]:
+        found: set[int | None] = set()
+
+        def look() -> None:
+            try:
+                with transaction.atomic():
+                    found.update(sql.lock_free(sql.job, [job.pk]))
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=look)
+        thread.start()
+        thread.join()
+        return found
+
+    with transaction.atomic():  # a batch of outcomes is bounded alike
+        sql.writable([])
+        assert sql.execute("SHOW idle_in_transaction_session_timeout")[1] == [("500ms",)]
+
+    def claim_then_fall_silent() -> None:
+        with transaction.atomic():
+            sql.begin_claim()
+            list(Job.objects.select_for_update().filter(pk=job.pk))
+            assert free_elsewhere() == {None}
+            time.sleep(1)  # nothing sent: the server gives up on it after 0.5 s
+            assert free_elsewhere() == {job.pk, None}
+            sql.now()
+
+    with pytest.raises(DatabaseError):
+        claim_then_fall_silent()
+    connection.close()

@@ -102,4 +102,14 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("zero max instances", {"max_instances": 0}, "max_instances", "greater than or equal to 1"),
     ("negative retries", {"max_retries": -1}, "max_retries", "greater than or equal to 0"),
     ("negative retry delay", {"retry_delay": timedelta(seconds=-1)}, "retry_delay", "negative"),
+    (
+        "bad e-mail recipient",
+        {"notify": True, "notify_emails": "ops@example.com, ops-at-example"},
+        "notify_emails",
+        "these are not: ops-at-example",
+    ),
+    ("webhook not a URL", {"notify_webhook": "slack"}, "notify_webhook", "valid URL"),
+    ("ftp webhook", {"notify_webhook": "ftp://example.com/hook"}, "notify_webhook", "https://"),
+    ("zero alert after", {"alert_after": timedelta(0)}, "alert_after", "longer than zero"),
+    ("negative alert after", {"alert_after": timedelta(hours=-1)}, "alert_after", "longer than"),
 ]

@@ -78,40 +78,37 @@ def runs_of_each_kind(now: datetime) -> dict[str, JobRun]:
     }  # fmt: skip
 
 
-def form_data(**fields: Any) -> dict[str, Any]:
-    """What the admin's job form posts, with the read-only runs inline's management form."""
-    data: dict[str, Any] = {
-        "name": "nightly",
-        "description": "",
-        "task": ADD,
-        "args": "[1]",
-        "kwargs": "{}",
-        "enabled": "on",
-        "schedule_kind": "cron",
-        "cron": "0 9 * * 1",
-        "timezone": "Asia/Shanghai",
-        "interval": "",
-        "run_at_0": "",
-        "run_at_1": "",
-        "start_at_0": "",
-        "start_at_1": "",
-        "end_at_0": "",
-        "end_at_1": "",
-        "jitter": "",
-        "misfire_grace": "",
-        "coalesce": "on",
-        "max_instances": "1",
-        "timeout": "",
-        "max_retries": "0",
-        "retry_delay": "00:01:00",
-        "queue": "",
-        "runs-TOTAL_FORMS": "0",
-        "runs-INITIAL_FORMS": "0",
-        "runs-MIN_NUM_FORMS": "0",
-        "runs-MAX_NUM_FORMS": "0",
-    }
-    data.update(fields)
-    return {key: value for key, value in data.items() if value is not None}
+def jobs_with_history(
+    count: int, now: datetime, *, runs_per_job: int = 3, fail_every: int = 7, prefix: str = "job"
+) -> list[Job]:
+    """``count`` cron jobs on a few dozen shared schedules, with ``runs_per_job`` runs each
+    in the last day: every ``fail_every``-th run failed, the others succeeded, each one
+    started a little late and ran a few seconds. Through bulk_create, in batches."""
+    jobs = Job.objects.bulk_create(
+        (
+            job(name=f"{prefix}-{n:05d}", cron=f"{n % 60} {n % 24} * * *", timezone="UTC")
+            for n in range(count)
+        ),
+        batch_size=1000,
+    )
+    runs = []
+    for n, saved in enumerate(jobs):
+        for r in range(runs_per_job):
+            at = now - timedelta(hours=(n + r * 7) % 23 + 0.5, minutes=r)
+            failed = (n * runs_per_job + r) % fail_every == 0
+            runs.append(
+                JobRun(
+                    job=saved,
+                    job_name=saved.name,
+                    scheduled_for=at,
+                    started_at=at + timedelta(seconds=n % 5),
+                    finished_at=at + timedelta(seconds=n % 5 + 1 + r),
+                    status=RunStatus.FAILED if failed else RunStatus.SUCCEEDED,
+                    error="Traceback (most recent call last):\nValueError: boom" if failed else "",
+                )
+            )
+    JobRun.objects.bulk_create(runs, batch_size=1000)
+    return jobs
 
 
 def signed_in[C: Client](client: C, role: str, codenames: Sequence[str] | None) -> C:

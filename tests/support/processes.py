@@ -10,7 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -73,6 +76,7 @@ def celery_env(**tablecron: Any) -> dict[str, str]:
         **child_env(**{"EXECUTOR": "celery", **tablecron}),
         "DJANGO_SETTINGS_MODULE": "tests.celery_project.settings",
         "TABLECRON_TEST_QUEUE": f"tablecron-test-{os.getpid()}",
+        "TABLECRON_TEST_CONN_MAX_AGE": "60",
     }
 
 
@@ -226,6 +230,46 @@ def soak(
     return first, paused
 
 
+@contextmanager
+def gunicorn(
+    workers: int, log: Path, *options: str, env: dict[str, str] | None = None, **tablecron: Any
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``gunicorn --workers N [options]`` serving the test project on 127.0.0.1, with
+    ``tablecron`` settings (and ``env`` added to the environment); SIGTERM (then SIGKILL)
+    on exit."""
+    port = free_port()
+    args = [sys.executable, "-m", "gunicorn", "--workers", str(workers),
+            "--bind", f"127.0.0.1:{port}",
+            "--no-control-socket",  # else every gunicorn shares ~/.gunicorn/gunicorn.ctl
+            *options, "tests.wsgi:application"]  # fmt: skip
+    proc = start(args, log, {**child_env(**tablecron), **(env or {})})
+    try:
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    """GET ``url`` directly (no proxy from the environment): its status and body."""
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with direct.open(request, timeout=10) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def status_of(url: str) -> int:
+    return fetch(url)[0]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -295,3 +339,32 @@ def check_accounted_for(recorded: list[Call], expected: set[tuple[str, datetime]
     silent = sorted(fire for fire in expected - set(fired) if not why.get(fire, ("", ""))[1])
     assert silent == [], f"{len(silent)} fires neither ran nor say why: {silent[:5]}"
     return Counter("ran" if fire in fired else why[fire][0] for fire in expected)
+
+
+def session_id() -> int:
+    """This thread's session on the test database (to kill it from another)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_backend_pid()"
+            if connection.vendor == "postgresql"
+            else "SELECT CONNECTION_ID()"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def kill_session(session: int) -> None:
+    """End the session ``session`` from another connection, as a DBA or failover would."""
+
+    def kill() -> None:
+        try:
+            with connection.cursor() as cursor:
+                if connection.vendor == "postgresql":
+                    cursor.execute("SELECT pg_terminate_backend(%s)", [session])
+                else:
+                    cursor.execute(f"KILL {int(session)}")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=kill)
+    thread.start()
+    thread.join()

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import os
 import time
+from datetime import timedelta
 from typing import Any
 
 import tablecron
@@ -26,9 +27,27 @@ async def async_noop(**options: Any) -> None:
     """Do nothing, asynchronously."""
 
 
-@tablecron.register
+@tablecron.register(schedule="*/5 * * * *")  # and a job of its name, declared in code
 def noop() -> None:
     """Do nothing."""
+
+
+# Jobs declared in code, which "manage.py tablecron sync" writes (tests/test_sync.py).
+tablecron.declare(
+    "code-add",
+    task="tests.testapp.tablecron_jobs.add",
+    args=(1, 2),  # a tuple: stored, and compared, as a list
+    cron="0 3 * * *",
+    timezone="Europe/Paris",
+    description="Declared in code.",
+)
+tablecron.declare(
+    "code-greet",
+    task="testapp.greet",
+    kwargs={"who": "code"},
+    interval=timedelta(hours=1),
+    enabled=False,
+)
 
 
 def not_registered(x: int) -> int:

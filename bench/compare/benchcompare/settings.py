@@ -45,6 +45,9 @@ CELERY_BROKER_URL = f"redis://127.0.0.1:6379/{BENCH_REDIS_DB}"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery closes database connections around every task, whatever CONN_MAX_AGE says,
+# unless this is set (docs/executors.md).
+CELERY_DB_REUSE_MAX = 1000
 
 LOGGING = {
     "version": 1,

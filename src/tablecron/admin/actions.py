@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from tablecron import audit
 from tablecron.models import Job
 
 NAME_LENGTH = Job._meta.get_field("name").max_length or 200
@@ -56,8 +57,9 @@ def run_now(
     modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
 ) -> None:
     jobs = list(queryset)
-    for job in jobs:
-        job.run_now()
+    with audit.action("run_now"):
+        for job in jobs:
+            job.run_now()
     modeladmin.message_user(
         request,
         ngettext(
@@ -72,7 +74,8 @@ def run_now(
 
 @admin.action(description=_("Pause selected jobs"), permissions=["pause"])
 def pause(modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]) -> None:
-    count = queryset.update(enabled=False)
+    with audit.action("pause"):
+        count = queryset.update(enabled=False)
     modeladmin.message_user(
         request,
         ngettext("%(count)d job paused.", "%(count)d jobs paused.", count) % {"count": count},
@@ -84,7 +87,8 @@ def pause(modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: Que
 def resume(
     modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
 ) -> None:
-    count = queryset.update(enabled=True)
+    with audit.action("resume"):
+        count = queryset.update(enabled=True)
     modeladmin.message_user(
         request,
         ngettext("%(count)d job resumed.", "%(count)d jobs resumed.", count) % {"count": count},
@@ -96,7 +100,7 @@ def resume(
 def duplicate(
     modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
 ) -> None:
-    with transaction.atomic():
+    with transaction.atomic(), audit.action("duplicate"):
         copies = [duplicate_job(job) for job in queryset.order_by("name")]
     modeladmin.message_user(
         request,

@@ -183,6 +183,12 @@ def pretty_json(value: Any) -> SafeString:
     return format_html('<pre class="tablecron-pre">{}</pre>', text)
 
 
+def last_line(error: str) -> str:
+    """A traceback's last line: the exception and its message."""
+    lines = error.strip().splitlines()
+    return lines[-1][:200] if lines else ""
+
+
 def traceback_block(text: str) -> SafeString:
     if not text:
         return EMPTY

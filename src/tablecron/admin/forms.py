@@ -94,6 +94,14 @@ def _zones() -> list[str]:
     return sorted(zoneinfo.available_timezones())
 
 
+class WebhookField(forms.URLField):
+    """A URL typed without a scheme is read as https://, as Django 6 does by default
+    (Django 5.2 warns unless told)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(assume_scheme="https", **kwargs)
+
+
 class JobForm(forms.ModelForm):  # type: ignore[type-arg]
     schedule_kind = forms.ChoiceField(
         label=_("Kind of schedule"),
@@ -111,6 +119,7 @@ class JobForm(forms.ModelForm):  # type: ignore[type-arg]
         fields = [
             field.name for field in Job._meta.fields if field.editable and not field.primary_key
         ]
+        field_classes = {"notify_webhook": WebhookField}
         widgets = {
             "args": forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField tablecron-code"}),
             "kwargs": forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField tablecron-code"}),
@@ -120,6 +129,12 @@ class JobForm(forms.ModelForm):  # type: ignore[type-arg]
             "timezone": TimeZoneInput(attrs={"class": "vTextField", "autocomplete": "off"}),
             "interval": forms.TextInput(attrs={"class": "vTextField", "placeholder": "00:15:00"}),
             "description": forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField"}),
+            "notify_emails": forms.Textarea(
+                attrs={"rows": 2, "class": "vLargeTextField", "placeholder": "ops@example.com"}
+            ),
+            "alert_after": forms.TextInput(
+                attrs={"class": "vTextField", "placeholder": "1 00:00:00"}
+            ),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

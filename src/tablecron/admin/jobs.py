@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.forms import Media
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import conditional_escape, format_html
@@ -24,7 +25,9 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from tablecron.admin import actions
+from tablecron import audit
+from tablecron.admin import actions, dashboard
+from tablecron.admin.audit import audit_view
 from tablecron.admin.display import (
     EMPTY,
     RECENT_RUNS,
@@ -38,9 +41,10 @@ from tablecron.admin.display import (
 )
 from tablecron.admin.forms import JobForm, ScheduleKind, kind_of
 from tablecron.admin.runs import JobRunInline
+from tablecron.code_jobs import OWNED_FIELDS
 from tablecron.conf import settings
 from tablecron.describe import describe_schedule
-from tablecron.models import Job, JobRun, SchedulerInstance
+from tablecron.models import CodeStatus, Job, JobRun, SchedulerInstance
 from tablecron.models.job import SCHEDULE_FIELDS
 from tablecron.models.scheduler import Role
 from tablecron.registry import tasks
@@ -123,8 +127,9 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "last_run_column",
         "recent_runs_column",
         "changed_column",
+        "code_column",
     ]
-    list_filter = ["enabled", "last_status", TaskFilter]
+    list_filter = ["enabled", "last_status", TaskFilter, "code_status"]
     search_fields = ["name", "task", "description"]
     # Django counts the whole table a second time for "N results (M total)"; one count
     # is enough, and on InnoDB each costs a scan.
@@ -135,6 +140,9 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "next_run_column",
         "last_run_column",
         "runs_link",
+        "code_status",
+        "last_success_at",
+        "alert_state",
         "created_at",
         "updated_at",
     ]
@@ -169,6 +177,13 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 ],
             },
         ),
+        (
+            _("Notifications"),
+            {
+                "classes": ["collapse"],
+                "fields": ["notify", "notify_emails", "notify_webhook", "alert_after"],
+            },
+        ),
     ]
     state_fieldset = (
         _("State"),
@@ -177,6 +192,9 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 "next_run_column",
                 "last_run_column",
                 "runs_link",
+                "code_status",
+                "last_success_at",
+                "alert_state",
                 "created_at",
                 "updated_at",
             ]
@@ -200,13 +218,73 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         fieldsets = list(super().get_fieldsets(request, obj))
         return [*fieldsets, self.state_fieldset] if obj is not None else fieldsets
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.code_status == CodeStatus.DECLARED:
+            # Code owns these (tablecron.declare): an edit here would be undone by the next
+            # "manage.py tablecron sync". Pausing and resuming stay people's.
+            readonly += ["schedule_kind", *OWNED_FIELDS]
+        return readonly
+
     def get_inlines(self, request: HttpRequest, obj: Job | None) -> list[type[InlineModelAdmin]]:  # type: ignore[type-arg]
         return [JobRunInline] if obj is not None else []  # a new job has no runs
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return JobChangeList
 
+    # -- the audit trail: every write within the admin's views is the user's ----------
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        with audit.acting(request.user, "admin"):
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        with audit.acting(request.user, "admin"):
+            return super().delete_view(request, object_id, extra_context)
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        job = self.get_object(request, object_id)
+        if job is None or not settings.AUDIT_TRAIL:
+            return super().history_view(request, object_id, extra_context)
+        if not self.has_view_or_change_permission(request, job):
+            raise PermissionDenied
+        return audit_view(self, request, job)
+
+    def audit_trail_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return audit_view(self, request)
+
+    # Django's admin logs its own writes; the audit trail has recorded them already.
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        if not settings.AUDIT_TRAIL:
+            return super().log_addition(request, obj, message)
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        if not settings.AUDIT_TRAIL:
+            return super().log_change(request, obj, message)
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        if not settings.AUDIT_TRAIL:
+            return super().log_deletions(request, queryset)
+
     def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        with audit.acting(request.user, "admin"):  # the actions, "delete selected" too
+            return self._changelist_view(request, extra_context)
+
+    def _changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         lost_after = timedelta(seconds=settings.LOST_AFTER)
@@ -228,7 +306,30 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             self.admin_site.admin_view(self.upcoming_view),
             name=f"{self.opts.app_label}_{self.opts.model_name}_upcoming",
         )
-        return [upcoming, *super().get_urls()]
+        dashboard = path(
+            "dashboard/",
+            self.admin_site.admin_view(self.dashboard_view),
+            name=f"{self.opts.app_label}_dashboard",
+        )
+        trail = path(
+            "audit/",
+            self.admin_site.admin_view(self.audit_trail_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_audit",
+        )
+        return [upcoming, dashboard, trail, *super().get_urls()]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        """The next day's fires and the last day's runs (see ``dashboard``)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Dashboard"),
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            **dashboard.context(timezone.now()),
+        }
+        return TemplateResponse(request, "admin/tablecron/dashboard.html", context)
 
     # -- the upcoming fire times ------------------------------------------------------
 
@@ -329,6 +430,10 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             relative_time(job.created_at),
             relative_time(job.updated_at),
         )
+
+    @admin.display(description=_("in code"), boolean=True, ordering="code_status")
+    def code_column(self, job: Job) -> bool:
+        return job.code_status == CodeStatus.DECLARED
 
     @admin.display(description=_("runs"))
     def runs_link(self, job: Job) -> SafeString:

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from tablecron.admin.display import (
     EMPTY,
     duration_text,
+    last_line,
     pretty_json,
     run_badge,
     traceback_block,
@@ -116,9 +117,7 @@ class RunColumns:
 
     @admin.display(description=_("error"))
     def error_line(self, run: JobRun) -> str:
-        """The traceback's last line: the exception and its message."""
-        lines = run.error.strip().splitlines()
-        return lines[-1][:200] if lines else ""
+        return last_line(run.error)
 
     @admin.display(description=_("run"))
     def run_link(self, run: JobRun) -> SafeString:

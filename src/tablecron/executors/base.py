@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import ClassVar
 
 from django.core.checks import CheckMessage
@@ -48,6 +49,12 @@ class Executor(ABC):
     @abstractmethod
     def submit(self, claim: Claim) -> None:
         """Start executing ``claim`` (which may finish before this returns)."""
+
+    def submit_many(self, claims: Sequence[Claim]) -> None:
+        """Start executing ``claims``, in order: what the scheduler calls with each batch
+        it claims. By default each goes to ``submit()``; a queue hands them over together."""
+        for claim in claims:
+            self.submit(claim)
 
     def free_slots(self) -> int:
         """How many more claims this executor takes now; the scheduler claims no more."""

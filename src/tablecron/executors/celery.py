@@ -13,6 +13,8 @@ While the broker is away, claims wait, in order, and are sent when it is back (s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -47,6 +49,7 @@ class CeleryExecutor(QueueExecutor):
     def __init__(self, app: Celery | None = None) -> None:
         super().__init__()
         self.app = app or current_app
+        self._producer: Any = None
 
     @classmethod
     def check(cls) -> list[CheckMessage]:
@@ -62,6 +65,16 @@ class CeleryExecutor(QueueExecutor):
             )
         ]
 
+    @contextmanager
+    def sending(self) -> Iterator[object]:
+        """One producer (one broker connection) for a batch of claims."""
+        with self.app.producer_or_acquire() as producer:
+            self._producer = producer
+            try:
+                yield producer
+            finally:
+                self._producer = None
+
     def publish(self, claim: Claim) -> None:
         limits: dict[str, Any] = {}
         if claim.timeout is not None:
@@ -75,6 +88,11 @@ class CeleryExecutor(QueueExecutor):
             queue=claim.queue or None,
             expires=timezone.now() + timedelta(seconds=settings.QUEUED_LIMIT),
             retry=False,  # a broker away is retried by the loop, not inside it
+            producer=self._producer,
+            # What Flower and the worker's log show for the message (Celery's default
+            # repr of the whole claim is slow to make and hard to read).
+            argsrepr=f"run {claim.run_id} of {claim.job_name!r}",
+            kwargsrepr="{}",
             **limits,
         )
 

@@ -16,6 +16,7 @@ import queue
 import threading
 from multiprocessing.process import BaseProcess
 
+from tablecron import metrics
 from tablecron.conf import settings
 from tablecron.db import close_all_connections
 from tablecron.execution import Claim
@@ -126,7 +127,9 @@ class _Child:
             limit = claim.seconds_to_start() + claim.timeout.total_seconds()
         try:
             self.conn.send_bytes(json.dumps(claim.to_message()).encode())
-            if self.conn.poll(limit) and self.conn.recv_bytes() == DONE:
+            reply = self.conn.recv_bytes() if self.conn.poll(limit) else b""
+            if reply.startswith(DONE):
+                metrics.replay(json.loads(reply[len(DONE) :]))
                 return True
             error, status = (
                 f"It ran past its timeout of {claim.timeout}; its process was killed.",

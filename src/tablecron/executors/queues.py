@@ -5,7 +5,9 @@ each through the run's conditional transition (``tablecron.workers``). Claims ar
 in order; while the queue is away they wait here and the scheduler claims nothing more,
 and each is sent when it is back. A sent run records when it was queued; if this
 process dies, its unsent runs (no ``queued_at``) are handed back to the other
-schedulers, and its sent ones stay with the queue.
+schedulers, and its sent ones stay with the queue. Recording that a run was sent is
+retried with the next send when the database is away meanwhile: sending never fails
+for it, so every claim of a loop is sent.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from collections import deque
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import ClassVar
 
+from django.db import DatabaseError
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from tablecron.db import close_all_connections
 from tablecron.execution import Claim
 from tablecron.executors.base import Executor
 from tablecron.models import JobRun, RunStatus
@@ -33,17 +39,28 @@ class QueueExecutor(Executor):
 
     def __init__(self) -> None:
         self._unsent: deque[Claim] = deque()
+        self._unmarked: list[int] = []  # sent, not yet recorded queued
         self._away = False
 
     @abstractmethod
     def publish(self, claim: Claim) -> None:
         """Put ``claim`` on the queue, or raise."""
 
+    def sending(self) -> AbstractContextManager[object]:
+        """Held while a batch of claims is published: one connection for all of them,
+        say. Raising one of ``away_errors`` means the queue is away."""
+        return nullcontext()
+
     def submit(self, claim: Claim) -> None:
+        self.submit_many([claim])
+
+    def submit_many(self, claims: Sequence[Claim]) -> None:
         if self.submits_in_claim:  # in the claim's transaction: a failure rolls it back
-            self.publish(claim)
+            with self.sending():
+                for claim in claims:
+                    self.publish(claim)
             return
-        self._unsent.append(claim)
+        self._unsent.extend(claims)
         self._send()
 
     def free_slots(self) -> int:
@@ -56,29 +73,55 @@ class QueueExecutor(Executor):
             super().wait_for_slot(timeout)
 
     def _send(self) -> None:
-        sent = []
+        sent: list[int] = []
         try:
-            while self._unsent:
-                claim = self._unsent[0]
-                try:
-                    self.publish(claim)
-                    sent.append(claim.run_id)
-                except self.away_errors as exc:
-                    if not self._away:
-                        logger.warning("tablecron: %s is away (%s); claims wait", self.name, exc)
-                    self._away = True
-                    return
-                except Exception as exc:  # a claim that can never be sent: say so in its row
-                    logger.exception("tablecron: could not send run %d", claim.run_id)
-                    JobRun.objects.filter(pk=claim.run_id, status=RunStatus.SCHEDULED).update(
-                        status=RunStatus.FAILED,
-                        finished_at=timezone.now(),
-                        error=f"It could not be sent to {self.name}: {exc!r}",
-                    )
-                if self._away:
-                    logger.warning("tablecron: %s is back", self.name)
-                    self._away = False
-                self._unsent.popleft()
+            with self.sending():
+                self._publish_unsent(sent)
+        except self.away_errors as exc:
+            self._went_away(exc)
         finally:
-            if sent:
-                JobRun.objects.filter(pk__in=sent, queued_at__isnull=True).update(queued_at=Now())
+            self._mark_queued(sent)
+
+    def _publish_unsent(self, sent: list[int]) -> None:
+        """Publish the unsent claims in order, adding the ids of the runs sent to
+        ``sent``; one of ``away_errors`` stops it, with the claim still first in line."""
+        while self._unsent:
+            claim = self._unsent[0]
+            try:
+                self.publish(claim)
+                sent.append(claim.run_id)
+            except self.away_errors:
+                raise
+            except Exception as exc:  # a claim that can never be sent: say so in its row
+                logger.exception("tablecron: could not send run %d", claim.run_id)
+                JobRun.objects.filter(pk=claim.run_id, status=RunStatus.SCHEDULED).update(
+                    status=RunStatus.FAILED,
+                    finished_at=timezone.now(),
+                    error=f"It could not be sent to {self.name}: {exc!r}",
+                )
+            if self._away:
+                logger.warning("tablecron: %s is back", self.name)
+                self._away = False
+            self._unsent.popleft()
+
+    def _went_away(self, exc: BaseException) -> None:
+        if not self._away:
+            logger.warning("tablecron: %s is away (%s); claims wait", self.name, exc)
+        self._away = True
+
+    def _mark_queued(self, sent: list[int]) -> None:
+        """Record the runs sent (and those whose record failed before) as queued."""
+        self._unmarked += sent
+        if not self._unmarked:
+            return
+        try:
+            JobRun.objects.filter(pk__in=self._unmarked, queued_at__isnull=True).update(
+                queued_at=Now()
+            )
+            self._unmarked = []
+        except DatabaseError:
+            logger.warning(
+                "tablecron: could not record %d runs as queued; retrying with the next send",
+                len(self._unmarked),
+            )
+            close_all_connections()

@@ -116,7 +116,8 @@ class ThreadExecutor(Executor):
             thread = threading.current_thread()
             name, thread.name = thread.name, f"tablecron-run-{claim.run_id}"
             try:
-                execute(claim, self._writer_for(slot))
+                if execute(claim, self._writer_for(slot)) is None:  # no longer ours to run
+                    self._written([claim.run_id])
             except Exception:  # the run is reaped by its scheduler; the worker goes on
                 logger.exception("tablecron: run %d could not be executed", claim.run_id)
                 self._written([claim.run_id])
@@ -135,11 +136,13 @@ class ThreadExecutor(Executor):
                 self._start_workers(self._queue.qsize())  # if this one was in their way
                 return  # a new worker has taken this one's place
 
-    def _writer_for(self, slot: _Slot) -> Callable[[Outcome], None]:
-        def write(outcome: Outcome) -> None:
+    def _writer_for(self, slot: _Slot) -> Callable[[Outcome], bool]:
+        def write(outcome: Outcome) -> bool:
             slot.deadline = None  # it ended in time: expire() must not end it again
-            if not slot.abandoned:  # else it was marked timed out, and its slot reused
-                self._writer.write(outcome)
+            if slot.abandoned:  # it was marked timed out, and its slot reused
+                return False
+            self._writer.write(outcome)  # in a batch, soon: taken as written
+            return True
 
         return write
 

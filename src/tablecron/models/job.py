@@ -10,9 +10,10 @@ nothing here knows about the scheduler.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NamedTuple, Self
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
@@ -27,16 +28,51 @@ from django.utils.translation import gettext_lazy as _
 
 from tablecron import schedules
 from tablecron.exceptions import InvalidSchedule, UnknownTask
-from tablecron.models.run import JobRun, RunStatus, RunTrigger
+from tablecron.models.run import AlertState, JobRun, RunStatus, RunTrigger
 from tablecron.registry import RegisteredTask, tasks
-from tablecron.validators import validate_args, validate_kwargs, validate_queue
+from tablecron.signals import jobs_written
+from tablecron.validators import (
+    validate_args,
+    validate_emails,
+    validate_kwargs,
+    validate_queue,
+    validate_webhook,
+)
 
 # The fields that decide when a job fires: writing any of them moves ``next_run_at``.
 SCHEDULE_FIELDS = (*schedules.FIELDS, "enabled")
 # Columns the package keeps; a person's full save() never writes back stale copies.
-SCHEDULER_FIELDS = ("next_run_at", "last_run_at", "last_status", "version")
+SCHEDULER_FIELDS = (
+    "next_run_at",
+    "last_run_at",
+    "last_status",
+    "version",
+    "last_success_at",
+    "alert_state",
+    "alerted_at",
+)
 
 _CHUNK = 500
+
+
+class JobWrite(NamedTuple):
+    """One job's write, as ``signals.jobs_written`` reports it to the audit trail."""
+
+    pk: Any
+    name: str
+    kind: str  # "added", "changed", "deleted" or "run_now"
+    changes: dict[str, tuple[Any, Any]]  # field name -> (before, after)
+    run: Any = None  # run_now: the run's pk
+
+
+def _watched() -> bool:
+    """Whether anyone listens for writes (the audit trail): if not, nothing is computed."""
+    return jobs_written.has_listeners(Job)
+
+
+def _report(using: str | None, writes: list[JobWrite]) -> None:
+    if writes:
+        jobs_written.send(sender=Job, writes=writes, using=using)
 
 
 class JobQuerySet(models.QuerySet["Job"]):
@@ -52,9 +88,14 @@ class JobQuerySet(models.QuerySet["Job"]):
         update_fields = kwargs.get("update_fields")
         if update_fields and not set(update_fields).isdisjoint(SCHEDULE_FIELDS):
             kwargs["update_fields"] = [*update_fields, "next_run_at"]
+        writes = [obj._write() for obj in objs] if _watched() else []
         created = super().bulk_create(objs, *args, **kwargs)
         for obj in created:
             obj._written()
+        _report(
+            self.db,
+            [w._replace(pk=obj.pk) for w, obj in zip(writes, objs, strict=True) if w is not None],
+        )
         return created
 
     def bulk_update(
@@ -72,12 +113,43 @@ class JobQuerySet(models.QuerySet["Job"]):
             for obj in objs:
                 obj.updated_at = now
             fields.append("updated_at")
+        # Django's bulk_update() calls update(), which reports the changes to the trail.
         rows = super().bulk_update(objs, fields, batch_size=batch_size)
         for obj in objs:
             obj._written()
         return rows
 
     def update(self, **kwargs: Any) -> int:
+        watched = [name for name in audited_fields() if name in kwargs]
+        if not watched or not _watched():
+            return self._update(kwargs)
+        with transaction.atomic(using=self.db):
+            fields = list(dict.fromkeys(["name", *watched]))
+            rows_before = self._locked().order_by().values_list("pk", *fields)
+            before = {pk: values for pk, *values in rows_before}
+            rows = self._update(kwargs)
+            _report(self.db, self._updated_writes(before, fields, watched))
+        return rows
+
+    def _updated_writes(
+        self, before: dict[Any, list[Any]], fields: list[str], watched: list[str]
+    ) -> list[JobWrite]:
+        """What an update() changed, row by row: the rows read before it and after it."""
+        plain: models.QuerySet[Job] = models.QuerySet(self.model, using=self.db)
+        pks, writes = list(before), []
+        for start in range(0, len(pks), _CHUNK):
+            after = plain.filter(pk__in=pks[start : start + _CHUNK]).values_list("pk", *fields)
+            for pk, *values in after:
+                old, new = (
+                    dict(zip(fields, before[pk], strict=True)),
+                    dict(zip(fields, values, strict=True)),
+                )
+                changes = {n: (old[n], new[n]) for n in watched if old[n] != new[n]}
+                if changes:
+                    writes.append(JobWrite(pk, new["name"], "changed", changes))
+        return writes
+
+    def _update(self, kwargs: dict[str, Any]) -> int:
         if kwargs.keys() - SCHEDULER_FIELDS:
             # This process's clock, as auto_now's: SQLite's Now() has only milliseconds,
             # and could set updated_at before created_at.
@@ -94,11 +166,14 @@ class JobQuerySet(models.QuerySet["Job"]):
             self._reschedule_updated(before)
         return rows
 
+    def _locked(self) -> JobQuerySet:
+        """The rows, to be locked where the database can when read."""
+        locking = connections[self.db].features.has_select_for_update
+        return self.select_for_update() if locking else self
+
     def _locked_schedules(self) -> Iterable[tuple[Any, tuple[Any, ...]]]:
         """(pk, schedule state) of each row, locked where the database can."""
-        locking = connections[self.db].features.has_select_for_update
-        query = self.select_for_update() if locking else self
-        for pk, *values in query.order_by().values_list("pk", *SCHEDULE_FIELDS):
+        for pk, *values in self._locked().order_by().values_list("pk", *SCHEDULE_FIELDS):
             yield pk, tuple(values)
 
     def _reschedule_updated(self, before: dict[Any, tuple[Any, ...]]) -> None:
@@ -121,6 +196,14 @@ def default_timezone() -> str:
 
 def _non_negative(name: str) -> Q:
     return Q(**{f"{name}__isnull": True}) | Q(**{f"{name}__gte": timedelta(0)})
+
+
+class CodeStatus(models.TextChoices):
+    """Whether code declares the job (``tablecron.declare``) and so owns its fields."""
+
+    TABLE = "", _("no: made in the table")
+    DECLARED = "declared", _("yes: declared in code")
+    REMOVED = "removed", _("removed from code")
 
 
 class Job(models.Model):
@@ -245,6 +328,56 @@ class Job(models.Model):
             "with -Q reports. Empty: the executor's default queue."
         ),
     )
+    code_status = models.CharField(
+        _("in code"),
+        max_length=10,
+        choices=CodeStatus.choices,
+        blank=True,
+        default=CodeStatus.TABLE,
+        db_default=CodeStatus.TABLE,  # rows that processes of an older release insert
+        editable=False,
+        help_text=_(
+            "Whether this job is declared in code. Code owns the fields of a declared job: "
+            "change them there, and “manage.py tablecron sync” writes them here."
+        ),
+    )
+    notify = models.BooleanField(
+        _("notify"),
+        default=False,
+        db_default=False,  # so that rows inserted by SQL of their own (bench/) need not name it
+        help_text=_(
+            "Tell people when a run fails, times out, is lost or missed, and when the job "
+            "recovers: once per change."
+        ),
+    )
+    notify_emails = models.TextField(
+        _("e-mail recipients"),
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_emails],
+        help_text=_("Addresses separated by commas. Empty: the site's ADMINS."),
+    )
+    notify_webhook = models.URLField(
+        _("webhook"),
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_webhook],
+        help_text=_(
+            "Also POST each notification here as JSON (Slack's incoming webhooks take it)."
+        ),
+    )
+    alert_after = models.DurationField(
+        _("alert if no success within"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "A dead man's switch: alert when the job has not succeeded for this long, even "
+            "when no scheduler runs it, e.g. “1 00:00:00” for a day. Empty: never."
+        ),
+    )
     next_run_at = models.DateTimeField(_("next run"), null=True, blank=True, editable=False)
     last_run_at = models.DateTimeField(_("last run"), null=True, blank=True, editable=False)
     last_status = models.CharField(
@@ -254,6 +387,16 @@ class Job(models.Model):
         blank=True,
         editable=False,
     )
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True, editable=False)
+    alert_state = models.CharField(
+        _("alert state"),
+        max_length=20,
+        choices=AlertState.choices,
+        default=AlertState.OK,
+        db_default=AlertState.OK,
+        editable=False,
+    )
+    alerted_at = models.DateTimeField(_("last notified"), null=True, blank=True, editable=False)
     version = models.PositiveBigIntegerField(_("version"), default=0, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -309,9 +452,15 @@ class Job(models.Model):
                 condition=Q(max_instances__gte=1),
                 name="tablecron_job_max_instances_positive",
             ),
+            models.CheckConstraint(
+                condition=Q(alert_after__isnull=True) | Q(alert_after__gt=timedelta(0)),
+                name="tablecron_job_alert_after_positive",
+                violation_error_message=_("Enter a time longer than zero."),
+            ),
         ]
 
     _loaded_schedule: tuple[Any, ...] | None = None
+    _loaded_values: dict[str, Any] | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -325,6 +474,7 @@ class Job(models.Model):
             # columns as they were read: the scheduler may have advanced them since.
             editable = {f.name for f in self._meta.concrete_fields if not f.primary_key}
             update_fields = editable.difference(SCHEDULER_FIELDS, self.get_deferred_fields())
+        write = self._write(update_fields) if _watched() else None
         changes = self.schedule_changes()
         if update_fields is not None:
             changes &= update_fields
@@ -339,6 +489,8 @@ class Job(models.Model):
             kwargs["update_fields"] = update_fields
         super().save(*args, **kwargs)
         self._written()
+        if write is not None:
+            _report(self._state.db, [write._replace(pk=self.pk)])
 
     # -- change tracking -------------------------------------------------------------
 
@@ -347,23 +499,47 @@ class Job(models.Model):
         cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any
     ) -> Self:
         instance = super().from_db(db, field_names, values, **kwargs)
-        instance._remember_schedule()
+        instance._remember_loaded()
         return instance
 
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)
-        self._remember_schedule()
+        self._remember_loaded()
 
     def _written(self) -> None:
         """After a write: a version bumped in SQL is read back when next used, and the
         schedule as stored is what later changes are measured against."""
         if isinstance(self.__dict__.get("version"), CombinedExpression):
             del self.__dict__["version"]  # deferred: read back on next access
-        self._remember_schedule()
+        self._remember_loaded()
 
-    def _remember_schedule(self) -> None:
-        if self.get_deferred_fields().isdisjoint(SCHEDULE_FIELDS):
+    def _remember_loaded(self) -> None:
+        deferred = self.get_deferred_fields()
+        if deferred.isdisjoint(SCHEDULE_FIELDS):
             self._loaded_schedule = self.schedule_state()
+        if _watched():  # what the audit trail compares the next write with
+            names = [name for name in audited_fields() if name not in deferred]
+            self._loaded_values = copy.deepcopy({name: getattr(self, name) for name in names})
+
+    def _write(self, fields: Collection[str] | None = None) -> JobWrite | None:
+        """What writing ``fields`` (all of them if None) changes, for the audit trail: None
+        if nothing a person edits. A row not read from the database had no values before."""
+        deferred = self.get_deferred_fields()
+        names = [
+            name
+            for name in audited_fields()
+            if (fields is None or name in fields) and name not in deferred
+        ]
+        if self._state.adding:
+            changes = {name: (None, getattr(self, name)) for name in names}
+            return JobWrite(self.pk, self.name, "added", changes)
+        loaded = self._loaded_values or {}
+        changes = {
+            name: (loaded.get(name), getattr(self, name))
+            for name in names
+            if name not in loaded or loaded[name] != getattr(self, name)
+        }
+        return JobWrite(self.pk, self.name, "changed", changes) if changes else None
 
     def schedule_state(self) -> tuple[Any, ...]:
         """The schedule fields' values, in the order of ``SCHEDULE_FIELDS``."""
@@ -461,6 +637,8 @@ class Job(models.Model):
                 errors.setdefault(name, []).append(gettext("Durations cannot be negative."))
         if self.timeout is not None and self.timeout <= timedelta(0):
             errors.setdefault("timeout", []).append(gettext("Enter a timeout longer than zero."))
+        if self.alert_after is not None and self.alert_after <= timedelta(0):
+            errors.setdefault("alert_after", []).append(gettext("Enter a time longer than zero."))
         task = self.registered_task
         if self.task and task is None:
             errors.setdefault("task", []).append(
@@ -488,7 +666,7 @@ class Job(models.Model):
     def run_now(self) -> JobRun:
         """Ask the scheduler to run this job once, now; ``next_run_at`` does not move."""
         now = timezone.now()
-        return JobRun.objects.create(
+        run = JobRun.objects.create(
             job=self,
             job_name=self.name,
             scheduled_for=now,
@@ -496,3 +674,16 @@ class Job(models.Model):
             trigger=RunTrigger.MANUAL,
             status=RunStatus.SCHEDULED,
         )
+        if _watched():
+            _report(run._state.db, [JobWrite(self.pk, self.name, "run_now", {}, run.pk)])
+        return run
+
+
+@functools.cache
+def audited_fields() -> tuple[str, ...]:
+    """The fields a person edits: what the audit trail records changes of."""
+    return tuple(
+        field.attname
+        for field in Job._meta.concrete_fields
+        if field.editable and not field.primary_key
+    )

@@ -28,6 +28,16 @@ class RunTrigger(models.TextChoices):
 
 
 ACTIVE = (RunStatus.SCHEDULED, RunStatus.RUNNING)
+# The ends that notify (a job's notifications) and count as its failing.
+FAILING = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST, RunStatus.MISSED)
+
+
+class AlertState(models.TextChoices):
+    """What a job's notifications last said about it (``Job.alert_state``)."""
+
+    OK = "ok", _("ok")
+    FAILING = "failing", _("failing")
+    SILENT = "silent", _("silent")
 
 
 class JobRunQuerySet(models.QuerySet["JobRun"]):

@@ -32,6 +32,7 @@ class Where(NamedTuple):
 
 RUNNING = "running"  # RunStatus.RUNNING: models import nothing from here, nor this from them
 SCHEDULED = "scheduled"
+SUCCEEDED = "succeeded"
 
 
 class Statements:
@@ -156,20 +157,35 @@ class Statements:
 
     def finish_runs(self, rows: Sequence[Finished]) -> int:
         """Record many outcomes. Only runs still ``running`` are ended; a job's
-        ``last_status`` follows the run that ended if it is the job's newest. The caller
-        owns the transaction. Returns how many runs were ended."""
+        ``last_status`` follows the run that ended if it is the job's newest, and its
+        ``last_success_at`` a success. The caller owns the transaction. Returns how many
+        runs were ended."""
         if not rows:
             return 0
         source, params = self.values(Finished, rows)
         count = self.execute(self._end_runs(source), params)[0]
-        newest = self.update_from(
+        jobs = self.update_from(
             self.job,
             f"{source} JOIN {self.run} AS r ON r.id = v.id",
-            "t.id = r.job_id AND t.last_run_at = r.scheduled_for AND r.status = v.status",
-            {"last_status": "v.status"},
+            "t.id = r.job_id AND r.status = v.status "
+            f"AND (t.last_run_at = r.scheduled_for OR v.status = '{SUCCEEDED}')",
+            self._follow_ended("r.scheduled_for", "v.status", "v.finished_at"),
         )
-        self.execute(newest, params)
+        self.execute(jobs, params)
         return count
+
+    @staticmethod
+    def _follow_ended(scheduled_for: str, status: str, finished_at: str) -> dict[str, str]:
+        """The assignments that make a job follow a run that ended: its status if the
+        run is its newest, the time of a success. One UPDATE, so each job row is
+        written once."""
+        return {
+            "last_status": f"CASE WHEN t.last_run_at = {scheduled_for} THEN {status} "
+            "ELSE t.last_status END",
+            "last_success_at": f"CASE WHEN {status} = '{SUCCEEDED}' AND (t.last_success_at "
+            f"IS NULL OR t.last_success_at < {finished_at}) THEN {finished_at} "
+            "ELSE t.last_success_at END",
+        }
 
     def _end_runs(self, source: str) -> str:
         return self.update_from(

@@ -7,13 +7,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from tablecron.sql.base import Statements, aware
+from tablecron.conf import settings
+from tablecron.sql.base import SUCCEEDED, Statements, aware
 from tablecron.sql.constants import CLAIMING_SETTING, NOTIFY_CHANNEL
 from tablecron.sql.rows import Finished, Row, columns
 
 TYPES = {"int": "bigint", "text": "text", "time": "timestamptz", "json": "text"}
 LOCK_TIMEOUT = "50ms"  # see writable()
 LOCK_NOT_AVAILABLE = "55P03"  # the SQLSTATE of a lock_timeout
+
+
+IDLE_SETTING = "'idle_in_transaction_session_timeout'"
+
+
+def idle_limit() -> str:
+    """How long (ms) the server keeps a claim's or a batch's transaction open while its
+    scheduler sends nothing: half of ``LOST_AFTER``. A scheduler cut off from the server
+    in the middle of one would otherwise hold its rows locked, and the jobs among them
+    unclaimable by the others, until TCP gives up on the connection (many minutes); the
+    server ends the session instead, and its transaction rolls back."""
+    return str(max(1, int(settings.LOST_AFTER * 500)))
 
 
 class PostgreSQLStatements(Statements):
@@ -30,18 +43,25 @@ class PostgreSQLStatements(Statements):
 
     def begin_claim(self) -> datetime:
         """Also mutes the NOTIFY trigger for this transaction's writes: other schedulers
-        need no wake-up for work that is already claimed."""
+        need no wake-up for work that is already claimed; and bounds its idle time (see
+        ``idle_limit()``)."""
         rows = self.execute(
-            f"SELECT set_config(%s, 'on', true), {self.now_sql}", [CLAIMING_SETTING]
+            f"SELECT set_config(%s, 'on', true), set_config({IDLE_SETTING}, %s, true), "
+            f"{self.now_sql}",
+            [CLAIMING_SETTING, idle_limit()],
         )
-        return aware(rows[1][0][1])
+        return aware(rows[1][0][2])
 
     def writable(self, rows: Sequence[tuple[int, int | None]]) -> set[int]:
         """All of them, with a short ``lock_timeout`` for the rest of the transaction: a
         wait ends in a lock timeout long before PostgreSQL's deadlock check
         (``deadlock_timeout``, 1 s) would abort either side, and costs nothing when no
-        row is busy."""
-        self.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        row is busy. Its idle time is bounded too (see ``idle_limit()``)."""
+        self.execute(
+            f"SELECT set_config('lock_timeout', '{LOCK_TIMEOUT}', true), "
+            f"set_config({IDLE_SETTING}, %s, true)",
+            [idle_limit()],
+        )
         return super().writable(rows)
 
     def is_lock_timeout(self, exc: BaseException) -> bool:
@@ -52,11 +72,15 @@ class PostgreSQLStatements(Statements):
         if not rows:
             return 0
         source, params = self.values(Finished, rows)
+        jobs = self.update_from(
+            self.job,
+            "ended AS e",
+            f"t.id = e.job_id AND (t.last_run_at = e.scheduled_for OR e.status = '{SUCCEEDED}')",
+            self._follow_ended("e.scheduled_for", "e.status", "e.finished_at"),
+        )
         sql = (
             f"WITH ended AS ({self._end_runs(source)} RETURNING t.job_id, t.scheduled_for, "
-            f"t.status), newest AS (UPDATE {self.job} AS t SET last_status = e.status "
-            "FROM ended AS e WHERE t.id = e.job_id AND t.last_run_at = e.scheduled_for) "
-            "SELECT COUNT(*) FROM ended"
+            f"t.status, t.finished_at), jobs AS ({jobs}) SELECT COUNT(*) FROM ended"
         )
         return int(self.execute(sql, params)[1][0][0])
 

@@ -36,16 +36,17 @@ def when(text: str | None) -> datetime | None:
 
 def test_create_computes_next_run_and_ignores_read_only_fields(api: APIClient) -> None:
     sent = {**VALID, "timezone": "Asia/Shanghai", "next_run_at": "2001-01-01T00:00:00Z"}
-    response = api.post(JOBS, {**sent, "version": 99, "last_status": "failed"}, format="json")
+    kept = {"version": 99, "last_status": "failed", "code_status": "declared"}
+    response = api.post(JOBS, {**sent, **kept}, format="json")
     assert response.status_code == 201, response.data
     created = Job.objects.get()
     assert created.next_run_at == next_cron(YEARLY, zone="Asia/Shanghai")
-    assert (created.version, created.last_status) == (0, "")
+    assert (created.version, created.last_status, created.code_status) == (0, "", "")
     data = response.json()
     assert data["id"] == created.pk
     assert when(data["next_run_at"]) == created.next_run_at
     assert when(data["created_at"]) == created.created_at
-    assert data["last_status"] == ""
+    assert (data["last_status"], data["code_status"]) == ("", "")
     assert data["schedule_description"] == describe_schedule(created)
 
 
@@ -107,6 +108,22 @@ def test_a_job_names_its_queue(api: APIClient) -> None:
     assert api.patch(detail(saved), {"queue": "bulk:low-1"}, format="json").status_code == 200
     assert Job.objects.get().queue == "bulk:low-1"
     assert api.patch(detail(saved), {"queue": ""}, format="json").json()["queue"] == ""
+
+
+def test_a_job_sets_its_notifications_and_shows_their_state(api: APIClient) -> None:
+    sent = {**VALID, "notify": True, "notify_emails": "ops@example.com",
+            "notify_webhook": "https://hooks.example.com/x", "alert_after": "01:00:00",
+            "alert_state": "silent", "last_success_at": "2001-01-01T00:00:00Z"}  # fmt: skip
+    response = api.post(JOBS, sent, format="json")
+    assert response.status_code == 201, response.data
+    saved = Job.objects.get()
+    assert (saved.notify, saved.notify_emails) == (True, "ops@example.com")
+    assert (saved.notify_webhook, saved.alert_after) == (sent["notify_webhook"], timedelta(hours=1))
+    assert (saved.alert_state, saved.last_success_at) == ("ok", None)  # tablecron's to keep
+    data = response.json()
+    assert (data["alert_after"], data["alert_state"], data["last_success_at"]) == (
+        "01:00:00", "ok", None
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

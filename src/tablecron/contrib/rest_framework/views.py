@@ -9,6 +9,7 @@ one. Actions call the model's own methods; nothing here knows the scheduler.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from django.utils.module_loading import import_string
@@ -24,8 +25,10 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.schemas.inspectors import ViewInspector
+from rest_framework.serializers import BaseSerializer
 from rest_framework.settings import api_settings
 
+from tablecron import audit
 from tablecron.conf import settings
 from tablecron.contrib.rest_framework import serializers
 from tablecron.contrib.rest_framework.filters import JobFilter, JobRunFilter
@@ -99,6 +102,22 @@ class JobViewSet(TablecronAPIMixin, viewsets.ModelViewSet):  # type: ignore[type
         "resume": ("pause", "change"),
     }
 
+    def acting(self, action: str = "") -> AbstractContextManager[None]:
+        """Writes within are the request's user's, through the API (the audit trail)."""
+        return audit.acting(self.request.user, "api", action)
+
+    def perform_create(self, serializer: BaseSerializer[Job]) -> None:
+        with self.acting():
+            super().perform_create(serializer)
+
+    def perform_update(self, serializer: BaseSerializer[Job]) -> None:
+        with self.acting():
+            super().perform_update(serializer)
+
+    def perform_destroy(self, instance: Job) -> None:
+        with self.acting():
+            super().perform_destroy(instance)
+
     @document(
         request=None,
         responses={202: serializers.JobRunSerializer},
@@ -110,7 +129,8 @@ class JobViewSet(TablecronAPIMixin, viewsets.ModelViewSet):  # type: ignore[type
     )
     @action(detail=True, methods=["post"])
     def run(self, request: Request, pk: str | None = None) -> Response:
-        job_run = self.get_object().run_now()
+        with self.acting("run_now"):
+            job_run = self.get_object().run_now()
         data = serializers.JobRunSerializer(job_run, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
@@ -118,14 +138,16 @@ class JobViewSet(TablecronAPIMixin, viewsets.ModelViewSet):  # type: ignore[type
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
-        job.pause()
+        with self.acting("pause"):
+            job.pause()
         return Response(self.get_serializer(job).data)
 
     @document(request=None, summary=_("Resume the job: it fires again from now on"))
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
-        job.resume()
+        with self.acting("resume"):
+            job.resume()
         return Response(self.get_serializer(job).data)
 
     @document(

@@ -10,11 +10,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser, DjangoHelpFormatter
 
 from tablecron.management.subcommands import Subcommand
+from tablecron.management.subcommands.import_jobs import ImportJobs
 from tablecron.management.subcommands.list import ListJobs
 from tablecron.management.subcommands.prune import Prune
 from tablecron.management.subcommands.run import RunJob
 from tablecron.management.subcommands.scheduler import RunScheduler
 from tablecron.management.subcommands.status import Status
+from tablecron.management.subcommands.sync import SyncJobs
 
 # A new subcommand is a Subcommand subclass in tablecron.management.subcommands and a
 # line here.
@@ -23,14 +25,17 @@ SUBCOMMANDS: dict[str, type[Subcommand]] = {
     "list": ListJobs,
     "run": RunJob,
     "status": Status,
+    "sync": SyncJobs,
+    "import": ImportJobs,
     "prune": Prune,
 }
 
 
 class Command(BaseCommand):
     help = (
-        "tablecron: run the scheduler, list the jobs, run one now, check the schedulers, or "
-        "prune old runs."
+        "tablecron: run the scheduler, list the jobs, run one now, check the schedulers, "
+        "sync the jobs declared in code, import jobs from another scheduler, or prune old "
+        "runs."
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -9,7 +9,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tablecron', '0006_executors'),
+        ('tablecron', '0008_notifications'),
     ]
 
     operations = [

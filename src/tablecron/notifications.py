@@ -1,0 +1,264 @@
+"""Telling people: a job starts failing, goes silent (its dead man's switch, ``alert_after``)
+or recovers; by e-mail (the job's recipients, or ``ADMINS``) and by a webhook.
+
+The state is read from the table, not from the code that ended a run, so every way a run
+ends counts (a scheduler, a queue's worker, the reaper of lost runs) and any process
+notices: each scheduler's housekeeping, and ``manage.py tablecron status`` when no
+scheduler is alive. Each change is claimed with a conditional UPDATE of the job's
+``alert_state``, so exactly one process tells it, however many look. After a
+notification a job keeps quiet for ``NOTIFY_QUIET_PERIOD``: a change within it is told
+when it ends, if it still holds. Delivery runs off the loop's thread, with retries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.mail import mail_admins, send_mail
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q
+from django.db.models.functions import Coalesce
+
+from tablecron.conf import settings
+from tablecron.models import Job, JobRun, RunStatus
+from tablecron.models.run import FAILING, AlertState
+from tablecron.validators import email_list
+
+logger = logging.getLogger("tablecron")
+
+RETRY_DELAYS = (1.0, 5.0, 30.0)  # seconds before each new attempt of a failed delivery
+WEBHOOK_TIMEOUT = 10.0  # seconds
+ERROR_CHARS = 1000  # of the failing run's error, in the message
+EVENTS = {AlertState.FAILING: "failing", AlertState.SILENT: "silent", AlertState.OK: "recovered"}
+_COLUMNS = ("id", "name", "enabled", "notify", "notify_emails", "notify_webhook",
+            "alert_after", "alert_state", "alerted_at", "last_status", "last_success_at",
+            "created_at")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One change of one job, to be told."""
+
+    job_name: str
+    state: str  # the job's new AlertState
+    status: str  # its newest run's status
+    at: datetime
+    last_success_at: datetime | None
+    alert_after: timedelta | None
+    error: str
+    emails: tuple[str, ...]
+    webhook: str
+
+    @property
+    def event(self) -> str:
+        return EVENTS[AlertState(self.state)]
+
+    @property
+    def text(self) -> str:
+        """One line, the e-mail's subject and the webhook's ``text``."""
+        name = self.job_name
+        if self.state == AlertState.FAILING:
+            return f"tablecron: job {name!r} is failing: its last run {self.status}."
+        if self.state == AlertState.SILENT:
+            last = (
+                f"{self.last_success_at:%Y-%m-%d %H:%M:%S %Z}" if self.last_success_at else "never"
+            )
+            return (
+                f"tablecron: job {name!r} has not succeeded for {self.alert_after} "
+                f"(last success: {last})."
+            )
+        return f"tablecron: job {name!r} recovered: its last run succeeded."
+
+    def payload(self) -> dict[str, Any]:
+        """The webhook's JSON body: Slack's incoming webhooks show ``text``."""
+        return {
+            "text": self.text,
+            "job": self.job_name,
+            "event": self.event,
+            "status": self.status,
+            "at": self.at.isoformat(),
+            "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
+            "error": self.error,
+        }
+
+
+def claim_notices(now: datetime) -> list[Notice]:
+    """The changes due to be told at ``now`` (the database's clock), each claimed for
+    this process: no other process gets the same one."""
+    quiet = Q(alerted_at__isnull=True) | Q(alerted_at__lte=now - settings.NOTIFY_QUIET_PERIOD)
+    deadline = ExpressionWrapper(
+        Coalesce("last_success_at", "created_at") + F("alert_after"), output_field=DateTimeField()
+    )
+    silent = Q(enabled=True, alert_after__isnull=False, deadline__lte=now)
+    candidates = (
+        Job.objects.annotate(deadline=deadline)
+        .filter(quiet)
+        .filter(
+            (silent & ~Q(alert_state=AlertState.SILENT))
+            | Q(notify=True, last_status__in=FAILING, alert_state=AlertState.OK)
+            | (~Q(alert_state=AlertState.OK) & Q(last_status=RunStatus.SUCCEEDED))
+        )
+    )
+    notices = []
+    for row in candidates.values(*_COLUMNS):
+        state = _state(row, now)
+        if state != row["alert_state"] and _claim(row, state, now):
+            notices.append(_notice(row, state, now))
+    return notices
+
+
+def _state(row: dict[str, Any], now: datetime) -> str:
+    """What the job's notifications should say now; its last word when there is no news
+    (a run in progress, a paused job)."""
+    if not row["enabled"]:
+        return str(row["alert_state"])
+    if (
+        row["alert_after"]
+        and (row["last_success_at"] or row["created_at"]) + row["alert_after"] <= now
+    ):
+        return AlertState.SILENT
+    if row["last_status"] == RunStatus.SUCCEEDED:
+        return AlertState.OK
+    if row["notify"] and row["last_status"] in FAILING:
+        return AlertState.FAILING
+    return str(row["alert_state"])
+
+
+def _claim(row: dict[str, Any], state: str, now: datetime) -> bool:
+    """Move the job's alert state on, if no one else did since it was read."""
+    return bool(
+        Job.objects.filter(
+            pk=row["id"], alert_state=row["alert_state"], alerted_at=row["alerted_at"]
+        ).update(alert_state=state, alerted_at=now)
+    )
+
+
+def _notice(row: dict[str, Any], state: str, now: datetime) -> Notice:
+    error = ""
+    if state == AlertState.FAILING:
+        failed = JobRun.objects.filter(job_id=row["id"], status__in=FAILING)
+        newest = failed.order_by("-scheduled_for", "-attempt").values_list("error", flat=True)
+        error = (newest.first() or "")[-ERROR_CHARS:]
+    return Notice(
+        job_name=row["name"],
+        state=state,
+        status=row["last_status"],
+        at=now,
+        last_success_at=row["last_success_at"],
+        alert_after=row["alert_after"],
+        error=error,
+        emails=tuple(email_list(row["notify_emails"])),
+        webhook=row["notify_webhook"],
+    )
+
+
+# -- delivery --------------------------------------------------------------------------
+
+
+def send_email(notice: Notice) -> None:
+    """To the job's recipients, or to ``ADMINS`` if it names none."""
+    body = notice.text + (f"\n\nThe run's error:\n\n{notice.error}" if notice.error else "")
+    if notice.emails:
+        send_mail(notice.text, body, None, list(notice.emails))
+    else:
+        mail_admins(notice.text, body)
+
+
+def post_webhook(notice: Notice) -> None:
+    """POST the notice as JSON; an HTTP error status raises."""
+    request = urllib.request.Request(
+        notice.webhook,
+        data=json.dumps(notice.payload()).encode(),
+        headers={"Content-Type": "application/json", "User-Agent": "tablecron"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:
+        response.read()
+
+
+def deliver(notice: Notice, delays: Sequence[float] = RETRY_DELAYS) -> bool:
+    """Send ``notice`` by each of its channels, retrying each after ``delays``; False if
+    one gave up. Failures are logged, never raised."""
+    channels: list[tuple[str, Callable[[Notice], None]]] = [("e-mail", send_email)]
+    if notice.webhook:
+        channels.append(("webhook", post_webhook))
+    sent = [_with_retries(name, send, notice, delays) for name, send in channels]  # each one
+    return all(sent)
+
+
+def _with_retries(
+    channel: str, send: Callable[[Notice], None], notice: Notice, delays: Sequence[float]
+) -> bool:
+    for attempt, delay in enumerate([0.0, *delays], 1):
+        time.sleep(delay)
+        try:
+            send(notice)
+        except Exception as exc:
+            gives_up = attempt > len(delays)
+            logger.warning(
+                "tablecron: could not send the %s about job %r (attempt %d%s): %s",
+                channel,
+                notice.job_name,
+                attempt,
+                ", giving up" if gives_up else ", will retry",
+                exc,
+                exc_info=gives_up,
+            )
+        else:
+            return True
+    return False
+
+
+class Courier:
+    """Delivers notices from a daemon thread of its own: a slow or failing receiver
+    never holds up the scheduler's loop."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Notice] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def send(self, notices: Sequence[Notice]) -> None:
+        """Deliver ``notices`` from the courier's thread, started when first needed."""
+        if not notices:
+            return
+        for notice in notices:
+            self._queue.put(notice)
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="tablecron-notifications", daemon=True
+                )
+                self._thread.start()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for what was sent to be delivered."""
+        deadline = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(remaining)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            notice = self._queue.get()
+            try:
+                deliver(notice)
+            except Exception:  # never let one notice end the thread
+                logger.exception("tablecron: could not deliver a notification")
+            finally:
+                self._queue.task_done()
+
+
+courier = Courier()  # this process's

@@ -1,0 +1,165 @@
+"""Notifications: one per job per change (failing, silent, recovered), claimed by one
+process however many look; delivered by Django's SMTP backend to a real SMTP server and
+POSTed to a real HTTP receiver, retried when they fail."""
+
+import logging
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import override_settings
+
+from tablecron.db import db_now
+from tablecron.executors.immediate import ImmediateExecutor
+from tablecron.models import Job, JobRun
+from tablecron.notifications import Notice, claim_notices, deliver
+from tablecron.scheduler import Scheduler
+from tests.support.factories import T, in_future, job
+from tests.support.processes import child_env, free_port, schedulers, wait_for
+from tests.support.receivers import smtp_server, smtp_settings, webhook_receiver
+
+MINUTE = timedelta(minutes=1)
+
+
+@pytest.mark.django_db
+def test_each_change_is_told_once_and_the_quiet_period_holds_back_the_next() -> None:
+    nightly = job(name="nightly", notify=True)
+    nightly.save()
+    job(name="quiet", notify=False, cron="").save()  # not opted in: its failures say nothing
+    rows = Job.objects.all()
+    now = db_now()
+    rows.update(last_status="failed")
+    (failing,) = claim_notices(now)
+    assert (failing.job_name, failing.event) == ("nightly", "failing")
+    assert claim_notices(now) == []  # claimed: no other process tells it again
+    for status in ("running", "failed", "missed"):  # no news: it is still failing
+        rows.update(last_status=status)
+        assert claim_notices(now + 10 * MINUTE) == []
+    rows.update(last_status="succeeded")
+    assert claim_notices(now + 4 * MINUTE) == []  # within NOTIFY_QUIET_PERIOD (5 minutes)
+    (recovered,) = claim_notices(now + 5 * MINUTE)
+    assert (recovered.job_name, recovered.event) == ("nightly", "recovered")
+    assert claim_notices(now + 20 * MINUTE) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", ["lost", "missed"])
+def test_a_run_ended_by_housekeeping_tells_its_job_is_failing(status: str) -> None:
+    watched = job(name="nightly", notify=True)
+    watched.save()
+    now = db_now()
+    at = now - 2 * MINUTE
+    JobRun.objects.create(  # a dead scheduler's: running (lost), or queued (missed)
+        job=watched, scheduled_for=at, worker="gone-host:1:abc", executor="celery",
+        status="running" if status == "lost" else "scheduled", started_at=at, queued_at=at,
+    )  # fmt: skip
+    Job.objects.update(last_run_at=at, last_status="running")
+    housekeeping = Scheduler(ImmediateExecutor()).housekeeping
+    with override_settings(TABLECRON={"QUEUED_LIMIT": 60}):
+        assert housekeeping.reap_lost(now) + housekeeping.miss_unstarted(now) == 1
+    (notice,) = claim_notices(now)
+    assert (notice.event, notice.status) == ("failing", status)
+    assert notice.error  # the run's own account of it
+
+
+@pytest.mark.django_db
+def test_a_dead_mans_switch_alerts_once_per_silence() -> None:
+    watched = job(name="backup", alert_after=timedelta(hours=1))
+    watched.save()
+    now = db_now()
+    assert claim_notices(now) == []  # an hour from its creation, not yet
+    (silent,) = claim_notices(now + 61 * MINUTE)
+    assert silent.event == "silent"
+    assert "has not succeeded for 1:00:00 (last success: never)" in silent.text
+    assert claim_notices(now + 200 * MINUTE) == []  # one alert per silence
+    Job.objects.update(last_status="succeeded", last_success_at=now + 200 * MINUTE)
+    (recovered,) = claim_notices(now + 201 * MINUTE)
+    assert recovered.event == "recovered"
+    (again,) = claim_notices(now + 261 * MINUTE)  # silent once more: a new silence
+    assert again.event == "silent"
+    Job.objects.update(enabled=False)  # a paused job is not expected to succeed
+    Job.objects.update(alert_state="ok")
+    assert claim_notices(now + 999 * MINUTE) == []
+
+
+@pytest.mark.django_db
+def test_the_status_command_sends_a_silence_alert_when_no_scheduler_is_alive() -> None:
+    job(name="backup", alert_after=timedelta(seconds=1), cron="").save()
+    Job.objects.update(created_at=db_now() - MINUTE)
+    with smtp_server() as (mailbox, port), override_settings(**smtp_settings(port)):
+        for _ in range(2):
+            with pytest.raises(CommandError, match="No live tablecron scheduler"):
+                call_command("tablecron", "status")
+    ((recipients, message),) = mailbox.messages  # the second look sent nothing
+    assert recipients == ["ops@example.com"]  # ADMINS: the job names no recipients
+    assert "job 'backup' has not succeeded for 0:00:01" in str(message["Subject"])
+
+
+def test_a_delivery_that_keeps_failing_is_logged_and_given_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    notice = Notice("backup", "silent", "failed", in_future(), None, MINUTE, "", (),
+                    f"http://127.0.0.1:{free_port()}/nobody-listens")  # fmt: skip
+    caplog.set_level(logging.WARNING, logger="tablecron")
+    with smtp_server() as (mailbox, port), override_settings(**smtp_settings(port)):
+        assert deliver(notice, delays=[0.01, 0.01]) is False
+    assert len(mailbox.messages) == 1  # the e-mail went; the webhook did not
+    messages = [record.getMessage() for record in caplog.records]
+    attempts = [message for message in messages if "could not send the webhook" in message]
+    assert len(attempts) == 3
+    assert "giving up" in attempts[-1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_schedulers_tell_each_failure_recovery_and_silence_once(tmp_path: Path) -> None:
+    with smtp_server() as (mailbox, smtp_port), webhook_receiver(failures=1) as (hook, url):
+        # Several runs at once: a run still being written when the next is due is not
+        # recorded missed (max_instances), so every failure is a failed run.
+        every_second = {"interval": timedelta(seconds=1), "max_instances": 5, "notify": True}
+        Job.objects.create(name="flaky", task=T + "fail", **every_second,
+                           notify_emails="dev@example.com, lead@example.com",
+                           notify_webhook=url)  # fmt: skip
+        Job.objects.create(name="to-admins", task=T + "fail", **every_second)
+        # No scheduler can run it (its task is unknown to them): it goes silent.
+        Job.objects.create(name="orphan", task="gone.task", alert_after=timedelta(seconds=2))
+        env = {
+            **child_env(HEARTBEAT_INTERVAL=0.5, NOTIFY_QUIET_PERIOD=1),
+            "TABLECRON_TEST_SMTP_PORT": str(smtp_port),
+        }
+        with schedulers(2, tmp_path, env):
+
+            def told(*subjects: str) -> bool:
+                return all(any(s in told for told in mailbox.subjects()) for s in subjects)
+
+            wait_for(
+                lambda: (
+                    told("'flaky' is failing", "'to-admins' is failing", "'orphan' has not")
+                    and len(hook.received) == 1
+                ),
+                30,
+                "the failures and the silence to be told",
+            )
+            Job.objects.filter(name="flaky").update(task=T + "noop")
+            wait_for(lambda: told("'flaky' recovered") and len(hook.received) == 2, 30, "recovery")
+            time.sleep(2)  # both schedulers look four times more, past the quiet period
+    assert sorted(mailbox.subjects()) == [  # mail_admins() prefixes EMAIL_SUBJECT_PREFIX
+        "[Django] tablecron: job 'orphan' has not succeeded for 0:00:02 (last success: never).",
+        "[Django] tablecron: job 'to-admins' is failing: its last run failed.",
+        "tablecron: job 'flaky' is failing: its last run failed.",
+        "tablecron: job 'flaky' recovered: its last run succeeded.",
+    ]
+    recipients = {str(message["Subject"]).split("'")[1]: to for to, message in mailbox.messages}
+    assert recipients == {
+        "flaky": ["dev@example.com", "lead@example.com"],
+        "to-admins": ["ops@example.com"],
+        "orphan": ["ops@example.com"],
+    }
+    assert hook.attempts == 3, hook  # the first answered 500, and was retried
+    failing, recovered = hook.received
+    assert (failing["event"], failing["job"], failing["status"]) == ("failing", "flaky", "failed")
+    assert failing["text"] == "tablecron: job 'flaky' is failing: its last run failed."
+    assert "RuntimeError: boom" in failing["error"]
+    assert (recovered["event"], recovered["status"]) == ("recovered", "succeeded")
