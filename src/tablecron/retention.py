@@ -89,13 +89,13 @@ class Pruner:
     def _drain(self, where: Where, stop: threading.Event | None) -> int:
         """Delete batches of ``where`` until one comes back short (or ``stop`` is set)."""
         sql = statements(self.alias)
-        total = 0
+        total, batch = 0, where
         while stop is None or not stop.is_set():
-            deleted, newest = sql.delete_runs(where)
+            deleted, newest = sql.delete_runs(batch)
             total += deleted
             if deleted < sql.prune_batch or newest is None:
                 break
-            where = where.from_time(newest)
+            batch = where.from_time(newest)
         return total
 
     def count(self, now: datetime) -> Pruned:
