@@ -169,3 +169,19 @@ def test_it_warns_when_asked_for_without_the_admin() -> None:
     assert warning.id == "tablecron.W008"
     with audit_trail(on=True):
         assert check_settings(None) == []
+
+
+def test_bulk_writes_work_when_nobody_listens() -> None:
+    """Without django.contrib.admin the trail does not listen (audit.install()): the ORM's
+    bulk paths compute no writes, and still save every row."""
+    from tablecron.signals import jobs_written
+
+    assert jobs_written.disconnect(sender=Job, dispatch_uid="tablecron.audit")
+    try:
+        created = Job.objects.bulk_create([job(name=f"bulk-{n}") for n in range(3)])
+        assert len(created) == 3
+        Job.objects.bulk_update(created, ["description"])
+        assert Job.objects.filter(name__startswith="bulk-").count() == 3
+    finally:
+        audit.install()
+    assert trail() == []

@@ -92,7 +92,8 @@ class JobQuerySet(models.QuerySet["Job"]):
         update_fields = kwargs.get("update_fields")
         if update_fields and not set(update_fields).isdisjoint(SCHEDULE_FIELDS):
             kwargs["update_fields"] = [*update_fields, "next_run_at"]
-        writes = [obj._write() for obj in objs] if _watched() else []
+        watched = _watched()
+        writes = [obj._write() if watched else None for obj in objs]
         created = super().bulk_create(objs, *args, **kwargs)
         for obj in created:
             obj._written()
