@@ -89,7 +89,8 @@ TABLECRON: dict[str, object] = {
     # The example runs its scheduler inside runserver; in production run
     # `manage.py tablecron scheduler` beside the web server, or keep this on to run one in
     # every web worker process.
-    "SCHEDULER_IN_WEB_WORKERS": True,
+    # EXAMPLE_SCHEDULER=0 leaves it off (scripts/fuzz-api fuzzes the API alone).
+    "SCHEDULER_IN_WEB_WORKERS": os.environ.get("EXAMPLE_SCHEDULER", "1") != "0",
     # "POLL_INTERVAL": 0.5,  # seconds between two looks at the table
     # "EXECUTOR": "thread",  # "thread", "immediate" or the dotted path of an Executor
     # "MAX_WORKERS": 10,  # threads of the "thread" executor

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Self
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import connections, models, transaction
 from django.db.models import F, Q
 from django.db.models.expressions import CombinedExpression
@@ -29,7 +29,14 @@ from tablecron import schedules
 from tablecron.exceptions import InvalidSchedule, UnknownTask
 from tablecron.models.run import JobRun, RunStatus, RunTrigger
 from tablecron.registry import RegisteredTask, tasks
-from tablecron.validators import validate_args, validate_kwargs, validate_queue
+from tablecron.validators import (
+    storable,
+    validate_args,
+    validate_duration,
+    validate_kwargs,
+    validate_queue,
+    validate_text,
+)
 
 # The fields that decide when a job fires: writing any of them moves ``next_run_at``.
 SCHEDULE_FIELDS = (*schedules.FIELDS, "enabled")
@@ -37,6 +44,7 @@ SCHEDULE_FIELDS = (*schedules.FIELDS, "enabled")
 SCHEDULER_FIELDS = ("next_run_at", "last_run_at", "last_status", "version")
 
 _CHUNK = 500
+DESCRIPTION_MAX_LENGTH = 10_000
 
 
 class JobQuerySet(models.QuerySet["Job"]):
@@ -126,13 +134,21 @@ def _non_negative(name: str) -> Q:
 class Job(models.Model):
     name = models.CharField(
         _("name"),
+        validators=[validate_text],
         max_length=200,
         unique=True,
         help_text=_("A unique name for this job, e.g. “nightly-report”."),
     )
-    description = models.TextField(_("description"), blank=True)
+    description = models.TextField(
+        _("description"),
+        blank=True,
+        # A validator, not max_length: on a TextField that would only reach forms (and
+        # make SQLite rebuild the table).
+        validators=[MaxLengthValidator(DESCRIPTION_MAX_LENGTH), validate_text],
+    )
     task = models.CharField(  # not indexed: see migration 0004
         _("task"),
+        validators=[validate_text],
         max_length=200,
         help_text=_("The registered task this job runs."),
     )
@@ -152,6 +168,7 @@ class Job(models.Model):
     )
     cron = models.CharField(
         _("cron expression"),
+        validators=[validate_text],
         max_length=200,
         blank=True,
         help_text=_(
@@ -173,6 +190,7 @@ class Job(models.Model):
     )
     timezone = models.CharField(
         _("time zone"),
+        validators=[validate_text],
         max_length=64,
         default=default_timezone,
         help_text=_("The IANA time zone the cron expression is read in, e.g. “Asia/Shanghai”."),
@@ -191,6 +209,7 @@ class Job(models.Model):
     )
     jitter = models.DurationField(
         _("jitter"),
+        validators=[validate_duration],
         null=True,
         blank=True,
         help_text=_("Delay each run by a random time up to this long, to spread load."),
@@ -202,6 +221,7 @@ class Job(models.Model):
     )
     misfire_grace = models.DurationField(
         _("misfire grace time"),
+        validators=[validate_duration],
         null=True,
         blank=True,
         help_text=_("How late a run may still start. Empty: however late."),
@@ -218,6 +238,7 @@ class Job(models.Model):
     )
     timeout = models.DurationField(
         _("timeout"),
+        validators=[validate_duration],
         null=True,
         blank=True,
         help_text=_(
@@ -232,6 +253,7 @@ class Job(models.Model):
     )
     retry_delay = models.DurationField(
         _("retry delay"),
+        validators=[validate_duration],
         default=timedelta(seconds=60),
         help_text=_("Wait this long before retrying a failed run."),
     )
@@ -239,7 +261,7 @@ class Job(models.Model):
         _("queue"),
         max_length=200,
         blank=True,
-        validators=[validate_queue],
+        validators=[validate_queue, validate_text],
         help_text=_(
             "The executor's queue to send runs to, e.g. “reports” for Celery workers started "
             "with -Q reports. Empty: the executor's default queue."
@@ -444,8 +466,16 @@ class Job(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
+        # Text no database stores is the field's own error (validate_text); checking it
+        # further would only quote it back in messages that cannot be sent either.
+        unstorable = {
+            name
+            for name in ("task", "cron", "timezone")
+            if not isinstance(getattr(self, name), str) or not storable(getattr(self, name))
+        }
         try:
-            self.get_schedule()
+            if not unstorable & {"cron", "timezone"}:
+                self.get_schedule()
         except ValidationError as exc:
             errors.update(exc.message_dict)
         for name in ("jitter", "misfire_grace", "retry_delay"):
@@ -454,8 +484,8 @@ class Job(models.Model):
                 errors.setdefault(name, []).append(gettext("Durations cannot be negative."))
         if self.timeout is not None and self.timeout <= timedelta(0):
             errors.setdefault("timeout", []).append(gettext("Enter a timeout longer than zero."))
-        task = self.registered_task
-        if self.task and task is None:
+        task = None if "task" in unstorable else self.registered_task
+        if self.task and task is None and "task" not in unstorable:
             errors.setdefault("task", []).append(
                 gettext("“%(name)s” is not a registered task. Choose one of: %(known)s.")
                 % {"name": self.task, "known": ", ".join(t.name for t in tasks) or "-"}

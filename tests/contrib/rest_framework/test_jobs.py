@@ -45,7 +45,7 @@ def test_create_computes_next_run_and_ignores_read_only_fields(api: APIClient) -
     assert data["id"] == created.pk
     assert when(data["next_run_at"]) == created.next_run_at
     assert when(data["created_at"]) == created.created_at
-    assert data["last_status"] == ""
+    assert data["last_status"] is None  # no run yet: null, not an empty string
     assert data["schedule_description"] == describe_schedule(created)
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
+
+from tablecron.schedules import MAX_DURATION
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -20,3 +24,29 @@ class AwareDateTimeField(serializers.DateTimeField):
         if timezone.is_naive(value):
             return value
         return super().enforce_timezone(value)
+
+
+class DurationField(serializers.DurationField):
+    """DRF's, with a field error for a duration beyond Python's (a billion days), where
+    DRF's parser lets ``OverflowError`` through as a server error."""
+
+    default_error_messages = {
+        "overflow": _("Enter a duration of at most %(days)d days."),
+    }
+
+    def to_internal_value(self, value: Any) -> timedelta:
+        try:
+            return super().to_internal_value(value)
+        except OverflowError:
+            self.fail("overflow", days=MAX_DURATION.days)
+
+
+class BlankAsNullChoiceField(serializers.ChoiceField):
+    """A read-only choice whose blank value (no status yet) is answered as ``null``: an
+    enum a generated client can type, rather than an empty string outside it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(read_only=True, allow_null=True, **kwargs)
+
+    def to_representation(self, value: Any) -> Any:
+        return super().to_representation(value) or None
