@@ -66,7 +66,7 @@ def get_zone(name: str) -> ZoneInfo:
         ) from None
 
 
-def _require_moment(value: datetime, field: str) -> None:
+def require_moment(value: datetime, field: str = "") -> None:
     """An aware datetime between ``EARLIEST`` and ``LATEST``, or InvalidSchedule on ``field``."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidSchedule(
@@ -170,9 +170,6 @@ class OnceSchedule:
 
     run_at: datetime
 
-    def __post_init__(self) -> None:
-        _require_moment(self.run_at, "run_at")
-
     def next_after(self, after: datetime) -> datetime | None:
         return self.run_at.astimezone(UTC) if self.run_at > after else None
 
@@ -209,6 +206,9 @@ def build(
     end_at: datetime | None = None,
 ) -> Schedule | None:
     """The schedule the fields describe, or ``None`` for a manual-only job."""
+    for field, moment in (("run_at", run_at), ("start_at", start_at), ("end_at", end_at)):
+        if moment is not None:  # checked even without a schedule: the columns hold them
+            require_moment(moment, field)
     kinds = [
         name
         for name, value in (("cron", cron), ("interval", interval), ("run_at", run_at))
@@ -220,9 +220,6 @@ def build(
             kinds[-1],
         )
     zone = get_zone(timezone)
-    for field, moment in (("start_at", start_at), ("end_at", end_at)):
-        if moment is not None:  # checked even without a schedule: the columns hold them
-            _require_moment(moment, field)
     schedule: Schedule
     if cron:
         schedule = CronSchedule(cron, zone)

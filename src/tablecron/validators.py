@@ -11,7 +11,8 @@ from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
 from tablecron.conf import settings
-from tablecron.schedules import MAX_DURATION
+from tablecron.exceptions import InvalidSchedule
+from tablecron.schedules import MAX_DURATION, require_moment
 
 # How deep a job's arguments may nest (a list in a list ... counts one level each): deep
 # enough for any real payload, shallow enough that nothing recurses out of stack.
@@ -101,15 +102,19 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-def _check_nesting_and_text(value: Any) -> None:
-    """Refuses nesting deeper than ``MAX_JSON_DEPTH``, and strings (values or keys) that
-    no database can store."""
+def validate_json_depth(value: Any) -> None:
     if json_depth(value) > MAX_JSON_DEPTH:
         raise ValidationError(
             _("Nest these arguments at most %(limit)d levels deep."),
             code="depth",
             params={"limit": MAX_JSON_DEPTH},
         )
+
+
+def _check_nesting_and_text(value: Any) -> None:
+    """Refuses nesting deeper than ``MAX_JSON_DEPTH``, and strings (values or keys) that
+    no database can store."""
+    validate_json_depth(value)
     pending = [value]
     while pending:
         item = pending.pop()
@@ -124,19 +129,29 @@ def _check_nesting_and_text(value: Any) -> None:
 validate_args = JSONArguments(list)
 validate_kwargs = JSONArguments(dict)
 
-# Queue names travel to brokers and task backends: letters, digits and . _ : - only.
+# Queue names travel to brokers and task backends: ASCII letters, digits and . _ : - only
+# (as JSON Schema's patterns read them too: their \w is ASCII).
 validate_queue = RegexValidator(
-    r"^[\w.:-]*\Z",
+    r"^[A-Za-z0-9_.:-]+\Z",  # blank is the default queue: validators skip it
     _("Enter a queue name of letters, digits and . _ : - only, e.g. “reports”."),
     code="queue",
 )
 
 def validate_duration(value: Any) -> None:
-    """Durations the scheduler adds to fire times (jitter, misfire grace, timeout, retry
-    delay) stay within ``MAX_DURATION``, as intervals do."""
+    """Durations the scheduler adds to fire times (an interval, a jitter, a misfire grace,
+    a timeout, a retry delay) stay within ``MAX_DURATION``."""
     if value is not None and value > MAX_DURATION:
         raise ValidationError(
             _("Enter a duration of at most %(days)d days."),
             code="max_value",
             params={"days": MAX_DURATION.days},
         )
+
+
+def validate_moment(value: Any) -> None:
+    """A date and time with a time zone, within the years schedules accept."""
+    if value is not None:
+        try:
+            require_moment(value)
+        except InvalidSchedule as exc:
+            raise ValidationError(exc.message, code="moment") from None

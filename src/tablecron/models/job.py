@@ -30,10 +30,11 @@ from tablecron.exceptions import InvalidSchedule, UnknownTask
 from tablecron.models.run import JobRun, RunStatus, RunTrigger
 from tablecron.registry import RegisteredTask, tasks
 from tablecron.validators import (
-    storable,
     validate_args,
     validate_duration,
+    validate_json_depth,
     validate_kwargs,
+    validate_moment,
     validate_queue,
     validate_text,
 )
@@ -178,12 +179,14 @@ class Job(models.Model):
     )
     interval = models.DurationField(
         _("interval"),
+        validators=[validate_duration],
         null=True,
         blank=True,
         help_text=_("Run every this long, e.g. “00:15:00” for every 15 minutes."),
     )
     run_at = models.DateTimeField(
         _("run once at"),
+        validators=[validate_moment],
         null=True,
         blank=True,
         help_text=_("Run a single time at this moment."),
@@ -197,12 +200,14 @@ class Job(models.Model):
     )
     start_at = models.DateTimeField(
         _("start"),
+        validators=[validate_moment],
         null=True,
         blank=True,
         help_text=_("Do not run before this moment."),
     )
     end_at = models.DateTimeField(
         _("end"),
+        validators=[validate_moment],
         null=True,
         blank=True,
         help_text=_("Do not run after this moment."),
@@ -464,32 +469,50 @@ class Job(models.Model):
         except UnknownTask:
             return None
 
-    def clean(self) -> None:
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        # Django's JSONField.validate() serialises the arguments, recursively: arguments
+        # nested too deep are refused first, so that none can exhaust the stack.
         errors: dict[str, list[str]] = {}
-        # Text no database stores is the field's own error (validate_text); checking it
-        # further would only quote it back in messages that cannot be sent either.
-        unstorable = {
-            name
-            for name in ("task", "cron", "timezone")
-            if not isinstance(getattr(self, name), str) or not storable(getattr(self, name))
-        }
+        for name in {"args", "kwargs"}.difference(exclude or ()):
+            try:
+                validate_json_depth(getattr(self, name))
+            except ValidationError as exc:
+                errors[name] = exc.messages
         try:
-            if not unstorable & {"cron", "timezone"}:
-                self.get_schedule()
+            super().clean_fields(exclude={*(exclude or ()), *errors})
         except ValidationError as exc:
             errors.update(exc.message_dict)
+        if errors:
+            raise ValidationError(errors)
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        for field in self._meta.concrete_fields:
+            # clean_fields() lets None through where blank is allowed; the column refuses it.
+            if field.editable and field.blank and not field.null and not field.primary_key:
+                if getattr(self, field.attname) is None:
+                    errors[field.name] = [str(field.error_messages["null"])]
+        # The rules between fields, for fields that are valid alone: a value refused
+        # already is not checked again, nor quoted back in another message.
+        if self._valid_alone(*schedules.FIELDS):
+            try:
+                self.get_schedule()
+            except ValidationError as exc:
+                errors.update(exc.message_dict)
         for name in ("jitter", "misfire_grace", "retry_delay"):
             value = getattr(self, name)
             if value is not None and value < timedelta(0):
                 errors.setdefault(name, []).append(gettext("Durations cannot be negative."))
         if self.timeout is not None and self.timeout <= timedelta(0):
             errors.setdefault("timeout", []).append(gettext("Enter a timeout longer than zero."))
-        task = None if "task" in unstorable else self.registered_task
-        if self.task and task is None and "task" not in unstorable:
-            errors.setdefault("task", []).append(
-                gettext("“%(name)s” is not a registered task. Choose one of: %(known)s.")
-                % {"name": self.task, "known": ", ".join(t.name for t in tasks) or "-"}
-            )
+        task = None
+        if self._valid_alone("task"):
+            task = self.registered_task
+            if task is None:
+                errors["task"] = [
+                    gettext("“%(name)s” is not a registered task. Choose one of: %(known)s.")
+                    % {"name": self.task, "known": ", ".join(t.name for t in tasks) or "-"}
+                ]
         if task and validate_args.is_valid(self.args) and validate_kwargs.is_valid(self.kwargs):
             try:
                 task.check_arguments(self.args, self.kwargs)
@@ -497,6 +520,16 @@ class Job(models.Model):
                 errors.update(exc.message_dict)
         if errors:
             raise ValidationError(errors)
+
+    def _valid_alone(self, *names: str) -> bool:
+        """True if each field ``names`` holds a value its own validation accepts."""
+        for name in names:
+            field = self._meta.get_field(name)
+            try:
+                field.clean(getattr(self, field.attname), self)
+            except ValidationError:
+                return False
+        return True
 
     def pause(self) -> None:
         """Stop firing; the row stays and ``next_run_at`` is cleared."""

@@ -36,10 +36,10 @@ class AutoSchema(openapi.AutoSchema):
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         operation: dict[str, Any] | None = super().get_operation(*args, **kwargs)
         if operation is not None:
+            responses = operation["responses"]
             for code, response in self._refusals(operation).items():
-                operation["responses"].setdefault(
-                    code, self._get_response_for_code(response, code)
-                )
+                responses.setdefault(code, self._get_response_for_code(response, code))
+            operation["responses"] = dict(sorted(responses.items()))
         return operation
 
     def _refusals(self, operation: dict[str, Any]) -> dict[str, OpenApiResponse]:
