@@ -137,6 +137,7 @@ validate_queue = RegexValidator(
     code="queue",
 )
 
+
 def validate_duration(value: Any) -> None:
     """Durations the scheduler adds to fire times (an interval, a jitter, a misfire grace,
     a timeout, a retry delay) stay within ``MAX_DURATION``."""

@@ -56,8 +56,10 @@ json_scalars = st.one_of(
 )  # fmt: skip
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(characters, max_size=5), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(characters, max_size=5), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -69,7 +71,9 @@ def nested(depth: int) -> Any:
     return value
 
 
-json_arguments = st.one_of(st.none(), json_values, st.sampled_from([nested(32), nested(33), nested(5000)]))
+json_arguments = st.one_of(
+    st.none(), json_values, st.sampled_from([nested(32), nested(33), nested(5000)])
+)
 
 FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "name": text,

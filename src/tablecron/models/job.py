@@ -489,9 +489,9 @@ class Job(models.Model):
         errors: dict[str, list[str]] = {}
         for field in self._meta.concrete_fields:
             # clean_fields() lets None through where blank is allowed; the column refuses it.
-            if field.editable and field.blank and not field.null and not field.primary_key:
-                if getattr(self, field.attname) is None:
-                    errors[field.name] = [str(field.error_messages["null"])]
+            blank_not_null = field.blank and not field.null and not field.primary_key
+            if field.editable and blank_not_null and getattr(self, field.attname) is None:
+                errors[field.name] = [str(field.error_messages["null"])]
         # The rules between fields, for fields that are valid alone: a value refused
         # already is not checked again, nor quoted back in another message.
         if self._valid_alone(*schedules.FIELDS):
@@ -523,8 +523,9 @@ class Job(models.Model):
 
     def _valid_alone(self, *names: str) -> bool:
         """True if each field ``names`` holds a value its own validation accepts."""
-        for name in names:
-            field = self._meta.get_field(name)
+        for field in self._meta.concrete_fields:
+            if field.name not in names:
+                continue
             try:
                 field.clean(getattr(self, field.attname), self)
             except ValidationError:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
@@ -18,7 +21,7 @@ class JobFilter(django_filters.FilterSet):
 
 class JobRunFilter(django_filters.FilterSet):
     # An id, not a choice among existing jobs: a deleted job's runs are kept.
-    job = django_filters.NumberFilter(field_name="job", help_text=_("The job's id."))
+    job = django_filters.NumberFilter(method="filter_job", help_text=_("The job's id."))
     job_name = django_filters.CharFilter(help_text=_("The job's name, kept after it is deleted."))
     status = django_filters.MultipleChoiceFilter(
         choices=RunStatus.choices, help_text=_("Repeat to match any of several.")
@@ -35,3 +38,10 @@ class JobRunFilter(django_filters.FilterSet):
     class Meta:
         model = JobRun
         fields = ["job", "job_name", "status", "trigger", "executor", "queue", "scheduled_for"]
+
+    def filter_job(self, runs: Any, name: str, value: Decimal) -> Any:
+        """An id no job can have (no 64-bit integer) matches no run, rather than overflowing
+        the database's integer."""
+        if not -(2**63) <= value < 2**63:
+            return runs.none()
+        return runs.filter(job=value)

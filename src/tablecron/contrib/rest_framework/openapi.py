@@ -28,6 +28,7 @@ FIELD_ERRORS = {
         "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
     },
 }
+NO_NUL = "^[^\\u0000]*$"
 # The query parameters whose bad values are a 404, as DRF's paginators answer them.
 PAGE_PARAMETERS = {"page", "cursor"}
 
@@ -38,7 +39,7 @@ class AutoSchema(openapi.AutoSchema):
         if operation is not None:
             responses = operation["responses"]
             for code, response in self._refusals(operation).items():
-                responses.setdefault(code, self._get_response_for_code(response, code))
+                responses.setdefault(code, self._get_response_for_code(response, code))  # type: ignore[no-untyped-call]
             operation["responses"] = dict(sorted(responses.items()))
         return operation
 
@@ -62,10 +63,22 @@ class AutoSchema(openapi.AutoSchema):
             refusals["415"] = OpenApiResponse(ErrorSerializer, _("The body is not JSON."))
         return refusals
 
+    def _get_filter_parameters(self) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super()._get_filter_parameters()  # type: ignore[no-untyped-call]
+        for parameter in parameters:
+            # django-filter reads an empty value as no filter at all.
+            parameter["allowEmptyValue"] = True
+            schema = parameter["schema"]
+            if schema.get("type") == "string" and not {"enum", "format"} & schema.keys():
+                schema["pattern"] = NO_NUL  # Django's form fields refuse NUL characters
+        return parameters
+
     def _map_serializer_field(
         self, field: Any, direction: str, bypass_extensions: bool = False
     ) -> dict[str, Any]:
-        schema: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)
+        schema: dict[str, Any] = super()._map_serializer_field(  # type: ignore[no-untyped-call]
+            field, direction, bypass_extensions
+        )
         for validator in getattr(field, "validators", []):
             if isinstance(validator, JSONArguments):  # a job's args or kwargs
                 kind = "array" if validator.kind is list else "object"

@@ -117,6 +117,7 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             # schema's limits (maxLength, minLength, pattern, minimum ...). The rules
             # between fields, and uniqueness, are full_clean()'s, in validate().
             model_field = Job._meta.get_field(name)
+            assert isinstance(model_field, models.Field)
             field.validators = list(model_field.validators)
             if isinstance(field, serializers.CharField):
                 field.allow_blank = model_field.blank
