@@ -30,15 +30,14 @@ class DurationField(serializers.DurationField):
     """DRF's, with a field error for a duration beyond Python's (a billion days), where
     DRF's parser lets ``OverflowError`` through as a server error."""
 
-    default_error_messages = {
-        "overflow": _("Enter a duration of at most %(days)d days."),
-    }
-
     def to_internal_value(self, value: Any) -> timedelta:
         try:
             return super().to_internal_value(value)
         except OverflowError:
-            self.fail("overflow", days=MAX_DURATION.days)
+            raise serializers.ValidationError(  # the model's words for a duration too long
+                _("Enter a duration of at most %(days)d days.") % {"days": MAX_DURATION.days},
+                code="max_value",
+            ) from None
 
 
 class BlankAsNullChoiceField(serializers.ChoiceField):
