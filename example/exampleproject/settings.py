@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "tablecron",
     "rest_framework",  # tablecron's REST API (the api extra)
+    "rest_framework.authtoken",  # tokens for scripts: manage.py drf_create_token USER
     "django_filters",
     "demo",
 ]
@@ -72,6 +73,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# The browsable API signs in by session; scripts send "Authorization: Token KEY" (a key
+# checked in one query) or HTTP Basic credentials (a password hashed on every request).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+}
 
 LANGUAGE_CODE = "en-us"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]

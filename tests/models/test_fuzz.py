@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from hypothesis import given
+from hypothesis import event, given
 
 from tablecron.models import Job
 from tests.support.factories import job
@@ -32,6 +32,7 @@ def test_any_value_of_any_field_is_stored_valid_or_a_field_error(fields: dict[st
     with transaction.atomic():
         candidate = job(**fields)
         errors = field_errors(candidate)
+        event("refused" if errors else "stored")
         if errors:
             assert set(errors) <= FIELD_NAMES, errors
             assert all(errors.values()), errors
