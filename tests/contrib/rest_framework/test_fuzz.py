@@ -32,7 +32,8 @@ def send(api: APIClient, method: str, path: str, payload: Any) -> Any:
 def assert_refused(response: Any) -> None:
     assert response.status_code == 400, response.content
     errors = response.json()
-    assert errors and set(errors) <= WRITABLE | {"non_field_errors", "detail"}, errors
+    assert errors, response.content
+    assert set(errors) <= WRITABLE | {"non_field_errors", "detail"}, errors
 
 
 @FUZZ
