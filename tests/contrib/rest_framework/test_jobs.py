@@ -386,3 +386,16 @@ def test_a_job_id_no_database_integer_holds_finds_no_runs(api: APIClient) -> Non
     for pk in (str(10**30), str(-(10**30))):
         response = api.get("/api/runs/", {"job": pk})
         assert (response.status_code, response.json()["results"]) == (200, [])
+
+
+@pytest.mark.parametrize(("sent", "names"), [("true", ["a"]), ("0", ["b"]), ("", ["a", "b"])])
+def test_the_enabled_filter(api: APIClient, sent: str, names: list[str]) -> None:
+    job(name="a").save()
+    job(name="b", enabled=False).save()
+    listed = api.get(JOBS, {"enabled": sent}).json()["results"]
+    assert [found["name"] for found in listed] == names
+
+
+def test_an_enabled_filter_that_is_no_boolean_is_a_400(api: APIClient) -> None:
+    response = api.get(JOBS, {"enabled": "-58800"})
+    assert (response.status_code, response.json()) == (400, {"enabled": ["Enter true or false."]})

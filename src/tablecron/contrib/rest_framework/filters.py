@@ -6,13 +6,37 @@ from decimal import Decimal
 from typing import Any
 
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
 
 
+class StrictBooleanField(forms.NullBooleanField):
+    """true or false (1 or 0); empty for either. django-filter's own field reads any other
+    value as "either" too, so a typo would silently list every job."""
+
+    widget = forms.TextInput  # the value as sent, not mapped by a select's choices
+
+    def to_python(self, value: Any) -> bool | None:  # type: ignore[override]
+        if value in (None, ""):
+            return None
+        if value in (True, "true", "True", "1"):
+            return True
+        if value in (False, "false", "False", "0"):
+            return False
+        raise ValidationError(_("Enter true or false."), code="invalid")
+
+
+class BooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
 class JobFilter(django_filters.FilterSet):
     """``?name=`` finds a job by its name, the identifier people and scripts know."""
+
+    enabled = BooleanFilter()
 
     class Meta:
         model = Job

@@ -66,9 +66,9 @@ class AutoSchema(openapi.AutoSchema):
     def _get_filter_parameters(self) -> list[dict[str, Any]]:
         parameters: list[dict[str, Any]] = super()._get_filter_parameters()  # type: ignore[no-untyped-call]
         for parameter in parameters:
-            # django-filter reads an empty value as no filter at all.
-            parameter["allowEmptyValue"] = True
             schema = parameter["schema"]
+            if schema.get("type") != "array":  # a list of choices refuses an empty one
+                parameter["allowEmptyValue"] = True  # django-filter: empty filters nothing
             if schema.get("type") == "string" and not {"enum", "format"} & schema.keys():
                 schema["pattern"] = NO_NUL  # Django's form fields refuse NUL characters
         return parameters
