@@ -19,20 +19,18 @@ from tablecron.schedules import MAX_DURATION, require_moment
 MAX_JSON_DEPTH = 32
 
 
-def storable(text: str) -> bool:
-    """True if every database can store ``text``: no NUL character (PostgreSQL refuses
-    it) and no lone surrogate (no database driver can encode one)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def validate_text(value: Any) -> None:
-    if isinstance(value, str) and not storable(value):
+    """Text every database can store: no NUL character (PostgreSQL refuses it) and no
+    lone surrogate (no database driver can encode one)."""
+    if not isinstance(value, str):
+        return
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        unstorable = True
+    else:
+        unstorable = "\x00" in value
+    if unstorable:
         raise ValidationError(
             _("Remove the NUL characters and unpaired surrogates: they cannot be stored."),
             code="characters",
