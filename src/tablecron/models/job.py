@@ -486,12 +486,7 @@ class Job(models.Model):
             raise ValidationError(errors)
 
     def clean(self) -> None:
-        errors: dict[str, list[str]] = {}
-        for field in self._meta.concrete_fields:
-            # clean_fields() lets None through where blank is allowed; the column refuses it.
-            blank_not_null = field.blank and not field.null and not field.primary_key
-            if field.editable and blank_not_null and getattr(self, field.attname) is None:
-                errors[field.name] = [str(field.error_messages["null"])]
+        errors = self._nulls()
         # The rules between fields, for fields that are valid alone: a value refused
         # already is not checked again, nor quoted back in another message.
         if self._valid_alone(*schedules.FIELDS):
@@ -520,6 +515,15 @@ class Job(models.Model):
                 errors.update(exc.message_dict)
         if errors:
             raise ValidationError(errors)
+
+    def _nulls(self) -> dict[str, list[str]]:
+        """None where the column refuses it but blank lets clean_fields() pass it."""
+        return {
+            field.name: [str(field.error_messages["null"])]
+            for field in self._meta.concrete_fields
+            if field.editable and field.blank and not field.null and not field.primary_key
+            if getattr(self, field.attname) is None
+        }
 
     def _valid_alone(self, *names: str) -> bool:
         """True if each field ``names`` holds a value its own validation accepts."""
