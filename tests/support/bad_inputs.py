@@ -153,6 +153,8 @@ HOSTILE: dict[str, list[tuple[str, dict[str, Any], str, str]]] = {
         ("retry delay of a billion days", {"retry_delay": BILLION_DAYS}, "retry_delay",
          "at most 3650 days"),
         ("timeout of a billion days", {"timeout": BILLION_DAYS}, "timeout", "at most 3650 days"),
+        ("jitter past Python's, as text", {"jitter": "1000000000 00:00:00"}, "jitter",
+         "at most 3650 days"),
     ],
     "dates beyond Python's datetime or the column": [
         ("run_at in year 1", {"cron": "", "run_at": YEAR_1}, "run_at", "from the year 1970"),

@@ -43,6 +43,7 @@ durations = st.one_of(
     st.none(),
     st.timedeltas(),  # Python's whole range: a billion days either way
     st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=4000)),
+    st.sampled_from(["soon", "00:15:00", "1000000000 00:00:00", "P1000000000D"]),  # as text
 )
 moments = st.one_of(
     st.none(),

@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.dateparse import parse_duration
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -470,14 +471,26 @@ class Job(models.Model):
             return None
 
     def clean_fields(self, exclude: Collection[str] | None = None) -> None:
-        # Django's JSONField.validate() serialises the arguments, recursively: arguments
-        # nested too deep are refused first, so that none can exhaust the stack.
+        # Refused first, values that break Django's own cleaning of their field: arguments
+        # nested so deep that JSONField.validate() exhausts the stack serialising them, and
+        # durations as text beyond Python's (DurationField.to_python() overflows).
         errors: dict[str, list[str]] = {}
-        for name in {"args", "kwargs"}.difference(exclude or ()):
+        for field in self._meta.concrete_fields:
+            value = getattr(self, field.attname)
+            if field.name in (exclude or ()):
+                continue
             try:
-                validate_json_depth(getattr(self, name))
+                if isinstance(field, models.JSONField):
+                    validate_json_depth(value)
+                elif isinstance(field, models.DurationField) and isinstance(value, str):
+                    parse_duration(value)
             except ValidationError as exc:
-                errors[name] = exc.messages
+                errors[field.name] = exc.messages
+            except OverflowError:
+                errors[field.name] = [
+                    gettext("Enter a duration of at most %(days)d days.")
+                    % {"days": schedules.MAX_DURATION.days}
+                ]
         try:
             super().clean_fields(exclude={*(exclude or ()), *errors})
         except ValidationError as exc:
@@ -494,11 +507,12 @@ class Job(models.Model):
                 self.get_schedule()
             except ValidationError as exc:
                 errors.update(exc.message_dict)
+        # isinstance: a value clean_fields() refused is left as it was typed.
         for name in ("jitter", "misfire_grace", "retry_delay"):
             value = getattr(self, name)
-            if value is not None and value < timedelta(0):
+            if isinstance(value, timedelta) and value < timedelta(0):
                 errors.setdefault(name, []).append(gettext("Durations cannot be negative."))
-        if self.timeout is not None and self.timeout <= timedelta(0):
+        if isinstance(self.timeout, timedelta) and self.timeout <= timedelta(0):
             errors.setdefault("timeout", []).append(gettext("Enter a timeout longer than zero."))
         task = None
         if self._valid_alone("task"):
@@ -532,7 +546,7 @@ class Job(models.Model):
                 continue
             try:
                 field.clean(getattr(self, field.attname), self)
-            except ValidationError:
+            except (ValidationError, OverflowError):  # see clean_fields()
                 return False
         return True
 

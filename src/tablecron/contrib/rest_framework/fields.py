@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from tablecron.schedules import MAX_DURATION
@@ -26,18 +27,21 @@ class AwareDateTimeField(serializers.DateTimeField):
         return super().enforce_timezone(value)
 
 
+def _duration_too_long() -> str:
+    return gettext("Enter a duration of at most %(days)d days.") % {"days": MAX_DURATION.days}
+
+
 class DurationField(serializers.DurationField):
-    """DRF's, with a field error for a duration beyond Python's (a billion days), where
-    DRF's parser lets ``OverflowError`` through as a server error."""
+    """DRF's, answering a duration beyond Python's (a billion days) in the model's words,
+    where DRF's parser would let ``OverflowError`` through as a server error."""
+
+    default_error_messages = {"overflow": lazy(_duration_too_long, str)()}
 
     def to_internal_value(self, value: Any) -> timedelta:
         try:
             return super().to_internal_value(value)
         except OverflowError:
-            raise serializers.ValidationError(  # the model's words for a duration too long
-                _("Enter a duration of at most %(days)d days.") % {"days": MAX_DURATION.days},
-                code="max_value",
-            ) from None
+            self.fail("overflow")
 
 
 class BlankAsNullChoiceField(serializers.ChoiceField):
