@@ -62,6 +62,8 @@ class StrictPageSize(BasePagination):
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"]["minimum"] = 1
+            elif parameter["name"] in ("page", "cursor"):
+                parameter["allowEmptyValue"] = True  # the first page
         return parameters
 
 
