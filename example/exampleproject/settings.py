@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "tablecron",
     "rest_framework",  # tablecron's REST API (the api extra)
+    "rest_framework.authtoken",  # tokens for scripts: manage.py drf_create_token USER
     "django_filters",
     "demo",
 ]
@@ -73,6 +74,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# The browsable API signs in by session; scripts send "Authorization: Token KEY" (a key
+# checked in one query) or HTTP Basic credentials (a password hashed on every request).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+}
+
 LANGUAGE_CODE = "en-us"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 USE_I18N = True
@@ -89,7 +100,8 @@ TABLECRON: dict[str, object] = {
     # The example runs its scheduler inside runserver; in production run
     # `manage.py tablecron scheduler` beside the web server, or keep this on to run one in
     # every web worker process.
-    "SCHEDULER_IN_WEB_WORKERS": True,
+    # EXAMPLE_SCHEDULER=0 leaves it off (scripts/fuzz-api fuzzes the API alone).
+    "SCHEDULER_IN_WEB_WORKERS": os.environ.get("EXAMPLE_SCHEDULER", "1") != "0",
     # "POLL_INTERVAL": 0.5,  # seconds between two looks at the table
     # "EXECUTOR": "thread",  # "thread", "immediate" or the dotted path of an Executor
     # "MAX_WORKERS": 10,  # threads of the "thread" executor

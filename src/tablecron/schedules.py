@@ -34,6 +34,15 @@ CRON_ALIASES = {
     "@hourly": "0 * * * *",
 }
 MIN_INTERVAL = timedelta(seconds=1)
+# Bounds that keep every sum the scheduler makes (a fire time plus an interval, a jitter,
+# a retry delay or a misfire grace) inside what Python's datetime and every database
+# column hold. docs/reference.md documents them.
+MAX_DURATION = timedelta(days=3650)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+# IANA names are short; a long one only makes zoneinfo walk its path (deep enough, until
+# RecursionError). The job's ``timezone`` column is as long.
+MAX_ZONE_NAME = 64
 # The fields that describe a schedule, as ``build()`` takes them and ``of()`` reads them.
 FIELDS = ("cron", "interval", "run_at", "timezone", "start_at", "end_at")
 _TICK = timedelta(microseconds=1)
@@ -46,8 +55,10 @@ class Schedule(Protocol):
 def get_zone(name: str) -> ZoneInfo:
     """The IANA time zone called ``name``; InvalidSchedule on the ``timezone`` field if none."""
     try:
+        if len(name) > MAX_ZONE_NAME:
+            raise ValueError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         raise InvalidSchedule(
             _("“%(name)s” is not a known time zone. Use an IANA name such as “Europe/Paris”.")
             % {"name": name},
@@ -55,10 +66,17 @@ def get_zone(name: str) -> ZoneInfo:
         ) from None
 
 
-def _require_aware(value: datetime, field: str) -> None:
+def require_moment(value: datetime, field: str = "") -> None:
+    """An aware datetime between ``EARLIEST`` and ``LATEST``, or InvalidSchedule on ``field``."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidSchedule(
             _("Enter a date and time with a time zone (this one has none)."), field
+        )
+    if not EARLIEST <= value < LATEST:
+        raise InvalidSchedule(
+            _("Enter a date and time from the year %(first)d to %(last)d.")
+            % {"first": EARLIEST.year, "last": LATEST.year - 1},
+            field,
         )
 
 
@@ -129,6 +147,11 @@ class IntervalSchedule:
     def __post_init__(self) -> None:
         if self.interval < MIN_INTERVAL:
             raise InvalidSchedule(_("Enter an interval of at least one second."), "interval")
+        if self.interval > MAX_DURATION:
+            raise InvalidSchedule(
+                _("Enter an interval of at most %(days)d days.") % {"days": MAX_DURATION.days},
+                "interval",
+            )
 
     def next_after(self, after: datetime) -> datetime | None:
         # In UTC: arithmetic on datetimes sharing a zoneinfo tzinfo is wall-clock time.
@@ -147,26 +170,19 @@ class OnceSchedule:
 
     run_at: datetime
 
-    def __post_init__(self) -> None:
-        _require_aware(self.run_at, "run_at")
-
     def next_after(self, after: datetime) -> datetime | None:
         return self.run_at.astimezone(UTC) if self.run_at > after else None
 
 
 @dataclass(frozen=True)
 class Window:
-    """Limits ``schedule`` to fires within [start_at, end_at]."""
+    """Limits ``schedule`` to fires within [start_at, end_at] (moments ``build()`` checked)."""
 
     schedule: Schedule
     start_at: datetime | None = None
     end_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        for field in ("start_at", "end_at"):
-            value = getattr(self, field)
-            if value is not None:
-                _require_aware(value, field)
         if self.start_at and self.end_at and self.end_at <= self.start_at:
             raise InvalidSchedule(_("The end must be later than the start."), "end_at")
 
@@ -190,6 +206,9 @@ def build(
     end_at: datetime | None = None,
 ) -> Schedule | None:
     """The schedule the fields describe, or ``None`` for a manual-only job."""
+    for field, moment in (("run_at", run_at), ("start_at", start_at), ("end_at", end_at)):
+        if moment is not None:  # checked even without a schedule: the columns hold them
+            require_moment(moment, field)
     kinds = [
         name
         for name, value in (("cron", cron), ("interval", interval), ("run_at", run_at))

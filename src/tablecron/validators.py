@@ -1,4 +1,4 @@
-"""Field validators for what a person types into a job's arguments."""
+"""Field validators for what a person types into a job: text, arguments, durations."""
 
 from __future__ import annotations
 
@@ -11,6 +11,30 @@ from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
 from tablecron.conf import settings
+from tablecron.exceptions import InvalidSchedule
+from tablecron.schedules import MAX_DURATION, require_moment
+
+# How deep a job's arguments may nest (a list in a list ... counts one level each): deep
+# enough for any real payload, shallow enough that nothing recurses out of stack.
+MAX_JSON_DEPTH = 32
+
+
+def validate_text(value: Any) -> None:
+    """Text every database can store: no NUL character (PostgreSQL refuses it) and no
+    lone surrogate (no database driver can encode one)."""
+    if not isinstance(value, str):
+        return
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        unstorable = True
+    else:
+        unstorable = "\x00" in value
+    if unstorable:
+        raise ValidationError(
+            _("Remove the NUL characters and unpaired surrogates: they cannot be stored."),
+            code="characters",
+        )
 
 
 @deconstructible
@@ -30,6 +54,7 @@ class JSONArguments:
             raise ValidationError(self.messages[self.kind], code="type")
         if isinstance(value, dict) and not all(isinstance(key, str) for key in value):
             raise ValidationError(_("Keyword argument names must be strings."), code="type")
+        _check_nesting_and_text(value)
         try:
             size = len(json.dumps(value, allow_nan=False, separators=(",", ":")).encode())
         except (TypeError, ValueError) as exc:
@@ -59,12 +84,53 @@ class JSONArguments:
         return True
 
 
+def json_depth(value: Any) -> int:
+    """How deep ``value`` nests (a scalar 0, ``[]`` 1, ``{"a": [1]}`` 2), found without
+    recursion, so that no depth can exhaust the stack."""
+    deepest = 0
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list | tuple):
+            continue
+        deepest = max(deepest, depth + 1)
+        pending.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def validate_json_depth(value: Any) -> None:
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ValidationError(
+            _("Nest these arguments at most %(limit)d levels deep."),
+            code="depth",
+            params={"limit": MAX_JSON_DEPTH},
+        )
+
+
+def _check_nesting_and_text(value: Any) -> None:
+    """Refuses nesting deeper than ``MAX_JSON_DEPTH``, and strings (values or keys) that
+    no database can store."""
+    validate_json_depth(value)
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend([*item.keys(), *item.values()])
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+        else:
+            validate_text(item)
+
+
 validate_args = JSONArguments(list)
 validate_kwargs = JSONArguments(dict)
 
-# Queue names travel to brokers and task backends: letters, digits and . _ : - only.
+# Queue names travel to brokers and task backends: ASCII letters, digits and . _ : - only
+# (as JSON Schema's patterns read them too: their \w is ASCII).
 validate_queue = RegexValidator(
-    r"^[\w.:-]*\Z",
+    r"^[A-Za-z0-9_.:-]+\Z",  # blank is the default queue: validators skip it
     _("Enter a queue name of letters, digits and . _ : - only, e.g. “reports”."),
     code="queue",
 )
@@ -104,3 +170,23 @@ def validate_emails(value: str) -> None:
 validate_webhook = URLValidator(
     schemes=["http", "https"], message=_("Enter an http:// or https:// URL.")
 )
+
+
+def validate_duration(value: Any) -> None:
+    """Durations the scheduler adds to fire times (an interval, a jitter, a misfire grace,
+    a timeout, a retry delay) stay within ``MAX_DURATION``."""
+    if value is not None and value > MAX_DURATION:
+        raise ValidationError(
+            _("Enter a duration of at most %(days)d days."),
+            code="max_value",
+            params={"days": MAX_DURATION.days},
+        )
+
+
+def validate_moment(value: Any) -> None:
+    """A date and time with a time zone, within the years schedules accept."""
+    if value is not None:
+        try:
+            require_moment(value)
+        except InvalidSchedule as exc:
+            raise ValidationError(exc.message, code="moment") from None

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 
 from tablecron.models import Job
-from tests.support.bad_inputs import BAD_INPUTS
+from tests.support.bad_inputs import BAD_INPUTS, HOSTILE
 from tests.support.factories import ADD, in_future, job
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,13 @@ def test_bad_input_is_a_field_error_and_nothing_is_stored(
 
 
 def test_there_are_at_least_25_distinct_bad_inputs() -> None:
-    assert len({case for case, *_ in BAD_INPUTS}) >= 25
+    assert len({case for case, *_ in BAD_INPUTS}) == len(BAD_INPUTS) >= 25
+
+
+def test_every_hostile_class_has_cases_in_the_table() -> None:
+    for cases in HOSTILE.values():
+        assert len(cases) >= 3
+        assert all(case in BAD_INPUTS for case in cases)
 
 
 def test_duplicate_name() -> None:

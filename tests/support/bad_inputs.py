@@ -1,14 +1,31 @@
 """Bad input, case by case: each must be a field error from ``full_clean()``
-(tests/models/test_validation.py) and from the API (tests/contrib/rest_framework/test_jobs.py)."""
+(tests/models/test_validation.py) and from the API (tests/contrib/rest_framework/test_jobs.py).
 
-from datetime import datetime, timedelta
+The hostile classes (unstorable characters, durations and dates out of range, over-long
+values, over-deep arguments) are counted per class in ``HOSTILE``."""
+
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tests.support.factories import in_future
+from tests.support.factories import ADD, in_future
 
 NAIVE = datetime(2030, 1, 1, 9, 0)
 LATER = in_future(days=2)
+BILLION_DAYS = timedelta(days=999_999_999)  # Python's largest
+YEAR_1 = datetime(1, 1, 1, tzinfo=UTC)
+YEAR_9999 = datetime(9999, 6, 1, tzinfo=UTC)
+NUL, SURROGATE = "\x00", "\ud800"
+CHARACTERS = "characters"
+GREET = "testapp.greet"  # any keyword arguments of strings
+
+
+def nested(depth: int) -> list[object]:
+    value: list[object] = []
+    for _level in range(depth - 1):
+        value = [value]
+    return value
+
 
 BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
     # (case, fields, field with the error, words the message contains)
@@ -113,3 +130,67 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("zero alert after", {"alert_after": timedelta(0)}, "alert_after", "longer than zero"),
     ("negative alert after", {"alert_after": timedelta(hours=-1)}, "alert_after", "longer than"),
 ]
+
+# Classes of hostile input that once ended in a server error, or were stored unreadable.
+HOSTILE: dict[str, list[tuple[str, dict[str, Any], str, str]]] = {
+    "characters no database stores (NUL, lone surrogates)": [
+        ("NUL in name", {"name": f"a{NUL}b"}, "name", CHARACTERS),
+        ("NUL in description", {"description": NUL}, "description", CHARACTERS),
+        ("NUL in task", {"task": ADD + NUL}, "task", CHARACTERS),
+        ("NUL in cron", {"cron": f"0 9 * * *{NUL}"}, "cron", CHARACTERS),
+        ("NUL in time zone", {"timezone": f"UTC{NUL}"}, "timezone", CHARACTERS),
+        ("NUL in queue", {"queue": f"q{NUL}"}, "queue", CHARACTERS),
+        ("NUL in an argument", {"args": [f"a{NUL}"]}, "args", CHARACTERS),
+        ("NUL in a keyword", {"task": GREET, "args": [], "kwargs": {f"who{NUL}": "x"}}, "kwargs",
+         CHARACTERS),
+        ("surrogate in name", {"name": SURROGATE}, "name", CHARACTERS),
+        ("surrogate in description", {"description": f"x{SURROGATE}"}, "description", CHARACTERS),
+        ("surrogate in task", {"task": SURROGATE}, "task", CHARACTERS),
+        ("surrogate in cron", {"cron": SURROGATE}, "cron", CHARACTERS),
+        ("surrogate in time zone", {"timezone": SURROGATE}, "timezone", CHARACTERS),
+        ("surrogate in an argument", {"args": [SURROGATE]}, "args", CHARACTERS),
+        ("surrogate in a keyword value", {"task": GREET, "args": [], "kwargs": {"who": SURROGATE}},
+         "kwargs", CHARACTERS),
+    ],
+    "durations beyond the schedule's arithmetic": [
+        ("interval of a billion days", {"cron": "", "interval": BILLION_DAYS}, "interval",
+         "at most 3650 days"),
+        ("interval just past the limit", {"cron": "", "interval": timedelta(days=3650, seconds=1)},
+         "interval", "at most 3650 days"),
+        ("jitter of a billion days", {"jitter": BILLION_DAYS}, "jitter", "at most 3650 days"),
+        ("misfire grace of a billion days", {"misfire_grace": BILLION_DAYS}, "misfire_grace",
+         "at most 3650 days"),
+        ("retry delay of a billion days", {"retry_delay": BILLION_DAYS}, "retry_delay",
+         "at most 3650 days"),
+        ("timeout of a billion days", {"timeout": BILLION_DAYS}, "timeout", "at most 3650 days"),
+        ("jitter past Python's, as text", {"jitter": "1000000000 00:00:00"}, "jitter",
+         "at most 3650 days"),
+    ],
+    "dates beyond Python's datetime or the column": [
+        ("run_at in year 1", {"cron": "", "run_at": YEAR_1}, "run_at", "from the year 1970"),
+        ("start_at in year 1", {"start_at": YEAR_1}, "start_at", "from the year 1970"),
+        ("end_at in year 9999", {"end_at": YEAR_9999}, "end_at", "to 8999"),
+        ("run_at in year 9999", {"cron": "", "run_at": YEAR_9999}, "run_at", "to 8999"),
+        ("start_at of a job with no schedule", {"cron": "", "start_at": YEAR_1}, "start_at",
+         "from the year 1970"),
+    ],
+    "values long enough to break a library underneath": [
+        ("time zone of 6,000 characters", {"timezone": "a/" * 3000}, "timezone", "at most 64"),
+        ("time zone of 5,000 letters", {"timezone": "x" * 5000}, "timezone", "at most 64"),
+        ("description of 10,001 characters", {"description": "x" * 10_001}, "description",
+         "at most 10000"),
+        ("over-long task", {"task": "x" * 201}, "task", "at most 200"),
+        ("over-long cron", {"cron": "*" * 201}, "cron", "at most 200"),
+        ("max instances past the column", {"max_instances": 2**64}, "max_instances",
+         "less than or equal to"),
+        ("max retries past the column", {"max_retries": 2**64}, "max_retries",
+         "less than or equal to"),
+    ],
+    "arguments nested too deep": [
+        ("args nested 33 levels", {"args": [nested(32)]}, "args", "at most 32 levels"),
+        ("kwargs nested 33 levels", {"task": GREET, "args": [], "kwargs": {"who": nested(32)}},
+         "kwargs", "at most 32 levels"),
+        ("args nested 50,000 levels", {"args": nested(50_000)}, "args", "at most 32 levels"),
+    ],
+}  # fmt: skip
+BAD_INPUTS += [case for cases in HOSTILE.values() for case in cases]

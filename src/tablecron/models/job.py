@@ -21,12 +21,13 @@ from typing import Any, ClassVar, NamedTuple, Self
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import connections, models, transaction
 from django.db.models import F, Q
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.dateparse import parse_duration
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -37,9 +38,13 @@ from tablecron.registry import RegisteredTask, tasks
 from tablecron.signals import jobs_written
 from tablecron.validators import (
     validate_args,
+    validate_duration,
     validate_emails,
+    validate_json_depth,
     validate_kwargs,
+    validate_moment,
     validate_queue,
+    validate_text,
     validate_webhook,
 )
 
@@ -57,6 +62,7 @@ SCHEDULER_FIELDS = (
 )
 
 _CHUNK = 500
+DESCRIPTION_MAX_LENGTH = 10_000
 
 
 class JobWrite(NamedTuple):
@@ -214,13 +220,21 @@ class CodeStatus(models.TextChoices):
 class Job(models.Model):
     name = models.CharField(
         _("name"),
+        validators=[validate_text],
         max_length=200,
         unique=True,
         help_text=_("A unique name for this job, e.g. “nightly-report”."),
     )
-    description = models.TextField(_("description"), blank=True)
+    description = models.TextField(
+        _("description"),
+        blank=True,
+        # A validator, not max_length: on a TextField that would only reach forms (and
+        # make SQLite rebuild the table).
+        validators=[MaxLengthValidator(DESCRIPTION_MAX_LENGTH), validate_text],
+    )
     task = models.CharField(  # not indexed: see migration 0004
         _("task"),
+        validators=[validate_text],
         max_length=200,
         help_text=_("The registered task this job runs."),
     )
@@ -240,6 +254,7 @@ class Job(models.Model):
     )
     cron = models.CharField(
         _("cron expression"),
+        validators=[validate_text],
         max_length=200,
         blank=True,
         help_text=_(
@@ -249,36 +264,42 @@ class Job(models.Model):
     )
     interval = models.DurationField(
         _("interval"),
+        validators=[validate_duration],
         null=True,
         blank=True,
         help_text=_("Run every this long, e.g. “00:15:00” for every 15 minutes."),
     )
     run_at = models.DateTimeField(
         _("run once at"),
+        validators=[validate_moment],
         null=True,
         blank=True,
         help_text=_("Run a single time at this moment."),
     )
     timezone = models.CharField(
         _("time zone"),
+        validators=[validate_text],
         max_length=64,
         default=default_timezone,
         help_text=_("The IANA time zone the cron expression is read in, e.g. “Asia/Shanghai”."),
     )
     start_at = models.DateTimeField(
         _("start"),
+        validators=[validate_moment],
         null=True,
         blank=True,
         help_text=_("Do not run before this moment."),
     )
     end_at = models.DateTimeField(
         _("end"),
+        validators=[validate_moment],
         null=True,
         blank=True,
         help_text=_("Do not run after this moment."),
     )
     jitter = models.DurationField(
         _("jitter"),
+        validators=[validate_duration],
         null=True,
         blank=True,
         help_text=_("Delay each run by a random time up to this long, to spread load."),
@@ -290,6 +311,7 @@ class Job(models.Model):
     )
     misfire_grace = models.DurationField(
         _("misfire grace time"),
+        validators=[validate_duration],
         null=True,
         blank=True,
         help_text=_("How late a run may still start. Empty: however late."),
@@ -306,6 +328,7 @@ class Job(models.Model):
     )
     timeout = models.DurationField(
         _("timeout"),
+        validators=[validate_duration],
         null=True,
         blank=True,
         help_text=_(
@@ -320,6 +343,7 @@ class Job(models.Model):
     )
     retry_delay = models.DurationField(
         _("retry delay"),
+        validators=[validate_duration],
         default=timedelta(seconds=60),
         help_text=_("Wait this long before retrying a failed run."),
     )
@@ -327,7 +351,7 @@ class Job(models.Model):
         _("queue"),
         max_length=200,
         blank=True,
-        validators=[validate_queue],
+        validators=[validate_queue, validate_text],
         help_text=_(
             "The executor's queue to send runs to, e.g. “reports” for Celery workers started "
             "with -Q reports. Empty: the executor's default queue."
@@ -360,7 +384,7 @@ class Job(models.Model):
         blank=True,
         default="",
         db_default="",
-        validators=[validate_emails],
+        validators=[validate_emails, validate_text],
         help_text=_("Addresses separated by commas. Empty: the site's ADMINS."),
     )
     notify_webhook = models.URLField(
@@ -369,7 +393,7 @@ class Job(models.Model):
         blank=True,
         default="",
         db_default="",
-        validators=[validate_webhook],
+        validators=[validate_webhook, validate_text],
         help_text=_(
             "Also POST each notification here as JSON (Slack's incoming webhooks take it)."
         ),
@@ -378,6 +402,7 @@ class Job(models.Model):
         _("alert if no success within"),
         null=True,
         blank=True,
+        validators=[validate_duration],
         help_text=_(
             "A dead man's switch: alert when the job has not succeeded for this long, even "
             "when no scheduler runs it, e.g. “1 00:00:00” for a day. Empty: never."
@@ -630,26 +655,60 @@ class Job(models.Model):
         except UnknownTask:
             return None
 
-    def clean(self) -> None:
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        # Refused first, values that break Django's own cleaning of their field: arguments
+        # nested so deep that JSONField.validate() exhausts the stack serialising them, and
+        # durations as text beyond Python's (DurationField.to_python() overflows).
         errors: dict[str, list[str]] = {}
+        for field in self._meta.concrete_fields:
+            value = getattr(self, field.attname)
+            if field.name in (exclude or ()):
+                continue
+            try:
+                if isinstance(field, models.JSONField):
+                    validate_json_depth(value)
+                elif isinstance(field, models.DurationField) and isinstance(value, str):
+                    parse_duration(value)
+            except ValidationError as exc:
+                errors[field.name] = exc.messages
+            except OverflowError:
+                errors[field.name] = [
+                    gettext("Enter a duration of at most %(days)d days.")
+                    % {"days": schedules.MAX_DURATION.days}
+                ]
         try:
-            self.get_schedule()
+            super().clean_fields(exclude={*(exclude or ()), *errors})
         except ValidationError as exc:
             errors.update(exc.message_dict)
+        if errors:
+            raise ValidationError(errors)
+
+    def clean(self) -> None:
+        errors = self._nulls()
+        # The rules between fields, for fields that are valid alone: a value refused
+        # already is not checked again, nor quoted back in another message.
+        if self._valid_alone(*schedules.FIELDS):
+            try:
+                self.get_schedule()
+            except ValidationError as exc:
+                errors.update(exc.message_dict)
+        # isinstance: a value clean_fields() refused is left as it was typed.
         for name in ("jitter", "misfire_grace", "retry_delay"):
             value = getattr(self, name)
-            if value is not None and value < timedelta(0):
+            if isinstance(value, timedelta) and value < timedelta(0):
                 errors.setdefault(name, []).append(gettext("Durations cannot be negative."))
-        if self.timeout is not None and self.timeout <= timedelta(0):
+        if isinstance(self.timeout, timedelta) and self.timeout <= timedelta(0):
             errors.setdefault("timeout", []).append(gettext("Enter a timeout longer than zero."))
-        if self.alert_after is not None and self.alert_after <= timedelta(0):
+        if isinstance(self.alert_after, timedelta) and self.alert_after <= timedelta(0):
             errors.setdefault("alert_after", []).append(gettext("Enter a time longer than zero."))
-        task = self.registered_task
-        if self.task and task is None:
-            errors.setdefault("task", []).append(
-                gettext("“%(name)s” is not a registered task. Choose one of: %(known)s.")
-                % {"name": self.task, "known": ", ".join(t.name for t in tasks) or "-"}
-            )
+        task = None
+        if self._valid_alone("task"):
+            task = self.registered_task
+            if task is None:
+                errors["task"] = [
+                    gettext("“%(name)s” is not a registered task. Choose one of: %(known)s.")
+                    % {"name": self.task, "known": ", ".join(t.name for t in tasks) or "-"}
+                ]
         if task and validate_args.is_valid(self.args) and validate_kwargs.is_valid(self.kwargs):
             try:
                 task.check_arguments(self.args, self.kwargs)
@@ -657,6 +716,26 @@ class Job(models.Model):
                 errors.update(exc.message_dict)
         if errors:
             raise ValidationError(errors)
+
+    def _nulls(self) -> dict[str, list[str]]:
+        """None where the column refuses it but blank lets clean_fields() pass it."""
+        return {
+            field.name: [str(field.error_messages["null"])]
+            for field in self._meta.concrete_fields
+            if field.editable and field.blank and not field.null and not field.primary_key
+            if getattr(self, field.attname) is None
+        }
+
+    def _valid_alone(self, *names: str) -> bool:
+        """True if each field ``names`` holds a value its own validation accepts."""
+        for field in self._meta.concrete_fields:
+            if field.name not in names:
+                continue
+            try:
+                field.clean(getattr(self, field.attname), self)
+            except (ValidationError, OverflowError):  # see clean_fields()
+                return False
+        return True
 
     def pause(self) -> None:
         """Stop firing; the row stays and ``next_run_at`` is cleared."""

@@ -1,5 +1,6 @@
 """The REST API's jobs: CRUD through the ORM, the actions, and the model's own validation."""
 
+import json
 import math
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,7 +47,8 @@ def test_create_computes_next_run_and_ignores_read_only_fields(api: APIClient) -
     assert data["id"] == created.pk
     assert when(data["next_run_at"]) == created.next_run_at
     assert when(data["created_at"]) == created.created_at
-    assert (data["last_status"], data["code_status"]) == ("", "")
+    assert data["last_status"] is None  # no run yet: null, not an empty string
+    assert data["code_status"] == ""
     assert data["schedule_description"] == describe_schedule(created)
 
 
@@ -239,7 +241,7 @@ def as_json(value: Any) -> Any:
 def sendable(fields: dict[str, Any]) -> bool:
     try:
         as_json(fields)
-    except NotJSON:
+    except (NotJSON, RecursionError):
         return False
     return True
 
@@ -248,7 +250,13 @@ API_CASES = [case for case in BAD_INPUTS if sendable(case[1])]
 
 
 def test_the_api_is_tried_on_nearly_every_bad_input_of_the_model() -> None:
-    assert len(BAD_INPUTS) - len(API_CASES) <= 3  # the non-JSON values, tested below
+    # The non-JSON values and the 50,000-deep arguments, tested below.
+    assert len(BAD_INPUTS) - len(API_CASES) <= 4
+
+
+def body(payload: Any) -> dict[str, Any]:
+    """A JSON request body, as clients write it: ASCII, any lone surrogate escaped."""
+    return {"data": json.dumps(payload), "content_type": "application/json"}
 
 
 def model_errors(candidate: Job) -> dict[str, list[str]]:
@@ -266,7 +274,7 @@ def test_create_refuses_what_the_model_refuses(
 ) -> None:
     expected = model_errors(job(**fields))[field]
     payload = {"name": "job", "task": ADD, "args": [1], "cron": YEARLY, **as_json(fields)}
-    response = api.post(JOBS, payload, format="json")
+    response = api.post(JOBS, **body(payload))
     assert response.status_code == 400
     assert response.json()[field] == expected
     assert words.lower() in " ".join(expected).lower()
@@ -287,7 +295,7 @@ def test_update_refuses_what_the_model_refuses(
         setattr(edited, name, value)
     expected = model_errors(edited)[field]
     before = Job.objects.values().get()
-    response = api.patch(detail(saved), as_json(fields), format="json")
+    response = api.patch(detail(saved), **body(as_json(fields)))
     assert response.status_code == 400
     assert response.json()[field] == expected
     assert Job.objects.values().get() == before
@@ -340,3 +348,70 @@ def test_aware_datetimes_in_any_offset_are_accepted(api: APIClient) -> None:
     created = Job.objects.get()
     assert created.start_at == start
     assert created.end_at == start + timedelta(days=400, hours=5)
+
+
+@pytest.mark.parametrize("depth", [101, 5_000, 200_000])
+def test_a_body_nested_too_deep_is_a_400_and_nothing_is_stored(api: APIClient, depth: int) -> None:
+    nested = "[" * depth + "]" * depth
+    raw = '{"name": "deep", "task": "' + ADD + '", "args": ' + nested + "}"
+    response = api.post(JOBS, raw, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested more than 100 levels" in response.json()["detail"]
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("sent", ["1000000000 00:00:00", "P1000000000D", 10**20])
+def test_a_duration_beyond_python_is_a_field_error(api: APIClient, sent: Any) -> None:
+    response = api.post(JOBS, **body({**VALID, "cron": "", "interval": sent}))
+    assert (response.status_code, list(response.json())) == (400, ["interval"])
+    assert not Job.objects.exists()
+
+
+def test_a_date_beyond_python_in_the_current_time_zone_is_a_field_error(api: APIClient) -> None:
+    response = api.post(JOBS, **body({**VALID, "end_at": "9999-12-31T23:59:59-12:00"}))
+    assert response.status_code == 400
+    assert list(response.json()) == ["end_at"]
+    assert not Job.objects.exists()
+
+
+def test_bodies_are_json_only(api: APIClient) -> None:
+    response = api.post(JOBS, VALID)  # multipart, the test client's default
+    assert response.status_code == 415
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("pk", ["0.5", "abc", str(10**30), "-1"])
+def test_any_wrong_id_is_a_json_404(api: APIClient, pk: str) -> None:
+    for path in (f"{JOBS}{pk}/", f"{JOBS}{pk}/upcoming/", f"/api/runs/{pk}/"):
+        response = api.get(path)
+        assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+
+
+@pytest.mark.parametrize("size", ["0", "-5", "ten", "null"])
+def test_a_bad_page_size_is_a_400(api: APIClient, size: str) -> None:
+    for path in (JOBS, "/api/runs/"):
+        response = api.get(path, {"page_size": size})
+        assert (response.status_code, list(response.json())) == (400, ["page_size"])
+
+
+def test_a_page_size_above_the_limit_is_capped(api: APIClient) -> None:
+    assert api.get(JOBS, {"page_size": str(10**30)}).status_code == 200
+
+
+@pytest.mark.parametrize("pk", [str(2**63), "0", "-1", "0.5", "4e155"])
+def test_a_job_filter_that_no_id_can_match_is_a_400(api: APIClient, pk: str) -> None:
+    response = api.get("/api/runs/", {"job": pk})
+    assert (response.status_code, list(response.json())) == (400, ["job"])
+
+
+@pytest.mark.parametrize(("sent", "names"), [("true", ["a"]), ("0", ["b"]), ("", ["a", "b"])])
+def test_the_enabled_filter(api: APIClient, sent: str, names: list[str]) -> None:
+    job(name="a").save()
+    job(name="b", enabled=False).save()
+    listed = api.get(JOBS, {"enabled": sent}).json()["results"]
+    assert [found["name"] for found in listed] == names
+
+
+def test_an_enabled_filter_that_is_no_boolean_is_a_400(api: APIClient) -> None:
+    response = api.get(JOBS, {"enabled": "-58800"})
+    assert (response.status_code, response.json()) == (400, {"enabled": ["Enter true or false."]})

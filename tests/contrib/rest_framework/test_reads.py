@@ -367,6 +367,47 @@ def test_the_schema_documents_actions_and_filters(api: APIClient) -> None:
     assert {"executor", "queue", "engine_id", "worker"} <= set(run)
 
 
+@pytest.mark.parametrize(
+    ("path", "method", "codes"),
+    [
+        ("/api/jobs/", "get", ["200", "400", "401", "403", "404"]),
+        ("/api/jobs/", "post", ["201", "400", "401", "403", "415"]),
+        ("/api/jobs/{id}/", "get", ["200", "401", "403", "404"]),
+        ("/api/jobs/{id}/", "patch", ["200", "400", "401", "403", "404", "415"]),
+        ("/api/jobs/{id}/", "delete", ["204", "401", "403", "404"]),
+        ("/api/jobs/{id}/run/", "post", ["202", "401", "403", "404"]),
+        ("/api/jobs/{id}/upcoming/", "get", ["200", "400", "401", "403", "404"]),
+        ("/api/runs/", "get", ["200", "400", "401", "403", "404"]),
+        ("/api/tasks/", "get", ["200", "401", "403"]),
+        ("/api/tasks/{name}/", "get", ["200", "401", "403", "404"]),
+        ("/api/schedule/upcoming/", "post", ["200", "400", "401", "403", "415"]),
+    ],
+)
+def test_the_schema_documents_every_status_an_operation_answers(
+    api: APIClient, path: str, method: str, codes: list[str]
+) -> None:
+    responses = api.get("/api/schema/", {"format": "json"}).json()["paths"][path][method]
+    assert list(responses["responses"]) == codes
+    for code in codes:
+        if code.startswith("4"):
+            assert "application/json" in responses["responses"][code]["content"]
+
+
+def test_the_schema_states_the_limits_the_server_enforces(api: APIClient) -> None:
+    components = api.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+    sent = components["JobRequest"]["properties"]
+    assert (sent["name"]["minLength"], sent["name"]["maxLength"]) == (1, 200)
+    assert (sent["task"]["minLength"], sent["task"]["maxLength"]) == (1, 200)
+    assert sent["timezone"]["maxLength"] == 64
+    assert sent["description"]["maxLength"] == 10_000
+    assert (sent["args"]["type"], sent["kwargs"]["type"]) == ("array", "object")
+    assert sent["max_instances"]["minimum"] == 1
+    # null before the first run: a nullable reference to the one status enum
+    status = components["Job"]["properties"]["last_status"]
+    assert status["nullable"] is True
+    assert status["allOf"] == [{"$ref": "#/components/schemas/RunStatusEnum"}]
+
+
 def test_the_schema_is_yaml_by_default(api: APIClient) -> None:
     response = api.get("/api/schema/")
     assert response.status_code == 200

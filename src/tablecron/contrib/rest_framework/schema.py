@@ -38,6 +38,9 @@ class SchemaView(TablecronAPIMixin, SpectacularAPIView):
         # Separate request and response components: clients see which fields they send.
         "COMPONENT_SPLIT_REQUEST": True,
         # A run's status and a job's last_status share their choices: one enum, one name.
+        # A job's last_status is null before its first run: a nullable reference to the
+        # enum (OpenAPI 3.0's idiom, which generated clients read), not a NullEnum oneOf.
+        "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
         "ENUM_NAME_OVERRIDES": {
             "RunStatusEnum": "tablecron.models.RunStatus",
             "RunTriggerEnum": "tablecron.models.RunTrigger",

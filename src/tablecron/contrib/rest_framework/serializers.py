@@ -18,9 +18,13 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from tablecron.contrib.rest_framework.fields import AwareDateTimeField
+from tablecron.contrib.rest_framework.fields import (
+    AwareDateTimeField,
+    BlankAsNullChoiceField,
+    DurationField,
+)
 from tablecron.describe import describe_schedule
-from tablecron.models import Job, JobRun
+from tablecron.models import Job, JobRun, RunStatus
 
 # At most this many upcoming fire times per request: each one is computed on the spot.
 MAX_UPCOMING = 100
@@ -48,9 +52,14 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     schedule_description = serializers.SerializerMethodField(
         help_text=_("The schedule in words, in the active language.")
     )
+    last_status = BlankAsNullChoiceField(
+        choices=RunStatus.choices,
+        help_text=_("How the last run ended; null until one has."),
+    )
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.DateTimeField: AwareDateTimeField,
+        models.DurationField: DurationField,
     }
 
     class Meta:
@@ -112,15 +121,19 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
     def get_fields(self) -> dict[str, serializers.Field]:  # type: ignore[type-arg]
         fields = super().get_fields()
-        for field in fields.values():
+        for name, field in fields.items():
             if field.read_only:
                 continue
-            # Leave every rule (length, range, uniqueness, blank) to full_clean() in
-            # validate(), so there is one set of rules and one wording. The limits stay
-            # on the field (max_length, min_value ...) for the OpenAPI schema.
-            field.validators = []
+            # The model field's own validators and blank rule in place of DRF's: one set
+            # of rules, in the model's words, which drf-spectacular turns into the
+            # schema's limits (maxLength, minLength, pattern, minimum ...). The rules
+            # between fields, and uniqueness, are full_clean()'s, in validate().
+            model_field = Job._meta.get_field(name)
+            assert isinstance(model_field, models.Field)
+            field.validators = list(model_field.validators)
             if isinstance(field, serializers.CharField):
-                field.allow_blank = True
+                field.allow_blank = model_field.blank
+                field.error_messages["blank"] = model_field.error_messages["blank"]
         return fields
 
     def get_validators(self) -> list[Any]:
@@ -273,7 +286,7 @@ class ScheduleUpcomingSerializer(CountSerializer):
     """
 
     cron = _schedule_field(serializers.CharField, "cron", allow_blank=True)
-    interval = _schedule_field(serializers.DurationField, "interval", allow_null=True)
+    interval = _schedule_field(DurationField, "interval", allow_null=True)
     run_at = _schedule_field(AwareDateTimeField, "run_at", allow_null=True)
     timezone = _schedule_field(serializers.CharField, "timezone")
     start_at = _schedule_field(AwareDateTimeField, "start_at", allow_null=True)

@@ -8,30 +8,34 @@ one. Actions call the model's own methods; nothing here knows the scheduler.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import BasePagination, CursorPagination, PageNumberPagination
+from rest_framework.parsers import BaseParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.schemas.inspectors import ViewInspector
 from rest_framework.serializers import BaseSerializer
 from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 
 from tablecron import audit
 from tablecron.conf import settings
 from tablecron.contrib.rest_framework import serializers
 from tablecron.contrib.rest_framework.filters import JobFilter, JobRunFilter
+from tablecron.contrib.rest_framework.openapi import AutoSchema
+from tablecron.contrib.rest_framework.parsers import JSONParser
 from tablecron.exceptions import UnknownTask
 from tablecron.models import Job, JobRun
 from tablecron.registry import tasks
@@ -39,13 +43,40 @@ from tablecron.registry import tasks
 _View = TypeVar("_View", bound=Callable[..., Any])
 
 
-class JobPagination(PageNumberPagination):
+class StrictPageSize(BasePagination):
+    """``page_size`` is a whole number from 1 (a 400 otherwise, as the schema says); above
+    ``max_page_size`` it is capped. DRF's paginators ignore a bad one silently."""
+
+    page_size: int | None
+    page_size_query_param: str | None
+    max_page_size: int | None
+
+    def get_page_size(self, request: Request) -> int | None:
+        name = self.page_size_query_param or ""
+        value = request.query_params.get(name)
+        if value is None:
+            return self.page_size
+        if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
+            raise ValidationError({name: [_("Enter a whole number of at least 1.")]})
+        return min(int(value), self.max_page_size or int(value))
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["minimum"] = 1
+            elif parameter["name"] in ("page", "cursor"):
+                parameter["allowEmptyValue"] = True  # the first page
+        return parameters
+
+
+class JobPagination(StrictPageSize, PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
 
 
-class RunPagination(CursorPagination):
+class RunPagination(StrictPageSize, CursorPagination):
     """Newest first; a cursor, because the run table grows and a page count costs a scan."""
 
     page_size = 50
@@ -75,11 +106,26 @@ def _pagination(default: type[BasePagination]) -> type[BasePagination]:
     return project or default
 
 
+class ByIdMixin:
+    """Detail routes take any path segment, so that every wrong id is the API's own JSON
+    404: one that is not a number (Django's URL resolver would answer HTML), or one too
+    large for the database's integer (which would overflow it)."""
+
+    lookup_value_regex = "[^/]+"
+    kwargs: dict[str, Any]
+
+    def get_object(self) -> Any:
+        if not re.fullmatch(r"[0-9]{1,18}", self.kwargs["pk"]):
+            raise NotFound()
+        return super().get_object()  # type: ignore[misc]
+
+
 class TablecronAPIMixin:
     """What every view of the API shares."""
 
     # drf-spectacular's, whatever DEFAULT_SCHEMA_CLASS the project uses.
     schema: ViewInspector | None = AutoSchema()
+    parser_classes: Sequence[type[BaseParser]] = [JSONParser]
     # Action name -> the model permissions it needs, any one of them (see
     # permissions.ModelPermissions).
     action_permissions: dict[str | None, tuple[str, ...]] = {}
@@ -88,7 +134,7 @@ class TablecronAPIMixin:
         return [import_string(path)() for path in settings.API_PERMISSION_CLASSES]
 
 
-class JobViewSet(TablecronAPIMixin, viewsets.ModelViewSet):  # type: ignore[type-arg]
+class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: ignore[type-arg]
     """Jobs: the rows that are the schedule. Writes are validated like the admin's form."""
 
     queryset = Job.objects.all()
@@ -163,7 +209,7 @@ class JobViewSet(TablecronAPIMixin, viewsets.ModelViewSet):  # type: ignore[type
         return Response(serializers.UpcomingSerializer({"upcoming": upcoming}).data)
 
 
-class JobRunViewSet(TablecronAPIMixin, viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+class JobRunViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
     """Runs, newest first: one per execution, kept when their job is deleted."""
 
     queryset = JobRun.objects.all()
@@ -211,10 +257,7 @@ class ScheduleUpcomingViewSet(TablecronAPIMixin, viewsets.GenericViewSet):  # ty
     action_permissions = {"create": ("view",)}
 
     @document(
-        responses={
-            200: serializers.ScheduleUpcomingSerializer,
-            400: OpenApiResponse(description=_("Field errors, as for a job.")),
-        },
+        responses={200: serializers.ScheduleUpcomingSerializer},
         summary=_("A schedule's upcoming fire times"),
     )
     def create(self, request: Request) -> Response:
