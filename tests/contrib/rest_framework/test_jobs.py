@@ -415,3 +415,20 @@ def test_the_enabled_filter(api: APIClient, sent: str, names: list[str]) -> None
 def test_an_enabled_filter_that_is_no_boolean_is_a_400(api: APIClient) -> None:
     response = api.get(JOBS, {"enabled": "-58800"})
     assert (response.status_code, response.json()) == (400, {"enabled": ["Enter true or false."]})
+
+
+def test_a_job_declared_in_code_takes_only_what_people_own(api: APIClient) -> None:
+    """As in the admin: what it does and when is code's (the next sync would undo an edit);
+    pausing and its notifications are people's."""
+    declared = job(name="declared", cron=YEARLY, code_status="declared")
+    declared.save()
+    refused = api.patch(detail(declared), {"cron": "0 1 * * *", "args": [2]}, format="json")
+    assert refused.status_code == 400
+    assert set(refused.json()) == {"cron", "args"}
+    assert "declared in code" in refused.json()["cron"][0]
+    declared.refresh_from_db()
+    assert (declared.cron, declared.args) == (YEARLY, [1])
+    same = {"cron": YEARLY, "enabled": False, "notify_emails": "ops@example.com"}
+    assert api.patch(detail(declared), same, format="json").status_code == 200
+    declared.refresh_from_db()
+    assert (declared.enabled, declared.notify_emails) == (False, "ops@example.com")

@@ -18,13 +18,14 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from tablecron.code_jobs import OWNED_FIELDS
 from tablecron.contrib.rest_framework.fields import (
     AwareDateTimeField,
     BlankAsNullChoiceField,
     DurationField,
 )
 from tablecron.describe import describe_schedule
-from tablecron.models import Job, JobRun, RunStatus
+from tablecron.models import CodeStatus, Job, JobRun, RunStatus
 
 # At most this many upcoming fire times per request: each one is computed on the spot.
 MAX_UPCOMING = 100
@@ -140,6 +141,15 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         return []  # the model's constraints are checked by full_clean()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None and self.instance.code_status == CodeStatus.DECLARED:
+            # As the admin shows them read-only: the next sync would undo such a change.
+            owned = {
+                name: [_("This job is declared in code: change this field there.")]
+                for name in OWNED_FIELDS
+                if name in attrs and attrs[name] != getattr(self.instance, name)
+            }
+            if owned:
+                raise serializers.ValidationError(owned)
         # A copy: a refused update must leave the instance as it was loaded.
         job = copy.copy(self.instance) if self.instance is not None else Job()
         for name, value in attrs.items():
