@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from django.db import connection, connections
+from django.db import connection, connections, router
 
 from tablecron.models import Job
 from tests.support import ROOT
@@ -341,29 +341,35 @@ def check_accounted_for(recorded: list[Call], expected: set[tuple[str, datetime]
     return Counter("ran" if fire in fired else why[fire][0] for fire in expected)
 
 
+def tablecrons_connection() -> Any:
+    """This thread's connection to the database tablecron uses (its DATABASE setting)."""
+    return connections[router.db_for_write(Job)]
+
+
 def session_id() -> int:
-    """This thread's session on the test database (to kill it from another)."""
-    with connection.cursor() as cursor:
+    """This thread's session on tablecron's database (to kill it from another)."""
+    db = tablecrons_connection()
+    with db.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_backend_pid()"
-            if connection.vendor == "postgresql"
-            else "SELECT CONNECTION_ID()"
+            "SELECT pg_backend_pid()" if db.vendor == "postgresql" else "SELECT CONNECTION_ID()"
         )
         return int(cursor.fetchone()[0])
 
 
 def kill_session(session: int) -> None:
-    """End the session ``session`` from another connection, as a DBA or failover would."""
+    """End the session ``session`` on tablecron's database from another connection, as a
+    DBA or failover would."""
 
     def kill() -> None:
+        db = tablecrons_connection()
         try:
-            with connection.cursor() as cursor:
-                if connection.vendor == "postgresql":
+            with db.cursor() as cursor:
+                if db.vendor == "postgresql":
                     cursor.execute("SELECT pg_terminate_backend(%s)", [session])
                 else:
                     cursor.execute(f"KILL {int(session)}")
         finally:
-            connection.close()
+            db.close()
 
     thread = threading.Thread(target=kill)
     thread.start()
