@@ -48,7 +48,7 @@ def test_create_computes_next_run_and_ignores_read_only_fields(api: APIClient) -
     assert when(data["next_run_at"]) == created.next_run_at
     assert when(data["created_at"]) == created.created_at
     assert data["last_status"] is None  # no run yet: null, not an empty string
-    assert data["code_status"] == ""
+    assert data["code_status"] is None  # made in the table
     assert data["schedule_description"] == describe_schedule(created)
 
 

@@ -57,6 +57,13 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         choices=RunStatus.choices,
         help_text=_("How the last run ended; null until one has."),
     )
+    code_status = BlankAsNullChoiceField(
+        choices=CodeStatus.choices,
+        help_text=_(
+            "“declared” for a job declared in code, “removed” when code no longer declares "
+            "it; null for a job made in the table."
+        ),
+    )
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.DateTimeField: AwareDateTimeField,
