@@ -19,18 +19,19 @@ from tablecron.schedules import MAX_DURATION, require_moment
 MAX_JSON_DEPTH = 32
 
 
-def validate_text(value: Any) -> None:
-    """Text every database can store: no NUL character (PostgreSQL refuses it) and no
-    lone surrogate (no database driver can encode one)."""
-    if not isinstance(value, str):
-        return
+def storable(value: str) -> bool:
+    """Whether every database can store ``value`` (and a response can quote it)."""
     try:
         value.encode()
     except UnicodeEncodeError:
-        unstorable = True
-    else:
-        unstorable = "\x00" in value
-    if unstorable:
+        return False
+    return "\x00" not in value
+
+
+def validate_text(value: Any) -> None:
+    """Text every database can store: no NUL character (PostgreSQL refuses it) and no
+    lone surrogate (no database driver can encode one)."""
+    if isinstance(value, str) and not storable(value):
         raise ValidationError(
             _("Remove the NUL characters and unpaired surrogates: they cannot be stored."),
             code="characters",
@@ -151,7 +152,10 @@ def email_list(value: str) -> list[str]:
 
 
 def validate_emails(value: str) -> None:
-    """Every address in a list of them (``email_list``) is one."""
+    """Every address in a list of them (``email_list``) is one. Text that cannot be stored
+    is ``validate_text``'s to refuse: it is not quoted back here."""
+    if not storable(value):
+        return
     bad = []
     for address in email_list(value):
         try:
