@@ -205,17 +205,26 @@ def test_an_interval_counts_from_start_at() -> None:
 # -- catching up after downtime ----------------------------------------------------------
 
 
-def test_at_most_max_catchup_fires_are_recorded_then_the_schedule_skips_to_now(
+def test_at_most_max_catchup_fires_run_then_one_run_records_the_rest_missed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     every_second = due(interval=timedelta(seconds=1), max_instances=1000)
     now = T0 + timedelta(seconds=1000)
     with caplog.at_level(logging.WARNING, logger="tablecron"):
         result = plan(every_second, now, 0, rng())
-    assert [run.scheduled_for for run in result.runs] == [
+    *caught_up, rest = result.runs
+    assert [run.scheduled_for for run in caught_up] == [
         T0 + timedelta(seconds=s) for s in range(MAX_CATCHUP)
     ]
-    assert {run.status for run in result.runs} == {RunStatus.SCHEDULED}
+    assert {run.status for run in caught_up} == {RunStatus.SCHEDULED}
+    # The fires beyond are not silently absent: one run says they were missed.
+    assert rest == Planned(
+        T0 + timedelta(seconds=MAX_CATCHUP),
+        RunStatus.MISSED,
+        T0 + timedelta(seconds=MAX_CATCHUP),
+        f"Missed with every later fire up to 2031-01-06 09:16:40+00:00: "
+        f"more than {MAX_CATCHUP} were due at once.",
+    )
     assert result.next_run_at == now + timedelta(seconds=1)
     assert caplog.messages == [f"tablecron: job missed more than {MAX_CATCHUP} fires"]
 

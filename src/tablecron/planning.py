@@ -82,8 +82,16 @@ def plan(
     while fire is not None and fire <= until and len(fires) < MAX_CATCHUP:
         fires.append(fire)
         fire = schedule.next_after(fire) if schedule else None
+    skipped = None  # more fires than MAX_CATCHUP are due: one run records the rest
     if fire is not None and fire <= until and schedule is not None:
         logger.warning("tablecron: %s missed more than %d fires", job.name, MAX_CATCHUP)
+        skipped = Planned(
+            fire,
+            RunStatus.MISSED,
+            fire,
+            f"Missed with every later fire up to {until.isoformat(' ', 'seconds')}: "
+            f"more than {MAX_CATCHUP} were due at once.",
+        )
         fire = schedule.next_after(until)
     grace = job.misfire_grace
     missed = {
@@ -103,4 +111,6 @@ def plan(
             runs.append(Planned(f, RunStatus.SCHEDULED, f + rng.random() * job.jitter, waits=True))
         else:
             runs.append(Planned(f, RunStatus.SCHEDULED, f))
+    if skipped is not None:
+        runs.append(skipped)
     return Plan(runs, fire)
