@@ -350,9 +350,13 @@ def test_the_schema_documents_actions_and_filters(api: APIClient) -> None:
     )
     upcoming = paths["/api/jobs/{id}/upcoming/"]["get"]
     assert {p["name"] for p in upcoming["parameters"]} == {"id", "count"}
-    run_filters = {p["name"] for p in paths["/api/runs/"]["get"]["parameters"]}
-    assert {"job", "job_name", "status", "trigger", "scheduled_for_after", "cursor"} <= run_filters
-    assert {"executor", "queue"} <= run_filters
+    run_filters = {p["name"]: p for p in paths["/api/runs/"]["get"]["parameters"]}
+    assert {"job", "job_name", "status", "trigger", "scheduled_for_after", "cursor"} <= set(
+        run_filters
+    )
+    assert run_filters["job"]["description"] == "The job's id."
+    assert run_filters["job"]["schema"]["maximum"] == 2**63 - 1
+    assert {"executor", "queue"} <= set(run_filters)
     assert "200" in paths["/api/schedule/upcoming/"]["post"]["responses"]
     # Read-only fields are not asked of clients: requests have their own components.
     assert "next_run_at" not in components["JobRequest"]["properties"]

@@ -36,7 +36,6 @@ class BooleanFilter(django_filters.BooleanFilter):
 MAX_ID = 2**63 - 1  # the largest id a 64-bit primary key holds
 
 
-@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(django_filters.NumberFilter):
     """A whole number that can be an id: django-filter's takes any decimal up to 1e50, which
     the database's integer cannot hold."""
@@ -45,6 +44,9 @@ class IdFilter(django_filters.NumberFilter):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
+        # Per filter: a schema given whole replaces the description taken from help_text.
+        schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+        extend_schema_field({**schema, "description": kwargs.get("help_text", "")})(self)
 
 
 class JobFilter(django_filters.FilterSet):
