@@ -29,6 +29,7 @@ import gc
 import sys
 import threading
 import time
+from collections import Counter
 
 # bench/scheduler.py sets up Django on the bench database's settings and holds the helpers.
 from scheduler import create_every_second_jobs, throwaway_database
@@ -63,11 +64,13 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def sample(libc: ctypes.CDLL | None) -> dict[str, float]:
+def sample(libc: ctypes.CDLL | None, types: Counter[str]) -> dict[str, float]:
+    """The figures now; ``types`` is filled with the count of objects of each type."""
     gc.collect()
+    types.update(type(thing).__qualname__ for thing in gc.get_objects())
     figures = {
         "rss": rss_mb(),
-        "objects": len(gc.get_objects()),
+        "objects": types.total(),
         "blocks": sys.getallocatedblocks(),
     }
     if libc is not None:
@@ -77,7 +80,7 @@ def sample(libc: ctypes.CDLL | None) -> dict[str, float]:
     return figures
 
 
-Sample = tuple[float, dict[str, float]]  # (seconds since the start, figures)
+Sample = tuple[float, dict[str, float], Counter[str]]  # (seconds, figures, objects by type)
 
 
 def row(elapsed: float, figures: dict[str, float], runs: int) -> str:
@@ -113,7 +116,8 @@ def main() -> None:
             while (elapsed := time.monotonic() - started) < opts.seconds:
                 time.sleep(min(opts.every, opts.seconds - elapsed))
                 elapsed = time.monotonic() - started
-                samples.append((elapsed, sample(libc)))
+                types: Counter[str] = Counter()
+                samples.append((elapsed, sample(libc, types), types))
                 print(row(elapsed, samples[-1][1], JobRun.objects.count()), flush=True)
         finally:
             scheduler.stop()
@@ -122,6 +126,8 @@ def main() -> None:
         print(f"\nper minute over the second half ({half[0]:.0f} s to the end):")
         for key in samples[-1][1]:
             print(f"  {key:8} {per_minute(half, samples[-1], key)}")
+        grown = (samples[-1][2] - half[2]).most_common(8)
+        print("objects that grew in number over it:", ", ".join(f"{n} +{k}" for n, k in grown))
         if libc is not None:
             before = rss_mb()
             libc.malloc_trim(0)
