@@ -26,13 +26,14 @@ import argparse
 import ctypes
 import ctypes.util
 import gc
+import os
 import sys
 import threading
 import time
 from collections import Counter
 
 # bench/scheduler.py sets up Django on the bench database's settings and holds the helpers.
-from scheduler import create_every_second_jobs, throwaway_database
+from scheduler import create_every_second_jobs, rss_mb, throwaway_database
 
 from tablecron.models import JobRun
 from tablecron.scheduler import Scheduler
@@ -56,28 +57,20 @@ def glibc() -> ctypes.CDLL | None:
     return libc
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+def rss() -> float:
+    return rss_mb(os.getpid())[0]
 
 
-def sample(libc: ctypes.CDLL | None, types: Counter[str]) -> dict[str, float]:
-    """The figures now; ``types`` is filled with the count of objects of each type."""
+def sample(libc: ctypes.CDLL | None) -> tuple[dict[str, float], Counter[str]]:
+    """The figures now, and the count of objects of each type."""
     gc.collect()
-    types.update(type(thing).__qualname__ for thing in gc.get_objects())
-    figures = {
-        "rss": rss_mb(),
-        "objects": types.total(),
-        "blocks": sys.getallocatedblocks(),
-    }
+    types = Counter(type(thing).__qualname__ for thing in gc.get_objects())
+    figures = {"rss": rss(), "objects": types.total(), "blocks": sys.getallocatedblocks()}
     if libc is not None:
         info = libc.mallinfo2()
         figures["in use"] = (info.uordblks + info.hblkhd) / 2**20
         figures["free"] = info.fordblks / 2**20
-    return figures
+    return figures, types
 
 
 Sample = tuple[float, dict[str, float], Counter[str]]  # (seconds, figures, objects by type)
@@ -116,8 +109,7 @@ def main() -> None:
             while (elapsed := time.monotonic() - started) < opts.seconds:
                 time.sleep(min(opts.every, opts.seconds - elapsed))
                 elapsed = time.monotonic() - started
-                types: Counter[str] = Counter()
-                samples.append((elapsed, sample(libc, types), types))
+                samples.append((elapsed, *sample(libc)))
                 print(row(elapsed, samples[-1][1], JobRun.objects.count()), flush=True)
         finally:
             scheduler.stop()
@@ -129,9 +121,9 @@ def main() -> None:
         grown = (samples[-1][2] - half[2]).most_common(8)
         print("objects that grew in number over it:", ", ".join(f"{n} +{k}" for n, k in grown))
         if libc is not None:
-            before = rss_mb()
+            before = rss()
             libc.malloc_trim(0)
-            print(f"malloc_trim(0): RSS {before:.1f} -> {rss_mb():.1f} MB")
+            print(f"malloc_trim(0): RSS {before:.1f} -> {rss():.1f} MB")
 
 
 if __name__ == "__main__":

@@ -45,8 +45,10 @@ class IdFilter(django_filters.NumberFilter):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
         # Per filter: a schema given whole replaces the description taken from help_text.
-        schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-        extend_schema_field({**schema, "description": kwargs.get("help_text", "")})(self)
+        description = kwargs.get("help_text", "")
+        extend_schema_field(
+            {"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": description}
+        )(self)
 
 
 class JobFilter(django_filters.FilterSet):
