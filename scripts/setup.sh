@@ -64,12 +64,15 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 DJANGO_SPEC="${DJANGO_SPEC:-}"
 EXTRA_PACKAGES="${EXTRA_PACKAGES:-}"
-stamp="$VENV/.installed-$(echo "$EXTRAS $DJANGO_SPEC $EXTRA_PACKAGES" | cat - pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)"
+# The tools that judge the code (mypy, the stubs, ruff, pytest and its plugins, ...) are
+# pinned by scripts/constraints.txt; the library's own requirements are ranges.
+constraints=scripts/constraints.txt
+stamp="$VENV/.installed-$(echo "$EXTRAS $DJANGO_SPEC $EXTRA_PACKAGES" | cat - pyproject.toml scripts/setup.sh "$constraints" | sha1sum | cut -c1-12)"
 if [ ! -e "$stamp" ]; then
     echo "== installing django-tablecron[$EXTRAS] into $VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -c "$constraints" --upgrade pip
     # shellcheck disable=SC2086  # EXTRA_PACKAGES is a list of words
-    "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]" ${DJANGO_SPEC:+"$DJANGO_SPEC"} $EXTRA_PACKAGES
+    "$VENV/bin/python" -m pip install -q -c "$constraints" -e ".[$EXTRAS]" ${DJANGO_SPEC:+"$DJANGO_SPEC"} $EXTRA_PACKAGES
     if [[ ",$EXTRAS," == *,peers,* ]]; then
         # Its pins (Django < 6.1, cron-descriptor < 2) exclude tablecron's own requirements,
         # yet it works with them (tests/imports/): without its dependencies, which the peers

@@ -3,6 +3,9 @@
 import tomllib
 from importlib.metadata import version
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 import tablecron
 from tests.support import ROOT
 
@@ -12,3 +15,21 @@ PYPROJECT = ROOT / "pyproject.toml"
 def test_version_is_the_installed_distributions_declared_in_pyproject() -> None:
     declared = tomllib.loads(PYPROJECT.read_text())["project"]["version"]
     assert tablecron.__version__ == version("django-tablecron") == declared
+
+
+def _pins() -> dict[str, str]:
+    lines = (ROOT / "scripts" / "constraints.txt").read_text().splitlines()
+    pairs = [line.split("==") for line in lines if line and not line.startswith("#")]
+    return {canonicalize_name(name): pin for name, pin in pairs}
+
+
+def test_every_tool_that_judges_the_code_is_pinned_and_installed_at_its_pin() -> None:
+    """scripts/constraints.txt pins the dev extra's tools: a fresh clone checks the code
+    with the same mypy, stubs, ruff and pytest plugins as the last green CI."""
+    pins = _pins()
+    dev = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]["dev"]
+    tools = {canonicalize_name(Requirement(spec).name) for spec in dev}
+    libraries = {"psycopg", "mysqlclient", "gunicorn", "aiosmtpd"}  # tested against ranges
+    judges = tools - libraries
+    assert judges - pins.keys() == set()
+    assert {name: version(name) for name in judges} == {name: pins[name] for name in judges}

@@ -141,7 +141,11 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             field.validators = list(model_field.validators)
             if isinstance(field, serializers.CharField):
                 field.allow_blank = model_field.blank
-                field.error_messages["blank"] = model_field.error_messages["blank"]
+                # A copy: DRF's error_messages is typed as a read-only Mapping.
+                field.error_messages = {
+                    **field.error_messages,
+                    "blank": model_field.error_messages["blank"],
+                }
         return fields
 
     def get_validators(self) -> list[Any]:

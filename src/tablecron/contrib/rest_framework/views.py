@@ -102,7 +102,7 @@ def document(**kwargs: Any) -> Callable[[_View], _View]:
 
 def _pagination(default: type[BasePagination]) -> type[BasePagination]:
     """The project's DEFAULT_PAGINATION_CLASS when it sets one (DRF has imported it)."""
-    project: type[BasePagination] | None = api_settings.DEFAULT_PAGINATION_CLASS  # type: ignore[assignment]
+    project: type[BasePagination] | None = api_settings.DEFAULT_PAGINATION_CLASS
     return project or default
 
 
