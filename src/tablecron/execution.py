@@ -253,7 +253,10 @@ def execute(
     close_old_connections()
     token = _current.set(claim)
     try:
-        time.sleep(claim.seconds_to_start())
+        # Not sleep(0): that hands the GIL to another thread and waits to get it back, which
+        # cost a draining scheduler's runs over a third of their time.
+        if (early := claim.seconds_to_start()) > 0:
+            time.sleep(early)
         started_at = timezone.now()
         if claim.running and not still_held(claim):
             logger.warning("tablecron: run %d was ended while it waited; not started", claim.run_id)
