@@ -24,6 +24,7 @@ from tablecron.execution import Claim
 from tablecron.executors import Executor
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
 from tablecron.models.run import ACTIVE
+from tablecron.outcomes import end
 from tablecron.planning import DueJob, Plan, Planned, plan
 from tablecron.registry import tasks
 from tablecron.sql import statements
@@ -210,11 +211,15 @@ class Claimer:
             queued_at=now if self.queued_at_claim else None,
         )
         claims = []
-        for run in JobRun.objects.filter(pk__in=ids, worker=self.worker).select_related("job"):
+        runs = list(JobRun.objects.filter(pk__in=ids, worker=self.worker).select_related("job"))
+        end(
+            [run for run in runs if run.job is None],
+            RunStatus.CANCELLED,
+            "The job was deleted.",
+            now,
+        )
+        for run in runs:
             if run.job is None:
-                JobRun.objects.filter(pk=run.pk).update(
-                    status=RunStatus.CANCELLED, finished_at=now, error="The job was deleted."
-                )
                 continue
             claims.append(
                 Claim.of(run.job, run.pk, run.scheduled_for, self.worker, attempt=run.attempt,

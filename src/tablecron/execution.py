@@ -5,7 +5,8 @@ A claimed run starts only through a conditional transition of its own row (or wa
 marked running by its claim), so a claim delivered twice runs once. A run marked running
 by its claim starts its task at once while its scheduler beats; a scheduler that has not
 beaten for half of ``LOST_AFTER`` (cut off from the database, say) first reads whether
-its run is still its own: other schedulers may have ended it as lost meanwhile.
+its run is still its own (``presence.still_held()``): other schedulers may have ended it
+as lost meanwhile.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tablecron.conf import settings
 from tablecron.db import close_old_connections
 from tablecron.exceptions import UnknownTask
 from tablecron.models import JobRun, RunStatus
+from tablecron.presence import still_held
 from tablecron.registry import RegisteredTask, tasks
 from tablecron.signals import run_started
 from tablecron.sql import statements
@@ -129,6 +131,30 @@ class Claim:
             running=running,
         )
 
+    @classmethod
+    def of_run(cls, run: JobRun) -> Claim:
+        """The claim of a run read from its row (with its job, if it still has one): to
+        end a run that no executor holds here (lost, missed, cancelled)."""
+        if run.job is None:
+            return cls(
+                run_id=run.pk,
+                job_id=None,
+                job_name=run.job_name,
+                task="",
+                worker=run.worker,
+                scheduled_for=run.scheduled_for,
+                not_before=run.not_before or run.scheduled_for,
+                attempt=run.attempt,
+            )
+        return cls.of(
+            run.job,
+            run.pk,
+            run.scheduled_for,
+            run.worker,
+            attempt=run.attempt,
+            not_before=run.not_before,
+        )
+
     def to_message(self) -> dict[str, Any]:
         """The claim as JSON-ready values: times in ISO 8601, durations in seconds."""
         message: dict[str, Any] = {"version": MESSAGE_VERSION}
@@ -161,7 +187,10 @@ class Claim:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a run ended, to be written to its row."""
+    """How a run ended, to be written to its row (``tablecron.outcomes.record()``): only
+    while the run is still in status ``was`` and, unless ``held_by`` is empty, held by
+    that worker. A task's outcome ends a running run; a run that never started (missed,
+    not sent, cancelled) ends ``scheduled``."""
 
     claim: Claim
     status: str
@@ -169,6 +198,15 @@ class Outcome:
     finished_at: datetime
     result: JSONText | None = None
     error: str = ""
+    was: str = RunStatus.RUNNING
+    held_by: str = ""
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from its start to its end, if it started here."""
+        if self.started_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
 
     @property
     def retries(self) -> bool:
@@ -188,6 +226,9 @@ class Outcome:
             finished_at=self.finished_at,
             result=self.result,
             error=self.error[-ERROR_MAX_CHARS:],
+            was=self.was,
+            held_by=self.held_by,
+            succeeded_at=self.finished_at if self.status == RunStatus.SUCCEEDED else None,
         )
 
 
@@ -195,26 +236,6 @@ MESSAGE_VERSION = 1
 _MESSAGE_FIELDS = [f.name for f in dataclasses.fields(Claim)]
 _TIMES = {"scheduled_for", "not_before"}
 _DURATIONS = {"timeout", "retry_delay", "misfire_grace"}
-
-
-_beats: dict[str, float] = {}  # scheduler id: time.monotonic() before its last beat
-
-
-def beaten(instance: str, before: float) -> None:
-    """Scheduler ``instance`` of this process beat, in a statement sent after ``before``
-    (``time.monotonic()``): no one can take its runs for lost until ``LOST_AFTER`` since."""
-    _beats[instance] = before
-
-
-def still_held(claim: Claim) -> bool:
-    """Whether a claim that was marked running at its claim may start its task: at once
-    while its scheduler beats in this process, else if its row says it is still running
-    and held by it (it was not ended as lost while the scheduler was cut off)."""
-    last = _beats.get(claim.worker)
-    if last is not None and time.monotonic() - last < settings.LOST_AFTER / 2:
-        return True
-    held = JobRun.objects.filter(pk=claim.run_id, status=RunStatus.RUNNING, worker=claim.worker)
-    return held.exists()
 
 
 def current_claim() -> Claim | None:
@@ -258,7 +279,7 @@ def execute(
         if (early := claim.seconds_to_start()) > 0:
             time.sleep(early)
         started_at = timezone.now()
-        if claim.running and not still_held(claim):
+        if claim.running and not still_held(claim.run_id, claim.worker):
             logger.warning("tablecron: run %d was ended while it waited; not started", claim.run_id)
             return None
         if not claim.running and start(claim, worker, engine_id) is None:
@@ -268,11 +289,7 @@ def execute(
         )
         send(run_started, claim)
         status, result, error = _outcome(claim, (TimeoutError, *timeouts))
-        finished_at = timezone.now()
-        if write(Outcome(claim, status, started_at, finished_at, result, error)):
-            metrics.recorder.run_ended(
-                claim.job_name, status, (finished_at - started_at).total_seconds()
-            )
+        write(Outcome(claim, status, started_at, timezone.now(), result, error))
         return status
     finally:
         _current.reset(token)

@@ -7,83 +7,24 @@ a thread of their own (``tablecron.retention``)."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
 
-from django.db import DatabaseError
 from django.db.models import Q
 
-from tablecron import metrics, notifications
+from tablecron import notifications
 from tablecron.conf import settings
-from tablecron.db import close_all_connections, close_old_connections, db_now
-from tablecron.execution import Claim, beaten
+from tablecron.db import db_now
 from tablecron.executors import Executor
 from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance
-from tablecron.models.scheduler import Role
-from tablecron.outcomes import schedule_retry
+from tablecron.outcomes import end
+from tablecron.presence import REAP_BATCH, Presence, process_exists
 from tablecron.registry import tasks
-from tablecron.sql import statements
 
 logger = logging.getLogger("tablecron")
-
-REAP_BATCH = 500
-
-
-class Presence:
-    """A scheduler's or worker's ``SchedulerInstance`` row, kept fresh by its heartbeat."""
-
-    def __init__(self, instance: str, host: str, role: str = Role.SCHEDULER) -> None:
-        self.instance = instance
-        self.host = host
-        self.role = role
-
-    def register(self, now: datetime) -> None:
-        SchedulerInstance.objects.update_or_create(
-            pk=self.instance, defaults=self._row(now) | {"started_at": now}
-        )
-
-    def heartbeat(self) -> datetime:
-        """Beat; returns the database's time it wrote. (The runs of this process start
-        their tasks without a second look while it beats: see ``still_held()``.)"""
-        before = time.monotonic()
-        now = db_now()
-        if not SchedulerInstance.objects.filter(pk=self.instance).update(heartbeat_at=now):
-            # Someone took us for dead (a long pause): our runs were reaped; come back.
-            SchedulerInstance.objects.create(pk=self.instance, started_at=now, **self._row(now))
-        beaten(self.instance, before)
-        return now
-
-    def deregister(self) -> None:
-        SchedulerInstance.objects.filter(pk=self.instance).delete()
-
-    def beat_in_background(
-        self, stop: threading.Event, chore: Callable[[datetime], object] | None = None
-    ) -> threading.Thread:
-        """Beat from a daemon thread of its own until ``stop`` is set; ``chore`` is called
-        with the database's time after each beat."""
-
-        def beat() -> None:
-            while not stop.wait(settings.HEARTBEAT_INTERVAL):
-                try:
-                    now = self.heartbeat()
-                    if chore is not None:
-                        chore(now)
-                except DatabaseError:
-                    logger.warning("tablecron: %s could not beat", self.instance, exc_info=True)
-                    close_all_connections()
-            close_old_connections()
-
-        thread = threading.Thread(target=beat, name="tablecron-heartbeat", daemon=True)
-        thread.start()
-        return thread
-
-    def _row(self, now: datetime) -> dict[str, Any]:
-        return {"host": self.host, "pid": os.getpid(), "role": self.role, "heartbeat_at": now}
 
 
 class Housekeeping:
@@ -157,8 +98,11 @@ class Housekeeping:
                 )
             else:
                 running.append(run)
-        count = mark_lost(
-            running, now, "Its scheduler {worker} stopped beating, or lost track of it."
+        count = end(
+            running,
+            RunStatus.LOST,
+            "Its scheduler {worker} stopped beating, or lost track of it.",
+            now,
         )
         SchedulerInstance.objects.filter(pk__in=dead).exclude(pk=self.instance).delete()
         if count:
@@ -171,29 +115,23 @@ class Housekeeping:
             for pk, pid in SchedulerInstance.objects.filter(host=self.host)
             .exclude(pk=self.instance)
             .values_list("pk", "pid")
-            if not _process_exists(pid)
+            if not process_exists(pid)
         }
 
     def miss_unstarted(self, now: datetime) -> int:
         """End as ``missed`` the runs that waited in an executor's queue longer than
         ``QUEUED_LIMIT`` (no worker listens on it, say); returns how many."""
         limit = now - timedelta(seconds=settings.QUEUED_LIMIT)
-        waiting = JobRun.objects.filter(status=RunStatus.SCHEDULED, queued_at__lt=limit)
-        fields = ("pk", "job_id", "job_name", "scheduled_for")
-        stale = waiting.exclude(worker="").values_list(*fields)[:REAP_BATCH]
+        stale = (
+            JobRun.objects.filter(status=RunStatus.SCHEDULED, queued_at__lt=limit)
+            .exclude(worker="")
+            .select_related("job")[:REAP_BATCH]
+        )
         error = (
             f"No worker started it within {timedelta(seconds=settings.QUEUED_LIMIT)} of its "
             "being queued (QUEUED_LIMIT)."
         )
-        count = 0
-        for pk, job_id, name, scheduled_for in stale:  # one by one: each counted ended here
-            if JobRun.objects.filter(pk=pk, status=RunStatus.SCHEDULED).update(
-                status=RunStatus.MISSED, finished_at=now, error=error
-            ):
-                count += 1
-                metrics.recorder.run_ended(name, RunStatus.MISSED)
-                if job_id is not None:
-                    statements().touch_last_run(job_id, scheduled_for, RunStatus.MISSED)
+        count = end(stale, RunStatus.MISSED, error, now)
         if count:
             logger.warning("tablecron: %d queued runs were never started; marked missed", count)
         return count
@@ -212,34 +150,3 @@ class Housekeeping:
                 name,
             )
         self._reported |= names
-
-
-def mark_lost(runs: Iterable[JobRun], now: datetime, error: str) -> int:
-    """End ``runs`` (read with their job) as ``lost``, each only if it is still as it was
-    read, and retry those whose job says so; ``error`` may name the ``{worker}``. Returns
-    how many were ended here."""
-    count = 0
-    for run in runs:
-        same = JobRun.objects.filter(pk=run.pk, status=run.status, worker=run.worker)
-        if same.update(
-            status=RunStatus.LOST, finished_at=now, error=error.format(worker=run.worker)
-        ):
-            count += 1
-            metrics.recorder.run_ended(run.job_name, RunStatus.LOST)
-            if run.job_id is not None:  # the newest run speaks for its job
-                statements().touch_last_run(run.job_id, run.scheduled_for, RunStatus.LOST)
-            if run.job is not None:
-                claim = Claim.of(run.job, run.pk, run.scheduled_for, run.worker,
-                                 attempt=run.attempt)  # fmt: skip
-                schedule_retry(claim, now)
-    return count
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

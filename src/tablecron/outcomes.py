@@ -1,8 +1,9 @@
-"""Writing outcomes back to their ``JobRun`` rows, and the retries they call for.
+"""How runs end: every end of a run, whoever decides it, is written by ``record()``,
+with the bookkeeping it implies (the job's last run, the retry, metrics, the signal).
 
-Every transition is a conditional UPDATE, so a run that was meanwhile marked
-``timed_out``, ``lost`` or ``cancelled`` by another party keeps that status. Outcomes
-are written in batches, one transaction for all the runs that ended meanwhile.
+Every end is a conditional UPDATE, so a run that was meanwhile marked ``timed_out``,
+``lost`` or ``cancelled`` by another party keeps that status. Outcomes are written in
+batches, one transaction for all the runs that ended meanwhile.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from django.db import DatabaseError, OperationalError, transaction
@@ -30,43 +31,63 @@ FINISH_ATTEMPTS = 6  # about 6 s of retries in all
 
 def finish(claim: Claim, status: str, *, error: str = "") -> bool:
     """End a running run now (a timeout, say); False if someone else ended it first."""
-    ended = bool(record([Outcome(claim, status, None, timezone.now(), None, error)]))
-    if ended:
-        metrics.recorder.run_ended(claim.job_name, status)
-    return ended
+    return bool(record([Outcome(claim, status, None, timezone.now(), None, error)]))
+
+
+def end(runs: Iterable[JobRun], status: str, error: str, now: datetime) -> int:
+    """End ``runs`` (read with their job) with ``status`` at ``now``, each only if it is
+    still as it was read (its status and worker): lost, missed, cancelled. ``error`` may
+    name the run's ``{worker}``. Returns how many were ended here."""
+    return record(
+        [
+            Outcome(
+                Claim.of_run(run),
+                status,
+                None,
+                now,
+                None,
+                error.format(worker=run.worker),
+                was=run.status,
+                held_by=run.worker,
+            )
+            for run in runs
+        ]
+    )
 
 
 def record(outcomes: Sequence[Outcome]) -> int:
-    """Write ``outcomes``; returns how many ended runs that were still running.
-    ``run_finished`` is sent for those after their commit.
+    """The one way a run ends, whatever ended it (its task, a timeout, the reaper of lost
+    runs, a queue that refused it, a person): writes each run's status, its job's last
+    run and last success, and the retry it calls for, then counts it (metrics) and sends
+    ``run_finished`` after the commit, for the runs ended here only. Returns how many.
 
     Most go in one batch, one transaction that never waits for a row while holding
-    others (see ``Statements.writable()``). Outcomes whose rows are busy, a failure that
-    may be retried (written with its retry), and every outcome while ``run_finished`` has
-    listeners (so that it goes exactly for the runs ended here) are written one by one,
-    each in a transaction that holds one run and one job.
+    others (see ``Statements.writable()``). Outcomes whose rows are busy and failures
+    that may be retried (written with their retry) are written one by one, each in a
+    transaction that holds one run and one job.
     """
     sql = statements()
-    one_by_one = bool(run_finished.receivers) and run_finished.has_listeners(JobRun)
-    batch = [] if one_by_one else [o for o in outcomes if not o.retries]
+    batch = [o for o in outcomes if not o.retries]
     ready: list[Outcome] = []
-    count = 0
+    ended: list[Outcome] = []
     try:
         if batch:  # else no transaction at all: each goes alone below
             with transaction.atomic(using=sql.alias):
                 free = sql.writable([(o.claim.run_id, o.claim.job_id) for o in batch])
                 ready = [o for o in batch if o.claim.run_id in free]
-                count = sql.finish_runs([o.row for o in ready])
+                ids = sql.finish_runs([o.row for o in ready])
+            ended = [o for o in ready if o.claim.run_id in ids]
     except OperationalError as exc:
         if not sql.is_lock_timeout(exc):
             raise
         logger.debug("tablecron: %d outcomes met a busy row; writing them one by one", len(batch))
-        ready, count = [], 0
+        ready, ended = [], []
     ready_ids = {id(o) for o in ready}
-    ended = [o for o in outcomes if id(o) not in ready_ids and _record_one(o)]
+    ended += [o for o in outcomes if id(o) not in ready_ids and _record_one(o)]
     for outcome in ended:
+        metrics.recorder.run_ended(outcome.claim.job_name, outcome.status, outcome.duration)
         send(run_finished, outcome.claim)
-    return count + len(ended)
+    return len(ended)
 
 
 def _record_one(outcome: Outcome) -> bool:

@@ -15,7 +15,6 @@ import time
 from datetime import datetime
 
 from django.db import DatabaseError
-from django.db.models.functions import Now
 
 from tablecron import notifications
 from tablecron.claiming import Claimer
@@ -26,7 +25,7 @@ from tablecron.executors import Executor, get_executor
 from tablecron.housekeeping import Housekeeping
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
 from tablecron.models.run import ACTIVE
-from tablecron.outcomes import write_now
+from tablecron.outcomes import end, write_now
 from tablecron.retention import Pruner
 from tablecron.wakeup import waiter_for
 
@@ -133,11 +132,9 @@ class Scheduler:
             self._hand_back_unsent()
             unfinished = self.executor.shutdown(settings.SHUTDOWN_GRACE)
             if unfinished:
-                JobRun.objects.filter(pk__in=unfinished, status__in=ACTIVE, worker=self.id).update(
-                    status=RunStatus.CANCELLED,
-                    finished_at=Now(),
-                    error="The scheduler stopped before the run finished.",
-                )
+                runs = JobRun.objects.filter(pk__in=unfinished, status__in=ACTIVE, worker=self.id)
+                error = "The scheduler stopped before the run finished."
+                end(runs.select_related("job"), RunStatus.CANCELLED, error, db_now())
             self.housekeeping.deregister()
             notifications.courier.flush(settings.SHUTDOWN_GRACE)
         except DatabaseError:

@@ -23,14 +23,12 @@ from typing import Any, ClassVar
 
 from django.utils import timezone
 
-from tablecron import metrics
 from tablecron.db import db_now
-from tablecron.execution import Claim, execute
-from tablecron.housekeeping import REAP_BATCH, Presence, mark_lost
+from tablecron.execution import Claim, Outcome, execute
 from tablecron.models import JobRun, RunStatus
 from tablecron.models.scheduler import Role
-from tablecron.outcomes import write_now
-from tablecron.sql import statements
+from tablecron.outcomes import end, record, write_now
+from tablecron.presence import REAP_BATCH, Presence
 
 logger = logging.getLogger("tablecron")
 
@@ -91,7 +89,7 @@ def run_message(
     worker = Worker.current(engine)
     now = timezone.now()
     if claim.misfire_grace is not None and now - claim.not_before > claim.misfire_grace:
-        return RunStatus.MISSED if _miss(claim, now, worker.id) else None
+        return RunStatus.MISSED if _miss(claim, now) else None
     with worker.executes(claim.run_id):
         return execute(claim, write_now, worker=worker.id, engine_id=engine_id, timeouts=timeouts)
 
@@ -106,30 +104,30 @@ def reap_unrecorded(worker: str, executing: Callable[[], set[int]], now: datetim
     held = JobRun.objects.filter(worker=worker, status=RunStatus.RUNNING)
     runs = list(held.select_related("job").order_by("pk")[:REAP_BATCH])
     busy = executing()
-    return mark_lost(
+    return end(
         [run for run in runs if run.pk not in busy],
-        now,
+        RunStatus.LOST,
         "Its worker {worker} finished it but could not record how it ended.",
+        now,
     )
 
 
-def _miss(claim: Claim, now: datetime, worker: str) -> bool:
+def _miss(claim: Claim, now: datetime) -> bool:
     """It reached a worker later than the job's misfire grace (the queue was long, or the
     broker away): recorded missed, if it is still waiting."""
     late = now - claim.not_before
-    missed = bool(
-        JobRun.objects.filter(
-            pk=claim.run_id, status=RunStatus.SCHEDULED, worker=claim.worker
-        ).update(
-            status=RunStatus.MISSED,
-            finished_at=now,
-            worker=worker,
-            error=f"It reached a worker {late} after its time, later than the misfire grace "
-            f"time ({claim.misfire_grace}).",
-        )
+    error = (
+        f"It reached a worker {late} after its time, later than the misfire grace time "
+        f"({claim.misfire_grace})."
     )
-    if missed:
-        metrics.recorder.run_ended(claim.job_name, RunStatus.MISSED)
-        if claim.job_id is not None:  # the newest run speaks for its job
-            statements().touch_last_run(claim.job_id, claim.scheduled_for, RunStatus.MISSED)
-    return missed
+    missed = Outcome(
+        claim,
+        RunStatus.MISSED,
+        None,
+        now,
+        None,
+        error,
+        was=RunStatus.SCHEDULED,
+        held_by=claim.worker,
+    )
+    return bool(record([missed]))

@@ -11,9 +11,10 @@ from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from tablecron.db import db_now
-from tablecron.execution import Claim, beaten, still_held
+from tablecron.execution import Claim
 from tablecron.executors.thread import ThreadExecutor
 from tablecron.models import JobRun
+from tablecron.presence import beaten, still_held
 from tablecron.scheduler import Scheduler
 from tests.support.factories import T
 from tests.support.processes import calls
@@ -94,5 +95,5 @@ def test_a_claim_ended_while_its_scheduler_was_cut_off_starts_nothing(
     assert (statuses[lost.pk], statuses[held.pk]) == ("lost", "succeeded")
     beaten(cut_off, time.monotonic())
     with django_assert_num_queries(0):
-        assert still_held(claims[0])
+        assert still_held(claims[0].run_id, claims[0].worker)
     assert executor.shutdown(5) == []

@@ -70,6 +70,9 @@ def test_row_columns_are_their_fields() -> None:
         "finished_at": "time",
         "result": "json",
         "error": "text",
+        "was": "text",
+        "held_by": "text",
+        "succeeded_at": "time",
     }
 
 
@@ -117,11 +120,11 @@ def test_finish_ends_only_running_runs_and_the_newest_speaks_for_its_job(job: Jo
     )
     Job.objects.filter(pk=job.pk).update(last_run_at=at, last_status="running")
     rows = [
-        Finished(running.pk, "succeeded", None, at, JSONText('{"n": 3}'), ""),
-        Finished(lost.pk, "succeeded", None, at, None, ""),  # decided without us
+        Finished(running.pk, "succeeded", None, at, JSONText('{"n": 3}'), "", "running", "", at),
+        Finished(lost.pk, "succeeded", None, at, None, "", "running", "", at),  # decided without us
     ]
     with transaction.atomic():
-        assert statements().finish_runs(rows) == 1
+        assert statements().finish_runs(rows) == {running.pk}
     running.refresh_from_db()
     lost.refresh_from_db()
     assert (running.status, running.result, running.started_at) == ("succeeded", {"n": 3}, at)
@@ -139,7 +142,9 @@ def test_a_success_sets_the_jobs_last_success_never_backwards(job: Job) -> None:
 
     def finish(run: JobRun, status: str, finished_at: Any) -> None:
         with transaction.atomic():
-            statements().finish_runs([Finished(run.pk, status, at, finished_at, None, "")])
+            succeeded_at = finished_at if status == "succeeded" else None
+            row = Finished(run.pk, status, at, finished_at, None, "", "running", "", succeeded_at)
+            statements().finish_runs([row])
 
     finish(newer, "succeeded", at + timedelta(seconds=20))
     finish(older, "succeeded", at + timedelta(seconds=10))  # ended later, but finished earlier

@@ -24,9 +24,10 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from tablecron.db import close_all_connections
-from tablecron.execution import Claim
+from tablecron.execution import Claim, Outcome
 from tablecron.executors.base import Executor
 from tablecron.models import JobRun, RunStatus
+from tablecron.outcomes import record
 
 logger = logging.getLogger("tablecron")
 
@@ -94,10 +95,19 @@ class QueueExecutor(Executor):
                 raise
             except Exception as exc:  # a claim that can never be sent: say so in its row
                 logger.exception("tablecron: could not send run %d", claim.run_id)
-                JobRun.objects.filter(pk=claim.run_id, status=RunStatus.SCHEDULED).update(
-                    status=RunStatus.FAILED,
-                    finished_at=timezone.now(),
-                    error=f"It could not be sent to {self.name}: {exc!r}",
+                error = f"It could not be sent to {self.name}: {exc!r}"
+                record(
+                    [
+                        Outcome(
+                            claim,
+                            RunStatus.FAILED,
+                            None,
+                            timezone.now(),
+                            None,
+                            error,
+                            was=RunStatus.SCHEDULED,
+                        )
+                    ]
                 )
             if self._away:
                 logger.warning("tablecron: %s is back", self.name)

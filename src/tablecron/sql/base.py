@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from django.apps import apps
 from django.db import connections
 from django.utils.dateparse import parse_datetime
 
@@ -32,7 +33,14 @@ class Where(NamedTuple):
 
 RUNNING = "running"  # RunStatus.RUNNING: models import nothing from here, nor this from them
 SCHEDULED = "scheduled"
-SUCCEEDED = "succeeded"
+
+
+class Result(NamedTuple):
+    """What a statement did: the rows it matched (``cursor.rowcount``), and those it
+    returned."""
+
+    matched: int
+    rows: list[tuple[Any, ...]]
 
 
 class Statements:
@@ -51,16 +59,15 @@ class Statements:
     insert_ignoring = "INSERT INTO {table} ({columns}) {select} ON CONFLICT DO NOTHING"
 
     def __init__(self, alias: str) -> None:
-        from tablecron.models import Job, JobRun
-
         self.alias = alias
+        # From the app registry: this package imports no models (they sit above it).
         quote = connections[alias].ops.quote_name
-        self.job = quote(Job._meta.db_table)
-        self.run = quote(JobRun._meta.db_table)
+        self.job = quote(apps.get_model("tablecron", "Job")._meta.db_table)
+        self.run = quote(apps.get_model("tablecron", "JobRun")._meta.db_table)
 
     # -- running a statement ---------------------------------------------------------
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> tuple[int, list[tuple[Any, ...]]]:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
         """Run one statement; returns the rows it matched and those it returned."""
         connection = connections[self.alias]
         adapt = connection.ops.adapt_datetimefield_value
@@ -68,13 +75,13 @@ class Statements:
         with connection.cursor() as cursor:
             cursor.execute(sql, values)
             rows = cursor.fetchall() if cursor.description else []
-            return int(cursor.rowcount), rows
+            return Result(int(cursor.rowcount), rows)
 
     # -- the clock -------------------------------------------------------------------
 
     def now(self) -> datetime:
         """The database server's current time: every host agrees on it."""
-        return aware(self.execute(f"SELECT {self.now_sql}")[1][0][0])
+        return aware(self.execute(f"SELECT {self.now_sql}").rows[0][0])
 
     def begin_claim(self) -> datetime:
         """Called first in a claim's transaction; returns the database's now."""
@@ -89,7 +96,7 @@ class Statements:
             f"(SELECT MIN(next_run_at) FROM {self.job} WHERE enabled AND task IN ({marks})), "
             f"(SELECT MIN(not_before) FROM {self.run} WHERE status = %s AND worker = '')",
             [*tasks, SCHEDULED],
-        )[1][0]
+        ).rows[0]
         times = [aware(t) for t in (next_job, next_run) if t is not None]
         return aware(now), min(times, default=None)
 
@@ -106,7 +113,7 @@ class Statements:
             return {None}
         marks = ", ".join(["%s"] * len(wanted))
         sql = f"SELECT id FROM {table} WHERE id IN ({marks}) FOR UPDATE SKIP LOCKED"
-        return {pk for (pk,) in self.execute(sql, wanted)[1]} | {None}
+        return {pk for (pk,) in self.execute(sql, wanted).rows} | {None}
 
     def writable(self, rows: Sequence[tuple[int, int | None]]) -> set[int]:
         """Of ``rows`` (run id, job id), the runs a batch may write in this transaction
@@ -153,37 +160,40 @@ class Statements:
                 "last_status": "COALESCE(v.last_status, t.last_status)",
             },
         )
-        return self.execute(sql, params)[0]
+        return self.execute(sql, params).matched
 
-    def finish_runs(self, rows: Sequence[Finished]) -> int:
-        """Record many outcomes. Only runs still ``running`` are ended; a job's
-        ``last_status`` follows the run that ended if it is the job's newest, and its
-        ``last_success_at`` a success. The caller owns the transaction. Returns how many
-        runs were ended."""
+    def finish_runs(self, rows: Sequence[Finished]) -> set[int]:
+        """Record many ends of runs, each only while its run is still as the row expects
+        (``was``, ``held_by``); a job's ``last_status`` follows the run that ended if it is
+        the job's newest, and its ``last_success_at`` a success. The caller owns the
+        transaction. Returns the ids of the runs ended."""
         if not rows:
-            return 0
+            return set()
         source, params = self.values(Finished, rows)
-        count = self.execute(self._end_runs(source), params)[0]
-        jobs = self.update_from(
+        ended = self.execute(f"{self._end_runs(source)} RETURNING id", params).rows
+        self.execute(self._jobs_follow(source), params)
+        return {pk for (pk,) in ended}
+
+    def _jobs_follow(self, source: str) -> str:
+        """After ``_end_runs(source)``: the jobs of the runs ended follow them."""
+        return self.update_from(
             self.job,
             f"{source} JOIN {self.run} AS r ON r.id = v.id",
             "t.id = r.job_id AND r.status = v.status "
-            f"AND (t.last_run_at = r.scheduled_for OR v.status = '{SUCCEEDED}')",
-            self._follow_ended("r.scheduled_for", "v.status", "v.finished_at"),
+            "AND (t.last_run_at = r.scheduled_for OR v.succeeded_at IS NOT NULL)",
+            self._follow_ended("r.scheduled_for", "v.status", "v.succeeded_at"),
         )
-        self.execute(jobs, params)
-        return count
 
     @staticmethod
-    def _follow_ended(scheduled_for: str, status: str, finished_at: str) -> dict[str, str]:
+    def _follow_ended(scheduled_for: str, status: str, succeeded_at: str) -> dict[str, str]:
         """The assignments that make a job follow a run that ended: its status if the
         run is its newest, the time of a success. One UPDATE, so each job row is
         written once."""
         return {
             "last_status": f"CASE WHEN t.last_run_at = {scheduled_for} THEN {status} "
             "ELSE t.last_status END",
-            "last_success_at": f"CASE WHEN {status} = '{SUCCEEDED}' AND (t.last_success_at "
-            f"IS NULL OR t.last_success_at < {finished_at}) THEN {finished_at} "
+            "last_success_at": f"CASE WHEN {succeeded_at} IS NOT NULL AND (t.last_success_at "
+            f"IS NULL OR t.last_success_at < {succeeded_at}) THEN {succeeded_at} "
             "ELSE t.last_success_at END",
         }
 
@@ -191,7 +201,7 @@ class Statements:
         return self.update_from(
             self.run,
             source,
-            f"t.id = v.id AND t.status = '{RUNNING}'",
+            "t.id = v.id AND t.status = v.was AND (v.held_by = '' OR t.worker = v.held_by)",
             {
                 "status": "v.status",
                 "started_at": "COALESCE(v.started_at, t.started_at)",
@@ -213,7 +223,7 @@ class Statements:
                 "engine_id = %s, queued_at = COALESCE(queued_at, %s) "
                 "WHERE id = %s AND status = %s AND worker = %s",
                 [RUNNING, now, worker or held_by, engine_id, now, run_id, SCHEDULED, held_by],
-            )[0]
+            ).matched
         )
 
     def touch_last_run(self, job_id: int, scheduled_for: datetime, status: str) -> None:
@@ -251,7 +261,7 @@ class Statements:
             f"ORDER BY scheduled_for LIMIT {self.prune_batch}{self.prune_lock}) "
             "RETURNING scheduled_for"
         )
-        return self._deleted(self.execute(sql, where.params)[1])
+        return self._deleted(self.execute(sql, where.params).rows)
 
     @staticmethod
     def _deleted(rows: list[tuple[Any, ...]]) -> tuple[int, datetime | None]:
@@ -259,7 +269,7 @@ class Statements:
 
     def count_runs(self, where: Where) -> int:
         sql = f"SELECT COUNT(*) FROM {self.run} WHERE {where.sql}"
-        return int(self.execute(sql, where.params)[1][0][0])
+        return int(self.execute(sql, where.params).rows[0][0])
 
     def beyond_last(self, keep: int) -> list[tuple[int, datetime, int]]:
         """For each job with more than ``keep`` runs, the newest run that is not among its
@@ -271,7 +281,7 @@ class Statements:
             f"DESC LIMIT 1 OFFSET {int(keep)}) AS id FROM {self.job} AS j) AS c "
             f"JOIN {self.run} AS r ON r.id = c.id"
         )
-        return [(job_id, aware(at), attempt) for job_id, at, attempt in self.execute(sql)[1]]
+        return [(job_id, aware(at), attempt) for job_id, at, attempt in self.execute(sql).rows]
 
     # -- building blocks -------------------------------------------------------------
 

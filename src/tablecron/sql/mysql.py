@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from tablecron.sql.base import Statements, Where
-from tablecron.sql.rows import Row, columns
+from tablecron.sql.base import Statements, Where, aware
+from tablecron.sql.rows import Finished, Row, columns
 
 CASTS = {"int": "%s", "text": "%s", "time": "CAST(%s AS DATETIME(6))", "json": "%s"}
 
@@ -27,7 +27,7 @@ class MySQLStatements(Statements):
             f"DELETE FROM {self.run} WHERE {where.sql} LIMIT {self.prune_batch} "
             "RETURNING scheduled_for"
         )
-        return self._deleted(self.execute(sql, where.params)[1])
+        return self._deleted(self.execute(sql, where.params).rows)
 
     def writable(self, rows: Sequence[tuple[int, int | None]]) -> set[int]:
         """Those whose run and job rows it could lock first with SKIP LOCKED: InnoDB's
@@ -35,6 +35,24 @@ class MySQLStatements(Statements):
         runs = self.lock_free(self.run, [run_id for run_id, _ in rows])
         jobs = self.lock_free(self.job, [job_id for run_id, job_id in rows if run_id in runs])
         return {run_id for run_id, job_id in rows if run_id in runs and job_id in jobs}
+
+    def finish_runs(self, rows: Sequence[Finished]) -> set[int]:
+        """MariaDB has no UPDATE … RETURNING: when fewer runs were ended than written (some
+        ended meanwhile elsewhere), those that now say what the rows say were ended here."""
+        if not rows:
+            return set()
+        source, params = self.values(Finished, rows)
+        count = self.execute(self._end_runs(source), params).matched
+        self.execute(self._jobs_follow(source), params)
+        if count == len(rows):
+            return {row.id for row in rows}
+        marks = ", ".join(["%s"] * len(rows))
+        now = self.execute(
+            f"SELECT id, status, finished_at FROM {self.run} WHERE id IN ({marks})",
+            [row.id for row in rows],
+        ).rows
+        wanted = {(row.id, row.status, row.finished_at) for row in rows}
+        return {pk for pk, status, at in now if (pk, status, aware(at)) in wanted}
 
     def values(self, row_type: type[Row], rows: Sequence[Row]) -> tuple[str, list[Any]]:
         cols = columns(row_type)

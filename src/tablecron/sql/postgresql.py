@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from tablecron.conf import settings
-from tablecron.sql.base import SUCCEEDED, Statements, aware
+from tablecron.sql.base import Statements, aware
 from tablecron.sql.constants import CLAIMING_SETTING, NOTIFY_CHANNEL
 from tablecron.sql.rows import Finished, Row, columns
 
@@ -45,12 +45,12 @@ class PostgreSQLStatements(Statements):
         """Also mutes the NOTIFY trigger for this transaction's writes: other schedulers
         need no wake-up for work that is already claimed; and bounds its idle time (see
         ``idle_limit()``)."""
-        rows = self.execute(
+        result = self.execute(
             f"SELECT set_config(%s, 'on', true), set_config({IDLE_SETTING}, %s, true), "
             f"{self.now_sql}",
             [CLAIMING_SETTING, idle_limit()],
         )
-        return aware(rows[1][0][2])
+        return aware(result.rows[0][2])
 
     def writable(self, rows: Sequence[tuple[int, int | None]]) -> set[int]:
         """All of them, with a short ``lock_timeout`` for the rest of the transaction: a
@@ -67,22 +67,23 @@ class PostgreSQLStatements(Statements):
     def is_lock_timeout(self, exc: BaseException) -> bool:
         return getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE
 
-    def finish_runs(self, rows: Sequence[Finished]) -> int:
+    def finish_runs(self, rows: Sequence[Finished]) -> set[int]:
         """One statement: the jobs follow the runs ended."""
         if not rows:
-            return 0
+            return set()
         source, params = self.values(Finished, rows)
         jobs = self.update_from(
             self.job,
             "ended AS e",
-            f"t.id = e.job_id AND (t.last_run_at = e.scheduled_for OR e.status = '{SUCCEEDED}')",
-            self._follow_ended("e.scheduled_for", "e.status", "e.finished_at"),
+            "t.id = e.job_id AND (t.last_run_at = e.scheduled_for OR e.succeeded_at IS NOT NULL)",
+            self._follow_ended("e.scheduled_for", "e.status", "e.succeeded_at"),
         )
         sql = (
-            f"WITH ended AS ({self._end_runs(source)} RETURNING t.job_id, t.scheduled_for, "
-            f"t.status, t.finished_at), jobs AS ({jobs}) SELECT COUNT(*) FROM ended"
+            f"WITH ended AS ({self._end_runs(source)} RETURNING t.id, t.job_id, "
+            "t.scheduled_for, t.status, v.succeeded_at), "
+            f"jobs AS ({jobs}) SELECT id FROM ended"
         )
-        return int(self.execute(sql, params)[1][0][0])
+        return {pk for (pk,) in self.execute(sql, params).rows}
 
     def values(self, row_type: type[Row], rows: Sequence[Row]) -> tuple[str, list[Any]]:
         """The rows travel as one JSON text: psycopg quotes parameters in Python, and

@@ -49,7 +49,10 @@ class Advance(NamedTuple):
 
 
 class Finished(NamedTuple):
-    """How a run ended; ``started_at`` None keeps the one recorded when it started."""
+    """How a run ended; ``started_at`` None keeps the one recorded when it started. It is
+    written only while the run is still in status ``was`` and, unless ``held_by`` is
+    empty, held by that worker. ``succeeded_at`` is ``finished_at`` for a success (the
+    job's last success), else None."""
 
     id: int
     status: str
@@ -57,6 +60,9 @@ class Finished(NamedTuple):
     finished_at: datetime
     result: JSONText | None
     error: str
+    was: str
+    held_by: str
+    succeeded_at: datetime | None
 
 
 Row = NewRun | Advance | Finished
