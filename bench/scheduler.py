@@ -122,7 +122,7 @@ def execute(sql: str, params: list[Any] | None = None) -> int:
 def reset() -> None:
     """Empty tablecron's tables (fresh tables: no bloat from the previous part)."""
     if connection.vendor == "postgresql":
-        execute(f"TRUNCATE {RUN}, {JOB}, {INSTANCE} RESTART IDENTITY")
+        execute(f"TRUNCATE {RUN}, {JOB}, {INSTANCE} RESTART IDENTITY CASCADE")
     else:
         for name in (RUN, JOB, INSTANCE):
             execute(f"DELETE FROM {name}")

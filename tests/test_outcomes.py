@@ -17,6 +17,7 @@ from tablecron.execution import Claim
 from tablecron.executors.queues import QueueExecutor
 from tablecron.executors.thread import ThreadExecutor
 from tablecron.models import Job, JobRun, SchedulerInstance
+from tablecron.running import watcher
 from tablecron.scheduler import Scheduler
 from tablecron.signals import run_finished
 from tablecron.workers import run_message
@@ -26,6 +27,7 @@ from tests.support.scheduling import due
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SLEEP = "tests.testapp.tablecron_jobs.sleep"
+UNTIL_CANCELLED = "tests.testapp.tablecron_jobs.until_cancelled"
 
 
 @pytest.fixture
@@ -97,13 +99,15 @@ def not_sent(job: Job) -> JobRun:
 
 
 def cancelled_at_shutdown(job: Job) -> JobRun:
-    Job.objects.filter(pk=job.pk).update(task=SLEEP, args=[1.5])
+    Job.objects.filter(pk=job.pk).update(task=UNTIL_CANCELLED, args=[30])
     due(job)
     scheduler = Scheduler(ThreadExecutor())
     scheduler.run_once()
     run = JobRun.objects.get(job=job)
     with override_settings(TABLECRON={"SHUTDOWN_GRACE": 0.05}):
         scheduler.shutdown()
+    # The task was told too (execution.cancel_requested()), and returned.
+    wait_for(lambda: not watcher.running_ids(), 5, "the task to return")
     return run
 
 
@@ -113,6 +117,7 @@ def timed_out(job: Job) -> JobRun:
     executor = ThreadExecutor()
     Scheduler(executor).run_once()
     wait_for(lambda: executor.expire(), 10, "the run's timeout")
+    executor.shutdown(0)
     return JobRun.objects.get(job=job)
 
 

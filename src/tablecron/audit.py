@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 CODE_USER = "tablecron"
 VIA = ("admin", "api", "code")
+RUN_ACTIONS = ("run_now", "rerun", "cancel")  # writes of one run of a job (JobWrite.run)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def record_writes(sender: type[Job], writes: list[JobWrite], **kwargs: Any) -> N
     user_id = actor.user.pk if actor.user is not None else code_user_id()
     if user_id is None:
         return
-    flags = {"added": ADDITION, "changed": CHANGE, "deleted": DELETION, "run_now": CHANGE}
+    flags = {"added": ADDITION, "changed": CHANGE, "deleted": DELETION}
     content_type = ContentType.objects.get_for_model(Job)
     LogEntry.objects.bulk_create(
         LogEntry(
@@ -111,7 +112,7 @@ def record_writes(sender: type[Job], writes: list[JobWrite], **kwargs: Any) -> N
             content_type=content_type,
             object_id=str(write.pk) if write.pk is not None else None,
             object_repr=write.name[:200],
-            action_flag=flags[write.kind],
+            action_flag=flags.get(write.kind, CHANGE),  # a run's: run_now, rerun, cancel
             change_message=change_message(write, actor),
         )
         for write in writes
@@ -121,8 +122,8 @@ def record_writes(sender: type[Job], writes: list[JobWrite], **kwargs: Any) -> N
 def change_message(write: JobWrite, actor: Actor) -> str:
     """Django's JSON change message, plus tablecron's item with the values."""
     ours: dict[str, Any] = {"via": actor.via}
-    if actor.action or write.kind == "run_now":
-        ours["action"] = actor.action or "run_now"
+    if actor.action or write.kind in RUN_ACTIONS:
+        ours["action"] = actor.action or write.kind
     if write.changes:
         ours["changes"] = {
             name: [_plain(old), _plain(new)] for name, (old, new) in write.changes.items()

@@ -11,6 +11,7 @@ a due time cannot be recorded twice.
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -28,7 +29,7 @@ from tablecron.outcomes import end
 from tablecron.planning import DueJob, Plan, Planned, plan
 from tablecron.registry import tasks
 from tablecron.sql import statements
-from tablecron.sql.rows import Advance, NewRun
+from tablecron.sql.rows import Advance, JSONText, NewRun
 
 # Claim this early, so that runs start on time: a run's thread or process waits for its
 # not_before. Runs that go to a queue are claimed when due: a worker that waited would
@@ -146,6 +147,8 @@ class Claimer:
                         executor=self.executor.name if held else "",
                         queue=job.queue if held else "",
                         queued_at=now if held and self.queued_at_claim else None,
+                        args=JSONText(json.dumps(job.args)),
+                        kwargs=JSONText(json.dumps(job.kwargs)),
                     )
                 )
         by_key = {(row.job_id, row.scheduled_for): row for row in rows}
@@ -200,15 +203,17 @@ class Claimer:
         if not ids:
             return []
         running = self.starts_at_claim
-        JobRun.objects.filter(pk__in=ids, worker="", status=RunStatus.SCHEDULED).update(
+        JobRun.objects.filter(
+            pk__in=ids, worker="", status=RunStatus.SCHEDULED, cancel_requested_at=None
+        ).update(
             worker=self.worker,
             status=RunStatus.RUNNING if running else RunStatus.SCHEDULED,
             started_at=now if running else None,  # the task's own start when it ends
             executor=self.executor.name,
-            queue=Coalesce(
-                Subquery(Job.objects.filter(pk=OuterRef("job_id")).values("queue")), Value("")
-            ),
+            queue=Coalesce(_of_job("queue"), Value("")),
             queued_at=now if self.queued_at_claim else None,
+            args=Coalesce("args", _of_job("args")),
+            kwargs=Coalesce("kwargs", _of_job("kwargs")),
         )
         claims = []
         runs = list(JobRun.objects.filter(pk__in=ids, worker=self.worker).select_related("job"))
@@ -223,10 +228,16 @@ class Claimer:
                 continue
             claims.append(
                 Claim.of(run.job, run.pk, run.scheduled_for, self.worker, attempt=run.attempt,
-                         running=running, not_before=run.not_before or now)
+                         running=running, not_before=run.not_before or now, args=run.args,
+                         kwargs=run.kwargs)
             )  # fmt: skip
             sql.touch_last_run(run.job.pk, run.scheduled_for, run.status)
         return claims
+
+
+def _of_job(column: str) -> Subquery:
+    """A run's job's ``column``, in an UPDATE of runs."""
+    return Subquery(Job.objects.filter(pk=OuterRef("job_id")).values(column))
 
 
 def task_names() -> list[str]:

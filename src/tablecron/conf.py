@@ -71,6 +71,8 @@ KEYS: dict[str, Key] = {
     "METRICS_ADDRESS": Key("127.0.0.1", (str,), "an address to listen on, e.g. 127.0.0.1"),
     "METRICS_TOKEN": Key("", (str,), "a secret string, or empty for none"),
     "AUDIT_TRAIL": Key(True, (bool,), "True or False"),
+    "OUTPUT_LIMIT": Key(65536, (int,), "a positive integer (characters)", positive=True),
+    "CANCEL_GRACE": Key(5.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
 }
 # Dotted paths, not classes: reading them imports nothing, so the core needs no DRF.
 DOTTED_PATH_LISTS = ("ALLOWED_TASKS", "API_PERMISSION_CLASSES")
@@ -170,6 +172,14 @@ class Settings:
     @property
     def CONNECTION_RECYCLE(self) -> float:
         return _seconds(self.get("CONNECTION_RECYCLE"))
+
+    @property
+    def OUTPUT_LIMIT(self) -> int:
+        return int(self.get("OUTPUT_LIMIT"))
+
+    @property
+    def CANCEL_GRACE(self) -> float:
+        return _seconds(self.get("CANCEL_GRACE"))
 
     @property
     def AUDIT_TRAIL(self) -> bool:

@@ -38,3 +38,9 @@ class ImportSourceError(TablecronError):
 
 class NotImportable(TablecronError):
     """A row of another scheduler that tablecron cannot express; the message says why."""
+
+
+class RunCancelled(BaseException):
+    """Raised inside a run's task to stop it, where the executor can interrupt it (the
+    process executor's child on SIGTERM). A ``BaseException``, as ``KeyboardInterrupt``
+    is, so that a task's ``except Exception`` does not swallow it."""

@@ -26,13 +26,15 @@ from typing import Any, Protocol
 from django.dispatch import Signal
 from django.utils import timezone
 
-from tablecron import metrics
+from tablecron import metrics, running
 from tablecron.conf import settings
 from tablecron.db import close_old_connections
-from tablecron.exceptions import UnknownTask
+from tablecron.exceptions import RunCancelled, UnknownTask
 from tablecron.models import JobRun, RunStatus
+from tablecron.models.run import cancelled_error
 from tablecron.presence import still_held
 from tablecron.registry import RegisteredTask, tasks
+from tablecron.running import RunContext, Running, Taken
 from tablecron.signals import run_started
 from tablecron.sql import statements
 from tablecron.sql.rows import Finished, JSONText
@@ -111,7 +113,11 @@ class Claim:
         attempt: int = 1,
         running: bool = False,
         not_before: datetime | None = None,
+        args: list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
     ) -> Claim:
+        """``args``/``kwargs``: the run's own, where it has them (run with other
+        arguments), else the job's."""
         return cls(
             run_id=run_id,
             job_id=job.id,
@@ -120,8 +126,8 @@ class Claim:
             worker=worker,
             scheduled_for=scheduled_for,
             not_before=not_before or scheduled_for,
-            args=job.args,
-            kwargs=job.kwargs,
+            args=job.args if args is None else args,
+            kwargs=job.kwargs if kwargs is None else kwargs,
             timeout=job.timeout,
             attempt=attempt,
             max_retries=job.max_retries,
@@ -153,6 +159,8 @@ class Claim:
             run.worker,
             attempt=run.attempt,
             not_before=run.not_before,
+            args=run.args,
+            kwargs=run.kwargs,
         )
 
     def to_message(self) -> dict[str, Any]:
@@ -200,6 +208,7 @@ class Outcome:
     error: str = ""
     was: str = RunStatus.RUNNING
     held_by: str = ""
+    output: Taken | None = None  # what the run wrote since the last write of its output
 
     @property
     def duration(self) -> float | None:
@@ -236,6 +245,13 @@ MESSAGE_VERSION = 1
 _MESSAGE_FIELDS = [f.name for f in dataclasses.fields(Claim)]
 _TIMES = {"scheduled_for", "not_before"}
 _DURATIONS = {"timeout", "retry_delay", "misfire_grace"}
+
+
+def cancel_requested() -> bool:
+    """Whether someone asked to cancel the run that calls this: a long task that checks
+    it now and then, and returns when it turns true, can be stopped on every executor
+    (docs/executors.md)."""
+    return running.cancel_requested()
 
 
 def current_claim() -> Claim | None:
@@ -288,23 +304,35 @@ def execute(
             claim.job_name, max(claim.scheduled_for, claim.not_before), started_at
         )
         send(run_started, claim)
-        status, result, error = _outcome(claim, (TimeoutError, *timeouts))
-        write(Outcome(claim, status, started_at, timezone.now(), result, error))
+        with Running(claim.run_id) as running:
+            status, result, error = _outcome(claim, running, (TimeoutError, *timeouts))
+            if running.cancelled.is_set() and status != RunStatus.TIMED_OUT:
+                status, error = RunStatus.CANCELLED, cancelled_error(running.cancelled_by)
+            output = running.output.take(final=True)
+        write(Outcome(claim, status, started_at, timezone.now(), result, error, output=output))
         return status
     finally:
         _current.reset(token)
 
 
-def call(task: RegisteredTask, claim: Claim) -> Any:
-    """Run the task's function (or enqueue its Django Task) and return its result."""
+def call(task: RegisteredTask, claim: Claim, running: RunContext | None = None) -> Any:
+    """Run the task's function (or enqueue its Django Task) and return its result. An
+    ``async def`` task is cancelled when someone asks to cancel its run."""
     if task.is_django_task:
         enqueued = task.target.enqueue(*claim.args, **claim.kwargs)
         return {"enqueued": str(enqueued.id), "backend": enqueued.backend}
     if task.is_async:
-        coroutine = task.func(*claim.args, **claim.kwargs)
-        timeout = claim.timeout.total_seconds() if claim.timeout else None
-        return asyncio.run(asyncio.wait_for(coroutine, timeout))
+        return asyncio.run(_call_async(task, claim, running))
     return task.func(*claim.args, **claim.kwargs)
+
+
+async def _call_async(task: RegisteredTask, claim: Claim, running: RunContext | None) -> Any:
+    if running is not None:
+        this, loop = asyncio.current_task(), asyncio.get_running_loop()
+        assert this is not None
+        running.on_cancel(lambda: loop.call_soon_threadsafe(this.cancel))
+    timeout = claim.timeout.total_seconds() if claim.timeout else None
+    return await asyncio.wait_for(task.func(*claim.args, **claim.kwargs), timeout)
 
 
 def encode_result(value: Any) -> tuple[JSONText | None, str]:
@@ -329,10 +357,14 @@ def send(signal: Signal, claim: Claim) -> None:
 
 
 def _outcome(
-    claim: Claim, timeouts: tuple[type[BaseException], ...]
+    claim: Claim, running: RunContext, timeouts: tuple[type[BaseException], ...]
 ) -> tuple[str, JSONText | None, str]:
     try:
-        value = call(tasks.get(claim.task), claim)
+        value = call(tasks.get(claim.task), claim, running)
+    except (asyncio.CancelledError, RunCancelled):
+        if not running.cancelled.is_set():
+            raise  # not ours: the engine's (a worker's warm shutdown, say)
+        return RunStatus.CANCELLED, None, ""
     except UnknownTask:
         return RunStatus.FAILED, None, f"No task named {claim.task!r} is registered here."
     except timeouts:

@@ -21,6 +21,7 @@ from tablecron import metrics
 from tablecron.db import close_all_connections
 from tablecron.execution import Claim, Outcome, send
 from tablecron.models import JobRun, RunStatus, RunTrigger
+from tablecron.running import write_output
 from tablecron.signals import run_finished
 from tablecron.sql import statements
 
@@ -76,7 +77,8 @@ def record(outcomes: Sequence[Outcome]) -> int:
                 free = sql.writable([(o.claim.run_id, o.claim.job_id) for o in batch])
                 ready = [o for o in batch if o.claim.run_id in free]
                 ids = sql.finish_runs([o.row for o in ready])
-            ended = [o for o in ready if o.claim.run_id in ids]
+                ended = [o for o in ready if o.claim.run_id in ids]
+                _write_output(ended)
     except OperationalError as exc:
         if not sql.is_lock_timeout(exc):
             raise
@@ -95,9 +97,19 @@ def _record_one(outcome: Outcome) -> bool:
     with transaction.atomic(using=sql.alias):
         if not sql.finish_runs([outcome.row]):
             return False
+        _write_output([outcome])
         if outcome.retries:
             schedule_retry(outcome.claim, outcome.finished_at)
     return True
+
+
+def _write_output(ended: Sequence[Outcome]) -> None:
+    """The rest of the output of runs just ended, in the same commit as their end."""
+    output = {
+        o.claim.run_id: o.output for o in ended if o.output and (o.output.added or o.output.gone)
+    }
+    if output:
+        write_output(output)
 
 
 def schedule_retry(claim: Claim, now: datetime) -> JobRun | None:
@@ -112,6 +124,8 @@ def schedule_retry(claim: Claim, now: datetime) -> JobRun | None:
         trigger=RunTrigger.RETRY,
         status=RunStatus.SCHEDULED,
         not_before=now + claim.retry_delay,
+        args=claim.args,  # the failed attempt's: its job's may have changed since
+        kwargs=claim.kwargs,
     )
 
 

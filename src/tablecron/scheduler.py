@@ -27,6 +27,7 @@ from tablecron.models import Job, JobRun, RunStatus, RunTrigger
 from tablecron.models.run import ACTIVE
 from tablecron.outcomes import end, write_now
 from tablecron.retention import Pruner
+from tablecron.running import watcher
 from tablecron.wakeup import waiter_for
 
 logger = logging.getLogger("tablecron")
@@ -132,8 +133,9 @@ class Scheduler:
             self._hand_back_unsent()
             unfinished = self.executor.shutdown(settings.SHUTDOWN_GRACE)
             if unfinished:
-                runs = JobRun.objects.filter(pk__in=unfinished, status__in=ACTIVE, worker=self.id)
                 error = "The scheduler stopped before the run finished."
+                watcher.cancel_here(unfinished, "the scheduler, stopping")  # tasks that listen
+                runs = JobRun.objects.filter(pk__in=unfinished, status__in=ACTIVE, worker=self.id)
                 end(runs.select_related("job"), RunStatus.CANCELLED, error, db_now())
             self.housekeeping.deregister()
             notifications.courier.flush(settings.SHUTDOWN_GRACE)

@@ -2,13 +2,15 @@
 
 import asyncio
 import contextlib
+import logging
 import os
+import sys
 import time
 from datetime import timedelta
 from typing import Any
 
 import tablecron
-from tablecron.execution import current_claim
+from tablecron.execution import cancel_requested, current_claim
 
 
 @tablecron.register
@@ -149,3 +151,36 @@ def stubborn(seconds: float) -> None:
     while time.monotonic() < deadline:
         with contextlib.suppress(BaseException):
             time.sleep(0.05)
+
+
+@tablecron.register
+def chatty(label: str, lines: int = 3, pause: float = 0.0) -> int:
+    """Print, log and write to stderr, each line naming ``label``; ``pause`` s between."""
+    log = logging.getLogger("tests.chatty")
+    for n in range(lines):
+        print(f"{label} out {n}")
+        log.warning("%s log %d", label, n)
+        sys.stderr.write(f"{label} err {n}\n")
+        time.sleep(pause)
+    return lines
+
+
+@tablecron.register
+def until_cancelled(seconds: float) -> str:
+    """Say it started, then wait until someone asks to cancel (or ``seconds`` pass)."""
+    print("started", flush=True)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if cancel_requested():
+            print("asked to stop")
+            return "stopped"
+        time.sleep(0.02)
+    return "not stopped"
+
+
+@tablecron.register
+async def async_until_cancelled(seconds: float) -> str:
+    """Say it started, then sleep (cancelled with its run)."""
+    print("started", flush=True)
+    await asyncio.sleep(seconds)
+    return "not stopped"

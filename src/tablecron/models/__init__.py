@@ -1,6 +1,8 @@
-"""The table: ``Job`` rows are the schedule, ``JobRun`` rows its history."""
+"""The table: ``Job`` rows are the schedule, ``JobRun`` rows its history, ``RunOutput``
+what the runs printed and logged."""
 
 from tablecron.models.job import CodeStatus, Job, default_timezone
+from tablecron.models.output import RunOutput
 from tablecron.models.run import JobRun, RunStatus, RunTrigger
 from tablecron.models.scheduler import SchedulerInstance
 
@@ -8,6 +10,7 @@ __all__ = [
     "CodeStatus",
     "Job",
     "JobRun",
+    "RunOutput",
     "RunStatus",
     "RunTrigger",
     "SchedulerInstance",

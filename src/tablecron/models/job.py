@@ -70,9 +70,9 @@ class JobWrite(NamedTuple):
 
     pk: Any
     name: str
-    kind: str  # "added", "changed", "deleted" or "run_now"
+    kind: str  # "added", "changed", "deleted", or of one run: "run_now", "rerun", "cancel"
     changes: dict[str, tuple[Any, Any]]  # field name -> (before, after)
-    run: Any = None  # run_now: the run's pk
+    run: Any = None  # of one run: the run's pk
 
 
 def _watched() -> bool:
@@ -747,8 +747,20 @@ class Job(models.Model):
         self.enabled = True
         self.save(update_fields=["enabled"])
 
-    def run_now(self) -> JobRun:
-        """Ask the scheduler to run this job once, now; ``next_run_at`` does not move."""
+    def run_now(
+        self,
+        *,
+        args: list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        rerun_of: JobRun | None = None,
+    ) -> JobRun:
+        """Ask the scheduler to run this job once, now; ``next_run_at`` does not move.
+        ``args``/``kwargs``, if given, replace the job's for this run only: they are
+        checked against the task's signature as the job's own are (a ``ValidationError``
+        on the field), and the job is not changed. ``rerun_of``: the run this one repeats
+        (``JobRun.rerun()``)."""
+        if args is not None or kwargs is not None:
+            self._check_run_arguments(args, kwargs)
         now = timezone.now()
         run = JobRun.objects.create(
             job=self,
@@ -757,10 +769,30 @@ class Job(models.Model):
             not_before=now,
             trigger=RunTrigger.MANUAL,
             status=RunStatus.SCHEDULED,
+            args=args,
+            kwargs=kwargs,
+            rerun_of=rerun_of,
         )
         if _watched():
-            _report(run._state.db, [JobWrite(self.pk, self.name, "run_now", {}, run.pk)])
+            action = "rerun" if rerun_of else "run_now"
+            changes = {  # the job's arguments and this run's, where they differ
+                name: (getattr(self, name), value)
+                for name, value in (("args", args), ("kwargs", kwargs))
+                if value is not None and value != getattr(self, name)
+            }
+            _report(run._state.db, [JobWrite(self.pk, self.name, action, changes, run.pk)])
         return run
+
+    def _check_run_arguments(self, args: list[Any] | None, kwargs: dict[str, Any] | None) -> None:
+        """Arguments for one run, validated as the job's own fields would be."""
+        trial = Job(**{f.attname: getattr(self, f.attname) for f in self._meta.concrete_fields})
+        trial.args = self.args if args is None else args
+        trial.kwargs = self.kwargs if kwargs is None else kwargs
+        trial.full_clean(
+            exclude={f.name for f in self._meta.fields} - {"task", "args", "kwargs"},
+            validate_unique=False,
+            validate_constraints=False,
+        )
 
 
 @functools.cache

@@ -28,6 +28,13 @@ class RunTrigger(models.TextChoices):
 
 
 ACTIVE = (RunStatus.SCHEDULED, RunStatus.RUNNING)
+
+
+def cancelled_error(by: str) -> str:
+    """A cancelled run's ``error``: who asked."""
+    return f"Cancelled by {by}." if by else "Cancelled."
+
+
 # The ends that notify (a job's notifications) and count as its failing.
 FAILING = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST, RunStatus.MISSED)
 
@@ -47,7 +54,13 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
 
     def pending(self, now: datetime) -> JobRunQuerySet:
         """Runs waiting for any scheduler: manual, retries and jittered fires."""
-        return self.filter(status=RunStatus.SCHEDULED, worker="", not_before__lte=now)
+        return self.filter(
+            status=RunStatus.SCHEDULED, worker="", not_before__lte=now, cancel_requested_at=None
+        )
+
+    def cancelling(self) -> JobRunQuerySet:
+        """Runs someone asked to cancel that have not ended yet."""
+        return self.active().filter(cancel_requested_at__isnull=False)
 
 
 class JobRun(models.Model):
@@ -113,6 +126,30 @@ class JobRun(models.Model):
         blank=True,
         help_text=_("A waiting run starts at this moment at the earliest."),
     )
+    args = models.JSONField(
+        _("positional arguments"),
+        null=True,
+        blank=True,
+        help_text=_("What it ran with: its job's when it was claimed, or its own."),
+    )
+    kwargs = models.JSONField(
+        _("keyword arguments"),
+        null=True,
+        blank=True,
+        help_text=_("What it ran with: its job's when it was claimed, or its own."),
+    )
+    rerun_of = models.ForeignKey(
+        "self",
+        verbose_name=_("run again from"),
+        related_name="reruns",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+    )
+    cancel_requested_at = models.DateTimeField(_("cancel requested"), null=True, blank=True)
+    cancel_requested_by = models.CharField(
+        _("cancel requested by"), max_length=150, blank=True, default="", db_default=""
+    )
 
     objects: ClassVar[JobRunQuerySet] = JobRunQuerySet.as_manager()  # type: ignore[assignment]
 
@@ -132,6 +169,11 @@ class JobRun(models.Model):
         indexes = [
             models.Index(fields=["status", "scheduled_for"], name="tablecron_run_status_time"),
         ]
+        # Beside view: output can hold secrets; stopping a run is an operator's act.
+        permissions = [
+            ("view_output", _("Can view the output of job runs")),
+            ("cancel_jobrun", _("Can cancel job runs")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.job_name} @ {self.scheduled_for:%Y-%m-%d %H:%M:%S%z}"
@@ -140,6 +182,51 @@ class JobRun(models.Model):
         if not self.job_name and self.job is not None:
             self.job_name = self.job.name
         super().save(*args, **kwargs)
+
+    @property
+    def output(self) -> str:
+        """What the run printed and logged, each line with its time and its stream or
+        level; where it wrote more than ``OUTPUT_LIMIT``, its head and tail."""
+        from tablecron.models.output import RunOutput
+
+        return RunOutput.objects.using(self._state.db).read(self.pk).text
+
+    def cancel(self, by: str = "") -> bool:
+        """Stop this run: one that has not started never starts, and ends ``cancelled`` now;
+        a running one is stopped by the process that runs it, within about a second (how,
+        depends on the executor: docs/executors.md), and ends ``cancelled``. ``by`` names
+        who asked. False, and nothing changes, if it had ended already (or was being
+        cancelled)."""
+        from tablecron.models.job import JobWrite, _report, _watched
+
+        now = timezone.now()
+        asked = JobRun.objects.using(self._state.db).filter(
+            pk=self.pk, status__in=ACTIVE, cancel_requested_at__isnull=True
+        )
+        if not asked.update(cancel_requested_at=now, cancel_requested_by=by):
+            self.refresh_from_db()
+            return False
+        # Ended here if no process started it meanwhile; else its process ends it. Above
+        # the models (it is the one way a run ends): imported here, not at the top.
+        from tablecron.outcomes import end
+
+        self.refresh_from_db()
+        if self.status == RunStatus.SCHEDULED:
+            end([self], RunStatus.CANCELLED, cancelled_error(by), now)
+            self.refresh_from_db()
+        if self.job_id is not None and _watched():
+            _report(self._state.db, [JobWrite(self.job_id, self.job_name, "cancel", {}, self.pk)])
+        return True
+
+    def rerun(self) -> JobRun:
+        """Run its job once more, now, with this run's arguments (its job's, for a run
+        recorded before runs kept theirs); the new run is linked to this one
+        (``rerun_of``)."""
+        if self.job is None:
+            raise ValueError(f"Run {self.pk} cannot be run again: its job was deleted.")
+        args = self.job.args if self.args is None else self.args
+        kwargs = self.job.kwargs if self.kwargs is None else self.kwargs
+        return self.job.run_now(args=args, kwargs=kwargs, rerun_of=self)
 
     @property
     def time_queued(self) -> timedelta | None:

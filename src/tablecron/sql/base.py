@@ -216,12 +216,13 @@ class Statements:
     ) -> bool:
         """Mark a claimed run running, if it is still waiting, held by ``held_by``; the
         ``worker`` that starts it (if another) holds it from now on. The one way a run
-        starts after its claim: a message delivered twice starts it once."""
+        starts after its claim: a message delivered twice starts it once, and one whose
+        run someone asked to cancel never starts."""
         return bool(
             self.execute(
                 f"UPDATE {self.run} SET status = %s, started_at = %s, worker = %s, "
                 "engine_id = %s, queued_at = COALESCE(queued_at, %s) "
-                "WHERE id = %s AND status = %s AND worker = %s",
+                "WHERE id = %s AND status = %s AND worker = %s AND cancel_requested_at IS NULL",
                 [RUNNING, now, worker or held_by, engine_id, now, run_id, SCHEDULED, held_by],
             ).matched
         )
