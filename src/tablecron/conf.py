@@ -55,6 +55,7 @@ KEYS: dict[str, Key] = {
     ),
     "RUNS_PER_JOB": Key(None, (int, _NONE), "a positive integer or None (no limit)", positive=True),
     "ALLOWED_TASKS": Key((), (list, tuple), "a list of dotted paths to callables"),
+    "MANAGEMENT_COMMANDS": Key((), (list, tuple), "a list of management command names"),
     "ARGS_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
     "RESULT_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
     "TASKS_BACKEND": Key("default", (str,), "an alias of Django's TASKS setting"),
@@ -74,6 +75,7 @@ KEYS: dict[str, Key] = {
 }
 # Dotted paths, not classes: reading them imports nothing, so the core needs no DRF.
 DOTTED_PATH_LISTS = ("ALLOWED_TASKS", "API_PERMISSION_CLASSES")
+STRING_LISTS = (*DOTTED_PATH_LISTS, "MANAGEMENT_COMMANDS")
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -146,6 +148,10 @@ class Settings:
     @property
     def ALLOWED_TASKS(self) -> tuple[str, ...]:
         return tuple(self.get("ALLOWED_TASKS"))
+
+    @property
+    def MANAGEMENT_COMMANDS(self) -> tuple[str, ...]:
+        return tuple(self.get("MANAGEMENT_COMMANDS"))
 
     @property
     def ARGS_MAX_BYTES(self) -> int:

@@ -28,7 +28,7 @@ from django.utils import timezone
 from tablecron import metrics
 from tablecron.conf import settings
 from tablecron.db import close_old_connections
-from tablecron.exceptions import UnknownTask
+from tablecron.exceptions import RefusedTask, UnknownTask
 from tablecron.models import JobRun, RunStatus
 from tablecron.registry import RegisteredTask, tasks
 from tablecron.signals import run_started
@@ -313,6 +313,9 @@ def _outcome(
 ) -> tuple[str, JSONText | None, str]:
     try:
         value = call(tasks.get(claim.task), claim)
+    except RefusedTask as exc:
+        error = f"{claim.task!r} is {exc.gateway}, a gateway to code: never run."
+        return RunStatus.FAILED, None, error
     except UnknownTask:
         return RunStatus.FAILED, None, f"No task named {claim.task!r} is registered here."
     except timeouts:
