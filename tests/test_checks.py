@@ -47,6 +47,7 @@ def test_every_valid_setting_passes() -> None:
             RUNS_PER_JOB=1000,
             ALLOWED_TASKS=["tests.testapp.tablecron_jobs.not_registered"],
             MANAGEMENT_COMMANDS=["clearsessions", "tablecron"],
+            WEBHOOK_ALLOWED_HOSTS=["hooks.internal", "10.0.0.5", "::1", "[::1]", "127.0.0.1"],
             ARGS_MAX_BYTES=1024,
             CONNECTION_RECYCLE=timedelta(minutes=5),
             NOTIFY_QUIET_PERIOD=timedelta(minutes=10),
@@ -132,6 +133,7 @@ def test_e007_a_renamed_key_is_an_error_naming_the_new_one(old: str, value: Any,
         ("ALLOWED_TASKS", [1]),
         ("MANAGEMENT_COMMANDS", "clearsessions"),
         ("MANAGEMENT_COMMANDS", [None]),
+        ("WEBHOOK_ALLOWED_HOSTS", "hooks.internal"),
         ("EXECUTOR", None),
         ("ARGS_MAX_BYTES", "64k"),
         ("API_PERMISSION_CLASSES", "rest_framework.permissions.IsAdminUser"),
@@ -221,6 +223,15 @@ def test_e016_management_commands_that_run_code(name: str) -> None:
     (error,) = check(MANAGEMENT_COMMANDS=["check", name])
     assert error.id == "tablecron.E016"
     assert f"names {name!r}, which runs whatever code" in error.msg
+
+
+@pytest.mark.parametrize(
+    "host", ["https://hooks.internal", "hooks.internal:8080", "hooks.internal/x", "a b", ""]
+)
+def test_e017_webhook_allowed_hosts_that_are_not_hosts(host: str) -> None:
+    (error,) = check(WEBHOOK_ALLOWED_HOSTS=["hooks.internal", host])
+    assert error.id == "tablecron.E017"
+    assert f"names {host!r}, which is not a host name" in error.msg
 
 
 class DuckPermission:

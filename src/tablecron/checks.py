@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import re
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -70,6 +71,8 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
         errors.extend(_check_allowed_tasks(raw.get("ALLOWED_TASKS", ())))
     if _type_ok("MANAGEMENT_COMMANDS", raw.get("MANAGEMENT_COMMANDS", ())):
         errors.extend(_check_management_commands(raw.get("MANAGEMENT_COMMANDS", ())))
+    if _type_ok("WEBHOOK_ALLOWED_HOSTS", raw.get("WEBHOOK_ALLOWED_HOSTS", ())):
+        errors.extend(_check_webhook_hosts(raw.get("WEBHOOK_ALLOWED_HOSTS", ())))
     retention = ("RUN_RETENTION", "FAILED_RUN_RETENTION")
     if all(_type_ok(key, raw.get(key, KEYS[key].default)) for key in retention):
         errors.extend(_check_retention())
@@ -292,6 +295,23 @@ def _check_management_commands(names: Sequence[str]) -> list[CheckMessage]:
                 )
             )
     return errors
+
+
+def _check_webhook_hosts(hosts: Sequence[str]) -> list[CheckMessage]:
+    """Entries that are not a host alone (a URL, a port): they would allow nothing."""
+    from tablecron.webhooks import literal_address
+
+    return [
+        Error(
+            f'TABLECRON["WEBHOOK_ALLOWED_HOSTS"] names {host!r}, which is not a host name '
+            "or an address: it allows nothing.",
+            hint="Write the host alone, as in the webhook's URL, without scheme, port or "
+            "path: e.g. 'hooks.internal' or '10.0.0.5'.",
+            id="tablecron.E017",
+        )
+        for host in hosts
+        if literal_address(host.strip("[]")) is None and not re.fullmatch(r"[^\s/:@?#\[\]]+", host)
+    ]
 
 
 def _check_permission_classes(paths: Sequence[str]) -> list[CheckMessage]:

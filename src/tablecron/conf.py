@@ -65,6 +65,9 @@ KEYS: dict[str, Key] = {
     "API_PERMISSION_CLASSES": Key(
         (DEFAULT_API_PERMISSION,), (list, tuple), "a list of dotted paths to permission classes"
     ),
+    "WEBHOOK_ALLOWED_HOSTS": Key(
+        (), (list, tuple), "a list of host names that webhooks may reach on internal addresses"
+    ),
     "NOTIFY_QUIET_PERIOD": Key(
         timedelta(minutes=5), _SECONDS, "seconds as a number or a timedelta", positive=True
     ),
@@ -75,7 +78,7 @@ KEYS: dict[str, Key] = {
 }
 # Dotted paths, not classes: reading them imports nothing, so the core needs no DRF.
 DOTTED_PATH_LISTS = ("ALLOWED_TASKS", "API_PERMISSION_CLASSES")
-STRING_LISTS = (*DOTTED_PATH_LISTS, "MANAGEMENT_COMMANDS")
+STRING_LISTS = (*DOTTED_PATH_LISTS, "MANAGEMENT_COMMANDS", "WEBHOOK_ALLOWED_HOSTS")
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -188,6 +191,10 @@ class Settings:
     @property
     def NOTIFY_QUIET_PERIOD(self) -> timedelta:
         return timedelta(seconds=_seconds(self.get("NOTIFY_QUIET_PERIOD")))
+
+    @property
+    def WEBHOOK_ALLOWED_HOSTS(self) -> tuple[str, ...]:
+        return tuple(self.get("WEBHOOK_ALLOWED_HOSTS"))
 
     @property
     def METRICS_PORT(self) -> int:

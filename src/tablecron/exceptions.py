@@ -45,6 +45,14 @@ class JobAlreadyDeclared(TablecronError, ImproperlyConfigured):
     """Two different declarations in code give the same job name."""
 
 
+class WebhookFailed(TablecronError):
+    """A webhook was not delivered: its receiver answered with an error (retried)."""
+
+
+class WebhookRefused(WebhookFailed):
+    """tablecron will not POST there: an internal address, or a redirect (not retried)."""
+
+
 class ImportSourceError(TablecronError):
     """``manage.py tablecron import`` cannot read the source it was given."""
 

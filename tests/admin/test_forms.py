@@ -63,6 +63,8 @@ def test_a_cron_job_is_created_and_scheduled(admin_client: Client) -> None:
         ),
         ({"timeout": "00:00:00"}, "timeout", "longer than zero"),
         ({"queue": "two words"}, "queue", "Enter a queue name of letters, digits"),
+        ({"notify_webhook": "http://169.254.169.254/"}, "notify_webhook", "internal address"),
+        ({"notify_webhook": "http://[::ffff:127.0.0.1]/"}, "notify_webhook", "internal address"),
     ],
 )
 def test_each_error_is_shown_on_its_field(

@@ -46,6 +46,7 @@ from tablecron.validators import (
     validate_queue,
     validate_text,
     validate_webhook,
+    validate_webhook_address,
 )
 
 # The fields that decide when a job fires: writing any of them moves ``next_run_at``.
@@ -701,6 +702,11 @@ class Job(models.Model):
             errors.setdefault("timeout", []).append(gettext("Enter a timeout longer than zero."))
         if isinstance(self.alert_after, timedelta) and self.alert_after <= timedelta(0):
             errors.setdefault("alert_after", []).append(gettext("Enter a time longer than zero."))
+        if self.notify_webhook and self._valid_alone("notify_webhook"):
+            try:
+                validate_webhook_address(self.notify_webhook)
+            except ValidationError as exc:
+                errors["notify_webhook"] = exc.messages
         task = None
         if self._valid_alone("task"):
             try:
