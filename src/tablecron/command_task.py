@@ -72,7 +72,7 @@ def check_arguments(args: Sequence[Any], kwargs: dict[str, Any]) -> None:
         raise ValidationError(
             {
                 field: _("The command %(command)s refuses these arguments: %(reason)s")
-                % {"command": command, "reason": str(exc).removeprefix("Error: ")}
+                % {"command": _quoted(command), "reason": str(exc).removeprefix("Error: ")}
             },
             code="command",
         ) from None
