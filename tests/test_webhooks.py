@@ -71,18 +71,21 @@ def test_a_receiver_on_ipv6_loopback_gets_nothing_unless_allowed() -> None:
         assert len(hook.received) == 1
 
 
-def test_a_redirect_is_not_followed(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(("status", "reason"), [(302, "Found"), (307, "Temporary Redirect")])
+def test_a_redirect_is_not_followed(
+    status: int, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="tablecron")
     with (
         webhook_receiver(host="::1") as (inside, inside_url),
-        webhook_receiver(redirect=inside_url) as (allowed, allowed_url),
+        webhook_receiver(redirect=inside_url, redirect_status=status) as (allowed, allowed_url),
         allowing("127.0.0.1"),
     ):
         assert send(allowed_url) is False
         assert allowed.attempts == 1  # refused, not retried
-        assert inside.attempts == 0
+        assert inside.attempts == 0  # neither POSTed to nor fetched
     (message,) = [r.getMessage() for r in caplog.records if "could not send" in r.getMessage()]
-    assert "answered 302 Found: tablecron follows no redirect" in message
+    assert f"answered {status} {reason}: tablecron follows no redirect" in message
 
 
 def test_an_error_status_is_retried() -> None:
