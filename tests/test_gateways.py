@@ -48,7 +48,7 @@ GATEWAYS = [
     ("builtins.__import__", "builtins.__import__"),
     ("importlib.import_module", "importlib.import_module"),
     ("runpy.run_path", "runpy.run_path"),
-    ("pickle.loads", "pickle.loads"),
+    ("pickle.loads", "_pickle.loads"),
     ("code.interact", "code.interact"),
     ("pty.spawn", "pty.spawn"),
     ("timeit.timeit", "timeit.timeit"),
@@ -83,6 +83,16 @@ def test_ordinary_functions_are_not_gateways() -> None:
     for target in (tablecron_jobs.add, os.path.join, Path.exists, tablecron.register, max):
         expected = "builtins.max" if target is max else None
         assert gateway_of(target) == expected
+
+
+def test_a_projects_app_named_like_a_gateway_module_is_not_one() -> None:
+    def refresh() -> None: ...
+
+    for app in ("profile", "code", "site", "trace"):  # stdlib modules, not packages
+        refresh.__module__ = f"{app}.tablecron_jobs"
+        assert gateway_of(refresh, f"{app}.tablecron_jobs.refresh") is None
+    refresh.__module__ = "django.core.management.commands.mine"  # in a listed package
+    assert gateway_of(refresh) == f"django.core.management.commands.mine.{refresh.__qualname__}"
 
 
 def test_a_gateway_cannot_be_registered() -> None:

@@ -24,14 +24,15 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-# Every callable in these modules and their submodules.
+# Every callable of these modules. Matched by the module's exact name: a project's own
+# package that happens to share one ("profile", "code", "site") is not matched by its
+# submodules.
 GATEWAY_MODULES = (
     "builtins",  # eval, exec, compile, __import__, open, getattr ...
     "subprocess",
     "_posixsubprocess",
     "pty",
     "asyncio.subprocess",  # create_subprocess_exec and _shell
-    "importlib",  # import_module: importing a module runs it
     "pkgutil",
     "zipimport",
     "runpy",
@@ -49,16 +50,20 @@ GATEWAY_MODULES = (
     "_pickle",
     "marshal",
     "shelve",
+    "_ctypes",
+    "logging.config",  # dictConfig's "()" calls any dotted path
+    "django.utils.module_loading",  # import_string
+    "webbrowser",  # runs the browser program the environment names
+)
+# Every callable of these packages and of their submodules.
+GATEWAY_PACKAGES = (
+    "importlib",  # import_module: importing a module runs it
+    "ctypes",
+    "django.core.management",  # call_command("shell", command=...), execute_from_command_line
+    "IPython",
     "dill",
     "cloudpickle",
     "jsonpickle",
-    "ctypes",
-    "_ctypes",
-    "logging.config",  # dictConfig's "()" calls any dotted path
-    "django.core.management",  # call_command("shell", command=...), execute_from_command_line
-    "django.utils.module_loading",  # import_string
-    "IPython",
-    "webbrowser",  # runs the browser program the environment names
 )
 # Single callables of modules that are otherwise safe (fnmatch patterns).
 GATEWAY_CALLABLES = (
@@ -84,15 +89,15 @@ def gateway_of(target: Any, path: str = "") -> str | None:
 
     ``path`` is the dotted path ``target`` was imported from, if any.
     """
-    names = [path] if path else []
+    if path and _listed_callable(path):
+        return path
     for layer in _layers(target):
         module = getattr(layer, "__module__", None)
         qualname = getattr(layer, "__qualname__", None)
         if isinstance(module, str) and isinstance(qualname, str):
-            names.append(f"{module}.{qualname}")
-    for name in names:
-        if _listed(name):
-            return name
+            name = f"{module}.{qualname}"
+            if _listed_module(module) or _listed_callable(name):
+                return name
     for layer in _layers(target):
         for name, gateway in _loaded_gateways():
             if layer is gateway:
@@ -123,16 +128,20 @@ def _layers(target: Any) -> Iterator[Any]:
             pending.append(type(layer))  # a callable instance: its class's __call__ runs
 
 
-def _listed(name: str) -> bool:
-    if any(name == module or name.startswith(f"{module}.") for module in GATEWAY_MODULES):
-        return True
+def _listed_module(module: str) -> bool:
+    return module in GATEWAY_MODULES or any(
+        module == package or module.startswith(f"{package}.") for package in GATEWAY_PACKAGES
+    )
+
+
+def _listed_callable(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in GATEWAY_CALLABLES)
 
 
 def _loaded_gateways() -> Iterator[tuple[str, Any]]:
     """(dotted name, object) of each of ``GATEWAY_CALLABLES`` whose module is imported: a
     target that aliases one has imported it already. (A callable of ``GATEWAY_MODULES``
-    is known by its own ``__module__``.)"""
+    or ``GATEWAY_PACKAGES`` is known by its own ``__module__``.)"""
     for pattern in GATEWAY_CALLABLES:
         module_name, _, attribute_pattern = pattern.rpartition(".")
         module = sys.modules.get(module_name)
