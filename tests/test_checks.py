@@ -46,6 +46,8 @@ def test_every_valid_setting_passes() -> None:
             FAILED_RUN_RETENTION=timedelta(days=30),
             RUNS_PER_JOB=1000,
             ALLOWED_TASKS=["tests.testapp.tablecron_jobs.not_registered"],
+            MANAGEMENT_COMMANDS=["clearsessions", "tablecron"],
+            WEBHOOK_ALLOWED_HOSTS=["hooks.internal", "10.0.0.5", "::1", "[::1]", "127.0.0.1"],
             ARGS_MAX_BYTES=1024,
             CONNECTION_RECYCLE=timedelta(minutes=5),
             NOTIFY_QUIET_PERIOD=timedelta(minutes=10),
@@ -129,6 +131,9 @@ def test_e007_a_renamed_key_is_an_error_naming_the_new_one(old: str, value: Any,
         ("RUNS_PER_JOB", True),
         ("ALLOWED_TASKS", "app.task"),
         ("ALLOWED_TASKS", [1]),
+        ("MANAGEMENT_COMMANDS", "clearsessions"),
+        ("MANAGEMENT_COMMANDS", [None]),
+        ("WEBHOOK_ALLOWED_HOSTS", "hooks.internal"),
         ("EXECUTOR", None),
         ("ARGS_MAX_BYTES", "64k"),
         ("API_PERMISSION_CLASSES", "rest_framework.permissions.IsAdminUser"),
@@ -186,6 +191,47 @@ def test_e005_allowed_tasks_that_cannot_be_used(path: str) -> None:
     (error,) = check(ALLOWED_TASKS=[path])
     assert error.id == "tablecron.E005"
     assert repr(path) in error.msg
+
+
+@pytest.mark.parametrize(
+    ("path", "gateway"),
+    [
+        ("django.core.management.call_command", "django.core.management.call_command"),
+        ("django.test.testcases.call_command", "django.core.management.call_command"),
+        ("posix.system", "os.system"),
+        ("subprocess.check_output", "subprocess.check_output"),
+        ("builtins.exec", "builtins.exec"),
+    ],
+)
+def test_e014_allowed_tasks_that_are_gateways_to_code(path: str, gateway: str) -> None:
+    (error,) = check(ALLOWED_TASKS=["tests.testapp.tablecron_jobs.not_registered", path])
+    assert error.id == "tablecron.E014"
+    assert f"names {path!r}, which is {gateway}: it runs whatever code" in error.msg
+    assert "@tablecron.register" in str(error.hint)
+    assert "MANAGEMENT_COMMANDS" in str(error.hint)
+
+
+def test_e015_management_commands_that_do_not_exist() -> None:
+    (error,) = check(MANAGEMENT_COMMANDS=["clearsessions", "dumpdat"])
+    assert error.id == "tablecron.E015"
+    assert "'dumpdat', which is not a management command" in error.msg
+    assert error.hint == "Did you mean 'dumpdata'?"
+
+
+@pytest.mark.parametrize("name", ["shell", "dbshell"])
+def test_e016_management_commands_that_run_code(name: str) -> None:
+    (error,) = check(MANAGEMENT_COMMANDS=["check", name])
+    assert error.id == "tablecron.E016"
+    assert f"names {name!r}, which runs whatever code" in error.msg
+
+
+@pytest.mark.parametrize(
+    "host", ["https://hooks.internal", "hooks.internal:8080", "hooks.internal/x", "a b", ""]
+)
+def test_e017_webhook_allowed_hosts_that_are_not_hosts(host: str) -> None:
+    (error,) = check(WEBHOOK_ALLOWED_HOSTS=["hooks.internal", host])
+    assert error.id == "tablecron.E017"
+    assert f"names {host!r}, which is not a host name" in error.msg
 
 
 class DuckPermission:

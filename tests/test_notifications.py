@@ -105,7 +105,11 @@ def test_a_delivery_that_keeps_failing_is_logged_and_given_up(
     notice = Notice("backup", "silent", "failed", in_future(), None, MINUTE, "", (),
                     f"http://127.0.0.1:{free_port()}/nobody-listens")  # fmt: skip
     caplog.set_level(logging.WARNING, logger="tablecron")
-    with smtp_server() as (mailbox, port), override_settings(**smtp_settings(port)):
+    receivers = {"TABLECRON": {"WEBHOOK_ALLOWED_HOSTS": ["127.0.0.1"]}}  # else refused at once
+    with (
+        smtp_server() as (mailbox, port),
+        override_settings(**smtp_settings(port), **receivers),
+    ):
         assert deliver(notice, delays=[0.01, 0.01]) is False
     assert len(mailbox.messages) == 1  # the e-mail went; the webhook did not
     messages = [record.getMessage() for record in caplog.records]
@@ -127,7 +131,10 @@ def test_schedulers_tell_each_failure_recovery_and_silence_once(tmp_path: Path) 
         # No scheduler can run it (its task is unknown to them): it goes silent.
         Job.objects.create(name="orphan", task="gone.task", alert_after=timedelta(seconds=2))
         env = {
-            **child_env(HEARTBEAT_INTERVAL=0.5, NOTIFY_QUIET_PERIOD=1),
+            # The webhook's receiver is on 127.0.0.1, which only a host allowed may be.
+            **child_env(
+                HEARTBEAT_INTERVAL=0.5, NOTIFY_QUIET_PERIOD=1, WEBHOOK_ALLOWED_HOSTS=["127.0.0.1"]
+            ),
             "TABLECRON_TEST_SMTP_PORT": str(smtp_port),
         }
         with schedulers(2, tmp_path, env):

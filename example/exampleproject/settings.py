@@ -111,6 +111,8 @@ TABLECRON: dict[str, object] = {
     # "FAILED_RUN_RETENTION": timedelta(days=90),  # failed ones (default: RUN_RETENTION)
     # "RUNS_PER_JOB": 1000,  # keep at most the last N runs of each job (default: no limit)
     # "ALLOWED_TASKS": [],  # dotted paths of undecorated functions that may be scheduled
+    # "MANAGEMENT_COMMANDS": ["clearsessions"],  # commands tablecron.management_command runs
+    # "WEBHOOK_ALLOWED_HOSTS": ["chat.internal"],  # webhook hosts that may be internal
     # "ARGS_MAX_BYTES": 65536,  # size limit of a job's JSON args and kwargs
     # "RESULT_MAX_BYTES": 65536,  # size limit of a run's stored result
     # "SHUTDOWN_GRACE": 30,  # seconds running jobs get to finish when a scheduler stops

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import re
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections, router
 from django.utils.module_loading import import_string
 
-from tablecron.conf import DOTTED_PATH_LISTS, EXECUTOR_ALIASES, KEYS, settings
+from tablecron.conf import EXECUTOR_ALIASES, KEYS, STRING_LISTS, settings
 
 # Keys renamed before the first release: only so that the check names the new one. The
 # old names do nothing.
@@ -68,6 +69,10 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
         errors.extend(_check_executor(raw.get("EXECUTOR", "thread")))
     if _type_ok("ALLOWED_TASKS", raw.get("ALLOWED_TASKS", ())):
         errors.extend(_check_allowed_tasks(raw.get("ALLOWED_TASKS", ())))
+    if _type_ok("MANAGEMENT_COMMANDS", raw.get("MANAGEMENT_COMMANDS", ())):
+        errors.extend(_check_management_commands(raw.get("MANAGEMENT_COMMANDS", ())))
+    if _type_ok("WEBHOOK_ALLOWED_HOSTS", raw.get("WEBHOOK_ALLOWED_HOSTS", ())):
+        errors.extend(_check_webhook_hosts(raw.get("WEBHOOK_ALLOWED_HOSTS", ())))
     retention = ("RUN_RETENTION", "FAILED_RUN_RETENTION")
     if all(_type_ok(key, raw.get(key, KEYS[key].default)) for key in retention):
         errors.extend(_check_retention())
@@ -155,7 +160,7 @@ def _type_ok(key: str, value: Any) -> bool:
         if isinstance(amount, timedelta):
             amount = amount.total_seconds()
         return bool(amount > 0)
-    if key in DOTTED_PATH_LISTS:
+    if key in STRING_LISTS:
         return all(isinstance(path, str) for path in amount)
     return True
 
@@ -222,13 +227,91 @@ def _check_executor(value: str) -> list[CheckMessage]:
 
 
 def _check_allowed_tasks(paths: Sequence[str]) -> list[CheckMessage]:
-    return _check_dotted_paths(
+    errors = _check_dotted_paths(
         "ALLOWED_TASKS",
         paths,
         lambda target: None if callable(target) else "is not callable",
         hint="Give the full dotted path of a function, e.g. 'myapp.reports.send_report'.",
         id="tablecron.E005",
     )
+    return errors + _check_gateways(paths)
+
+
+def _check_gateways(paths: Sequence[str]) -> list[CheckMessage]:
+    """Entries of ALLOWED_TASKS that run whatever code or command their arguments name:
+    never scheduled (the registry refuses them too), and named here."""
+    from tablecron.gateways import gateway_of
+
+    errors: list[CheckMessage] = []
+    for path in paths:
+        try:
+            target = import_string(path)
+        except ImportError:
+            continue  # E005
+        gateway = callable(target) and gateway_of(target, path)
+        if gateway:
+            errors.append(
+                Error(
+                    f'TABLECRON["ALLOWED_TASKS"] names {path!r}, which is {gateway}: it runs '
+                    "whatever code or command its arguments name, and a job's arguments "
+                    "come from whoever may edit jobs. tablecron never schedules it.",
+                    hint="Remove it. Register a function of your own that does the one thing "
+                    "the job needs (@tablecron.register); to run management commands, list "
+                    'them in TABLECRON["MANAGEMENT_COMMANDS"] and schedule the task '
+                    '"tablecron.management_command".',
+                    id="tablecron.E014",
+                )
+            )
+    return errors
+
+
+def _check_management_commands(names: Sequence[str]) -> list[CheckMessage]:
+    from django.core.management import get_commands
+
+    from tablecron.command_task import GATEWAY_COMMANDS, TASK_NAME
+
+    errors: list[CheckMessage] = []
+    for name in names:
+        if name in GATEWAY_COMMANDS:
+            errors.append(
+                Error(
+                    f'TABLECRON["MANAGEMENT_COMMANDS"] names {name!r}, which runs whatever '
+                    f"code its arguments name; {TASK_NAME} never runs it.",
+                    hint="Remove it. Put the code in a management command of your own, or a "
+                    "function registered with @tablecron.register, and schedule that.",
+                    id="tablecron.E016",
+                )
+            )
+        elif name not in get_commands():
+            close = difflib.get_close_matches(name, get_commands(), n=1)
+            errors.append(
+                Error(
+                    f'TABLECRON["MANAGEMENT_COMMANDS"] names {name!r}, which is not a '
+                    "management command of this project.",
+                    hint=f"Did you mean {close[0]!r}?"
+                    if close
+                    else "'manage.py help' lists the commands; is the app that has it installed?",
+                    id="tablecron.E015",
+                )
+            )
+    return errors
+
+
+def _check_webhook_hosts(hosts: Sequence[str]) -> list[CheckMessage]:
+    """Entries that are not a host alone (a URL, a port): they would allow nothing."""
+    from tablecron.webhooks import literal_address
+
+    return [
+        Error(
+            f'TABLECRON["WEBHOOK_ALLOWED_HOSTS"] names {host!r}, which is not a host name '
+            "or an address: it allows nothing.",
+            hint="Write the host alone, as in the webhook's URL, without scheme, port or "
+            "path: e.g. 'hooks.internal' or '10.0.0.5'.",
+            id="tablecron.E017",
+        )
+        for host in hosts
+        if literal_address(host.strip("[]")) is None and not re.fullmatch(r"[^\s/:@?#\[\]]+", host)
+    ]
 
 
 def _check_permission_classes(paths: Sequence[str]) -> list[CheckMessage]:

@@ -55,6 +55,7 @@ KEYS: dict[str, Key] = {
     ),
     "RUNS_PER_JOB": Key(None, (int, _NONE), "a positive integer or None (no limit)", positive=True),
     "ALLOWED_TASKS": Key((), (list, tuple), "a list of dotted paths to callables"),
+    "MANAGEMENT_COMMANDS": Key((), (list, tuple), "a list of management command names"),
     "ARGS_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
     "RESULT_MAX_BYTES": Key(65536, (int,), "a positive integer (bytes)", positive=True),
     "TASKS_BACKEND": Key("default", (str,), "an alias of Django's TASKS setting"),
@@ -63,6 +64,9 @@ KEYS: dict[str, Key] = {
     "CONNECTION_RECYCLE": Key(60.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "API_PERMISSION_CLASSES": Key(
         (DEFAULT_API_PERMISSION,), (list, tuple), "a list of dotted paths to permission classes"
+    ),
+    "WEBHOOK_ALLOWED_HOSTS": Key(
+        (), (list, tuple), "a list of host names that webhooks may reach on internal addresses"
     ),
     "NOTIFY_QUIET_PERIOD": Key(
         timedelta(minutes=5), _SECONDS, "seconds as a number or a timedelta", positive=True
@@ -76,6 +80,7 @@ KEYS: dict[str, Key] = {
 }
 # Dotted paths, not classes: reading them imports nothing, so the core needs no DRF.
 DOTTED_PATH_LISTS = ("ALLOWED_TASKS", "API_PERMISSION_CLASSES")
+STRING_LISTS = (*DOTTED_PATH_LISTS, "MANAGEMENT_COMMANDS", "WEBHOOK_ALLOWED_HOSTS")
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -150,6 +155,10 @@ class Settings:
         return tuple(self.get("ALLOWED_TASKS"))
 
     @property
+    def MANAGEMENT_COMMANDS(self) -> tuple[str, ...]:
+        return tuple(self.get("MANAGEMENT_COMMANDS"))
+
+    @property
     def ARGS_MAX_BYTES(self) -> int:
         return int(self.get("ARGS_MAX_BYTES"))
 
@@ -192,6 +201,10 @@ class Settings:
     @property
     def NOTIFY_QUIET_PERIOD(self) -> timedelta:
         return timedelta(seconds=_seconds(self.get("NOTIFY_QUIET_PERIOD")))
+
+    @property
+    def WEBHOOK_ALLOWED_HOSTS(self) -> tuple[str, ...]:
+        return tuple(self.get("WEBHOOK_ALLOWED_HOSTS"))
 
     @property
     def METRICS_PORT(self) -> int:

@@ -24,12 +24,33 @@ class UnknownTask(TablecronError, LookupError):
         self.name = name
 
 
+class RefusedTask(UnknownTask):
+    """The name is in ``ALLOWED_TASKS``, but what it names is a gateway to code (see
+    ``tablecron.gateways``): it is never scheduled nor run."""
+
+    def __init__(self, name: str, gateway: str) -> None:
+        super().__init__(name)
+        self.gateway = gateway
+
+
+class GatewayTask(TablecronError, ImproperlyConfigured):
+    """A gateway to code (see ``tablecron.gateways``) was registered as a task."""
+
+
 class TaskAlreadyRegistered(TablecronError, ImproperlyConfigured):
     """Two different callables were registered under the same task name."""
 
 
 class JobAlreadyDeclared(TablecronError, ImproperlyConfigured):
     """Two different declarations in code give the same job name."""
+
+
+class WebhookFailed(TablecronError):
+    """A webhook was not delivered: its receiver answered with an error (retried)."""
+
+
+class WebhookRefused(WebhookFailed):
+    """tablecron will not POST there: an internal address, or a redirect (not retried)."""
 
 
 class ImportSourceError(TablecronError):

@@ -29,7 +29,7 @@ from django.utils import timezone
 from tablecron import metrics, running
 from tablecron.conf import settings
 from tablecron.db import close_old_connections
-from tablecron.exceptions import RunCancelled, UnknownTask
+from tablecron.exceptions import RefusedTask, RunCancelled, UnknownTask
 from tablecron.models import JobRun, RunStatus
 from tablecron.models.run import cancelled_error
 from tablecron.presence import still_held
@@ -365,6 +365,9 @@ def _outcome(
         if not running.cancelled.is_set():
             raise  # not ours: the engine's (a worker's warm shutdown, say)
         return RunStatus.CANCELLED, None, ""
+    except RefusedTask as exc:
+        error = f"{claim.task!r} is {exc.gateway}, a gateway to code: never run."
+        return RunStatus.FAILED, None, error
     except UnknownTask:
         return RunStatus.FAILED, None, f"No task named {claim.task!r} is registered here."
     except timeouts:

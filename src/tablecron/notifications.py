@@ -17,7 +17,6 @@ import logging
 import queue
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +26,9 @@ from django.core.mail import mail_admins, send_mail
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.db.models.functions import Coalesce
 
+from tablecron import webhooks
 from tablecron.conf import settings
+from tablecron.exceptions import WebhookRefused
 from tablecron.models import Job, JobRun, RunStatus
 from tablecron.models.run import FAILING, AlertState
 from tablecron.validators import email_list
@@ -173,15 +174,14 @@ def send_email(notice: Notice) -> None:
 
 
 def post_webhook(notice: Notice) -> None:
-    """POST the notice as JSON; an HTTP error status raises."""
-    request = urllib.request.Request(
+    """POST the notice as JSON to a public address (``tablecron.webhooks``); an answer
+    other than 2xx raises."""
+    webhooks.post(
         notice.webhook,
-        data=json.dumps(notice.payload()).encode(),
+        json.dumps(notice.payload()).encode(),
         headers={"Content-Type": "application/json", "User-Agent": "tablecron"},
-        method="POST",
+        timeout=WEBHOOK_TIMEOUT,
     )
-    with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:
-        response.read()
 
 
 def deliver(notice: Notice, delays: Sequence[float] = RETRY_DELAYS) -> bool:
@@ -202,7 +202,8 @@ def _with_retries(
         try:
             send(notice)
         except Exception as exc:
-            gives_up = attempt > len(delays)
+            # An internal address or a redirect is refused again on each attempt.
+            gives_up = attempt > len(delays) or isinstance(exc, WebhookRefused)
             logger.warning(
                 "tablecron: could not send the %s about job %r (attempt %d%s): %s",
                 channel,
@@ -212,6 +213,8 @@ def _with_retries(
                 exc,
                 exc_info=gives_up,
             )
+            if gives_up:
+                return False
         else:
             return True
     return False

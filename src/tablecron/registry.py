@@ -1,7 +1,9 @@
 """What may be scheduled: registered functions and Django Tasks, looked up by name.
 
 Only names in this registry (or in the ``ALLOWED_TASKS`` setting) can be put in a job's
-``task`` field, so a row typed into a web form can never name arbitrary code.
+``task`` field, so a row typed into a web form can never name arbitrary code; and no
+gateway to code (``tablecron.gateways``: ``call_command``, ``subprocess.run`` ...) is
+ever one of them, since a job's arguments are typed into the same form.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from django.core.exceptions import ValidationError
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
+from tablecron import command_task
 from tablecron.code_jobs import declare, schedule_fields
 from tablecron.conf import settings
-from tablecron.exceptions import TaskAlreadyRegistered, UnknownTask
+from tablecron.exceptions import GatewayTask, RefusedTask, TaskAlreadyRegistered, UnknownTask
+from tablecron.gateways import gateway_of
 
 
 @functools.cache
@@ -61,6 +65,11 @@ class RegisteredTask:
     name: str
     target: Any
     description: str = ""
+    # A check of the arguments beyond the signature's (the built-in management_command's:
+    # the command is listed, its parser accepts them), raising a ValidationError.
+    check: Callable[[Sequence[Any], dict[str, Any]], None] | None = field(
+        default=None, compare=False
+    )
     signature: inspect.Signature = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -130,6 +139,8 @@ class RegisteredTask:
                     },
                     code="type",
                 )
+        if self.check is not None:
+            self.check(args, kwargs)
 
     def _type_hints(self) -> dict[str, Any]:
         try:
@@ -207,6 +218,13 @@ class TaskRegistry:
         if not callable(func):
             raise TypeError(f"tablecron can only register callables, not {target!r}")
         name = name or f"{func.__module__}.{func.__qualname__}"
+        gateway = gateway_of(func)
+        if gateway:
+            raise GatewayTask(
+                f"The tablecron task {name!r} is {gateway}, which runs whatever code or "
+                f"command its arguments name: anyone who may edit jobs could run anything. "
+                f"Register a function of your own that does the one thing the job needs."
+            )
         if not description:
             description = (inspect.getdoc(func) or "").split("\n\n")[0].replace("\n", " ")
         task = RegisteredTask(name=name, target=target, description=description)
@@ -226,12 +244,20 @@ class TaskRegistry:
             self._tasks.pop(name, None)
 
     def get(self, name: str) -> RegisteredTask:
-        """The task called ``name``, importing it from ``ALLOWED_TASKS`` on first use."""
-        task = self._tasks.get(name)
+        """The task called ``name``, importing it from ``ALLOWED_TASKS`` on first use.
+
+        Raises ``UnknownTask``, or ``RefusedTask`` for a gateway to code in ``ALLOWED_TASKS``
+        (the system check ``tablecron.E014`` names it; this holds when it is silenced).
+        """
+        task = self._tasks.get(name) or _builtin_tasks().get(name)
         if task is not None:
             return task
         if name in settings.ALLOWED_TASKS:
-            return self.add(import_string(name), name=name)
+            target = import_string(name)
+            gateway = gateway_of(target, name)
+            if gateway:
+                raise RefusedTask(name, gateway)
+            return self.add(target, name=name)
         raise UnknownTask(name)
 
     def __contains__(self, name: object) -> bool:
@@ -245,8 +271,28 @@ class TaskRegistry:
 
     def __iter__(self) -> Iterator[RegisteredTask]:
         for name in settings.ALLOWED_TASKS:
-            self.get(name)
-        return iter(sorted(self._tasks.values(), key=lambda task: task.name))
+            with contextlib.suppress(RefusedTask):
+                self.get(name)
+        every = {**_builtin_tasks(), **self._tasks}
+        return iter(sorted(every.values(), key=lambda task: task.name))
+
+
+def _builtin_tasks() -> dict[str, RegisteredTask]:
+    """tablecron's own tasks, each while its setting enables it: a project that does not
+    use one sees none."""
+    if not settings.MANAGEMENT_COMMANDS:
+        return {}
+    return {command_task.TASK_NAME: _management_command_task()}
+
+
+@functools.cache
+def _management_command_task() -> RegisteredTask:
+    return RegisteredTask(
+        name=command_task.TASK_NAME,
+        target=command_task.management_command,
+        description=(inspect.getdoc(command_task.management_command) or "").split("\n")[0],
+        check=command_task.check_arguments,
+    )
 
 
 def _path(func: Callable[..., Any]) -> str:

@@ -10,6 +10,7 @@ from django.core.validators import RegexValidator, URLValidator, validate_email
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
+from tablecron import webhooks
 from tablecron.conf import settings
 from tablecron.exceptions import InvalidSchedule
 from tablecron.schedules import MAX_DURATION, require_moment
@@ -174,6 +175,15 @@ def validate_emails(value: str) -> None:
 validate_webhook = URLValidator(
     schemes=["http", "https"], message=_("Enter an http:// or https:// URL.")
 )
+
+
+def validate_webhook_address(value: str) -> None:
+    """A webhook's host is not written as an internal address (``tablecron.webhooks``).
+    Called by ``Job.clean()``, not listed on the field: the setting that allows hosts is
+    read live, and a field's validators are frozen into its migrations."""
+    problem = webhooks.refusal(value)
+    if problem:
+        raise ValidationError(problem, code="internal_address")
 
 
 def validate_duration(value: Any) -> None:

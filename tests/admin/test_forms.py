@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
+from tablecron.command_task import TASK_NAME
 from tablecron.models import CodeStatus, Job
 from tests.support.admin_forms import form_data
-from tests.support.factories import ADD, YEARLY, job
+from tests.support.factories import ADD, YEARLY, job, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +63,8 @@ def test_a_cron_job_is_created_and_scheduled(admin_client: Client) -> None:
         ),
         ({"timeout": "00:00:00"}, "timeout", "longer than zero"),
         ({"queue": "two words"}, "queue", "Enter a queue name of letters, digits"),
+        ({"notify_webhook": "http://169.254.169.254/"}, "notify_webhook", "internal address"),
+        ({"notify_webhook": "http://[::ffff:127.0.0.1]/"}, "notify_webhook", "internal address"),
     ],
 )
 def test_each_error_is_shown_on_its_field(
@@ -164,6 +167,41 @@ def test_a_job_whose_task_was_removed_stays_editable(admin_client: Client) -> No
     assert "gone.task (not registered)" in page
     errors = errors_of(admin_client.post(url, form_data(name="orphan", task="gone.task")))
     assert "is not a registered task" in errors["task"][0]
+
+
+CALL_COMMAND = "django.core.management.call_command"
+
+
+@override_settings(TABLECRON={"ALLOWED_TASKS": [CALL_COMMAND]})
+def test_a_gateway_to_code_is_never_offered_nor_saved(client: Client) -> None:
+    # Issue 20: with the escape hatch the docs once suggested, editing jobs ran any code.
+    editor = signed_in(client, "editor", ("view_job", "add_job", "change_job"))
+    assert f'value="{CALL_COMMAND}"' not in editor.get(ADD_URL).content.decode()
+    shell = {"task": CALL_COMMAND, "args": '["shell"]', "kwargs": '{"command": "1"}'}
+    errors = errors_of(editor.post(ADD_URL, form_data(**shell)))
+    assert "Select a valid choice" in errors["task"][0]
+    assert not Job.objects.exists()
+    # A row that holds one already (written before the upgrade) cannot be saved with it.
+    target = job(name="old")
+    target.save()
+    Job.objects.filter(pk=target.pk).update(task=CALL_COMMAND, args=["shell"], kwargs={})
+    url = reverse("admin:tablecron_job_change", args=[target.pk])
+    errors = errors_of(editor.post(url, form_data(name="old", **shell)))
+    assert f"“{CALL_COMMAND}” runs whatever code or command" in errors["task"][0]
+
+
+@override_settings(TABLECRON={"MANAGEMENT_COMMANDS": ["check"]})
+def test_management_commands_are_offered_and_their_arguments_checked(
+    admin_client: Client,
+) -> None:
+    assert f'value="{TASK_NAME}"' in admin_client.get(ADD_URL).content.decode()
+    command = {"task": TASK_NAME, "kwargs": "{}"}
+    errors = errors_of(admin_client.post(ADD_URL, form_data(args='["check", "--nope"]', **command)))
+    assert "unrecognized arguments: --nope" in errors["args"][0]
+    errors = errors_of(admin_client.post(ADD_URL, form_data(args='["shell"]', **command)))
+    assert "“shell” is not a management command that may be scheduled" in errors["args"][0]
+    assert admin_client.post(ADD_URL, form_data(args='["check"]', **command)).status_code == 302
+    assert Job.objects.get().args == ["check"]
 
 
 def test_upcoming_returns_the_next_fire_times(admin_client: Client) -> None:

@@ -198,3 +198,18 @@ HOSTILE: dict[str, list[tuple[str, dict[str, Any], str, str]]] = {
     ],
 }  # fmt: skip
 BAD_INPUTS += [case for cases in HOSTILE.values() for case in cases]
+
+# Webhooks the scheduler would POST to inside its own network (issue 20: SSRF).
+INTERNAL_WEBHOOKS = {
+    "loopback": "http://127.0.0.1:8000/hook",
+    "localhost": "http://localhost/hook",
+    "IPv6 loopback": "http://[::1]/",
+    "IPv4-mapped loopback": "http://[::ffff:127.0.0.1]/",
+    "0.0.0.0": "http://0.0.0.0:8000/",
+    "the metadata service": "http://169.254.169.254/latest/",
+    "a private address": "https://10.0.0.5/hook",
+}
+BAD_INPUTS += [
+    (f"webhook to {what}", {"notify_webhook": url}, "notify_webhook", "internal address")
+    for what, url in INTERNAL_WEBHOOKS.items()
+]

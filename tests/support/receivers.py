@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,38 +51,60 @@ def smtp_server() -> Iterator[tuple[Mailbox, int]]:
 
 @dataclass
 class Hook:
-    """What the HTTP server received; it answers 500 to the first ``failures`` requests."""
+    """What the HTTP server received; it answers 500 to the first ``failures`` requests,
+    or redirects each one to ``redirect`` with ``redirect_status``. ``attempts`` counts
+    requests of any method (a 302 is followed with a GET)."""
 
     failures: int = 0
+    redirect: str = ""
+    redirect_status: int = 302
     attempts: int = 0
     received: list[dict[str, Any]] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)  # each request's Host header
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 @contextmanager
-def webhook_receiver(failures: int = 0) -> Iterator[tuple[Hook, str]]:
-    """An HTTP server on 127.0.0.1 that records JSON bodies: its record and URL."""
-    hook = Hook(failures)
+def webhook_receiver(
+    failures: int = 0, host: str = "127.0.0.1", redirect: str = "", redirect_status: int = 302
+) -> Iterator[tuple[Hook, str]]:
+    """An HTTP server on ``host`` (127.0.0.1 or ::1) that records JSON bodies: its
+    record and URL."""
+    hook = Hook(failures, redirect, redirect_status)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
             with hook.lock:
                 hook.attempts += 1
+                hook.hosts.append(self.headers["Host"])
                 failing = hook.attempts <= hook.failures
-                if not failing:
+                if not failing and not hook.redirect and body is not None:
                     hook.received.append(body)
-            self.send_response(500 if failing else 200)
+            if hook.redirect:
+                self.send_response(hook.redirect_status)
+                self.send_header("Location", hook.redirect)
+            else:
+                self.send_response(500 if failing else 200)
             self.end_headers()
+
+        do_GET = do_POST  # what a followed redirect may turn a POST into
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+    server = server_class((host, 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    netloc = f"[{host}]" if ":" in host else host
     try:
-        yield hook, f"http://127.0.0.1:{server.server_port}/hook"
+        yield hook, f"http://{netloc}:{server.server_port}/hook"
     finally:
         server.shutdown()
         server.server_close()

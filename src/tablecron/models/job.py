@@ -32,7 +32,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tablecron import schedules
-from tablecron.exceptions import InvalidSchedule, UnknownTask
+from tablecron.exceptions import InvalidSchedule, RefusedTask, UnknownTask
 from tablecron.models.run import AlertState, JobRun, RunStatus, RunTrigger
 from tablecron.registry import RegisteredTask, tasks
 from tablecron.signals import jobs_written
@@ -46,6 +46,7 @@ from tablecron.validators import (
     validate_queue,
     validate_text,
     validate_webhook,
+    validate_webhook_address,
 )
 
 # The fields that decide when a job fires: writing any of them moves ``next_run_at``.
@@ -701,10 +702,24 @@ class Job(models.Model):
             errors.setdefault("timeout", []).append(gettext("Enter a timeout longer than zero."))
         if isinstance(self.alert_after, timedelta) and self.alert_after <= timedelta(0):
             errors.setdefault("alert_after", []).append(gettext("Enter a time longer than zero."))
+        if self.notify_webhook and self._valid_alone("notify_webhook"):
+            try:
+                validate_webhook_address(self.notify_webhook)
+            except ValidationError as exc:
+                errors["notify_webhook"] = exc.messages
         task = None
         if self._valid_alone("task"):
-            task = self.registered_task
-            if task is None:
+            try:
+                task = tasks.get(self.task)
+            except RefusedTask as exc:
+                errors["task"] = [
+                    gettext(
+                        "“%(name)s” runs whatever code or command its arguments name (it is "
+                        "%(gateway)s), so it is never scheduled. Choose a registered task."
+                    )
+                    % {"name": self.task, "gateway": exc.gateway}
+                ]
+            except UnknownTask:
                 errors["task"] = [
                     gettext("“%(name)s” is not a registered task. Choose one of: %(known)s.")
                     % {"name": self.task, "known": ", ".join(t.name for t in tasks) or "-"}

@@ -3,6 +3,7 @@
 import json
 import math
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,16 +11,18 @@ import pytest
 pytest.importorskip("rest_framework")
 
 from django.core.exceptions import ValidationError
+from django.test import override_settings
 from django.utils.dateparse import parse_datetime
 from django.utils.duration import duration_string
 from rest_framework.exceptions import ValidationError as APIValidationError
 from rest_framework.test import APIClient
 
+from tablecron.command_task import TASK_NAME
 from tablecron.contrib.rest_framework.serializers import JobSerializer
 from tablecron.describe import describe_schedule
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
 from tests.support.bad_inputs import BAD_INPUTS
-from tests.support.factories import ADD, YEARLY, in_future, job, next_cron
+from tests.support.factories import ADD, YEARLY, in_future, job, next_cron, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -432,3 +435,43 @@ def test_a_job_declared_in_code_takes_only_what_people_own(api: APIClient) -> No
     assert api.patch(detail(declared), same, format="json").status_code == 200
     declared.refresh_from_db()
     assert (declared.enabled, declared.notify_emails) == (False, "ops@example.com")
+
+
+CALL_COMMAND = "django.core.management.call_command"
+
+
+@override_settings(TABLECRON={"ALLOWED_TASKS": [CALL_COMMAND]})
+def test_an_editor_cannot_schedule_a_gateway_to_code(tmp_path: Path) -> None:
+    # Issue 20: with the escape hatch the docs once suggested, this ran a shell command.
+    editor = signed_in(APIClient(), "editor", ("view_job", "add_job", "change_job"))
+    pwned = tmp_path / "pwned.txt"
+    exploit = {
+        "name": "pwn",
+        "task": CALL_COMMAND,
+        "args": ["shell"],
+        "kwargs": {"command": f"open({str(pwned)!r}, 'w').write('pwned')"},
+        "run_at": in_future(seconds=1).isoformat(),
+    }
+    response = editor.post(JOBS, exploit, format="json")
+    assert response.status_code == 400, response.data
+    assert "runs whatever code or command" in str(response.data["task"][0])
+    assert not Job.objects.exists()
+    tasks_listed = [task["name"] for task in editor.get("/api/tasks/").json()]
+    assert CALL_COMMAND not in tasks_listed
+    assert editor.get(f"/api/tasks/{CALL_COMMAND}/").status_code == 404
+
+
+@override_settings(TABLECRON={"MANAGEMENT_COMMANDS": ["check"]})
+def test_management_commands_are_scheduled_with_checked_arguments(api: APIClient) -> None:
+    command = {"name": "check", "task": TASK_NAME, "cron": YEARLY}
+    response = api.post(JOBS, {**command, "args": ["check", "--nope"]}, format="json")
+    assert response.status_code == 400
+    assert "unrecognized arguments: --nope" in str(response.data["args"][0])
+    response = api.post(JOBS, {**command, "args": ["check", "--deploy"]}, format="json")
+    assert response.status_code == 201, response.data
+    described = api.get(f"/api/tasks/{TASK_NAME}/").json()
+    assert [parameter["name"] for parameter in described["parameters"]] == [
+        "command",
+        "args",
+        "options",
+    ]
