@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -15,6 +16,7 @@ from tablecron.models import Job, JobRun, SchedulerInstance
 from tests.support import ROOT
 from tests.support.factories import ADD
 from tests.support.processes import child_env
+from tests.support.receivers import unanswering_webhook
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,7 +89,29 @@ def test_status_lists_live_schedulers() -> None:
     assert "1 live scheduler(s), 0 live worker(s)." in out
 
 
-def manage(*args: str) -> subprocess.CompletedProcess[str]:
+def test_status_answers_at_once_whatever_the_notification_receivers_do() -> None:
+    # A failing job whose notification is due, to a webhook that never answers: the health
+    # probe leaves it to the schedulers, and judges liveness at its own now.
+    with unanswering_webhook() as (hook, url):
+        Job.objects.create(
+            name="broken", task=ADD, args=[1], notify=True, notify_webhook=url,
+            last_status="failed",
+        )  # fmt: skip
+        now = db_now()
+        SchedulerInstance.objects.create(pk="web-1:42:abc", host="web-1", pid=42,
+                                         started_at=now, heartbeat_at=now)  # fmt: skip
+        started = time.monotonic()
+        status = manage("tablecron", "status", timeout=15)
+        took = time.monotonic() - started
+        assert status.returncode == 0, status.stderr
+        assert hook.attempts == 0
+    assert took < 5, f"status took {took:.1f} s"
+    (age,) = re.findall(r"last heartbeat (-?\d+) s ago", status.stdout)
+    assert 0 <= int(age) < 60
+    assert Job.objects.get().alert_state == "ok"  # still due, for a scheduler to tell
+
+
+def manage(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """``manage.py ARGS`` as a person types it, in a process of its own."""
     return subprocess.run(
         [sys.executable, "-m", "django", *args],
@@ -95,7 +119,7 @@ def manage(*args: str) -> subprocess.CompletedProcess[str]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 
