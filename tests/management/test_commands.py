@@ -166,3 +166,31 @@ def test_django_options_go_before_or_after_the_subcommand(argv: list[str]) -> No
     parser = Command().create_parser("manage.py", "tablecron")
     assert parser.parse_args(argv).verbosity == 2
     assert parser.parse_args(["scheduler"]).verbosity == 1
+
+
+# Django's common options, each with what parse_args() makes of it.
+COMMON_OPTIONS = {
+    "--skip-checks": ("skip_checks", True),
+    "--verbosity=2": ("verbosity", 2),
+    "--settings=tests.settings": ("settings", "tests.settings"),
+    "--pythonpath=example": ("pythonpath", "example"),
+    "--traceback": ("traceback", True),
+    "--no-color": ("no_color", True),
+    "--force-color": ("force_color", True),
+}
+OWN_ARGUMENTS = {"run": ["nightly"], "import": ["celery_beat"]}  # what each requires
+
+
+@pytest.mark.parametrize("option", COMMON_OPTIONS)
+def test_every_django_option_goes_after_every_subcommand(option: str) -> None:
+    parser = Command().create_parser("manage.py", "tablecron")
+    dest, value = COMMON_OPTIONS[option]
+    for name in SUBCOMMANDS:
+        argv = [name, *OWN_ARGUMENTS.get(name, [])]
+        assert getattr(parser.parse_args([*argv, option]), dest) == value, name
+        assert getattr(parser.parse_args([option, *argv]), dest) == value, name
+
+
+def test_skip_checks_after_the_subcommand_as_a_person_types_it() -> None:
+    synced = manage("tablecron", "sync", "--dry-run", "--skip-checks")
+    assert synced.returncode == 0, synced.stderr
