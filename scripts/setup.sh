@@ -53,10 +53,10 @@ if [ -n "${NEED_CHROMIUM:-}" ] && ! command -v redis-server >/dev/null 2>&1; the
 fi
 
 VENV="${VENV:-.venv}"
-# The api, celery, django_tasks and metrics extras are optional: scripts/test proves the
+# The api, celery, django-tasks and metrics extras are optional: scripts/test proves the
 # core without them. The docs extra builds the documentation site (mkdocs.yml); peers,
 # the schedulers that "manage.py tablecron import" reads, for its tests.
-EXTRAS="${EXTRAS:-dev,api,celery,django_tasks,metrics,docs,peers}"
+EXTRAS="${EXTRAS:-dev,api,celery,django-tasks,metrics,docs,peers}"
 if [ ! -x "$VENV/bin/python" ]; then
     PYTHON="$(find_python)"
     echo "== creating $VENV with $("$PYTHON" --version)"

@@ -1,6 +1,8 @@
 """Schedules in words (tablecron.describe), in English and in Simplified Chinese."""
 
-from datetime import UTC, datetime, timedelta
+from calendar import monthrange
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.utils import translation
@@ -123,3 +125,88 @@ def test_each_kind_of_job_in_chinese() -> None:
     assert cron == "在 09:00，仅在 星期一（Asia/Shanghai）"
     assert once == "一次性：2026-12-01 09:00:00"
     assert manual == "仅手动运行"
+
+
+def odd(day: date) -> bool:
+    return day.day % 2 == 1
+
+
+def last_of_month(day: date) -> bool:
+    return (day + timedelta(days=1)).month != day.month
+
+
+MON, TUE, THU, FRI, SAT, SUN = 0, 1, 3, 4, 5, 6
+
+
+# When the day of month and the day of week are both restricted, cronsim (as Debian cron)
+# fires on days that match both if either field starts with "*", else on days that match
+# either; "*/2" counts from day 1 of each month. Each row: the words, and what they say.
+DAYS = [
+    ("0 9 */2 * 1", "At 09:00, on days 1, 3, 5 … 31 of the month, if it is a Monday",
+     lambda d: odd(d) and d.weekday() == MON),
+    ("0 0 9 */2 * 1", "At 09:00, on days 1, 3, 5 … 31 of the month, if it is a Monday",
+     lambda d: odd(d) and d.weekday() == MON),
+    ("0 9 1-15 * 1", "At 09:00, between day 1 and 15 of the month, or on a Monday",
+     lambda d: d.day <= 15 or d.weekday() == MON),
+    ("0 9 */2 * *", "At 09:00, on days 1, 3, 5 … 31 of the month", odd),
+    ("0 9 1 * */2",
+     "At 09:00, on day 1 of the month, if it is a Tuesday, Thursday, Saturday or Sunday",
+     lambda d: d.day == 1 and d.weekday() in (TUE, THU, SAT, SUN)),
+    ("0 9 * * */2", "At 09:00, only on Tuesday, Thursday, Saturday or Sunday",
+     lambda d: d.weekday() in (TUE, THU, SAT, SUN)),
+    ("0 9 1,15 * 1-5",
+     "At 09:00, on day 1 and 15 of the month, or on a Monday, Tuesday, Wednesday, Thursday "
+     "or Friday",
+     lambda d: d.day in (1, 15) or d.weekday() < SAT),
+    ("0 9 */10 * 1-5",
+     "At 09:00, on days 1, 11, 21 and 31 of the month, if it is a Monday, Tuesday, "
+     "Wednesday, Thursday or Friday",
+     lambda d: d.day in (1, 11, 21, 31) and d.weekday() < SAT),
+    ("0 9 L * 1", "At 09:00, on the last day of the month, or on a Monday",
+     lambda d: last_of_month(d) or d.weekday() == MON),
+    ("0 9 1 * 5#2", "At 09:00, on day 1 of the month, or on the second Friday of the month",
+     lambda d: d.day == 1 or (d.weekday() == FRI and 8 <= d.day <= 14)),
+    ("0 9 */2 * 5L",
+     "At 09:00, on days 1, 3, 5 … 31 of the month, if it is on the last Friday of the month",
+     lambda d: odd(d) and d.weekday() == FRI and d.day + 7 > monthrange(d.year, d.month)[1]),
+    ("0 9 1 * 0-6", "At 09:00", lambda d: True),  # either field: any day matches
+    ("0 9 */2,4 * 1", "At 09:00, on days 1, 3, 4, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, "
+     "27, 29 and 31 of the month, if it is a Monday",
+     lambda d: (odd(d) or d.day == 4) and d.weekday() == MON),
+    ("0 9 1-15 * *", "At 09:00, between day 1 and 15 of the month", lambda d: d.day <= 15),
+    ("0 9 * * 1", "At 09:00, only on Monday", lambda d: d.weekday() == MON),
+    # A list with a last or nth weekday: no words rather than wrong ones.
+    ("0 9 1 * 1,5L", "0 9 1 * 1,5L",
+     lambda d: d.day == 1 or d.weekday() == MON
+     or (d.weekday() == FRI and d.day + 7 > monthrange(d.year, d.month)[1])),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("expression", "words", "says"), DAYS, ids=[row[0] for row in DAYS])
+def test_the_words_say_the_days_the_job_fires(
+    expression: str, words: str, says: Callable[[date], bool]
+) -> None:
+    with translation.override("en"):
+        assert describe_cron(expression) == words
+    start = datetime(2027, 11, 1, tzinfo=UTC)  # a year with a 29 February in it
+    fires = Job(cron=expression, timezone="UTC").upcoming(400, now=start)
+    year = [start.date() + timedelta(days=n) for n in range(366)]
+    assert {fire.date() for fire in fires if fire.date() <= year[-1]} == set(filter(says, year))
+
+
+@pytest.mark.parametrize(
+    ("expression", "words"),
+    [
+        ("0 9 */2 * 1", "在 09:00，每月的 1，3，5 … 31 号，且当天是星期一"),
+        ("0 9 1-15 * 1", "在 09:00，在每月的 1 和 15 号之间，或每逢星期一"),
+        ("0 9 */2 * *", "在 09:00，每月的 1，3，5 … 31 号"),
+        ("0 9 1 * */2", "在 09:00，每月的 1 号，且当天是星期二，星期四，星期六 或 星期日"),
+        ("0 9 * * */2", "在 09:00，仅在 星期二，星期四，星期六 或 星期日"),
+        ("0 9 */10 * 1", "在 09:00，每月的 1，11，21 和 31 号，且当天是星期一"),
+        ("0 9 */2 * 5L", "在 09:00，每月的 1，3，5 … 31 号，且当天是每月的最后一个 星期五"),
+        ("0 9 L * 5L", "在 09:00，每月的最后一天，或每月的最后一个 星期五"),
+    ],
+)
+def test_the_days_in_chinese(expression: str, words: str) -> None:
+    with translation.override("zh-hans"):
+        assert describe_cron(expression) == words

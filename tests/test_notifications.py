@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.test import override_settings
 
 from tablecron.db import db_now
@@ -84,19 +82,6 @@ def test_a_dead_mans_switch_alerts_once_per_silence() -> None:
     Job.objects.update(enabled=False)  # a paused job is not expected to succeed
     Job.objects.update(alert_state="ok")
     assert claim_notices(now + 999 * MINUTE) == []
-
-
-@pytest.mark.django_db
-def test_the_status_command_sends_a_silence_alert_when_no_scheduler_is_alive() -> None:
-    job(name="backup", alert_after=timedelta(seconds=1), cron="").save()
-    Job.objects.update(created_at=db_now() - MINUTE)
-    with smtp_server() as (mailbox, port), override_settings(**smtp_settings(port)):
-        for _ in range(2):
-            with pytest.raises(CommandError, match="No live tablecron scheduler"):
-                call_command("tablecron", "status")
-    ((recipients, message),) = mailbox.messages  # the second look sent nothing
-    assert recipients == ["ops@example.com"]  # ADMINS: the job names no recipients
-    assert "job 'backup' has not succeeded for 0:00:01" in str(message["Subject"])
 
 
 def test_a_delivery_that_keeps_failing_is_logged_and_given_up(

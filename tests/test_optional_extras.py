@@ -1,4 +1,4 @@
-"""The core needs none of the optional extras (api, celery, django_tasks, metrics, peers):
+"""The core needs none of the optional extras (api, celery, django-tasks, metrics, peers):
 every core module imports, and checks pass, without them."""
 
 import subprocess

@@ -1,5 +1,6 @@
 """The package as installed: its version comes from the distribution's metadata."""
 
+import re
 import tomllib
 from importlib.metadata import version
 
@@ -33,3 +34,24 @@ def test_every_tool_that_judges_the_code_is_pinned_and_installed_at_its_pin() ->
     judges = tools - libraries
     assert judges - pins.keys() == set()
     assert {name: version(name) for name in judges} == {name: pins[name] for name in judges}
+
+
+def test_each_extra_has_one_spelling_that_every_pip_finds() -> None:
+    """setuptools writes an extra's name normalized (PEP 685: django_tasks becomes
+    django-tasks), and pip before 23.3 looks up the name as typed: only a name that is
+    already normalized is found by every pip. The docs and scripts spell it so."""
+    extras = list(tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"])
+    assert extras == [canonicalize_name(extra) for extra in extras]
+    texts = [ROOT / "README.md", ROOT / "CHANGELOG.md", *(ROOT / "docs").glob("*.md"),
+             *(ROOT / "src" / "tablecron").rglob("*.py")]  # fmt: skip
+    mentioned = {
+        extra
+        for path in texts
+        for named in re.findall(r"django-tablecron\[([\w,-]+)\]", path.read_text())
+        for extra in named.split(",")
+    }
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    default = re.search(r'EXTRAS="\$\{EXTRAS:-([\w,-]+)\}"', setup)
+    assert default
+    assert mentioned | set(default.group(1).split(",")) <= set(extras)
+    assert "django-tasks" in mentioned

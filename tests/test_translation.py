@@ -146,7 +146,7 @@ def test_the_dashboard_and_the_audit_trail_speak_chinese(admin_client: Client) -
         dashboard = admin_client.get(reverse("admin:tablecron_dashboard")).content.decode()
         trail = admin_client.get(reverse("admin:tablecron_job_audit")).content.decode()
     assert "未来 24 小时的触发" in dashboard
-    assert "1 个任务约触发 47 次" in dashboard  # from this half hour on: 47 more
+    assert "1 个任务在未来 24 小时内约触发 47 次" in dashboard  # from this half hour on: 47 more
     assert "最近 24 小时失败 1 次" in dashboard
     assert "没有正在运行的调度器" in dashboard
     assert "任务审计记录" in trail

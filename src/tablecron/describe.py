@@ -2,23 +2,32 @@
 (Asia/Shanghai)", "Every 30 seconds", "Once at 2026-12-01 09:00:00", "Manual only".
 
 Cron text comes from cron-descriptor, in the locale that matches Django's active language
-(English when it has none). Kept apart from ``schedules.py``, which stays free of Django,
-so the admin and the API show the same words.
+(English when it has none), except the days when it would say what cronsim does not do:
+cron-descriptor reads a restricted day of month and day of week as "either" always, where
+cronsim (as Debian cron) fires on days that match both when either field starts with
+``*``, and it words ``*/2`` as "every 2 days" where cronsim counts from day 1 of each
+month. Those days are worded here from cronsim's own reading of the fields. Kept apart
+from ``schedules.py``, which stays free of Django, so the admin and the API show the same
+words.
 """
 
 from __future__ import annotations
 
 import calendar
 import functools
+import itertools
 import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 import cron_descriptor
+from cron_descriptor import CasingTypeEnum, DescriptionTypeEnum, ExpressionDescriptor
+from cronsim import CronSim
 from django.utils import timezone as django_timezone
 from django.utils.dates import MONTHS, WEEKDAYS
 from django.utils.formats import date_format
+from django.utils.text import get_text_list
 from django.utils.translation import get_language, gettext, ngettext, to_locale
 
 from tablecron.schedules import CRON_ALIASES
@@ -112,8 +121,10 @@ def _describe_cron(expression: str, language: str) -> str:
         locale_code=cron_locale(language), use_24hour_time_format=True
     )
     try:
-        described = cron_descriptor.ExpressionDescriptor(" ".join(fields), options)
-        words: str = described.get_description()
+        described = ExpressionDescriptor(" ".join(fields), options)
+        words = _with_cronsims_days(described, fields)
+        if words is None:
+            words = described.get_description()
     except Exception:  # an expression cronsim accepts but cron-descriptor cannot word
         return expression
     words = _translate_names(words)
@@ -121,6 +132,82 @@ def _describe_cron(expression: str, language: str) -> str:
         # cron-descriptor joins clauses with ASCII commas; Chinese uses the full-width one.
         words = words.replace(", ", "\uff0c")
     return words
+
+
+def _with_cronsims_days(described: ExpressionDescriptor, fields: list[str]) -> str | None:
+    """The whole description with the days as cronsim fires them, where cron-descriptor's
+    would mislead; None where its words are right."""
+    seconds = len(fields) == 7  # (and a year, added above)
+    month_days, weekdays = (fields[3], fields[5]) if seconds else (fields[2], fields[4])
+    both = month_days != "*" and weekdays != "*"
+    nth_in_list = "," in weekdays and ("L" in weekdays.upper() or "#" in weekdays)
+    if not (both or nth_in_list or month_days.startswith("*/") or weekdays.startswith("*/")):
+        return None
+    cron = CronSim(" ".join(fields[:6] if seconds else fields), datetime(2000, 1, 1))
+    days = _days(cron, month_days, described)
+    parts = [DescriptionTypeEnum.TIMEOFDAY, DescriptionTypeEnum.MONTH, DescriptionTypeEnum.YEAR]
+    time, month, year = (described.get_description(part) for part in parts)
+    words = described.transform_verbosity(time + days + month + year)
+    sentence: str = ExpressionDescriptor.transform_case(words, CasingTypeEnum.Sentence)
+    return sentence
+
+
+def _days(cron: CronSim, month_days: str, described: ExpressionDescriptor) -> str:
+    """The days ``cron`` fires on, with the separator that leads each clause: ", on days
+    1, 3, 5 … 31 of the month, if it is a Monday"."""
+    weekdays = {day % 7 for day in cron.weekdays if isinstance(day, int)}
+    every_day = (cron.days >= set(range(1, 32)), len(weekdays) == 7)
+    if not cron.day_and and any(every_day):  # either field matches any day
+        return ""
+    in_month = "" if every_day[0] else _month_days(cron.days, month_days, described)
+    if any(isinstance(day, tuple) for day in cron.weekdays):  # 5L, 5#2: cron-descriptor's
+        if len(cron.weekdays) > 1:  # "1,5L" would read "the last Monday and Friday"
+            raise ValueError("no words for a list with a last or nth weekday")
+        nth = _clause(described.get_description(DescriptionTypeEnum.DAYOFWEEK))
+        if not in_month:
+            return f", {nth}"
+        if cron.day_and:  # either field starts with "*": days that match both
+            template = gettext(", %(days_of_month)s, if it is %(weekdays)s")
+        else:
+            template = gettext(", %(days_of_month)s, or %(weekdays)s")
+        return template % {"days_of_month": in_month, "weekdays": nth}
+    on = "" if every_day[1] else _weekdays(weekdays)
+    if in_month and on:
+        if cron.day_and:
+            template = gettext(", %(days_of_month)s, if it is a %(weekdays)s")
+        else:
+            template = gettext(", %(days_of_month)s, or on a %(weekdays)s")
+        return template % {"days_of_month": in_month, "weekdays": on}
+    if on:
+        return gettext(", only on %(weekdays)s") % {"weekdays": on}
+    return f", {in_month}" if in_month else ""
+
+
+def _clause(words: str) -> str:
+    """One of cron-descriptor's clauses without the separator that leads it."""
+    return re.sub(r"^[,，、\s]+", "", words).strip()
+
+
+def _month_days(days: set[int], field: str, described: ExpressionDescriptor) -> str:
+    """Some days of the month in words: cron-descriptor's, except for a field that starts
+    with "*" ("*/2"), which cronsim counts from day 1 of each month."""
+    if not field.startswith("*"):
+        return _clause(described.get_description(DescriptionTypeEnum.DAYOFMONTH))
+    numbers = sorted(days)
+    steps = {later - earlier for earlier, later in itertools.pairwise(numbers)}
+    if len(numbers) > 5 and len(steps) == 1:  # 1, 3, 5 … 31
+        listed = f"{numbers[0]}, {numbers[1]}, {numbers[2]} … {numbers[-1]}"
+    else:
+        listed = get_text_list([str(number) for number in numbers], gettext("and"))
+    return ngettext(
+        "on day %(days)s of the month", "on days %(days)s of the month", len(numbers)
+    ) % {"days": listed}
+
+
+def _weekdays(days: set[int]) -> str:
+    """Cron's weekdays (0 = Sunday) by name, Monday first."""
+    names = [str(WEEKDAYS[(day - 1) % 7]) for day in sorted(days, key=lambda day: (day - 1) % 7)]
+    return get_text_list(names)  # "Monday, Wednesday or Friday", in Django's words
 
 
 def cron_locale(language: str) -> str:

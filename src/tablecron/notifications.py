@@ -2,12 +2,13 @@
 or recovers; by e-mail (the job's recipients, or ``ADMINS``) and by a webhook.
 
 The state is read from the table, not from the code that ended a run, so every way a run
-ends counts (a scheduler, a queue's worker, the reaper of lost runs) and any process
-notices: each scheduler's housekeeping, and ``manage.py tablecron status`` when no
-scheduler is alive. Each change is claimed with a conditional UPDATE of the job's
-``alert_state``, so exactly one process tells it, however many look. After a
-notification a job keeps quiet for ``NOTIFY_QUIET_PERIOD``: a change within it is told
-when it ends, if it still holds. Delivery runs off the loop's thread, with retries.
+ends counts (a scheduler, a queue's worker, the reaper of lost runs) and any scheduler
+notices, in its housekeeping (``manage.py tablecron status``, a health probe, sends
+nothing: it must answer at once whatever the receivers do). Each change is claimed with
+a conditional UPDATE of the job's ``alert_state``, so exactly one process tells it,
+however many look. After a notification a job keeps quiet for ``NOTIFY_QUIET_PERIOD``:
+a change within it is told when it ends, if it still holds. Delivery runs off the loop's
+thread, with retries.
 """
 
 from __future__ import annotations

@@ -134,6 +134,11 @@ def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
         page.screenshot(path=str(folder / name), full_page=full_page)
 
 
+def breadcrumb_bar_background(page: Page) -> str:
+    bar = page.locator("nav[aria-label=Breadcrumbs] .breadcrumbs")
+    return str(bar.evaluate("bar => getComputedStyle(bar).backgroundColor"))
+
+
 def row(page: Page, name: str) -> Locator:
     return page.locator(
         "#result_list tbody tr", has=page.get_by_role("link", name=name, exact=True)
@@ -256,8 +261,12 @@ def test_the_dashboard_draws_the_day_and_links_a_failure_to_its_traceback(admin:
     add_job(page, "broken-nightly", "demo.tablecron_jobs.clean_old_runs", '{"days": -2}')
     choose_action(page, "run_now", "broken-nightly")
     page.goto("/admin/tablecron/")
+    django_bar = breadcrumb_bar_background(page)  # Django's own page
     page.locator(".tablecron-app-tools").get_by_role("link", name="Dashboard").click()
     expect(page.locator("h1")).to_have_text("Dashboard")
+    # The breadcrumbs are in the admin's bar, drawn as on Django's own pages.
+    expect(page.locator("nav .breadcrumbs")).to_contain_text("Dashboard")
+    assert breadcrumb_bar_background(page) == django_bar != "rgba(0, 0, 0, 0)"
     failures = page.locator("#tablecron-failures tbody tr", has_text="broken-nightly")
     for _ in range(60):  # the scheduler in the web worker runs it within a second or two
         if failures.count():
@@ -290,6 +299,8 @@ def test_the_audit_trail_shows_who_changed_what(admin: Page) -> None:
     choose_action(page, "pause", "audited-report")
     page.locator("#result_list").get_by_role("link", name="audited-report", exact=True).click()
     page.get_by_role("link", name="History").click()
+    expect(page.locator("nav .breadcrumbs")).to_contain_text("History")
+    assert breadcrumb_bar_background(page) != "rgba(0, 0, 0, 0)"  # in the admin's bar
     rows = page.locator("#change-history tbody tr")
     expect(rows).to_have_count(3)  # newest first: paused, changed, added
     expect(rows.nth(0)).to_contain_text("paused")

@@ -1,5 +1,6 @@
 """The dashboard page: what it shows, in a constant number of queries."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -8,7 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from tablecron.admin import dashboard
 from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance
@@ -57,7 +58,7 @@ def test_it_shows_the_next_day_the_last_day_failures_and_schedulers(admin_client
     page = response.content.decode()
     # From this half hour on, for 24 hours: the half-hourly job's 47 next fires (not this
     # half hour's, which is past); the paused one none.
-    assert "About 47 fires of 1 job," in page
+    assert "About 47 fires of 1 job in the next 24 hours, in half-hour bars." in page
     assert "Every 30 minutes (" in page  # in the top schedules, with its time zone
     failed_run = JobRun.objects.get(status=RunStatus.FAILED)
     assert reverse("admin:tablecron_jobrun_change", args=[failed_run.pk]) in page
@@ -127,3 +128,41 @@ def test_the_last_day_counts_each_run_in_its_hour_with_its_timings() -> None:
     assert earlier.lateness is not None
     assert abs(earlier.duration - timedelta(seconds=3)) < timedelta(milliseconds=1)
     assert abs(earlier.lateness - timedelta(seconds=2)) < timedelta(milliseconds=1)
+
+
+def test_the_summary_counts_a_day_in_thousands(admin_client: Client) -> None:
+    job(name="every-minute", cron="* * * * *").save()
+    page = admin_client.get(DASHBOARD).content.decode()
+    summary = r"About 1,\d{3} fires of 1 job in the next 24 hours, in half-hour bars\."
+    assert re.search(summary, page), page
+    assert re.search(r"<td>1,\d{3}</td>", page)  # the schedules that fire most
+    with translation.override("zh-hans"):
+        chinese = admin_client.get(DASHBOARD).content.decode()
+    assert re.search(r"1 个任务在未来 24 小时内约触发 1\d{3} 次，每根柱为半小时。", chinese)
+
+
+BAR = re.compile(
+    r'<nav aria-label="Breadcrumbs">\s*<(ol|div) class="breadcrumbs">(.*?)</\1>', re.DOTALL
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "crumbs"),
+    [
+        (DASHBOARD, ["Home", "Scheduled jobs", "Dashboard"]),
+        (reverse("admin:tablecron_job_audit"), ["Home", "Scheduled jobs", "Jobs", "Audit trail"]),
+    ],
+)
+def test_the_breadcrumbs_sit_in_the_admins_breadcrumb_bar(
+    admin_client: Client, url: str, crumbs: list[str]
+) -> None:
+    # The element the admin's stylesheet draws as the bar: the one Django's own pages
+    # use (an <ol> of <li> from Django 6.1, a <div> of links before).
+    changelist = admin_client.get(reverse("admin:tablecron_job_changelist")).content.decode()
+    django_bar = BAR.search(changelist)
+    assert django_bar
+    bar = BAR.search(admin_client.get(url).content.decode())
+    assert bar
+    assert bar.group(1) == django_bar.group(1)
+    text = re.sub(r"<[^>]+>", "", re.sub(r"</li>|&rsaquo;", "|", bar.group(2)))
+    assert [" ".join(crumb.split()) for crumb in text.split("|") if crumb.strip()] == crumbs

@@ -9,6 +9,7 @@ from django.apps import apps
 if not apps.is_installed("django_celery_beat"):  # see PEERS in tests/settings.py
     pytest.skip("django-celery-beat is not installed (the peers extra)", allow_module_level=True)
 
+from celery import shared_task
 from django_celery_beat.models import (
     ClockedSchedule,
     CrontabSchedule,
@@ -17,9 +18,11 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+import tablecron
 from tablecron.imports import Outcome, create
 from tablecron.imports.celery_beat import read
 from tablecron.models import Job
+from tablecron.registry import tasks
 from tests.support.factories import ADD, T
 from tests.support.peers import beat_fires, fire_differences, tablecron_fires
 
@@ -149,3 +152,26 @@ def test_what_cannot_be_expressed_is_refused_with_a_reason() -> None:
     }
     assert reasons["bad-args"].startswith("its args are not JSON")
     assert list(Job.objects.values_list("name", flat=True)) == ["taken"]
+
+
+@shared_task
+def send_report(recipient: str) -> str:
+    """A Celery task, as beat's rows name it."""
+    return f"sent to {recipient}"
+
+
+def test_a_celery_task_registered_as_migrating_md_shows_keeps_its_celery_name() -> None:
+    # docs/migrating.md: a tablecron_jobs.py imports the Celery task and registers it.
+    tablecron.register(send_report)
+    try:
+        every = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.HOURS)
+        PeriodicTask.objects.create(
+            name="report", task=send_report.name, kwargs='{"recipient": "ops"}', interval=every
+        )
+        assert imported()["report"].created
+        job = Job.objects.get(name="report")
+        assert job.task == "tests.imports.test_celery_beat.send_report"
+        assert job.registered_task is not None
+        assert job.registered_task.func(**job.kwargs) == "sent to ops"
+    finally:
+        tasks.remove(send_report.name)

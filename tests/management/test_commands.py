@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -15,6 +16,7 @@ from tablecron.models import Job, JobRun, SchedulerInstance
 from tests.support import ROOT
 from tests.support.factories import ADD
 from tests.support.processes import child_env
+from tests.support.receivers import unanswering_webhook
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,7 +89,29 @@ def test_status_lists_live_schedulers() -> None:
     assert "1 live scheduler(s), 0 live worker(s)." in out
 
 
-def manage(*args: str) -> subprocess.CompletedProcess[str]:
+def test_status_answers_at_once_whatever_the_notification_receivers_do() -> None:
+    # A failing job whose notification is due, to a webhook that never answers: the health
+    # probe leaves it to the schedulers, and judges liveness at its own now.
+    with unanswering_webhook() as (hook, url):
+        Job.objects.create(
+            name="broken", task=ADD, args=[1], notify=True, notify_webhook=url,
+            last_status="failed",
+        )  # fmt: skip
+        now = db_now()
+        SchedulerInstance.objects.create(pk="web-1:42:abc", host="web-1", pid=42,
+                                         started_at=now, heartbeat_at=now)  # fmt: skip
+        started = time.monotonic()
+        status = manage("tablecron", "status", timeout=15)
+        took = time.monotonic() - started
+        assert status.returncode == 0, status.stderr
+        assert hook.attempts == 0
+    assert took < 5, f"status took {took:.1f} s"
+    (age,) = re.findall(r"last heartbeat (-?\d+) s ago", status.stdout)
+    assert 0 <= int(age) < 60
+    assert Job.objects.get().alert_state == "ok"  # still due, for a scheduler to tell
+
+
+def manage(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """``manage.py ARGS`` as a person types it, in a process of its own."""
     return subprocess.run(
         [sys.executable, "-m", "django", *args],
@@ -95,7 +119,7 @@ def manage(*args: str) -> subprocess.CompletedProcess[str]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -142,3 +166,31 @@ def test_django_options_go_before_or_after_the_subcommand(argv: list[str]) -> No
     parser = Command().create_parser("manage.py", "tablecron")
     assert parser.parse_args(argv).verbosity == 2
     assert parser.parse_args(["scheduler"]).verbosity == 1
+
+
+# Django's common options, each with what parse_args() makes of it.
+COMMON_OPTIONS = {
+    "--skip-checks": ("skip_checks", True),
+    "--verbosity=2": ("verbosity", 2),
+    "--settings=tests.settings": ("settings", "tests.settings"),
+    "--pythonpath=example": ("pythonpath", "example"),
+    "--traceback": ("traceback", True),
+    "--no-color": ("no_color", True),
+    "--force-color": ("force_color", True),
+}
+OWN_ARGUMENTS = {"run": ["nightly"], "import": ["celery_beat"]}  # what each requires
+
+
+@pytest.mark.parametrize("option", COMMON_OPTIONS)
+def test_every_django_option_goes_after_every_subcommand(option: str) -> None:
+    parser = Command().create_parser("manage.py", "tablecron")
+    dest, value = COMMON_OPTIONS[option]
+    for name in SUBCOMMANDS:
+        argv = [name, *OWN_ARGUMENTS.get(name, [])]
+        assert getattr(parser.parse_args([*argv, option]), dest) == value, name
+        assert getattr(parser.parse_args([option, *argv]), dest) == value, name
+
+
+def test_skip_checks_after_the_subcommand_as_a_person_types_it() -> None:
+    synced = manage("tablecron", "sync", "--dry-run", "--skip-checks")
+    assert synced.returncode == 0, synced.stderr

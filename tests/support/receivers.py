@@ -110,6 +110,33 @@ def webhook_receiver(
         server.server_close()
 
 
+@contextmanager
+def unanswering_webhook() -> Iterator[tuple[Hook, str]]:
+    """An HTTP server on 127.0.0.1 that reads each request and never answers it (until
+    it stops): its record (``attempts`` counts the requests) and URL."""
+    hook = Hook()
+    stopping = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            with hook.lock:
+                hook.attempts += 1
+            stopping.wait()
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield hook, f"http://127.0.0.1:{server.server_port}/hook"
+    finally:
+        stopping.set()
+        server.shutdown()
+        server.server_close()
+
+
 def smtp_settings(port: int) -> dict[str, Any]:
     """Settings that send this process's e-mail with Django's SMTP backend to ``port``
     (the test runner's own replace it with an in-memory outbox)."""

@@ -10,16 +10,20 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.models import ADDITION, DELETION, LogEntry
+from django.contrib.admin.utils import quote
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tablecron import audit
+from tablecron.admin.display import breadcrumbs
 from tablecron.audit import VIA, verbose_name
 from tablecron.conf import settings
 from tablecron.describe import format_time
@@ -140,6 +144,13 @@ def audit_view(
     ]
     query = request.GET.copy()
     query.pop("page", None)
+    opts = model_admin.opts
+    trail: list[tuple[str, str | None]] = [
+        (capfirst(str(opts.verbose_name_plural)), _admin_url(model_admin, "changelist"))
+    ]
+    if job is not None:
+        trail.append((Truncator(job).words(18), _admin_url(model_admin, "change", quote(job.pk))))
+    trail.append((gettext("History") if job is not None else gettext("Audit trail"), None))
     context = {
         **model_admin.admin_site.each_context(request),
         "title": title,
@@ -152,8 +163,15 @@ def audit_view(
         "kinds": list(KINDS.items()),
         "vias": list(VIA_LABELS.items()),
         "fields": fields,
+        **breadcrumbs(model_admin, *trail),
     }
     return TemplateResponse(request, "admin/tablecron/audit.html", context)
+
+
+def _admin_url(model_admin: admin.ModelAdmin[Job], view: str, *args: Any) -> str:
+    opts = model_admin.opts
+    name = f"admin:{opts.app_label}_{opts.model_name}_{view}"
+    return reverse(name, args=args, current_app=model_admin.admin_site.name)
 
 
 class AuditedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]

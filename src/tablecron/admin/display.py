@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import django
+from django.contrib.admin import ModelAdmin
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -35,6 +37,9 @@ TONES = {
     RunStatus.CANCELLED: "waiting",
 }
 EMPTY = format_html('<span class="tablecron-quiet">{}</span>', "—")
+# Django 6.1 made the admin's breadcrumb bar a list, <ol class="breadcrumbs">, and styles
+# only that; before, a <div class="breadcrumbs"> of links between "&rsaquo;".
+BREADCRUMBS_AS_LIST = django.VERSION >= (6, 1)
 
 
 def status_label(status: str) -> str:
@@ -219,3 +224,16 @@ def upcoming_list(times: Iterable[datetime], zone: str | None = None) -> SafeStr
             items,
         ),
     )
+
+
+def breadcrumbs(model_admin: ModelAdmin[Any], *trail: tuple[str, str | None]) -> dict[str, Any]:
+    """The context of ``includes/breadcrumbs.html``: Home, the app, then ``trail``, each
+    crumb a label and its link (None for the page itself), in this Django's markup."""
+    site, opts = model_admin.admin_site.name, model_admin.opts
+    app_list = reverse("admin:app_list", kwargs={"app_label": opts.app_label}, current_app=site)
+    crumbs = [
+        (gettext("Home"), reverse("admin:index", current_app=site)),
+        (str(opts.app_config.verbose_name), app_list),
+        *trail,
+    ]
+    return {"breadcrumbs": crumbs, "breadcrumbs_as_list": BREADCRUMBS_AS_LIST}

@@ -30,6 +30,7 @@ from tablecron.admin.audit import AuditedAdmin
 from tablecron.admin.display import (
     EMPTY,
     RECENT_RUNS,
+    breadcrumbs,
     duration_text,
     relative_time,
     run_badge,
@@ -274,6 +275,7 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
             "title": gettext("Dashboard"),
             "opts": self.opts,
             "app_label": self.opts.app_label,
+            **breadcrumbs(self, (gettext("Dashboard"), None)),
             **dashboard.context(timezone.now()),
         }
         return TemplateResponse(request, "admin/tablecron/dashboard.html", context)

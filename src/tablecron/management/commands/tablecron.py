@@ -49,6 +49,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         base_arguments, self._base_arguments = self._base_arguments, []  # one parser's worth
+        if self.requires_system_checks:  # Django adds this one with parser.add_argument()
+            skip_checks = {"action": "store_true", "help": "Skip system checks."}
+            base_arguments.append((("--skip-checks",), skip_checks))
         subparsers = parser.add_subparsers(
             dest="subcommand", required=True, title="subcommands", metavar="SUBCOMMAND"
         )
