@@ -143,6 +143,7 @@ class Claimer:
                         trigger=RunTrigger.SCHEDULE,
                         error=run.error,
                         worker=state.worker,
+                        claimed_by=self.worker if held else "",
                         not_before=run.not_before,
                         executor=self.executor.name if held else "",
                         queue=job.queue if held else "",
@@ -207,6 +208,7 @@ class Claimer:
             pk__in=ids, worker="", status=RunStatus.SCHEDULED, cancel_requested_at=None
         ).update(
             worker=self.worker,
+            claimed_by=self.worker,
             status=RunStatus.RUNNING if running else RunStatus.SCHEDULED,
             started_at=now if running else None,  # the task's own start when it ends
             executor=self.executor.name,

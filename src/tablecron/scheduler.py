@@ -161,6 +161,7 @@ class Scheduler:
                 scheduled_for=now,
                 not_before=now,
                 worker=self.id,
+                claimed_by=self.id,
                 trigger=RunTrigger.MANUAL,
                 status=RunStatus.SCHEDULED,
             )

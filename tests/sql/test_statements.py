@@ -41,6 +41,7 @@ def new_run(job: Job, **fields: Any) -> NewRun:
         "trigger": "schedule",
         "error": "",
         "worker": "w",
+        "claimed_by": "w",
         "not_before": at,
         "executor": "thread",
         "queue": "",

@@ -97,6 +97,14 @@ class JobRun(models.Model):
         blank=True,
         help_text=_("The scheduler that holds it, or the worker that ran it (host:pid:id)."),
     )
+    claimed_by = models.CharField(
+        _("claimed by"),
+        max_length=255,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("The scheduler that claimed it (its worker may be another: a queue's)."),
+    )
     executor = models.CharField(
         _("executor"),
         max_length=100,

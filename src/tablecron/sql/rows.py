@@ -23,6 +23,7 @@ class NewRun(NamedTuple):
     trigger: str
     error: str
     worker: str
+    claimed_by: str
     not_before: datetime
     executor: str
     queue: str
