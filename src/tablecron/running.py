@@ -319,11 +319,7 @@ class Watcher:
                     close_all_connections()
                     self._changed.wait_for(lambda: bool(self._runs))
                 self._changed.wait(FLUSH_EVERY)
-                # Runs younger than a round are left alone: most end within it, and
-                # their output goes with their outcome.
-                runs = [
-                    c for c in self._runs.values() if c.started < time.monotonic() - FLUSH_EVERY
-                ]
+                runs = list(self._runs.values())
             if not runs:
                 continue
             try:
@@ -337,7 +333,10 @@ class Watcher:
     def round(self, runs: list[RunContext]) -> None:
         """Write what ``runs`` wrote since the last round; tell those someone asked to
         cancel."""
-        chunks = {context.run_id: context.output.take() for context in runs}
+        # The output of runs younger than a round is left alone: most end within it,
+        # and their output goes with their outcome, in its commit.
+        old = time.monotonic() - FLUSH_EVERY
+        chunks = {c.run_id: c.output.take() for c in runs if c.started < old}
         chunks = {run_id: taken for run_id, taken in chunks.items() if not taken.empty}
         if chunks:
             with transaction.atomic(using=settings.DATABASE):
