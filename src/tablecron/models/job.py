@@ -37,6 +37,7 @@ from tablecron.models.run import AlertState, JobRun, RunStatus, RunTrigger
 from tablecron.registry import RegisteredTask, tasks
 from tablecron.signals import jobs_written
 from tablecron.validators import (
+    check_queue_accepted,
     validate_args,
     validate_duration,
     validate_emails,
@@ -707,6 +708,11 @@ class Job(models.Model):
                 validate_webhook_address(self.notify_webhook)
             except ValidationError as exc:
                 errors["notify_webhook"] = exc.messages
+        if self.queue and self._valid_alone("queue"):
+            try:
+                check_queue_accepted(self.queue)
+            except ValidationError as exc:
+                errors["queue"] = exc.messages
         task = None
         if self._valid_alone("task"):
             try:
