@@ -25,6 +25,7 @@ import logging
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TextIO
@@ -62,26 +63,34 @@ class Taken(NamedTuple):
 
 class Output:
     """One run's output in this process, not yet written: the head as it comes, then a
-    window over the tail. Thread-safe: a task's threads may all write."""
+    window over the tail. Thread-safe: a task's threads may all write. Each line costs
+    the same however much was written before it (the tail's window slides, in order)."""
 
     def __init__(self, limit: int) -> None:
         self.head = limit - limit // 2
         self.tail = limit // 2
         self.total = 0  # characters written by the task so far
-        self._pending: list[Chunk] = []
-        self._written_tail: list[Chunk] = []  # in the table, past the head: (offset, text)
+        self._head: list[str] = []  # pending text of the head, from _head_offset on
+        self._head_offset = 0
+        self._tail: deque[Chunk] = deque()  # pending lines past the head, in order
+        self._written_tail: deque[Chunk] = deque()  # in the table, past the head
         self._gone: list[int] = []  # offsets of chunks in the table that the tail left
-        self._partial: dict[str, str] = {}  # a line not yet ended, per stream
+        self._partial: dict[str, list[str]] = {}  # a line not yet ended, per stream
         self._lock = threading.Lock()
 
     def write(self, stream: str, text: str) -> None:
         with self._lock:
-            text = self._partial.pop(stream, "") + text
+            if "\n" not in text:  # print() writes its pieces one by one
+                self._partial.setdefault(stream, []).append(text)
+                return
+            if stream in self._partial:
+                text = "".join(self._partial.pop(stream)) + text
             *lines, rest = text.split("\n")
             if rest:
-                self._partial[stream] = rest
+                self._partial[stream] = [rest]
+            now = stamp()
             for line in lines:
-                self._add(f"{stamp()} {stream} {line}\n")
+                self._add(f"{now} {stream} {line}\n")
 
     def log(self, level: str, message: str) -> None:
         with self._lock:
@@ -91,46 +100,70 @@ class Output:
         offset = self.total
         self.total += len(line)
         if offset < self.head:
-            self._pending.append(Chunk(offset, line[: self.head - offset]))
+            self._head.append(line[: self.head - offset])
             line, offset = line[self.head - offset :], self.head
             if not line:
                 return
-        self._pending.append(Chunk(offset, line))
-        self._drop_before(self.total - self.tail)
-
-    def _drop_before(self, start: int) -> None:
-        """Forget the tail's chunks that end before ``start``: cut from the middle."""
-        if start <= self.head:
-            return
-        self._pending = [c for c in self._pending if c.offset < self.head or _end(c) > start]
+        self._tail.append(Chunk(offset, line))
+        start = self.total - self.tail  # what ends before it is cut from the middle
+        while self._tail and _end(self._tail[0]) <= start:
+            self._tail.popleft()
         while self._written_tail and _end(self._written_tail[0]) <= start:
-            self._gone.append(self._written_tail.pop(0).offset)
+            self._gone.append(self._written_tail.popleft().offset)
 
     def take(self, *, final: bool = False) -> Taken:
         """What to write now (contiguous text joined) and the offsets to delete. Lines
         not yet ended are taken too: the operator sees a line still being written."""
         with self._lock:
             for stream, rest in sorted(self._partial.items()):
-                self._add(f"{stamp()} {stream} {rest}\n")
+                self._add(f"{stamp()} {stream} {''.join(rest)}\n")
             self._partial.clear()
             chunks: list[Chunk] = []
-            for chunk in self._pending:
-                if chunks and _end(chunks[-1]) == chunk.offset and chunk.offset != self.head:
-                    chunks[-1] = Chunk(chunks[-1].offset, chunks[-1].text + chunk.text)
-                else:
-                    chunks.append(chunk)
-            self._pending, gone, self._gone = [], self._gone, []
+            if self._head:
+                text = "".join(self._head)
+                chunks.append(Chunk(self._head_offset, text))
+                self._head, self._head_offset = [], self._head_offset + len(text)
+            tail = _joined(self._tail)
+            self._tail.clear()
             if not final:
-                self._written_tail += [c for c in chunks if c.offset >= self.head]
-            return Taken(chunks, gone)
+                self._written_tail.extend(tail)
+            gone, self._gone = self._gone, []
+            return Taken(chunks + tail, gone)
+
+
+def _joined(lines: Iterable[Chunk]) -> list[Chunk]:
+    """Contiguous lines as one chunk each."""
+    chunks: list[Chunk] = []
+    parts: list[str] = []
+    start = end = 0
+    for line in lines:
+        if parts and line.offset != end:
+            chunks.append(Chunk(start, "".join(parts)))
+            parts = []
+        if not parts:
+            start = line.offset
+        parts.append(line.text)
+        end = _end(line)
+    if parts:
+        chunks.append(Chunk(start, "".join(parts)))
+    return chunks
 
 
 def _end(chunk: Chunk) -> int:
     return chunk.offset + len(chunk.text)
 
 
+_second: tuple[int, str] = (0, "")  # the last whole second stamped, formatted
+
+
 def stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    """Now, UTC, to the millisecond: 2026-12-07 19:30:01.123. Formatted once a second."""
+    global _second
+    now = time.time()
+    second = int(now)
+    if _second[0] != second:
+        _second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S"))
+    return f"{_second[1]}.{int((now - second) * 1000):03d}"
 
 
 class RunContext:
