@@ -20,7 +20,6 @@ between is dropped as it goes, and the reader marks the gap.
 from __future__ import annotations
 
 import contextvars
-import io
 import logging
 import sys
 import threading
@@ -231,9 +230,11 @@ class Running:
 # -- capturing ---------------------------------------------------------------------
 
 
-class _Stream(io.TextIOBase):
+class _Stream:
     """Stands in for ``sys.stdout`` or ``sys.stderr``: a run's writes go to its output,
-    everyone else's to the stream it stands for."""
+    everyone else's to the stream it stands for, which answers everything else
+    (``encoding``, ``fileno()``, ``isatty()`` …: not an ``io`` subclass, whose defaults
+    would answer instead)."""
 
     def __init__(self, name: str, stream: TextIO) -> None:
         self.name_ = name
