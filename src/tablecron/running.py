@@ -319,13 +319,14 @@ class Watcher:
 
     def add(self, context: RunContext) -> None:
         with self._changed:
+            if not self._runs:
+                self._changed.notify_all()  # the watcher waits for a first run
             self._runs[context.run_id] = context
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._watch, name="tablecron-watcher", daemon=True
                 )
                 self._thread.start()
-            self._changed.notify_all()
 
     def remove(self, context: RunContext) -> None:
         with self._changed:
@@ -347,15 +348,21 @@ class Watcher:
             context.request_cancel(by)
 
     def _watch(self) -> None:
+        """A round a second while runs execute: runs coming and going do not hurry it
+        (a draining scheduler starts thousands a second); the last one ending lets it
+        drop its connection at once."""
+        due = time.monotonic() + FLUSH_EVERY
         while True:
             with self._changed:
                 if not self._runs:  # idle: hold no connection meanwhile
                     close_all_connections()
                     self._changed.wait_for(lambda: bool(self._runs))
-                self._changed.wait(FLUSH_EVERY)
+                    due = time.monotonic() + FLUSH_EVERY
+                if (wait := due - time.monotonic()) > 0:
+                    self._changed.wait(wait)
+                    continue
                 runs = list(self._runs.values())
-            if not runs:
-                continue
+            due = time.monotonic() + FLUSH_EVERY
             try:
                 self.round(runs)
             except Exception:  # the database away, say: the next round tries again
