@@ -166,27 +166,38 @@ def stamp() -> str:
 
 
 class RunContext:
-    """One run executing in this process: its output, and its cancel request."""
+    """One run executing in this process: its output, and its cancel request. Light:
+    a run that writes nothing makes no buffer (thousands start a second)."""
 
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id
         self.started = time.monotonic()
-        self.output = Output(settings.OUTPUT_LIMIT)
-        self.cancelled = threading.Event()
+        self.cancelled = False  # someone asked to cancel it
         self.cancelled_by = ""
+        self._output: Output | None = None
         self._on_cancel: list[Callable[[], object]] = []
+
+    @property
+    def output(self) -> Output:
+        if self._output is None:
+            self._output = Output(settings.OUTPUT_LIMIT)
+        return self._output
+
+    def take(self, *, final: bool = False) -> Taken | None:
+        """What its output holds to write (``Output.take()``), None if it wrote nothing."""
+        return None if self._output is None else self._output.take(final=final)
 
     def on_cancel(self, callback: Callable[[], object]) -> None:
         """Call ``callback`` (from the watcher's thread) when someone asks to cancel."""
         self._on_cancel.append(callback)
-        if self.cancelled.is_set():
+        if self.cancelled:
             callback()
 
     def request_cancel(self, by: str) -> None:
-        if self.cancelled.is_set():
+        if self.cancelled:
             return
         self.cancelled_by = by
-        self.cancelled.set()
+        self.cancelled = True
         for callback in self._on_cancel:
             try:
                 callback()
@@ -202,7 +213,7 @@ def cancel_requested() -> bool:
     """Whether someone asked to cancel the run this code executes in (see
     ``tablecron.execution.cancel_requested()``)."""
     context = _current.get()
-    return context is not None and context.cancelled.is_set()
+    return context is not None and context.cancelled
 
 
 class Running:
@@ -377,15 +388,15 @@ class Watcher:
         # The output of runs younger than a round is left alone: most end within it,
         # and their output goes with their outcome, in its commit.
         old = time.monotonic() - FLUSH_EVERY
-        chunks = {c.run_id: c.output.take() for c in runs if c.started < old}
-        chunks = {run_id: taken for run_id, taken in chunks.items() if not taken.empty}
+        taken = {c.run_id: c.take() for c in runs if c.started < old}
+        chunks = {run_id: t for run_id, t in taken.items() if t is not None and not t.empty}
         if chunks:
             with transaction.atomic(using=settings.DATABASE):
                 # Only runs that still have a row: a person may delete one while it runs.
                 there = JobRun.objects.filter(pk__in=chunks).values_list("pk", flat=True)
                 write_output({pk: chunks[pk] for pk in there})
         asked = (
-            JobRun.objects.filter(pk__in=[c.run_id for c in runs if not c.cancelled.is_set()])
+            JobRun.objects.filter(pk__in=[c.run_id for c in runs if not c.cancelled])
             .cancelling()
             .values_list("pk", "cancel_requested_by")
         )
