@@ -2,7 +2,7 @@
 
 import json
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +215,23 @@ def test_upcoming(api: APIClient) -> None:
         answer = api.get(detail(saved, "upcoming"), {"count": bad})
         assert answer.status_code == 400
         assert "count" in answer.json()
+
+
+def test_upcoming_ends_at_the_calendars_end_for_a_viewer() -> None:
+    """Issue 20, item 5: a rare cron expression near the end of the allowed range was a
+    500 (cronsim ran past year 9999) for anyone who may view jobs; the series ends
+    before 9000 instead, tried or stored."""
+    viewer = signed_in(APIClient(), "viewer", ["view_job"])
+    rare = {"cron": "0 0 * 2 1#5", "timezone": "UTC", "start_at": "8990-01-01T00:00:00Z"}
+    only = [datetime(8996, 2, 29, tzinfo=UTC)]
+    tried = viewer.post("/api/schedule/upcoming/", {**rare, "count": 100}, format="json")
+    assert tried.status_code == 200, tried.content
+    assert [when(text) for text in tried.json()["upcoming"]] == only
+    saved = job(cron=rare["cron"], timezone="UTC", start_at=datetime(8990, 1, 1, tzinfo=UTC))
+    saved.save()
+    stored = viewer.get(detail(saved, "upcoming"), {"count": 100})
+    assert stored.status_code == 200, stored.content
+    assert [when(text) for text in stored.json()["upcoming"]] == only
 
 
 # -- bad input: the model's errors, on the same fields, and nothing stored ----------------
