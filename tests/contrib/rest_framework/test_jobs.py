@@ -2,6 +2,7 @@
 
 import json
 import math
+from base64 import b64encode
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 
 pytest.importorskip("rest_framework")
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 from django.utils.dateparse import parse_datetime
@@ -398,6 +400,74 @@ def test_bodies_are_json_only(api: APIClient) -> None:
     response = api.post(JOBS, VALID)  # multipart, the test client's default
     assert response.status_code == 415
     assert not Job.objects.exists()
+
+
+# What a page on another site can send with a browser's credentials (HTTP Basic is sent
+# by the browser itself), without the CORS preflight that JSON needs.
+FOREIGN_BODIES = [
+    ("text/plain", "x=y"),
+    ("application/x-www-form-urlencoded", "x=y"),
+    ("multipart/form-data; boundary=b", '--b\r\nContent-Disposition: form-data; name="x"'
+                                        "\r\n\r\ny\r\n--b--\r\n"),
+]  # fmt: skip
+
+
+def basic(role: str, codenames: tuple[str, ...] = ()) -> APIClient:
+    """A client that authenticates each request with HTTP Basic, as a browser does once
+    the user has signed in to the API so."""
+    signed_in(APIClient(), role, codenames)
+    user = User.objects.get(username=role)
+    user.set_password("secret")
+    user.save()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Basic " + b64encode(f"{role}:secret".encode()).decode())
+    return client
+
+
+@pytest.mark.parametrize(("content_type", "payload"), FOREIGN_BODIES)
+@pytest.mark.parametrize("action", ["run", "pause", "resume"])
+def test_actions_take_json_only(content_type: str, payload: str, action: str) -> None:
+    """Issue 20, item 4: run, pause and resume never read their body, so a foreign page's
+    <form enctype=text/plain> ran a job with the browser's Basic credentials. Now any body
+    but JSON is a 415, and nothing changes."""
+    saved = job()
+    saved.save()
+    client = basic("superuser")
+    response = client.generic("POST", detail(saved, action), payload, content_type=content_type)
+    assert response.status_code == 415, response.content
+    assert not JobRun.objects.exists()
+    assert (Job.objects.get().enabled, Job.objects.get().version) == (True, saved.version)
+    assert client.post(detail(saved, action)).status_code in (200, 202)  # no body: fine
+    json_body = client.generic("POST", detail(saved, action), "{}", content_type="application/json")
+    assert json_body.status_code in (200, 202)
+
+
+def test_the_browsable_api_never_answers_500() -> None:
+    """Every endpoint, asked for HTML by a browser with every kind of body: an answer,
+    never a server error (the browsable API read a text/plain body while rendering the
+    run's 202, and failed)."""
+    saved = job()
+    saved.save()
+    run = JobRun.objects.create(job=saved, scheduled_for=saved.created_at, status="succeeded")
+    client = basic("superuser")
+    one = detail(saved)
+    gets = [JOBS, one, f"{one}upcoming/", "/api/runs/", f"/api/runs/{run.pk}/", "/api/tasks/"]
+    posts = [JOBS, f"{one}run/", f"{one}pause/", f"{one}resume/", "/api/schedule/upcoming/"]
+    bodies = [*FOREIGN_BODIES, ("application/json", "{}"), ("application/json", "[")]
+    for url in gets:
+        assert client.get(url, HTTP_ACCEPT="text/html").status_code == 200, url
+    for url in posts:
+        for content_type, payload in bodies:
+            response = client.generic(
+                "POST", url, payload, content_type=content_type, HTTP_ACCEPT="text/html"
+            )
+            assert response.status_code < 500, (url, content_type)
+    for content_type, payload in bodies:
+        for method in ("PATCH", "PUT"):
+            response = client.generic(
+                method, one, payload, content_type=content_type, HTTP_ACCEPT="text/html"
+            )
+            assert response.status_code < 500, (method, content_type)
 
 
 @pytest.mark.parametrize("pk", ["0.5", "abc", str(10**30), "-1"])

@@ -133,6 +133,15 @@ class TablecronAPIMixin:
     def get_permissions(self) -> list[BasePermission]:
         return [import_string(path)() for path in settings.API_PERMISSION_CLASSES]
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """After authentication and permissions: a body of any other type than JSON is a
+        415 (malformed JSON a 400), also for the actions that read none. Else a page's
+        ``<form enctype="text/plain">`` could run a job with a browser's Basic credentials,
+        and the browsable API would fail rendering the answer (it reads the body)."""
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        if request.method in ("POST", "PUT", "PATCH"):
+            request.data  # noqa: B018 - parsed for its refusal
+
 
 class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: ignore[type-arg]
     """Jobs: the rows that are the schedule. Writes are validated like the admin's form."""
