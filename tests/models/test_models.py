@@ -45,6 +45,31 @@ def test_run_now_works_for_paused_and_manual_only_jobs() -> None:
     assert paused.run_now().status == manual.run_now().status == "scheduled"
 
 
+def test_fires_at_once_is_a_write_that_makes_the_job_due_now() -> None:
+    """Issue 20, item 3: the line between scheduling a job and running it now is whether
+    the write makes it due at once, as its own next fire time says."""
+    now = timezone.now()
+    past, future = now - timedelta(minutes=1), now + timedelta(minutes=1)
+    assert job(cron="", run_at=past).fires_at_once(now)
+    assert job(cron="", run_at=now).fires_at_once(now)
+    assert not job(cron="", run_at=future).fires_at_once(now)
+    assert not job(cron="* * * * * *").fires_at_once(now)  # next second: scheduled
+    assert not job(cron="", interval=timedelta(seconds=1), start_at=past).fires_at_once(now)
+    assert not job(cron="").fires_at_once(now)  # manual only
+    assert not job(cron="", run_at=past, enabled=False).fires_at_once(now)
+    once = job(cron="", run_at=future)
+    once.save()
+    once.description = "edited"
+    assert not once.fires_at_once(future + timedelta(hours=1))  # overdue, but not by this
+    once.run_at = past
+    assert once.fires_at_once(now)
+    paused = job(name="paused", cron="", run_at=past, enabled=False)
+    paused.save()
+    paused.enabled = True  # resuming a one-off whose time has passed fires nothing
+    assert not paused.fires_at_once(now)
+    assert not job(cron="", run_at=past, end_at=now - timedelta(hours=1)).fires_at_once(now)
+
+
 def test_due_uses_the_database_clock_and_orders_earliest_first() -> None:
     now = timezone.now()
     Job.objects.bulk_create([job(name=name) for name in "abcd"])

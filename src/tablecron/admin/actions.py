@@ -3,7 +3,8 @@ right when it commits; Django's own "delete selected" unschedules too (the rows 
 their runs stay with ``job`` set to null).
 
 Running now needs ``run_job``; pausing and resuming ``pause_job`` or ``change_job``
-(``JobAdmin.has_run_permission()``, ``has_pause_permission()``); duplicating ``add_job``.
+(``JobAdmin.has_run_permission()``, ``has_pause_permission()``); duplicating ``add_job``,
+and ``run_job`` too for a copy that would be due at once.
 """
 
 from __future__ import annotations
@@ -36,17 +37,22 @@ def copy_name(name: str, taken: set[str]) -> str:
     raise AssertionError("unreachable")  # pragma: no cover - count() never ends
 
 
-def duplicate_job(job: Job) -> Job:
-    """A copy of the job under a new name, saved like any new row (so it is scheduled)."""
-    stem = job.name[: NAME_LENGTH - len(" (copy 999)")]
-    taken = set(Job.objects.filter(name__startswith=stem).values_list("name", flat=True))
-    copy = Job(
+def copy_of(job: Job) -> Job:
+    """An unsaved copy of the job's editable fields: a new row once saved."""
+    return Job(
         **{
             field.attname: getattr(job, field.attname)
             for field in Job._meta.concrete_fields
             if field.editable and not field.primary_key
         }
     )
+
+
+def duplicate_job(job: Job) -> Job:
+    """A copy of the job under a new name, saved like any new row (so it is scheduled)."""
+    stem = job.name[: NAME_LENGTH - len(" (copy 999)")]
+    taken = set(Job.objects.filter(name__startswith=stem).values_list("name", flat=True))
+    copy = copy_of(job)
     copy.name = copy_name(job.name, taken)
     copy.save()
     return copy
@@ -100,8 +106,22 @@ def resume(
 def duplicate(
     modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
 ) -> None:
+    jobs = list(queryset.order_by("name"))
+    # A copy of a one-off whose time has passed is due at once: it would run now.
+    firing = [job.name for job in jobs if copy_of(job).fires_at_once()]
+    if firing and not modeladmin.has_run_permission(request):  # type: ignore[attr-defined]
+        modeladmin.message_user(
+            request,
+            _(
+                "Nothing was duplicated: a copy of %(names)s would run now (its run time has "
+                "come), and you may not run jobs now."
+            )
+            % {"names": ", ".join(f"“{name}”" for name in firing)},
+            messages.ERROR,
+        )
+        return
     with transaction.atomic(), audit.action("duplicate"):
-        copies = [duplicate_job(job) for job in queryset.order_by("name")]
+        copies = [duplicate_job(job) for job in jobs]
     modeladmin.message_user(
         request,
         ngettext(

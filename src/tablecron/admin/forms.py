@@ -111,6 +111,10 @@ class JobForm(forms.ModelForm):  # type: ignore[type-arg]
         help_text=_("A manual-only job runs when someone starts it with “Run now”."),
     )
 
+    # Whether the person may run jobs now (``run_job``): a job this form makes due at once
+    # runs now. JobAdmin.get_form() sets it for the request; no one may, unless told.
+    may_run = False
+
     class Media:
         js = ["tablecron/job_form.js"]
 
@@ -180,6 +184,17 @@ class JobForm(forms.ModelForm):  # type: ignore[type-arg]
         if used in self.fields and used not in self.errors and cleaned.get(used) in ("", None):
             self.add_error(used, MISSING[kind])
         return cleaned
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]  # the model's validation, on self.instance
+        if not self.may_run and self.instance.fires_at_once():
+            self.add_error(
+                "run_at" if "run_at" in self.fields and self.instance.run_at else None,
+                _(
+                    "This time has come: saving would run the job now, and you may not run "
+                    "jobs now. Choose a later time."
+                ),
+            )
 
     def schedule_values(self) -> tuple[dict[str, Any], dict[str, list[str]]]:
         """The schedule fields as typed, each parsed by its own form field, with the other

@@ -214,6 +214,14 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
         pause = f"{self.opts.app_label}.pause_job"
         return request.user.has_perm(pause) or self.has_change_permission(request)
 
+    def get_form(
+        self, request: HttpRequest, obj: Job | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        if issubclass(form, JobForm):  # a class made for this request
+            form.may_run = self.has_run_permission(request)
+        return form
+
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
         fieldsets = list(super().get_fieldsets(request, obj))
         return [*fieldsets, self.state_fieldset] if obj is not None else fieldsets

@@ -627,6 +627,20 @@ class Job(models.Model):
             after = min(after, self.run_at - timedelta(microseconds=1))
         return schedule.next_after(after)
 
+    def fires_at_once(self, now: datetime | None = None) -> bool:
+        """Whether saving the job as it is now makes it due at once: its schedule changed
+        (or it is new) and its next fire time, as the write would compute it, is at or
+        before ``now`` (a one-off whose ``run_at`` has come). Such a write runs the job as
+        "run now" does, so the admin and the API ask for ``run_job`` for it. An invalid
+        schedule fires nothing (its validation says why)."""
+        now = now or timezone.now()
+        saved = copy.copy(self)  # as saving the edits would leave it, without saving them
+        try:
+            rescheduled = saved._reschedule(self.schedule_changes(), now)
+        except ValidationError:
+            return False
+        return rescheduled and saved.next_run_at is not None and saved.next_run_at <= now
+
     def upcoming(self, count: int = 5, now: datetime | None = None) -> list[datetime]:
         """The next ``count`` fire times, for a saved or an unsaved (or edited) job."""
         schedule = self.get_schedule()

@@ -161,15 +161,19 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             }
             if owned:
                 raise serializers.ValidationError(owned)
-        # A copy: a refused update must leave the instance as it was loaded.
-        job = copy.copy(self.instance) if self.instance is not None else Job()
-        for name, value in attrs.items():
-            setattr(job, name, value)
         try:
-            job.full_clean()
+            self.as_saved(attrs).full_clean()
         except DjangoValidationError as exc:
             raise model_errors(exc) from None
         return attrs
+
+    def as_saved(self, attrs: dict[str, Any]) -> Job:
+        """The job as writing ``attrs`` would save it, unsaved: a copy, since a refused
+        update must leave the instance as it was loaded."""
+        job = copy.copy(self.instance) if self.instance is not None else Job()
+        for name, value in attrs.items():
+            setattr(job, name, value)
+        return job
 
     def create(self, validated_data: dict[str, Any]) -> Job:
         job = Job(**validated_data)

@@ -19,7 +19,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import BasePagination, CursorPagination, PageNumberPagination
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import BasePermission
@@ -162,12 +162,37 @@ class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: 
         return audit.acting(self.request.user, "api", action)
 
     def perform_create(self, serializer: BaseSerializer[Job]) -> None:
+        self.check_fires_at_once(serializer)
         with self.acting():
             super().perform_create(serializer)
 
     def perform_update(self, serializer: BaseSerializer[Job]) -> None:
+        self.check_fires_at_once(serializer)
         with self.acting():
             super().perform_update(serializer)
+
+    def check_fires_at_once(self, serializer: BaseSerializer[Job]) -> None:
+        """A write that makes the job due at once (``Job.fires_at_once()``) runs it now:
+        it needs what ``run`` needs. Else ``run_at`` set to now would run a job for
+        someone who may edit jobs but not run them."""
+        assert isinstance(serializer, serializers.JobSerializer)
+        if serializer.as_saved(serializer.validated_data).fires_at_once() and not self.may("run"):
+            raise PermissionDenied(
+                _(
+                    "This makes the job due at once (its run time has come), which runs it "
+                    "now: that needs the permission to run jobs now. Choose a later time."
+                )
+            )
+
+    def may(self, action: str) -> bool:
+        """Whether the request's user may take ``action`` on this view, as the
+        permission classes judge it."""
+        taking = self.action
+        self.action = action
+        try:
+            return all(p.has_permission(self.request, self) for p in self.get_permissions())
+        finally:
+            self.action = taking
 
     def perform_destroy(self, instance: Job) -> None:
         with self.acting():
