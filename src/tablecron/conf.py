@@ -77,6 +77,7 @@ KEYS: dict[str, Key] = {
     "AUDIT_TRAIL": Key(True, (bool,), "True or False"),
     "OUTPUT_LIMIT": Key(65536, (int,), "a positive integer (characters)", positive=True),
     "CANCEL_GRACE": Key(5.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
+    "MANUAL_RUNS_PER_JOB": Key(3, (int,), "a positive integer", positive=True),
 }
 # Dotted paths, not classes: reading them imports nothing, so the core needs no DRF.
 DOTTED_PATH_LISTS = ("ALLOWED_TASKS", "API_PERMISSION_CLASSES")
@@ -185,6 +186,10 @@ class Settings:
     @property
     def OUTPUT_LIMIT(self) -> int:
         return int(self.get("OUTPUT_LIMIT"))
+
+    @property
+    def MANUAL_RUNS_PER_JOB(self) -> int:
+        return int(self.get("MANUAL_RUNS_PER_JOB"))
 
     @property
     def CANCEL_GRACE(self) -> float:

@@ -150,6 +150,14 @@ MATRIX: dict[str, tuple[Attempt, set[str]]] = {
         ),
         {"operator", "superuser"},
     ),
+    "action run now beside running ones": (
+        action(
+            "run_now_beside_running",
+            "job",
+            lambda rows: JobRun.objects.filter(ignore_max_instances=True).exists(),
+        ),
+        {"operator", "superuser"},
+    ),
     "action pause": (
         action("pause", "job", lambda rows: not enabled("job")(rows)),
         {"operator", "editor", "superuser"},
@@ -198,10 +206,17 @@ def test_the_job_list_offers_only_the_actions_a_role_may_take() -> None:
     offered = {}
     for role in ("viewer", "operator", "editor"):
         page = as_role(role).get(rows.url("job_changelist")).content.decode()
-        names = ("run_now", "pause", "resume", "duplicate", "delete_selected")
+        names = (
+            "run_now",
+            "run_now_beside_running",
+            "pause",
+            "resume",
+            "duplicate",
+            "delete_selected",
+        )
         offered[role] = {name for name in names if f'value="{name}"' in page}
     assert offered == {
         "viewer": set(),
-        "operator": {"run_now", "pause", "resume"},
+        "operator": {"run_now", "run_now_beside_running", "pause", "resume"},
         "editor": {"pause", "resume", "duplicate", "delete_selected"},
     }

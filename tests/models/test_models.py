@@ -8,8 +8,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import IntegrityError, connection, models, transaction
+from django.test import override_settings
 from django.utils import timezone
 
+from tablecron.exceptions import TooManyRuns
 from tablecron.models import Job, JobRun
 from tests.support.factories import ADD, YEARLY, in_future, job, next_cron
 
@@ -43,6 +45,26 @@ def test_run_now_works_for_paused_and_manual_only_jobs() -> None:
     paused = Job.objects.create(name="p", task=ADD, args=[1], cron=YEARLY, enabled=False)
     manual = Job.objects.create(name="m", task=ADD, args=[1])
     assert paused.run_now().status == manual.run_now().status == "scheduled"
+
+
+def test_run_now_is_capped_per_job_for_every_door() -> None:
+    """Issue 20, item 7: MANUAL_RUNS_PER_JOB manual runs may wait or run per job; the next
+    run_now(), rerun() included, raises TooManyRuns and adds none. Ended runs and other
+    jobs' do not count."""
+    capped = Job.objects.create(name="a", task=ADD, args=[1], cron=YEARLY)
+    other = Job.objects.create(name="b", task=ADD, args=[1], cron=YEARLY)
+    with override_settings(TABLECRON={"MANUAL_RUNS_PER_JOB": 2}):
+        first = capped.run_now()
+        capped.run_now(ignore_max_instances=True)
+        with pytest.raises(TooManyRuns) as refused:
+            capped.run_now()
+        assert "“a” was not run: it has 2 manual runs waiting or running" in str(refused.value)
+        with pytest.raises(TooManyRuns):
+            first.rerun()
+        other.run_now()
+        JobRun.objects.filter(pk=first.pk).update(status="succeeded")
+        assert first.rerun().rerun_of == first
+    assert capped.runs.count() == 3
 
 
 def test_fires_at_once_is_a_write_that_makes_the_job_due_now() -> None:

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from tablecron import audit
+from tablecron.exceptions import TooManyRuns
 from tablecron.models import Job
 
 NAME_LENGTH = Job._meta.get_field("name").max_length or 200
@@ -62,20 +63,47 @@ def duplicate_job(job: Job) -> Job:
 def run_now(
     modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
 ) -> None:
-    jobs = list(queryset)
+    """A manual run of each job; each waits while its job's max_instances runs run."""
+    _run_now(modeladmin, request, queryset, ignore_max_instances=False)
+
+
+@admin.action(description=_("Run selected jobs now, beside running ones"), permissions=["run"])
+def run_now_beside_running(
+    modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
+) -> None:
+    """A manual run of each job that starts even while max_instances runs run."""
+    _run_now(modeladmin, request, queryset, ignore_max_instances=True)
+
+
+def _run_now(
+    modeladmin: admin.ModelAdmin[Job],
+    request: HttpRequest,
+    queryset: QuerySet[Job],
+    *,
+    ignore_max_instances: bool,
+) -> None:
+    started, refused = 0, []
     with audit.action("run_now"):
-        for job in jobs:
-            job.run_now()
-    modeladmin.message_user(
-        request,
-        ngettext(
-            "%(count)d job will run shortly.",
-            "%(count)d jobs will run shortly.",
-            len(jobs),
+        for job in queryset:
+            try:
+                job.run_now(ignore_max_instances=ignore_max_instances)
+            except TooManyRuns as exc:
+                refused.append(exc.message)
+            else:
+                started += 1
+    if started:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%(count)d job will run shortly.",
+                "%(count)d jobs will run shortly.",
+                started,
+            )
+            % {"count": started},
+            messages.SUCCESS,
         )
-        % {"count": len(jobs)},
-        messages.SUCCESS,
-    )
+    for message in refused:
+        modeladmin.message_user(request, message, messages.ERROR)
 
 
 @admin.action(description=_("Pause selected jobs"), permissions=["pause"])

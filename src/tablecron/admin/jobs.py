@@ -134,7 +134,13 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
     # Django counts the whole table a second time for "N results (M total)"; one count
     # is enough, and on InnoDB each costs a scan.
     show_full_result_count = False
-    actions = [actions.run_now, actions.pause, actions.resume, actions.duplicate]
+    actions = [
+        actions.run_now,
+        actions.run_now_beside_running,
+        actions.pause,
+        actions.resume,
+        actions.duplicate,
+    ]
     readonly_fields = [
         "upcoming",
         "next_run_column",

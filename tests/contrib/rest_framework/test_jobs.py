@@ -185,6 +185,25 @@ def test_run_adds_a_manual_run_and_leaves_the_schedule(api: APIClient) -> None:
     assert Job.objects.get().next_run_at == saved.next_run_at
 
 
+def test_run_stops_at_the_manual_runs_a_job_may_have(api: APIClient) -> None:
+    """Issue 20, item 7: 16 POSTs of run/ on a max_instances=1 job all ran at once. At
+    most MANUAL_RUNS_PER_JOB (3) manual runs wait or run; beyond, 409 with the reason."""
+    saved = job()
+    saved.save()
+    answers = [api.post(detail(saved, "run")).status_code for _ in range(5)]
+    assert answers == [202, 202, 202, 409, 409]
+    refused = api.post(detail(saved, "run"), {"ignore_max_instances": True}, format="json")
+    assert refused.status_code == 409
+    assert "MANUAL_RUNS_PER_JOB" in refused.json()["detail"]
+    assert JobRun.objects.count() == 3
+    JobRun.objects.update(status=RunStatus.SUCCEEDED)  # they ended: room again
+    beside = api.post(detail(saved, "run"), {"ignore_max_instances": True}, format="json")
+    assert beside.status_code == 202
+    assert JobRun.objects.get(pk=beside.json()["id"]).ignore_max_instances
+    bad = api.post(detail(saved, "run"), {"ignore_max_instances": [1]}, format="json")
+    assert (bad.status_code, list(bad.json())) == (400, ["ignore_max_instances"])
+
+
 def test_pause_and_resume(api: APIClient) -> None:
     saved = job()
     saved.save()

@@ -69,6 +69,8 @@ def matrix(job_id: int, run_id: int) -> list[tuple[str, str, Any, set[str]]]:
         # Running now is its own permission: editing a job does not grant it, nor may an
         # edit make the job due at once (issue 20, item 3).
         ("post", f"{one}run/", None, {"operator", "superuser"}),
+        # ... and so is starting a run beside the job's running ones (item 7).
+        ("post", f"{one}run/", {"ignore_max_instances": True}, {"operator", "superuser"}),
         ("patch", one, once, {"editor", "superuser"}),
         ("patch", one, at_once, {"superuser"}),
         ("put", one, {"name": "job", "task": ADD, "args": [2], **at_once}, {"superuser"}),

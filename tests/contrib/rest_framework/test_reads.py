@@ -344,7 +344,12 @@ def test_the_schema_documents_actions_and_filters(api: APIClient) -> None:
     schema = api.get("/api/schema/", {"format": "json"}).json()
     paths, components = schema["paths"], schema["components"]["schemas"]
     run = paths["/api/jobs/{id}/run/"]["post"]
-    assert "requestBody" not in run
+    body = run["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert body.endswith("/ManualRunRequest")
+    assert "required" not in run["requestBody"] or not run["requestBody"]["required"]
+    assert components["ManualRunRequest"]["properties"]["ignore_max_instances"]["type"] == (
+        "boolean"
+    )
     assert run["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/JobRun"
     )
@@ -379,7 +384,7 @@ def test_the_schema_documents_actions_and_filters(api: APIClient) -> None:
         ("/api/jobs/{id}/", "get", ["200", "401", "403", "404"]),
         ("/api/jobs/{id}/", "patch", ["200", "400", "401", "403", "404", "415"]),
         ("/api/jobs/{id}/", "delete", ["204", "401", "403", "404"]),
-        ("/api/jobs/{id}/run/", "post", ["202", "401", "403", "404", "415"]),
+        ("/api/jobs/{id}/run/", "post", ["202", "400", "401", "403", "404", "409", "415"]),
         ("/api/jobs/{id}/pause/", "post", ["200", "401", "403", "404", "415"]),
         ("/api/jobs/{id}/upcoming/", "get", ["200", "400", "401", "403", "404"]),
         ("/api/runs/", "get", ["200", "400", "401", "403", "404"]),

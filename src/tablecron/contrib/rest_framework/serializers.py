@@ -258,6 +258,18 @@ class JobRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         return None if running is None else running.total_seconds()
 
 
+class ManualRunSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """The body of ``jobs/{id}/run/``: optional."""
+
+    ignore_max_instances = serializers.BooleanField(
+        default=False,
+        help_text=_(
+            "Start the run even while the job's max_instances runs are running; by default "
+            "it waits for one of them to end."
+        ),
+    )
+
+
 class TaskParameterSerializer(serializers.Serializer):  # type: ignore[type-arg]
     name = serializers.CharField()
     kind = serializers.ChoiceField(choices=PARAMETER_KINDS)

@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import BasePagination, CursorPagination, PageNumberPagination
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import BasePermission
@@ -34,9 +34,9 @@ from tablecron import audit
 from tablecron.conf import settings
 from tablecron.contrib.rest_framework import serializers
 from tablecron.contrib.rest_framework.filters import JobFilter, JobRunFilter
-from tablecron.contrib.rest_framework.openapi import AutoSchema
+from tablecron.contrib.rest_framework.openapi import AutoSchema, ErrorSerializer
 from tablecron.contrib.rest_framework.parsers import JSONParser
-from tablecron.exceptions import UnknownTask
+from tablecron.exceptions import TooManyRuns, UnknownTask
 from tablecron.models import Job, JobRun
 from tablecron.registry import tasks
 
@@ -143,6 +143,14 @@ class TablecronAPIMixin:
             request.data  # noqa: B018 - parsed for its refusal
 
 
+class Conflict(APIException):
+    """The request cannot be carried out in the resource's present state (409)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("The job cannot do that now.")
+    default_code = "conflict"
+
+
 class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: ignore[type-arg]
     """Jobs: the rows that are the schedule. Writes are validated like the admin's form."""
 
@@ -199,18 +207,32 @@ class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: 
             super().perform_destroy(instance)
 
     @document(
-        request=None,
-        responses={202: serializers.JobRunSerializer},
+        request=serializers.ManualRunSerializer,
+        responses={
+            202: serializers.JobRunSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                _("The job has MANUAL_RUNS_PER_JOB manual runs waiting or running already."),
+            ),
+        },
         summary=_("Run the job once, now"),
         description=_(
-            "Adds a manual run that a scheduler starts within a second; the schedule does "
-            "not move. Answers 202 with the run, to follow at runs/{id}/."
+            "Adds a manual run that a scheduler starts within a second, or once one of the "
+            "job's max_instances runs has ended (unless ignore_max_instances); the schedule "
+            "does not move. Answers 202 with the run, to follow at runs/{id}/; 409 when the "
+            "job has MANUAL_RUNS_PER_JOB manual runs waiting or running already."
         ),
     )
     @action(detail=True, methods=["post"])
     def run(self, request: Request, pk: str | None = None) -> Response:
-        with self.acting("run_now"):
-            job_run = self.get_object().run_now()
+        job = self.get_object()
+        body = serializers.ManualRunSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            with self.acting("run_now"):
+                job_run = job.run_now(**body.validated_data)
+        except TooManyRuns as exc:
+            raise Conflict(exc.message) from None
         data = serializers.JobRunSerializer(job_run, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
