@@ -32,7 +32,7 @@ from tablecron.conf import settings
 from tablecron.exceptions import WebhookRefused
 from tablecron.models import Job, JobRun, RunStatus
 from tablecron.models.run import FAILING, AlertState
-from tablecron.validators import email_list
+from tablecron.validators import allowed_email, email_list
 
 logger = logging.getLogger("tablecron")
 
@@ -157,9 +157,23 @@ def _notice(row: dict[str, Any], state: str, now: datetime) -> Notice:
         last_success_at=row["last_success_at"],
         alert_after=row["alert_after"],
         error=error,
-        emails=tuple(email_list(row["notify_emails"])),
+        emails=tuple(_recipients(row)),
         webhook=row["notify_webhook"],
     )
+
+
+def _recipients(row: dict[str, Any]) -> list[str]:
+    """The job's addresses in the domains notifications may go to; one written past
+    validation (``QuerySet.update()``, SQL) to another domain is left out, and said."""
+    addresses = email_list(row["notify_emails"])
+    allowed = [address for address in addresses if allowed_email(address)]
+    if len(allowed) < len(addresses):
+        logger.warning(
+            "tablecron: not e-mailing %s about job %r: outside NOTIFY_EMAIL_DOMAINS",
+            ", ".join(sorted(set(addresses) - set(allowed))),
+            row["name"],
+        )
+    return allowed
 
 
 # -- delivery --------------------------------------------------------------------------

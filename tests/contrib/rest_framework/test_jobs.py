@@ -204,6 +204,18 @@ def test_run_stops_at_the_manual_runs_a_job_may_have(api: APIClient) -> None:
     assert (bad.status_code, list(bad.json())) == (400, ["ignore_max_instances"])
 
 
+@override_settings(TABLECRON={"NOTIFY_EMAIL_DOMAINS": ["example.com"]})
+def test_recipients_outside_the_allowed_domains_are_a_field_error(api: APIClient) -> None:
+    answer = api.post(JOBS, {**VALID, "notify_emails": "a@evil.org"}, format="json")
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "notify_emails": ["Notifications go to addresses at example.com only; these are not: "
+                          "a@evil.org."]
+    }  # fmt: skip
+    created = api.post(JOBS, {**VALID, "notify_emails": "a@example.com"}, format="json")
+    assert created.status_code == 201
+
+
 def test_pause_and_resume(api: APIClient) -> None:
     saved = job()
     saved.save()
