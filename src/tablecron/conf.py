@@ -78,6 +78,9 @@ KEYS: dict[str, Key] = {
     "OUTPUT_LIMIT": Key(65536, (int,), "a positive integer (characters)", positive=True),
     "CANCEL_GRACE": Key(5.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
     "MANUAL_RUNS_PER_JOB": Key(3, (int,), "a positive integer", positive=True),
+    "SENSITIVE_KEYS": Key(
+        (), (list, tuple), "a list of words that mark an argument's key as holding a secret"
+    ),
     "NOTIFY_EMAIL_DOMAINS": Key(
         (), (list, tuple), "a list of domains that notification e-mails may go to (empty: any)"
     ),
@@ -89,6 +92,7 @@ STRING_LISTS = (
     "MANAGEMENT_COMMANDS",
     "WEBHOOK_ALLOWED_HOSTS",
     "NOTIFY_EMAIL_DOMAINS",
+    "SENSITIVE_KEYS",
 )
 
 
@@ -214,6 +218,10 @@ class Settings:
     @property
     def NOTIFY_QUIET_PERIOD(self) -> timedelta:
         return timedelta(seconds=_seconds(self.get("NOTIFY_QUIET_PERIOD")))
+
+    @property
+    def SENSITIVE_KEYS(self) -> tuple[str, ...]:
+        return tuple(self.get("SENSITIVE_KEYS"))
 
     @property
     def NOTIFY_EMAIL_DOMAINS(self) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from tablecron.admin.actions import copy_name
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger, SchedulerInstance
-from tests.support.factories import ADD, YEARLY, job
+from tests.support.factories import ADD, YEARLY, T, job, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -219,6 +219,26 @@ def test_run_now_stops_at_the_manual_runs_a_job_may_have(admin_client: Client) -
         False,
         True,
     ]
+
+
+def test_viewers_do_not_see_secrets() -> None:
+    """Issue 20, item 8: the read-only job page showed a viewer the job's arguments and
+    webhook URL whole; values under keys that look secret and the webhook past its host
+    are masked for anyone who may not change the job."""
+    secret = {"user": "ops", "password": "hunter2"}
+    webhook = "https://hooks.slack.com/services/T0/B0/XYZSECRET"
+    saved = job(task=T + "async_noop", args=[], kwargs=secret, notify_webhook=webhook)
+    saved.save()
+    page = reverse("admin:tablecron_job_change", args=[saved.pk])
+    viewer = signed_in(Client(), "viewer", ["view_job"]).get(page).content.decode()
+    assert "hunter2" not in viewer
+    assert "XYZSECRET" not in viewer
+    assert "********" in viewer
+    assert "ops" in viewer
+    editor = signed_in(Client(), "editor", ["view_job", "change_job"]).get(page)
+    assert "hunter2" in editor.content.decode()
+    assert "XYZSECRET" in editor.content.decode()
+    assert Job.objects.get().kwargs == secret  # shown masked, never stored so
 
 
 def test_duplicate_gives_unique_names_and_schedules_the_copies(admin_client: Client) -> None:

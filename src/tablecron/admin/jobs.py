@@ -48,6 +48,7 @@ from tablecron.models import CodeStatus, Job, JobRun, SchedulerInstance
 from tablecron.models.job import SCHEDULE_FIELDS
 from tablecron.models.scheduler import Role
 from tablecron.registry import tasks
+from tablecron.secrets import ARGUMENT_FIELDS, URL_FIELDS, mask_field
 
 UPCOMING_COUNT = 5
 
@@ -227,6 +228,17 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
         if issubclass(form, JobForm):  # a class made for this request
             form.may_run = self.has_run_permission(request)
         return form
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Job | None:
+        """The job; for a person who may not change it, with its secrets masked (it is
+        only shown: the admin refuses their saves)."""
+        job = super().get_object(request, object_id, from_field)
+        if job is not None and not self.has_change_permission(request, job):
+            for name in (*ARGUMENT_FIELDS, *URL_FIELDS):
+                setattr(job, name, mask_field(name, getattr(job, name)))
+        return job
 
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
         fieldsets = list(super().get_fieldsets(request, obj))

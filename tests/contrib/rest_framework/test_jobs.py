@@ -24,7 +24,7 @@ from tablecron.contrib.rest_framework.serializers import JobSerializer
 from tablecron.describe import describe_schedule
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
 from tests.support.bad_inputs import BAD_INPUTS
-from tests.support.factories import ADD, YEARLY, in_future, job, next_cron, signed_in
+from tests.support.factories import ADD, YEARLY, T, in_future, job, next_cron, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -214,6 +214,27 @@ def test_recipients_outside_the_allowed_domains_are_a_field_error(api: APIClient
     }  # fmt: skip
     created = api.post(JOBS, {**VALID, "notify_emails": "a@example.com"}, format="json")
     assert created.status_code == 201
+
+
+def test_viewers_do_not_see_secrets(api: APIClient) -> None:
+    """Issue 20, item 8: a viewer read job arguments and webhook URLs, tokens included.
+    Values under keys that look secret and the webhook past its host are masked for
+    anyone who may not change jobs; an editor sees them, to edit them."""
+    secret = {"user": "ops", "password": "hunter2", "nested": {"api_key": "k-1"}}
+    webhook = "https://hooks.slack.com/services/T0/B0/XYZSECRET"
+    saved = job(task=T + "async_noop", args=[], kwargs=secret, notify_webhook=webhook)
+    saved.save()
+    masked = {"user": "ops", "password": "********", "nested": {"api_key": "********"}}
+    for role, codenames in (("viewer", ["view_job"]), ("operator", ["view_job", "run_job"])):
+        client = signed_in(APIClient(), role, codenames)
+        for shown in (client.get(detail(saved)).json(), client.get(JOBS).json()["results"][0]):
+            assert (shown["kwargs"], shown["notify_webhook"]) == (
+                masked,
+                "https://hooks.slack.com/********",
+            )
+    editor = signed_in(APIClient(), "editor", ["view_job", "change_job"])
+    shown = editor.get(detail(saved)).json()
+    assert (shown["kwargs"], shown["notify_webhook"]) == (secret, webhook)
 
 
 def test_pause_and_resume(api: APIClient) -> None:

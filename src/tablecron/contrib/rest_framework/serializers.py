@@ -26,6 +26,7 @@ from tablecron.contrib.rest_framework.fields import (
 )
 from tablecron.describe import describe_schedule
 from tablecron.models import CodeStatus, Job, JobRun, RunStatus
+from tablecron.secrets import ARGUMENT_FIELDS, URL_FIELDS, mask_field
 
 # At most this many upcoming fire times per request: each one is computed on the spot.
 MAX_UPCOMING = 100
@@ -126,6 +127,22 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
     def get_schedule_description(self, job: Job) -> str:
         return describe_schedule(job)
+
+    def to_representation(self, instance: Job) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(instance)
+        if not self.reveals_secrets():
+            for name in (*ARGUMENT_FIELDS, *URL_FIELDS):
+                if name in data:
+                    data[name] = mask_field(name, data[name])
+        return data
+
+    def reveals_secrets(self) -> bool:
+        """Whether the request's user sees secret-looking values: one who may change jobs
+        (``change_job``), or code that serializes without a request."""
+        request = self.context.get("request")
+        if request is None:
+            return True
+        return bool(request.user and request.user.has_perm("tablecron.change_job"))
 
     def get_fields(self) -> dict[str, serializers.Field]:  # type: ignore[type-arg]
         fields = super().get_fields()
