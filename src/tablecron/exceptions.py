@@ -64,6 +64,11 @@ class WebhookRefused(WebhookFailed):
     """tablecron will not POST there: an internal address, or a redirect (not retried)."""
 
 
+class WebhookRejected(WebhookFailed):
+    """The receiver refused the notice for good: a 4xx answer other than 408 and 429 (a
+    revoked URL's 404, say). Not retried: the same request would be refused again."""
+
+
 class ImportSourceError(TablecronError):
     """``manage.py tablecron import`` cannot read the source it was given."""
 
