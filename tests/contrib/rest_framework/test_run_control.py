@@ -95,8 +95,10 @@ def test_a_run_that_has_not_ended_says_so(api: APIClient) -> None:
     }
 
 
-@pytest.mark.parametrize("offset", ["-1", "abc", "1.5", "1e3"])
-def test_an_offset_that_is_no_whole_number_from_0_is_a_400(api: APIClient, offset: str) -> None:
+@pytest.mark.parametrize("offset", ["-1", "abc", "1.5", "1e3", "", ["1", "2"], ["x", ""]])
+def test_an_offset_that_is_not_one_whole_number_from_0_is_a_400(
+    api: APIClient, offset: str | list[str]
+) -> None:
     run = ran("chatty", "hi", 1)
     response = api.get(detail(run, "output"), {"offset": offset})
     assert response.status_code == 400

@@ -28,7 +28,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.schemas.inspectors import ViewInspector
-from rest_framework.serializers import BaseSerializer
+from rest_framework.serializers import BaseSerializer, Serializer
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
@@ -102,6 +102,23 @@ def document(**kwargs: Any) -> Callable[[_View], _View]:
         return extend_schema(**kwargs)(method)
 
     return decorate
+
+
+def read_query(request: Request, serializer_class: type[Serializer[Any]]) -> dict[str, Any]:
+    """The query parameters that ``serializer_class`` declares, validated by it. Each is
+    given at most once, and an empty one is refused like any value that is not one: DRF
+    would read the last of repeated values, and an empty one as absent, where the schema
+    says one integer."""
+    data: dict[str, str] = {}
+    for name in serializer_class().get_fields():
+        values = request.query_params.getlist(name)
+        if len(values) > 1:
+            raise ValidationError({name: [_("Give this parameter once.")]})
+        if values:
+            data[name] = values[0]
+    query = serializer_class(data=data)
+    query.is_valid(raise_exception=True)
+    return dict(query.validated_data)
 
 
 def _pagination(default: type[BasePagination]) -> type[BasePagination]:
@@ -215,9 +232,8 @@ class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: 
     )
     @action(detail=True, methods=["get"], filter_backends=[])
     def upcoming(self, request: Request, pk: str | None = None) -> Response:
-        query = serializers.CountSerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        upcoming = self.get_object().upcoming(query.validated_data["count"])
+        count = read_query(request, serializers.CountSerializer)["count"]
+        upcoming = self.get_object().upcoming(count)
         return Response(serializers.UpcomingSerializer({"upcoming": upcoming}).data)
 
 
@@ -250,11 +266,10 @@ class JobRunViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ReadOnlyModelViewSet)
     )
     @action(detail=True, methods=["get"], filter_backends=[])
     def output(self, request: Request, pk: str | None = None) -> Response:
-        query = serializers.OutputQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        offset = read_query(request, serializers.OutputQuerySerializer)["offset"]
         # The status first: a run that has ended wrote the rest of its output with it.
         run = self.get_object()
-        piece = RunOutput.objects.using(run._state.db).read(run.pk, query.validated_data["offset"])
+        piece = RunOutput.objects.using(run._state.db).read(run.pk, offset)
         answer = {**piece._asdict(), "status": run.status, "finished": run.status not in ACTIVE}
         return Response(serializers.RunOutputSerializer(answer).data)
 
