@@ -184,3 +184,11 @@ async def async_until_cancelled(seconds: float) -> str:
     print("started", flush=True)
     await asyncio.sleep(seconds)
     return "not stopped"
+
+
+@tablecron.register
+def fail_loudly(lines: int) -> None:
+    """Print ``lines`` numbered lines, then raise."""
+    for n in range(lines):
+        print(f"line {n}")
+    raise RuntimeError("after the lines")
