@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from tablecron.db import db_now
 from tablecron.executors.immediate import ImmediateExecutor
-from tablecron.models import Job, JobRun
+from tablecron.models import Job, JobRun, RunOutput
 from tablecron.retention import Pruner
 from tablecron.scheduler import Scheduler
 from tablecron.sql import statements
@@ -131,3 +131,19 @@ def test_a_running_scheduler_prunes_from_its_own_thread() -> None:
     assert not loop.is_alive()
     assert scheduler._pruning is not None
     assert not scheduler._pruning.is_alive()
+
+
+@override_settings(TABLECRON={"RUN_RETENTION": 10 * DAY})
+def test_a_pruned_run_takes_its_output_with_it() -> None:
+    owner = job()
+    owner.save()
+    now = db_now()
+    add_runs(owner, ["succeeded", "failed"], now - 20 * DAY)
+    add_runs(owner, ["succeeded"], now - DAY)
+    for run in JobRun.objects.all():
+        RunOutput.objects.bulk_create(
+            RunOutput(run=run, offset=offset, text="x" * 10) for offset in (0, 10, 50)
+        )
+    assert Pruner().prune(db_now()).total == 2
+    (kept,) = JobRun.objects.all()
+    assert list(RunOutput.objects.values_list("run", flat=True).distinct()) == [kept.pk]

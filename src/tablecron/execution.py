@@ -276,6 +276,7 @@ def execute(
     worker: str = "",
     engine_id: str = "",
     timeouts: tuple[type[BaseException], ...] = (),
+    stop: Callable[[Claim], object] | None = None,
 ) -> str | None:
     """Execute ``claim`` in this thread and hand its outcome to ``write`` (which returns
     False if the run had ended meanwhile, at its timeout, say); returns the
@@ -284,6 +285,8 @@ def execute(
     ``worker`` and ``engine_id``: who starts the run, if not the scheduler that holds it
     (a worker of an out-of-process executor), and the engine's id of the message.
     ``timeouts``: the engine's exceptions that mean the run hit its time limit.
+    ``stop``: called (from another thread) when someone cancels the run, beside telling
+    the task (``cancel_requested()``; an ``async def`` task is cancelled).
     Connections are checked before each run (not after too: the next run's check, or
     the thread's end, deals with what this one left).
     """
@@ -305,14 +308,24 @@ def execute(
         )
         send(run_started, claim)
         with Running(claim.run_id) as running:
+            if stop is not None:
+                running.on_cancel(lambda: stop(claim))
             status, result, error = _outcome(claim, running, (TimeoutError, *timeouts))
-            if running.cancelled.is_set() and status != RunStatus.TIMED_OUT:
-                status, error = RunStatus.CANCELLED, cancelled_error(running.cancelled_by)
-            output = running.output.take(final=True)
+            if running.cancelled and status != RunStatus.TIMED_OUT:
+                status, error = RunStatus.CANCELLED, cancelled_error(_cancelled_by(running))
+            output = running.take(final=True)
         write(Outcome(claim, status, started_at, timezone.now(), result, error, output=output))
         return status
     finally:
         _current.reset(token)
+
+
+def _cancelled_by(running: RunContext) -> str:
+    """Who asked to cancel the run: its process was told without a name (a signal)."""
+    if running.cancelled_by:
+        return running.cancelled_by
+    asked = JobRun.objects.filter(pk=running.run_id).values_list("cancel_requested_by", flat=True)
+    return asked.first() or ""
 
 
 def call(task: RegisteredTask, claim: Claim, running: RunContext | None = None) -> Any:
@@ -362,7 +375,7 @@ def _outcome(
     try:
         value = call(tasks.get(claim.task), claim, running)
     except (asyncio.CancelledError, RunCancelled):
-        if not running.cancelled.is_set():
+        if not running.cancelled:
             raise  # not ours: the engine's (a worker's warm shutdown, say)
         return RunStatus.CANCELLED, None, ""
     except RefusedTask as exc:

@@ -20,11 +20,11 @@ between is dropped as it goes, and the reader marks the gap.
 from __future__ import annotations
 
 import contextvars
-import io
 import logging
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TextIO
@@ -62,26 +62,34 @@ class Taken(NamedTuple):
 
 class Output:
     """One run's output in this process, not yet written: the head as it comes, then a
-    window over the tail. Thread-safe: a task's threads may all write."""
+    window over the tail. Thread-safe: a task's threads may all write. Each line costs
+    the same however much was written before it (the tail's window slides, in order)."""
 
     def __init__(self, limit: int) -> None:
         self.head = limit - limit // 2
         self.tail = limit // 2
         self.total = 0  # characters written by the task so far
-        self._pending: list[Chunk] = []
-        self._written_tail: list[Chunk] = []  # in the table, past the head: (offset, text)
+        self._head: list[str] = []  # pending text of the head, from _head_offset on
+        self._head_offset = 0
+        self._tail: deque[Chunk] = deque()  # pending lines past the head, in order
+        self._written_tail: deque[Chunk] = deque()  # in the table, past the head
         self._gone: list[int] = []  # offsets of chunks in the table that the tail left
-        self._partial: dict[str, str] = {}  # a line not yet ended, per stream
+        self._partial: dict[str, list[str]] = {}  # a line not yet ended, per stream
         self._lock = threading.Lock()
 
     def write(self, stream: str, text: str) -> None:
         with self._lock:
-            text = self._partial.pop(stream, "") + text
+            if "\n" not in text:  # print() writes its pieces one by one
+                self._partial.setdefault(stream, []).append(text)
+                return
+            if stream in self._partial:
+                text = "".join(self._partial.pop(stream)) + text
             *lines, rest = text.split("\n")
             if rest:
-                self._partial[stream] = rest
+                self._partial[stream] = [rest]
+            now = stamp()
             for line in lines:
-                self._add(f"{stamp()} {stream} {line}\n")
+                self._add(f"{now} {stream} {line}\n")
 
     def log(self, level: str, message: str) -> None:
         with self._lock:
@@ -91,70 +99,105 @@ class Output:
         offset = self.total
         self.total += len(line)
         if offset < self.head:
-            self._pending.append(Chunk(offset, line[: self.head - offset]))
+            self._head.append(line[: self.head - offset])
             line, offset = line[self.head - offset :], self.head
             if not line:
                 return
-        self._pending.append(Chunk(offset, line))
-        self._drop_before(self.total - self.tail)
-
-    def _drop_before(self, start: int) -> None:
-        """Forget the tail's chunks that end before ``start``: cut from the middle."""
-        if start <= self.head:
-            return
-        self._pending = [c for c in self._pending if c.offset < self.head or _end(c) > start]
+        self._tail.append(Chunk(offset, line))
+        start = self.total - self.tail  # what ends before it is cut from the middle
+        while self._tail and _end(self._tail[0]) <= start:
+            self._tail.popleft()
         while self._written_tail and _end(self._written_tail[0]) <= start:
-            self._gone.append(self._written_tail.pop(0).offset)
+            self._gone.append(self._written_tail.popleft().offset)
 
     def take(self, *, final: bool = False) -> Taken:
         """What to write now (contiguous text joined) and the offsets to delete. Lines
         not yet ended are taken too: the operator sees a line still being written."""
         with self._lock:
             for stream, rest in sorted(self._partial.items()):
-                self._add(f"{stamp()} {stream} {rest}\n")
+                self._add(f"{stamp()} {stream} {''.join(rest)}\n")
             self._partial.clear()
             chunks: list[Chunk] = []
-            for chunk in self._pending:
-                if chunks and _end(chunks[-1]) == chunk.offset and chunk.offset != self.head:
-                    chunks[-1] = Chunk(chunks[-1].offset, chunks[-1].text + chunk.text)
-                else:
-                    chunks.append(chunk)
-            self._pending, gone, self._gone = [], self._gone, []
+            if self._head:
+                text = "".join(self._head)
+                chunks.append(Chunk(self._head_offset, text))
+                self._head, self._head_offset = [], self._head_offset + len(text)
+            tail = _joined(self._tail)
+            self._tail.clear()
             if not final:
-                self._written_tail += [c for c in chunks if c.offset >= self.head]
-            return Taken(chunks, gone)
+                self._written_tail.extend(tail)
+            gone, self._gone = self._gone, []
+            return Taken(chunks + tail, gone)
+
+
+def _joined(lines: Iterable[Chunk]) -> list[Chunk]:
+    """Contiguous lines as one chunk each."""
+    chunks: list[Chunk] = []
+    parts: list[str] = []
+    start = end = 0
+    for line in lines:
+        if parts and line.offset != end:
+            chunks.append(Chunk(start, "".join(parts)))
+            parts = []
+        if not parts:
+            start = line.offset
+        parts.append(line.text)
+        end = _end(line)
+    if parts:
+        chunks.append(Chunk(start, "".join(parts)))
+    return chunks
 
 
 def _end(chunk: Chunk) -> int:
     return chunk.offset + len(chunk.text)
 
 
+_second: tuple[int, str] = (0, "")  # the last whole second stamped, formatted
+
+
 def stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    """Now, UTC, to the millisecond: 2026-12-07 19:30:01.123. Formatted once a second."""
+    global _second
+    now = time.time()
+    second = int(now)
+    if _second[0] != second:
+        _second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S"))
+    return f"{_second[1]}.{int((now - second) * 1000):03d}"
 
 
 class RunContext:
-    """One run executing in this process: its output, and its cancel request."""
+    """One run executing in this process: its output, and its cancel request. Light:
+    a run that writes nothing makes no buffer (thousands start a second)."""
 
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id
         self.started = time.monotonic()
-        self.output = Output(settings.OUTPUT_LIMIT)
-        self.cancelled = threading.Event()
+        self.cancelled = False  # someone asked to cancel it
         self.cancelled_by = ""
+        self._output: Output | None = None
         self._on_cancel: list[Callable[[], object]] = []
+
+    @property
+    def output(self) -> Output:
+        if self._output is None:
+            self._output = Output(settings.OUTPUT_LIMIT)
+        return self._output
+
+    def take(self, *, final: bool = False) -> Taken | None:
+        """What its output holds to write (``Output.take()``), None if it wrote nothing."""
+        return None if self._output is None else self._output.take(final=final)
 
     def on_cancel(self, callback: Callable[[], object]) -> None:
         """Call ``callback`` (from the watcher's thread) when someone asks to cancel."""
         self._on_cancel.append(callback)
-        if self.cancelled.is_set():
+        if self.cancelled:
             callback()
 
     def request_cancel(self, by: str) -> None:
-        if self.cancelled.is_set():
+        if self.cancelled:
             return
         self.cancelled_by = by
-        self.cancelled.set()
+        self.cancelled = True
         for callback in self._on_cancel:
             try:
                 callback()
@@ -170,7 +213,7 @@ def cancel_requested() -> bool:
     """Whether someone asked to cancel the run this code executes in (see
     ``tablecron.execution.cancel_requested()``)."""
     context = _current.get()
-    return context is not None and context.cancelled.is_set()
+    return context is not None and context.cancelled
 
 
 class Running:
@@ -198,9 +241,11 @@ class Running:
 # -- capturing ---------------------------------------------------------------------
 
 
-class _Stream(io.TextIOBase):
+class _Stream:
     """Stands in for ``sys.stdout`` or ``sys.stderr``: a run's writes go to its output,
-    everyone else's to the stream it stands for."""
+    everyone else's to the stream it stands for, which answers everything else
+    (``encoding``, ``fileno()``, ``isatty()`` …: not an ``io`` subclass, whose defaults
+    would answer instead)."""
 
     def __init__(self, name: str, stream: TextIO) -> None:
         self.name_ = name
@@ -285,13 +330,14 @@ class Watcher:
 
     def add(self, context: RunContext) -> None:
         with self._changed:
+            if not self._runs:
+                self._changed.notify_all()  # the watcher waits for a first run
             self._runs[context.run_id] = context
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._watch, name="tablecron-watcher", daemon=True
                 )
                 self._thread.start()
-            self._changed.notify_all()
 
     def remove(self, context: RunContext) -> None:
         with self._changed:
@@ -313,19 +359,21 @@ class Watcher:
             context.request_cancel(by)
 
     def _watch(self) -> None:
+        """A round a second while runs execute: runs coming and going do not hurry it
+        (a draining scheduler starts thousands a second); the last one ending lets it
+        drop its connection at once."""
+        due = time.monotonic() + FLUSH_EVERY
         while True:
             with self._changed:
                 if not self._runs:  # idle: hold no connection meanwhile
                     close_all_connections()
                     self._changed.wait_for(lambda: bool(self._runs))
-                self._changed.wait(FLUSH_EVERY)
-                # Runs younger than a round are left alone: most end within it, and
-                # their output goes with their outcome.
-                runs = [
-                    c for c in self._runs.values() if c.started < time.monotonic() - FLUSH_EVERY
-                ]
-            if not runs:
-                continue
+                    due = time.monotonic() + FLUSH_EVERY
+                if (wait := due - time.monotonic()) > 0:
+                    self._changed.wait(wait)
+                    continue
+                runs = list(self._runs.values())
+            due = time.monotonic() + FLUSH_EVERY
             try:
                 self.round(runs)
             except Exception:  # the database away, say: the next round tries again
@@ -337,15 +385,18 @@ class Watcher:
     def round(self, runs: list[RunContext]) -> None:
         """Write what ``runs`` wrote since the last round; tell those someone asked to
         cancel."""
-        chunks = {context.run_id: context.output.take() for context in runs}
-        chunks = {run_id: taken for run_id, taken in chunks.items() if not taken.empty}
+        # The output of runs younger than a round is left alone: most end within it,
+        # and their output goes with their outcome, in its commit.
+        old = time.monotonic() - FLUSH_EVERY
+        taken = {c.run_id: c.take() for c in runs if c.started < old}
+        chunks = {run_id: t for run_id, t in taken.items() if t is not None and not t.empty}
         if chunks:
             with transaction.atomic(using=settings.DATABASE):
                 # Only runs that still have a row: a person may delete one while it runs.
                 there = JobRun.objects.filter(pk__in=chunks).values_list("pk", flat=True)
                 write_output({pk: chunks[pk] for pk in there})
         asked = (
-            JobRun.objects.filter(pk__in=[c.run_id for c in runs if not c.cancelled.is_set()])
+            JobRun.objects.filter(pk__in=[c.run_id for c in runs if not c.cancelled])
             .cancelling()
             .values_list("pk", "cancel_requested_by")
         )

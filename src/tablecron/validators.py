@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator, validate_email
 from django.utils.deconstruct import deconstructible
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 from tablecron import webhooks
@@ -136,6 +137,21 @@ validate_queue = RegexValidator(
     _("Enter a queue name of letters, digits and . _ : - only, e.g. “reports”."),
     code="queue",
 )
+
+
+def check_queue_accepted(queue: str) -> None:
+    """A queue the configured executor does not accept, where it can say which it does
+    (a Django Tasks backend with ``QUEUES``): a field error, instead of a run that fails
+    when it is sent."""
+    if not queue:
+        return
+    accepted = import_string(settings.EXECUTOR).queues()
+    if accepted is not None and queue not in accepted:
+        raise ValidationError(
+            _("“%(queue)s” is not a queue of the executor's backend. Choose one of: %(known)s.")
+            % {"queue": queue, "known": ", ".join(sorted(accepted))},
+            code="queue",
+        )
 
 
 def error_text(exc: ValidationError) -> str:

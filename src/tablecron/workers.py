@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -23,7 +24,9 @@ from typing import Any, ClassVar
 
 from django.utils import timezone
 
+from tablecron import running
 from tablecron.db import db_now
+from tablecron.exceptions import RunCancelled
 from tablecron.execution import Claim, Outcome, execute
 from tablecron.models import JobRun, RunStatus
 from tablecron.models.scheduler import Role
@@ -82,16 +85,21 @@ def run_message(
     engine: str,
     engine_id: str = "",
     timeouts: tuple[type[BaseException], ...] = (),
+    stop: Callable[[Claim], object] | None = None,
 ) -> str | None:
     """Execute the claim in ``message`` here; returns its final status, or None when it
-    was not waiting for a start any more (a second delivery, say)."""
+    was not waiting for a start any more (a second delivery, say). ``stop``: how the
+    engine stops the run when someone cancels it (else the task is only told:
+    ``cancel_requested()``)."""
     claim = Claim.from_message(message)
     worker = Worker.current(engine)
     now = timezone.now()
     if claim.misfire_grace is not None and now - claim.not_before > claim.misfire_grace:
         return RunStatus.MISSED if _miss(claim, now) else None
     with worker.executes(claim.run_id):
-        return execute(claim, write_now, worker=worker.id, engine_id=engine_id, timeouts=timeouts)
+        return execute(
+            claim, write_now, worker=worker.id, engine_id=engine_id, timeouts=timeouts, stop=stop
+        )
 
 
 def reap_unrecorded(worker: str, executing: Callable[[], set[int]], now: datetime) -> int:
@@ -131,3 +139,28 @@ def _miss(claim: Claim, now: datetime) -> bool:
         held_by=claim.worker,
     )
     return bool(record([missed]))
+
+
+_sigterm_installed = False
+
+
+def stop_on_sigterm() -> bool:
+    """In a worker process whose tasks run in its main thread (Celery's prefork pool):
+    SIGTERM while a run someone cancelled executes raises ``RunCancelled`` inside its
+    task; at any other time it ends the process, as it would have. Returns False where
+    that cannot be (tasks on other threads): runs are then only told to stop."""
+    global _sigterm_installed
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if not _sigterm_installed:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        _sigterm_installed = True
+    return True
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    context = running.current()
+    if context is not None and context.cancelled:
+        raise RunCancelled
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as before: the process ends
+    os.kill(os.getpid(), signal.SIGTERM)

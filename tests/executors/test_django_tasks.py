@@ -96,3 +96,45 @@ def test_every_fire_runs_exactly_once_on_db_workers(tmp_path: Path) -> None:
     assert set(ran.values_list("executor", flat=True)) == {"django_tasks"}
     assert all(run.worker.startswith("django_tasks@") and run.engine_id for run in ran)
     assert len({call.pid for call in recorded}) == 2, "both workers ran jobs"
+
+
+ONE_QUEUE = {
+    **settings.TASKS,
+    "database": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "reports"]},
+}
+
+
+@pytest.mark.skipif(
+    "tablecron" in settings.DATABASES, reason="the queue is on another database than tablecron"
+)
+@override_settings(TABLECRON=SETTINGS, TASKS=ONE_QUEUE)
+def test_a_job_whose_queue_the_backend_refuses_fails_alone_and_the_loop_goes_on() -> None:
+    from tablecron.scheduler import Scheduler
+
+    due_jobs(2)
+    Job.objects.filter(name="j0").update(queue="nowhere")  # update() skips validation
+    Scheduler(DjangoTasksExecutor()).run_once()
+    refused = JobRun.objects.get(job__name="j0", status="failed")
+    assert "could not be sent to django_tasks" in refused.error
+    assert "nowhere" in refused.error
+    assert Job.objects.get(name="j0").last_status == "failed"
+    sent = JobRun.objects.filter(job__name="j1", status="scheduled", queued_at__isnull=False)
+    assert sent.count() == DBTaskResult.objects.count() == 1
+
+
+@override_settings(TABLECRON=SETTINGS, TASKS=ONE_QUEUE)
+def test_a_queue_the_backend_does_not_accept_is_a_field_error() -> None:
+    from django.core.exceptions import ValidationError
+
+    job = Job(name="q", task=ADD, args=[1], queue="nowhere", interval=timedelta(hours=1))
+    with pytest.raises(ValidationError) as refused:
+        job.full_clean()
+    assert refused.value.message_dict == {
+        "queue": [
+            "“nowhere” is not a queue of the executor's backend. Choose one of: default, reports."
+        ]
+    }
+    job.queue = "reports"
+    job.full_clean()
+    with override_settings(TABLECRON={"EXECUTOR": "thread"}):  # no list of queues: any
+        Job(name="q2", task=ADD, args=[1], queue="nowhere").full_clean()

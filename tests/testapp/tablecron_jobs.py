@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 import time
 from datetime import timedelta
@@ -184,6 +185,32 @@ async def async_until_cancelled(seconds: float) -> str:
     print("started", flush=True)
     await asyncio.sleep(seconds)
     return "not stopped"
+
+
+@tablecron.register
+def print_numbers(path: str, count: int, pause: float) -> None:
+    """Print numbered lines, each also appended to the file at ``path`` once printed."""
+    with open(path, "a") as done:
+        for n in range(count):
+            print(f"n {n}")
+            done.write(f"{n}\n")
+            done.flush()
+            time.sleep(pause)
+
+
+@tablecron.register
+def print_then_sleep(seconds: float) -> None:
+    """Say it started, then block, deaf to cancel_requested()."""
+    print("started", flush=True)
+    time.sleep(seconds)
+
+
+@tablecron.register
+def print_then_ignore(seconds: float) -> None:
+    """Say it started, then block with SIGTERM ignored (in a process's main thread)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print("started", flush=True)
+    time.sleep(seconds)
 
 
 @tablecron.register

@@ -46,6 +46,12 @@ class Executor(ABC):
         """System check messages about how this executor is set up, if configured."""
         return []
 
+    @classmethod
+    def queues(cls) -> frozenset[str] | None:
+        """The queue names a job may name, where the executor knows them (None: any; a
+        job's queue is then checked when its run is sent)."""
+        return None
+
     @abstractmethod
     def submit(self, claim: Claim) -> None:
         """Start executing ``claim`` (which may finish before this returns)."""

@@ -13,7 +13,8 @@ While the broker is away, claims wait, in order, and are sent when it is back (s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -30,7 +31,7 @@ from tablecron.execution import Claim
 from tablecron.executors.queues import QueueExecutor
 from tablecron.models import RunStatus
 from tablecron.outcomes import finish
-from tablecron.workers import run_message
+from tablecron.workers import run_message, stop_on_sigterm
 
 TASK_NAME = "tablecron.run"
 DB_RETRIES = 12  # about 10 minutes of a database away
@@ -115,11 +116,38 @@ class RunTask(Task):  # type: ignore[misc]  # Celery has no type hints
             finish(claim, RunStatus.TIMED_OUT, error=f"Celery killed it at its time limit: {exc!r}")
 
 
+def _revoker(task_id: str) -> Callable[[Claim], object]:
+    """How a Celery worker stops a run someone cancelled: the task is revoked with
+    terminate, SIGTERM first, which this process turns into ``RunCancelled`` inside the
+    task (``stop_on_sigterm()``), so the run ends ``cancelled`` with its output; if it has
+    not ended ``CANCEL_GRACE`` later, it is recorded cancelled and its process killed."""
+
+    def stop(claim: Claim) -> None:
+        control = current_app.control
+        control.revoke(task_id, terminate=True, signal="SIGTERM")
+
+        def kill() -> None:
+            error = f"It did not stop within CANCEL_GRACE ({settings.CANCEL_GRACE} s): killed."
+            if finish(claim, RunStatus.CANCELLED, error=error):
+                control.revoke(task_id, terminate=True, signal="SIGKILL")
+
+        timer = threading.Timer(settings.CANCEL_GRACE, kill)
+        timer.daemon = True
+        timer.start()
+
+    return stop
+
+
 @shared_task(bind=True, base=RunTask, name=TASK_NAME)  # type: ignore[untyped-decorator]
 def run(task: RunTask, message: dict[str, Any]) -> str | None:
+    stoppable = stop_on_sigterm()
     try:
         return run_message(
-            message, engine="celery", engine_id=task.request.id, timeouts=(SoftTimeLimitExceeded,)
+            message,
+            engine="celery",
+            engine_id=task.request.id,
+            timeouts=(SoftTimeLimitExceeded,),
+            stop=_revoker(task.request.id) if stoppable else None,
         )
     except DatabaseError as exc:
         # The database was away before the run started (its outcome is retried where it

@@ -58,6 +58,12 @@ class DjangoTasksExecutor(QueueExecutor):
         queue_db = _queue_database(task_backends[self.backend])
         self.submits_in_claim = queue_db == router.db_for_write(JobRun)
 
+    @classmethod
+    def queues(cls) -> frozenset[str] | None:
+        """The backend's ``QUEUES``, if it limits them (an empty list allows any)."""
+        accepted = frozenset(task_backends[settings.TASKS_BACKEND].queues)
+        return accepted or None
+
     def publish(self, claim: Claim) -> None:
         queue = claim.queue or DEFAULT_TASK_QUEUE_NAME
         run.using(backend=self.backend, queue_name=queue).enqueue(claim.to_message())

@@ -22,8 +22,10 @@ from tablecron.db import close_all_connections
 from tablecron.execution import Claim
 from tablecron.executors.base import Executor
 from tablecron.models import RunStatus
+from tablecron.models.run import cancelled_error
 from tablecron.outcomes import finish
 from tablecron.process_child import DONE, serve
+from tablecron.running import Running
 
 logger = logging.getLogger("tablecron")
 
@@ -114,6 +116,7 @@ class _Child:
         )
         self.process.start()
         theirs.close()
+        self.running_id: int | None = None  # the run the process executes now
 
     @property
     def alive(self) -> bool:
@@ -121,28 +124,55 @@ class _Child:
 
     def run(self, claim: Claim) -> bool:
         """Run ``claim`` in the process; False if the process had to go (killed at the
-        run's timeout, or dead), the run then ended here."""
+        run's timeout or when it did not stop after a cancel, or dead), the run then
+        ended here.
+
+        A cancel request (read by this process's watcher) sends the process SIGTERM,
+        which stops its task (``RunCancelled``, see ``process_child``), and SIGKILL if
+        the run has not ended ``CANCEL_GRACE`` later."""
         limit = None
         if claim.timeout is not None:
             limit = claim.seconds_to_start() + claim.timeout.total_seconds()
-        try:
-            self.conn.send_bytes(json.dumps(claim.to_message()).encode())
-            reply = self.conn.recv_bytes() if self.conn.poll(limit) else b""
-            if reply.startswith(DONE):
-                metrics.replay(json.loads(reply[len(DONE) :]))
-                return True
-            error, status = (
-                f"It ran past its timeout of {claim.timeout}; its process was killed.",
-                RunStatus.TIMED_OUT,
-            )
-        except (EOFError, OSError):
-            error, status = (
-                f"Its worker process died (exit code {self.process.exitcode}).",
-                RunStatus.LOST,
-            )
+        with Running(claim.run_id, capture=False) as running:  # its output is the child's
+            self.running_id = claim.run_id
+            running.on_cancel(lambda: self._stop(claim.run_id))
+            try:
+                self.conn.send_bytes(json.dumps(claim.to_message()).encode())
+                reply = self.conn.recv_bytes() if self.conn.poll(limit) else b""
+                if reply.startswith(DONE):
+                    self.running_id = None
+                    metrics.replay(json.loads(reply[len(DONE) :]))
+                    return True
+                error, status = (
+                    f"It ran past its timeout of {claim.timeout}; its process was killed.",
+                    RunStatus.TIMED_OUT,
+                )
+            except (EOFError, OSError):
+                error, status = (
+                    f"Its worker process died (exit code {self.process.exitcode}).",
+                    RunStatus.LOST,
+                )
+            if running.cancelled:
+                error = (
+                    f"{cancelled_error(running.cancelled_by)} Its process did not stop within "
+                    f"CANCEL_GRACE ({settings.CANCEL_GRACE} s) and was killed."
+                )
+                status = RunStatus.CANCELLED
         self.close()
         finish(claim, status, error=error)
         return False
+
+    def _stop(self, run_id: int) -> None:
+        """SIGTERM now, SIGKILL after ``CANCEL_GRACE`` unless the run ended meanwhile."""
+        self.process.terminate()
+
+        def kill() -> None:
+            if self.running_id == run_id and self.process.is_alive():
+                self.process.kill()
+
+        timer = threading.Timer(settings.CANCEL_GRACE, kill)
+        timer.daemon = True
+        timer.start()
 
     def close(self) -> None:
         self.process.kill()

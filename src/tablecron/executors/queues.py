@@ -19,10 +19,11 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import ClassVar
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from tablecron.conf import settings
 from tablecron.db import close_all_connections
 from tablecron.execution import Claim, Outcome
 from tablecron.executors.base import Executor
@@ -56,13 +57,25 @@ class QueueExecutor(Executor):
         self.submit_many([claim])
 
     def submit_many(self, claims: Sequence[Claim]) -> None:
-        if self.submits_in_claim:  # in the claim's transaction: a failure rolls it back
+        if self.submits_in_claim:  # in the claim's transaction: the queue away rolls it back
             with self.sending():
                 for claim in claims:
-                    self.publish(claim)
+                    self._publish_in_claim(claim)
             return
         self._unsent.extend(claims)
         self._send()
+
+    def _publish_in_claim(self, claim: Claim) -> None:
+        """Publish ``claim`` in a savepoint of the claim's transaction; a claim the queue
+        refuses (a queue name its backend does not accept, say) fails its own run, and
+        the others go on."""
+        try:
+            with transaction.atomic(using=settings.DATABASE):
+                self.publish(claim)
+        except self.away_errors:
+            raise
+        except Exception as exc:
+            self._refused(claim, exc)
 
     def free_slots(self) -> int:
         return 0 if self._unsent else super().free_slots()
@@ -94,25 +107,19 @@ class QueueExecutor(Executor):
             except self.away_errors:
                 raise
             except Exception as exc:  # a claim that can never be sent: say so in its row
-                logger.exception("tablecron: could not send run %d", claim.run_id)
-                error = f"It could not be sent to {self.name}: {exc!r}"
-                record(
-                    [
-                        Outcome(
-                            claim,
-                            RunStatus.FAILED,
-                            None,
-                            timezone.now(),
-                            None,
-                            error,
-                            was=RunStatus.SCHEDULED,
-                        )
-                    ]
-                )
+                self._refused(claim, exc)
             if self._away:
                 logger.warning("tablecron: %s is back", self.name)
                 self._away = False
             self._unsent.popleft()
+
+    def _refused(self, claim: Claim, exc: Exception) -> None:
+        """A claim that can never be sent: its run fails, saying why."""
+        logger.exception("tablecron: could not send run %d", claim.run_id)
+        error = f"It could not be sent to {self.name}: {exc!r}"
+        refused = Outcome(claim, RunStatus.FAILED, None, timezone.now(), None, error,
+                          was=RunStatus.SCHEDULED)  # fmt: skip
+        record([refused])
 
     def _went_away(self, exc: BaseException) -> None:
         if not self._away:

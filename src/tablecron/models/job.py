@@ -37,6 +37,7 @@ from tablecron.models.run import AlertState, JobRun, RunStatus, RunTrigger
 from tablecron.registry import RegisteredTask, tasks
 from tablecron.signals import jobs_written
 from tablecron.validators import (
+    check_queue_accepted,
     validate_args,
     validate_duration,
     validate_emails,
@@ -707,6 +708,18 @@ class Job(models.Model):
                 validate_webhook_address(self.notify_webhook)
             except ValidationError as exc:
                 errors["notify_webhook"] = exc.messages
+        if self._renamed_in_code():
+            errors["name"] = [
+                gettext(
+                    "This job is declared in code, under this name: rename it there. "
+                    "(“manage.py tablecron sync” would make a new job of the old name.)"
+                )
+            ]
+        if self.queue and self._valid_alone("queue"):
+            try:
+                check_queue_accepted(self.queue)
+            except ValidationError as exc:
+                errors["queue"] = exc.messages
         task = None
         if self._valid_alone("task"):
             try:
@@ -731,6 +744,14 @@ class Job(models.Model):
                 errors.update(exc.message_dict)
         if errors:
             raise ValidationError(errors)
+
+    def _renamed_in_code(self) -> bool:
+        """Whether this row, which code declares, is being renamed: code owns the name,
+        which is the declaration's key."""
+        if self._state.adding or self.code_status != CodeStatus.DECLARED:
+            return False
+        stored = Job.objects.using(self._state.db).filter(pk=self.pk).values_list("name")
+        return stored.first() not in (None, (self.name,))
 
     def _nulls(self) -> dict[str, list[str]]:
         """None where the column refuses it but blank lets clean_fields() pass it."""

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from django.apps import apps
-from django.db import connections
+from django.db import connections, transaction
 from django.utils.dateparse import parse_datetime
 
 from tablecron.sql.rows import Advance, Finished, Inserted, NewRun, Row, columns
@@ -64,6 +64,7 @@ class Statements:
         quote = connections[alias].ops.quote_name
         self.job = quote(apps.get_model("tablecron", "Job")._meta.db_table)
         self.run = quote(apps.get_model("tablecron", "JobRun")._meta.db_table)
+        self.output = quote(apps.get_model("tablecron", "RunOutput")._meta.db_table)
 
     # -- running a statement ---------------------------------------------------------
 
@@ -134,11 +135,14 @@ class Statements:
         if not rows:
             return []
         source, params = self.values(NewRun, rows)
-        names = ", ".join(self.quote(name) for name in NewRun._fields)
+        names = [self.quote(name) for name in NewRun._fields]
+        # The arguments each run runs with are its job's, copied here by the database
+        # (the job's row is locked by the claim): a rerun repeats them.
         sql = self.insert_ignoring.format(
             table=self.run,
-            columns=f"{names}, attempt, result",
-            select=f"SELECT {names}, 1, NULL FROM {source}",
+            columns=f"{', '.join(names)}, attempt, result, args, kwargs",
+            select=f"SELECT {', '.join(f'v.{name}' for name in names)}, 1, NULL, j.args, "
+            f"j.kwargs FROM {source} JOIN {self.job} AS j ON j.id = v.job_id",
         )
         _, inserted = self.execute(f"{sql} RETURNING id, job_id, scheduled_for", params)
         return [Inserted(pk, job_id, aware(at)) for pk, job_id, at in inserted]
@@ -255,14 +259,18 @@ class Statements:
         )
 
     def delete_runs(self, where: Where) -> tuple[int, datetime | None]:
-        """Delete at most ``prune_batch`` of the runs ``where`` selects, oldest first, in
-        one statement; returns how many, and the newest scheduled_for among them."""
-        sql = (
-            f"DELETE FROM {self.run} WHERE id IN (SELECT id FROM {self.run} WHERE {where.sql} "
-            f"ORDER BY scheduled_for LIMIT {self.prune_batch}{self.prune_lock}) "
-            "RETURNING scheduled_for"
+        """Delete at most ``prune_batch`` of the runs ``where`` selects, oldest first, and
+        their output, in one transaction; returns how many runs, and the newest
+        scheduled_for among them. (SQLite: writers take turns, so both statements select
+        the same runs.)"""
+        doomed = (
+            f"SELECT id FROM {self.run} WHERE {where.sql} "
+            f"ORDER BY scheduled_for LIMIT {self.prune_batch}{self.prune_lock}"
         )
-        return self._deleted(self.execute(sql, where.params).rows)
+        with transaction.atomic(using=self.alias):
+            self.execute(f"DELETE FROM {self.output} WHERE run_id IN ({doomed})", where.params)
+            sql = f"DELETE FROM {self.run} WHERE id IN ({doomed}) RETURNING scheduled_for"
+            return self._deleted(self.execute(sql, where.params).rows)
 
     @staticmethod
     def _deleted(rows: list[tuple[Any, ...]]) -> tuple[int, datetime | None]:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
+
 from tablecron.sql.base import Statements, Where, aware
 from tablecron.sql.rows import Finished, Row, columns
 
@@ -22,12 +24,23 @@ class MySQLStatements(Statements):
         """MySQL cannot delete from a table that a subquery reads, but deletes with a
         limit (RETURNING: MariaDB). Without ORDER BY: with it, MariaDB read and sorted
         the whole range for every batch; without, it reads the range's index in order
-        and stops at the limit."""
-        sql = (
-            f"DELETE FROM {self.run} WHERE {where.sql} LIMIT {self.prune_batch} "
-            "RETURNING scheduled_for"
-        )
-        return self._deleted(self.execute(sql, where.params).rows)
+        and stops at the limit. The runs are locked first, and their output goes
+        before them (InnoDB checks foreign keys at once)."""
+        with transaction.atomic(using=self.alias):
+            ids = [
+                pk
+                for (pk,) in self.execute(
+                    f"SELECT id FROM {self.run} WHERE {where.sql} LIMIT {self.prune_batch} "
+                    "FOR UPDATE SKIP LOCKED",
+                    where.params,
+                ).rows
+            ]
+            if not ids:
+                return 0, None
+            marks = ", ".join(["%s"] * len(ids))
+            self.execute(f"DELETE FROM {self.output} WHERE run_id IN ({marks})", ids)
+            sql = f"DELETE FROM {self.run} WHERE id IN ({marks}) RETURNING scheduled_for"
+            return self._deleted(self.execute(sql, ids).rows)
 
     def writable(self, rows: Sequence[tuple[int, int | None]]) -> set[int]:
         """Those whose run and job rows it could lock first with SKIP LOCKED: InnoDB's

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from tablecron.conf import settings
-from tablecron.sql.base import Statements, aware
+from tablecron.sql.base import Statements, Where, aware
 from tablecron.sql.constants import CLAIMING_SETTING, NOTIFY_CHANNEL
 from tablecron.sql.rows import Finished, Row, columns
 
@@ -40,6 +40,17 @@ class PostgreSQLStatements(Statements):
     prune_batch = 5000
     # Two schedulers prune at once: each takes the rows the other does not hold.
     prune_lock = " FOR UPDATE SKIP LOCKED"
+
+    def delete_runs(self, where: Where) -> tuple[int, datetime | None]:
+        """One statement: the runs and their output (its foreign key is checked at the
+        commit, after both)."""
+        sql = (
+            f"WITH doomed AS (SELECT id FROM {self.run} WHERE {where.sql} ORDER BY "
+            f"scheduled_for LIMIT {self.prune_batch}{self.prune_lock}), "
+            f"output AS (DELETE FROM {self.output} WHERE run_id IN (SELECT id FROM doomed)) "
+            f"DELETE FROM {self.run} WHERE id IN (SELECT id FROM doomed) RETURNING scheduled_for"
+        )
+        return self._deleted(self.execute(sql, where.params).rows)
 
     def begin_claim(self) -> datetime:
         """Also mutes the NOTIFY trigger for this transaction's writes: other schedulers
