@@ -390,3 +390,16 @@ def test_follow_a_running_run_and_stop_it(scheduler: Scheduler) -> None:
     run.refresh_from_db()
     assert (run.status, run.error) == ("cancelled", "Cancelled by someone.")
     assert 'data-active="false"' in client.get(page_of(run)).content.decode()
+
+
+def test_the_audit_trail_names_reruns_and_cancels(admin_client: Client) -> None:
+    target = a_job()
+    a_run(target, RunStatus.FAILED).rerun()
+    a_run(target, RunStatus.SCHEDULED, 9).cancel(by="ops")
+    trail_url = reverse("admin:tablecron_job_audit")
+    page = admin_client.get(trail_url).content.decode()
+    assert re.search(r"<td>run again \(<a href=\"/admin/tablecron/jobrun/\d+/change/\">", page)
+    assert re.search(r"<td>run cancelled \(<a href=", page)
+    only = admin_client.get(trail_url, {"kind": "cancel"}).content.decode()
+    assert "run cancelled (" in only
+    assert "run again (" not in only
