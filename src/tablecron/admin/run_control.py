@@ -10,7 +10,6 @@ Stopping needs ``tablecron.cancel_jobrun``; running again and "Run now with…" 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -28,7 +27,7 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.text import capfirst
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from tablecron import audit
@@ -74,16 +73,16 @@ def _run_or_404(
 def output_view(
     model_admin: admin.ModelAdmin[JobRun], request: HttpRequest, object_id: str
 ) -> HttpResponse:
-    """JSON: the run's output from ``?offset=`` on (``text``, ``next_offset``) and its
-    ``status`` (with ``status_label`` and ``tone``, for its badge) and whether it has
-    ``finished``. 403 without ``view_output``."""
+    """JSON: the run's output from ``?offset=`` on (``text``, ``next_offset``), its
+    ``status``, whether it has ``finished`` and then the page's ``fields`` its end changed
+    (``output.output_json()``). 403 without ``view_output``."""
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET"])
     run = _run_or_404(model_admin, request, object_id)
     if not may_read_output(request):
         raise PermissionDenied
     offset = request.GET.get("offset", "0")
-    start = int(offset) if offset.isdigit() else 0
+    start = int(offset) if offset.isdecimal() else 0  # isdigit() takes "²", int() not
     response = JsonResponse(output_json(run, start))
     response["Cache-Control"] = "no-store"
     return response
@@ -103,47 +102,41 @@ def cancel(run: JobRun, request: HttpRequest) -> str:
     return "asked" if run.status in ACTIVE else "ended"
 
 
-def cancel_messages(outcomes: Counter[str]) -> Iterable[tuple[int, str]]:
-    if outcomes["cancelled"]:
-        yield (
-            messages.SUCCESS,
-            ngettext(
-                "%(count)d run cancelled: it had not started.",
-                "%(count)d runs cancelled: they had not started.",
-                outcomes["cancelled"],
-            )
-            % {"count": outcomes["cancelled"]},
-        )
-    if outcomes["stopping"]:
-        yield (
-            messages.SUCCESS,
-            ngettext(
-                "%(count)d run asked to stop: it ends within about a second.",
-                "%(count)d runs asked to stop: they end within about a second.",
-                outcomes["stopping"],
-            )
-            % {"count": outcomes["stopping"]},
-        )
-    if outcomes["asked"]:
-        yield (
-            messages.WARNING,
-            ngettext(
-                "%(count)d run was already being stopped.",
-                "%(count)d runs were already being stopped.",
-                outcomes["asked"],
-            )
-            % {"count": outcomes["asked"]},
-        )
-    if outcomes["ended"]:
-        yield (
-            messages.WARNING,
-            ngettext(
-                "%(count)d run had already ended: nothing to stop.",
-                "%(count)d runs had already ended: nothing to stop.",
-                outcomes["ended"],
-            )
-            % {"count": outcomes["ended"]},
-        )
+# What the cancel action says, per outcome of ``cancel()``: its level, and the words.
+CANCEL_MESSAGES = {
+    "cancelled": (
+        messages.SUCCESS,
+        ngettext_lazy(
+            "%(count)d run cancelled: it had not started.",
+            "%(count)d runs cancelled: they had not started.",
+            "count",
+        ),
+    ),
+    "stopping": (
+        messages.SUCCESS,
+        ngettext_lazy(
+            "%(count)d run asked to stop: it ends within about a second.",
+            "%(count)d runs asked to stop: they end within about a second.",
+            "count",
+        ),
+    ),
+    "asked": (
+        messages.WARNING,
+        ngettext_lazy(
+            "%(count)d run was already being stopped.",
+            "%(count)d runs were already being stopped.",
+            "count",
+        ),
+    ),
+    "ended": (
+        messages.WARNING,
+        ngettext_lazy(
+            "%(count)d run had already ended: nothing to stop.",
+            "%(count)d runs had already ended: nothing to stop.",
+            "count",
+        ),
+    ),
+}
 
 
 @admin.action(description=_("Cancel selected runs"), permissions=["cancel"])
@@ -151,8 +144,9 @@ def cancel_runs(
     modeladmin: admin.ModelAdmin[JobRun], request: HttpRequest, queryset: QuerySet[JobRun]
 ) -> None:
     outcomes = Counter(cancel(run, request) for run in queryset.order_by("pk"))
-    for level, message in cancel_messages(outcomes):
-        modeladmin.message_user(request, message, level)
+    for outcome, (level, message) in CANCEL_MESSAGES.items():
+        if outcomes[outcome]:
+            modeladmin.message_user(request, message % {"count": outcomes[outcome]}, level)
 
 
 def cancel_view(

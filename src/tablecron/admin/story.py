@@ -25,8 +25,8 @@ from tablecron.models.run import ACTIVE
 
 # The runs a job's p50 and p95 are taken over: its newest that started and ended.
 DURATION_RUNS = 100
-# What a failed run may be run again after; a succeeded or cancelled run is run again
-# with "Run now" (the first ended as wished, the second as someone wished).
+# The runs "Run again" offers to repeat: those that did not do their work. A succeeded
+# run did, and a cancelled one ended as someone wished: "Run now" runs their job again.
 RERUNNABLE = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST, RunStatus.MISSED)
 
 
