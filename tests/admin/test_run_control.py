@@ -404,3 +404,14 @@ def test_the_audit_trail_names_reruns_and_cancels(admin_client: Client) -> None:
     only = admin_client.get(trail_url, {"kind": "cancel"}).content.decode()
     assert "run cancelled (" in only
     assert "run again (" not in only
+
+
+def test_run_now_with_a_task_no_longer_registered_says_so() -> None:
+    target = a_job()
+    Job.objects.filter(pk=target.pk).update(task=T + "not_registered")
+    client = user("run_job")
+    assert "not registered" in client.get(url("job_run", target)).content.decode()
+    response = client.post(url("job_run", target), {"args": "[1]", "kwargs": "{}"})
+    assert list(response.context["form"].errors) == ["__all__"]
+    assert "is not a registered task" in response.content.decode()
+    assert not JobRun.objects.exists()
