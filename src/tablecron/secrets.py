@@ -82,6 +82,27 @@ def mask_url(url: Any) -> Any:
     return f"{parts.scheme}://{host}/{MASK}"
 
 
+def unmask(value: Any, stored: Any) -> Any:
+    """``value`` as sent back by someone who was shown ``mask_arguments(stored)``: ``MASK``
+    left under a key that looks secret stands for what ``stored`` holds there."""
+    if isinstance(value, dict) and isinstance(stored, dict):
+        return {
+            key: stored[key]
+            if item == MASK and looks_secret(str(key)) and key in stored
+            else unmask(item, stored.get(key))
+            for key, item in value.items()
+        }
+    if isinstance(value, list) and isinstance(stored, list):
+        padded = [*stored, *[None] * (len(value) - len(stored))]
+        return [unmask(item, was) for item, was in zip(value, padded, strict=False)]
+    return value
+
+
+def reveals(user: Any) -> bool:
+    """Whether ``user`` sees secrets whole: one who may change jobs (``change_job``)."""
+    return bool(user is not None and user.has_perm("tablecron.change_job"))
+
+
 def mask_field(name: str, value: Any) -> Any:
     """The value of the job's field ``name`` as a person who may not change jobs sees it."""
     if name in ARGUMENT_FIELDS:

@@ -19,9 +19,11 @@ from django.db import models
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from tablecron.exceptions import TooManyRuns
 from tablecron.models import Job
 from tablecron.models.job import SCHEDULE_FIELDS
 from tablecron.registry import RegisteredTask, tasks
+from tablecron.secrets import unmask
 
 
 class ScheduleKind(models.TextChoices):
@@ -243,10 +245,16 @@ class RunNowForm(forms.Form):
         return {} if value is None else value
 
     def run(self, job: Job) -> Any:
-        """The new run, or None with the model's errors on the form's fields."""
+        """The new run, or None with the model's errors on the form's fields. A value left
+        masked (the form shows secrets masked to people who may not change jobs) runs
+        with the job's own (``tablecron.secrets.unmask``)."""
+        args = unmask(self.cleaned_data["args"], job.args)
+        kwargs = unmask(self.cleaned_data["kwargs"], job.kwargs)
         try:
-            return job.run_now(args=self.cleaned_data["args"], kwargs=self.cleaned_data["kwargs"])
+            return job.run_now(args=args, kwargs=kwargs)
         except ValidationError as exc:
             for name, messages in exc.message_dict.items():
                 self.add_error(name if name in self.fields else None, messages)
-            return None
+        except TooManyRuns as exc:
+            self.add_error(None, exc.message)
+        return None

@@ -33,6 +33,7 @@ from tablecron.admin.display import (
     RECENT_RUNS,
     breadcrumbs,
     duration_text,
+    pretty_json,
     relative_time,
     run_badge,
     run_strip,
@@ -51,9 +52,15 @@ from tablecron.models import CodeStatus, Job, JobRun, SchedulerInstance
 from tablecron.models.job import SCHEDULE_FIELDS
 from tablecron.models.scheduler import Role
 from tablecron.registry import tasks
-from tablecron.secrets import ARGUMENT_FIELDS, URL_FIELDS, mask_field
+from tablecron.secrets import mask_field
 
 UPCOMING_COUNT = 5
+# The fields that may hold secrets, and what a person who may not change jobs sees instead.
+MASKED = {
+    "args": "masked_args",
+    "kwargs": "masked_kwargs",
+    "notify_webhook": "masked_notify_webhook",
+}
 
 
 def recent_runs() -> Prefetch[Any]:
@@ -98,6 +105,13 @@ class JobChangeList(ChangeList):
         jobs = list(self.result_list)
         prefetch_related_objects(jobs, recent_runs())
         self.result_list = jobs
+
+
+def _masked(field: Any) -> Any:
+    """A fieldset's entry (a name, or names side by side) with ``MASKED``'s in place."""
+    if isinstance(field, (list, tuple)):
+        return tuple(MASKED.get(name, name) for name in field)
+    return MASKED.get(field, field)
 
 
 def upcoming_content(job: Job) -> SafeString:
@@ -231,21 +245,16 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
             form.may_run = self.has_run_permission(request)
         return form
 
-    def get_object(
-        self, request: HttpRequest, object_id: str, from_field: str | None = None
-    ) -> Job | None:
-        """The job; for a person who may not change it, with its secrets masked (it is
-        only shown: the admin refuses their saves)."""
-        job = super().get_object(request, object_id, from_field)
-        if job is not None and not self.has_change_permission(request, job):
-            for name in (*ARGUMENT_FIELDS, *URL_FIELDS):
-                setattr(job, name, mask_field(name, getattr(job, name)))
-        return job
-
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
         fieldsets = list(super().get_fieldsets(request, obj))
         if obj is None:
             return fieldsets
+        if not self.has_change_permission(request, obj):
+            # Shown, not edited: the fields that may hold secrets, masked (tablecron.secrets).
+            fieldsets = [
+                (name, {**options, "fields": [_masked(f) for f in options["fields"]]})
+                for name, options in fieldsets
+            ]
         # The last run's output only for those who may read output (view_output).
         output = "last_output_column" if may_read_output(request) else "last_output_denied_column"
         return [*fieldsets, (_("State"), {"fields": [*self.state_fields, output]})]
@@ -256,7 +265,19 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
             # Code owns these (tablecron.declare): an edit here would be undone by the next
             # "manage.py tablecron sync". Pausing and resuming stay people's.
             readonly += ["name", "schedule_kind", *OWNED_FIELDS]  # the name is its key
-        return readonly
+        return [*readonly, *MASKED.values()]
+
+    @admin.display(description=Job._meta.get_field("args").verbose_name)
+    def masked_args(self, job: Job) -> SafeString:
+        return pretty_json(mask_field("args", job.args))
+
+    @admin.display(description=Job._meta.get_field("kwargs").verbose_name)
+    def masked_kwargs(self, job: Job) -> SafeString:
+        return pretty_json(mask_field("kwargs", job.kwargs))
+
+    @admin.display(description=Job._meta.get_field("notify_webhook").verbose_name)
+    def masked_notify_webhook(self, job: Job) -> str:
+        return str(mask_field("notify_webhook", job.notify_webhook))
 
     def get_inlines(self, request: HttpRequest, obj: Job | None) -> list[type[InlineModelAdmin]]:  # type: ignore[type-arg]
         return [JobRunInline] if obj is not None else []  # a new job has no runs

@@ -27,7 +27,7 @@ from tablecron.contrib.rest_framework.fields import (
 )
 from tablecron.describe import describe_schedule
 from tablecron.models import CodeStatus, Job, JobRun, RunStatus
-from tablecron.secrets import ARGUMENT_FIELDS, URL_FIELDS, mask_field
+from tablecron.secrets import ARGUMENT_FIELDS, URL_FIELDS, mask_field, reveals
 from tablecron.validators import JSONArguments
 
 # At most this many upcoming fire times per request: each one is computed on the spot.
@@ -131,20 +131,7 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         return describe_schedule(job)
 
     def to_representation(self, instance: Job) -> dict[str, Any]:
-        data: dict[str, Any] = super().to_representation(instance)
-        if not self.reveals_secrets():
-            for name in (*ARGUMENT_FIELDS, *URL_FIELDS):
-                if name in data:
-                    data[name] = mask_field(name, data[name])
-        return data
-
-    def reveals_secrets(self) -> bool:
-        """Whether the request's user sees secret-looking values: one who may change jobs
-        (``change_job``), or code that serializes without a request."""
-        request = self.context.get("request")
-        if request is None:
-            return True
-        return bool(request.user and request.user.has_perm("tablecron.change_job"))
+        return masked(self, super().to_representation(instance))
 
     def get_fields(self) -> dict[str, serializers.Field]:  # type: ignore[type-arg]
         fields = super().get_fields()
@@ -206,6 +193,18 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         # changed meanwhile. Job.save() reschedules when a schedule field is among them.
         _save(instance, update_fields=list(validated_data))
         return instance
+
+
+def masked(serializer: serializers.BaseSerializer[Any], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with its secret-looking values masked (``tablecron.secrets``), unless the
+    request's user may change jobs, or code serializes without a request."""
+    request = serializer.context.get("request")
+    if request is None or reveals(request.user):
+        return data
+    return {
+        name: mask_field(name, value) if name in (*ARGUMENT_FIELDS, *URL_FIELDS) else value
+        for name, value in data.items()
+    }
 
 
 def _save(job: Job, **kwargs: Any) -> None:
@@ -293,6 +292,9 @@ class JobRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "cancel_requested_by",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: JobRun) -> dict[str, Any]:
+        return masked(self, super().to_representation(instance))  # the arguments it ran with
 
     def get_time_queued(self, run: JobRun) -> float | None:
         queued = run.time_queued

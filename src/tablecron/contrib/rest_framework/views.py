@@ -43,6 +43,7 @@ from tablecron.exceptions import TooManyRuns, UnknownTask
 from tablecron.models import Job, JobRun, RunOutput
 from tablecron.models.run import ACTIVE
 from tablecron.registry import tasks
+from tablecron.secrets import unmask
 
 _View = TypeVar("_View", bound=Callable[..., Any])
 
@@ -244,9 +245,13 @@ class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: 
         job = self.get_object()
         body = serializers.RunNowSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        given = body.validated_data
+        for name in ("args", "kwargs"):  # a value read masked and sent back: the job's
+            if given.get(name) is not None:
+                given[name] = unmask(given[name], getattr(job, name))
         try:
             with self.acting("run_now"):
-                job_run = job.run_now(**body.validated_data)
+                job_run = job.run_now(**given)
         except DjangoValidationError as exc:
             raise serializers.model_errors(exc) from None
         except TooManyRuns as exc:
