@@ -3,7 +3,6 @@ process however many look; delivered by Django's SMTP backend to a real SMTP ser
 POSTed to a real HTTP receiver, retried when they fail."""
 
 import logging
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from django.test import override_settings
 
 from tablecron.db import db_now
 from tablecron.executors.immediate import ImmediateExecutor
-from tablecron.models import Job, JobRun
+from tablecron.models import Job, JobRun, SchedulerInstance
 from tablecron.notifications import Notice, claim_notices, deliver
 from tablecron.scheduler import Scheduler
 from tests.support.factories import T, in_future, job
@@ -105,6 +104,7 @@ def test_a_delivery_that_keeps_failing_is_logged_and_given_up(
 
 @pytest.mark.django_db(transaction=True)
 def test_schedulers_tell_each_failure_recovery_and_silence_once(tmp_path: Path) -> None:
+    beat, quiet = 0.5, 1  # seconds: HEARTBEAT_INTERVAL, NOTIFY_QUIET_PERIOD
     with smtp_server() as (mailbox, smtp_port), webhook_receiver(failures=1) as (hook, url):
         # Several runs at once: a run still being written when the next is due is not
         # recorded missed (max_instances), so every failure is a failed run.
@@ -118,7 +118,9 @@ def test_schedulers_tell_each_failure_recovery_and_silence_once(tmp_path: Path) 
         env = {
             # The webhook's receiver is on 127.0.0.1, which only a host allowed may be.
             **child_env(
-                HEARTBEAT_INTERVAL=0.5, NOTIFY_QUIET_PERIOD=1, WEBHOOK_ALLOWED_HOSTS=["127.0.0.1"]
+                HEARTBEAT_INTERVAL=beat,
+                NOTIFY_QUIET_PERIOD=quiet,
+                WEBHOOK_ALLOWED_HOSTS=["127.0.0.1"],
             ),
             "TABLECRON_TEST_SMTP_PORT": str(smtp_port),
         }
@@ -137,7 +139,11 @@ def test_schedulers_tell_each_failure_recovery_and_silence_once(tmp_path: Path) 
             )
             Job.objects.filter(name="flaky").update(task=T + "noop")
             wait_for(lambda: told("'flaky' recovered") and len(hook.received) == 2, 30, "recovery")
-            time.sleep(2)  # both schedulers look four times more, past the quiet period
+            # Both schedulers look again, past the quiet period: each looks for changes
+            # after each heartbeat, and beats twice more after the quiet period ends.
+            looked = db_now() + timedelta(seconds=quiet + 2 * beat)
+            beaten = SchedulerInstance.objects.filter(heartbeat_at__gte=looked)
+            wait_for(lambda: beaten.count() == 2, 30, "both schedulers to look again")
     assert sorted(mailbox.subjects()) == [  # mail_admins() prefixes EMAIL_SUBJECT_PREFIX
         "[Django] tablecron: job 'orphan' has not succeeded for 0:00:02 (last success: never).",
         "[Django] tablecron: job 'to-admins' is failing: its last run failed.",
