@@ -52,6 +52,7 @@ BENCHES = [
     ("dashboard.py", ["--jobs", "10", "--runs", "1", "--repeat", "1"], ["queries per page"]),
     ("due_query.py", ["--rows", "100"], ["due() first 100 of 1 due jobs", "plan:"]),
     ("memory.py", ["--jobs", "10", "--seconds", "2", "--every", "1"], ["malloc_trim(0)"]),
+    ("output.py", ["--lines", "100", "--rounds", "1"], ["print(), a line:", "a round writing"]),
     # tablecron's side of the comparison, every measure at ten jobs; the peers' sides
     # (django-celery-beat, django-apscheduler) change with them, not with tablecron, and
     # would take minutes more.
