@@ -21,7 +21,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import connections, models, transaction
 from django.db.models import F, Q
 from django.db.models.expressions import CombinedExpression
@@ -342,6 +342,10 @@ class Job(models.Model):
         _("working day of the month"),
         null=True,
         blank=True,
+        validators=[
+            MinValueValidator(-schedules.MAX_CALENDAR_DAY),
+            MaxValueValidator(schedules.MAX_CALENDAR_DAY),
+        ],
         help_text=_("With “Nth working day”: 1 for the first, 2 for the second, -1 for the last."),
     )
     jitter = models.DurationField(

@@ -25,7 +25,8 @@ from tablecron.contrib.rest_framework.fields import (
     DurationField,
 )
 from tablecron.describe import describe_schedule
-from tablecron.models import CodeStatus, Job, JobRun, RunStatus
+from tablecron.models import CalendarRule, CodeStatus, Job, JobRun, RunStatus
+from tablecron.schedules import MAX_CALENDAR_DAY
 
 # At most this many upcoming fire times per request: each one is computed on the spot.
 MAX_UPCOMING = 100
@@ -85,6 +86,9 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "timezone",
             "start_at",
             "end_at",
+            "calendar",
+            "calendar_rule",
+            "calendar_day",
             "jitter",
             "enabled",
             "misfire_grace",
@@ -312,6 +316,17 @@ class ScheduleUpcomingSerializer(CountSerializer):
     timezone = _schedule_field(serializers.CharField, "timezone")
     start_at = _schedule_field(AwareDateTimeField, "start_at", allow_null=True)
     end_at = _schedule_field(AwareDateTimeField, "end_at", allow_null=True)
+    calendar = _schedule_field(serializers.CharField, "calendar", allow_blank=True, max_length=100)
+    calendar_rule = _schedule_field(
+        serializers.ChoiceField, "calendar_rule", choices=CalendarRule.choices
+    )
+    calendar_day = _schedule_field(
+        serializers.IntegerField,
+        "calendar_day",
+        allow_null=True,
+        min_value=-MAX_CALENDAR_DAY,
+        max_value=MAX_CALENDAR_DAY,
+    )
     upcoming = serializers.ListField(child=serializers.DateTimeField(), read_only=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
