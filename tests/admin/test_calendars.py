@@ -120,3 +120,8 @@ def test_a_calendar_in_use_shows_its_jobs_instead_of_deleting(admin_client: Clie
     assert Calendar.objects.filter(pk=plant.pk).exists()
     listing = admin_client.get(reverse("admin:tablecron_calendar_changelist")).content.decode()
     assert "1 job<" in listing
+    Job.objects.create(name="unrelated", task=ADD, args=[1, 2], cron="0 9 * * *")
+    jobs = admin_client.get(reverse("admin:tablecron_job_changelist"), {"calendar": "plant"})
+    assert jobs.status_code == 200
+    assert "payroll" in jobs.content.decode()
+    assert "unrelated" not in jobs.content.decode()
