@@ -347,7 +347,7 @@ class Calendar:
             day = fire.astimezone(self.zone).date()
             target = self._target(day)
             if target is None:  # skipped, or no working day near: on to the next day
-                fire = self.schedule.next_after(_day_start(day + _DAY, self.zone) - _TICK)
+                fire = self.schedule.next_after(_day_start(self._after(day), self.zone) - _TICK)
                 continue
             if best is not None and target > best.astimezone(self.zone).date():
                 break
@@ -372,10 +372,24 @@ class Calendar:
             return after
         return min(after, _day_start(first + _DAY, self.zone) - _TICK)
 
+    def _after(self, day: date) -> date:
+        """The next day that may have a fire after a day without: for ``nth``, the Nth
+        working day of this month or a later one (the month after the last if none)."""
+        if self.rule != "nth":
+            return day + _DAY
+        month = day.replace(day=1)
+        for _i in range(12):
+            nth = _nth_working_day(self.is_working, month, self.day)
+            if nth is not None and nth > day:
+                return nth
+            month = (month + timedelta(days=31)).replace(day=1)
+        return month
+
     def _target(self, day: date) -> date | None:
         """The day a fire on ``day`` happens on, or None if it does not."""
         if self.rule == "nth":
-            return day if day == _nth_working_day(self.is_working, day, self.day) else None
+            month = day.replace(day=1)  # the cache's key: one list per month
+            return day if day == _nth_working_day(self.is_working, month, self.day) else None
         if self.is_working(day):
             return day
         if self.rule == "skip":
