@@ -234,6 +234,33 @@ def test_e017_webhook_allowed_hosts_that_are_not_hosts(host: str) -> None:
     assert f"names {host!r}, which is not a host name" in error.msg
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ops.example.com",  # no scheme
+        "ftp://ops.example.com",
+        "https://",
+        "https://ops.example.com/?tab=runs",
+        "https://ops.example.com/#runs",
+        "https://ops.example.com:http/",
+        "https://user:secret@ops.example.com",
+        "https://ops example.com",
+        "/admin/",
+    ],
+)
+def test_e018_site_url_that_is_not_an_absolute_http_address(url: str) -> None:
+    (error,) = check(SITE_URL=url)
+    assert error.id == "tablecron.E018"
+    assert f"= {url!r} is not the absolute http or https address" in error.msg
+
+
+@pytest.mark.parametrize(
+    "url", ["", "https://ops.example.com", "http://127.0.0.1:8000/", "https://intranet/tools"]
+)
+def test_site_urls_that_pass(url: str) -> None:
+    assert check(SITE_URL=url) == []
+
+
 class DuckPermission:
     """Shaped like a REST framework permission, so the check needs no DRF to accept it."""
 

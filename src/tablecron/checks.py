@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.apps import AppConfig, apps
 from django.conf import settings as django_settings
@@ -80,6 +81,8 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     # Only paths set by hand: the default needs DRF, which a project without the API lacks.
     if _type_ok("API_PERMISSION_CLASSES", raw.get("API_PERMISSION_CLASSES", ())):
         errors.extend(_check_permission_classes(raw.get("API_PERMISSION_CLASSES", ())))
+    if _type_ok("SITE_URL", raw.get("SITE_URL", "")):
+        errors.extend(_check_site_url(raw.get("SITE_URL", "")))
     if _type_ok("METRICS_PORT", raw.get("METRICS_PORT", 0)):
         errors.extend(_check_metrics_port(raw.get("METRICS_PORT", 0)))
     if raw.get("AUDIT_TRAIL") is True and not apps.is_installed("django.contrib.admin"):
@@ -112,6 +115,35 @@ def _check_metrics_port(port: int) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _check_site_url(url: str) -> list[CheckMessage]:
+    """Notifications link to runs' admin pages at this address: an absolute http(s) URL."""
+    if not url or _is_site_url(url):
+        return []
+    return [
+        Error(
+            f'TABLECRON["SITE_URL"] = {url!r} is not the absolute http or https address of '
+            "a site: notifications could not link to the admin's pages.",
+            hint='Write the address people open the site at, e.g. "https://ops.example.com" '
+            '(with the path the site is served under, if any), or "" for no links.',
+            id="tablecron.E018",
+        )
+    ]
+
+
+def _is_site_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not (parts.query or parts.fragment or parts.username or parts.password)
+        and not re.search(r"\s", url)
+    )
 
 
 def _check_liveness() -> list[CheckMessage]:

@@ -46,8 +46,6 @@ def new_run(job: Job, **fields: Any) -> NewRun:
         "executor": "thread",
         "queue": "",
         "queued_at": at,
-        "args": "[]",
-        "kwargs": "{}",
     }
     return NewRun(**{**values, **fields})
 

@@ -224,7 +224,7 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
         if obj is not None and obj.code_status == CodeStatus.DECLARED:
             # Code owns these (tablecron.declare): an edit here would be undone by the next
             # "manage.py tablecron sync". Pausing and resuming stay people's.
-            readonly += ["schedule_kind", *OWNED_FIELDS]
+            readonly += ["name", "schedule_kind", *OWNED_FIELDS]  # the name is its key
         return readonly
 
     def get_inlines(self, request: HttpRequest, obj: Job | None) -> list[type[InlineModelAdmin]]:  # type: ignore[type-arg]

@@ -757,6 +757,13 @@ class Job(models.Model):
                 validate_webhook_address(self.notify_webhook)
             except ValidationError as exc:
                 errors["notify_webhook"] = exc.messages
+        if self._renamed_in_code():
+            errors["name"] = [
+                gettext(
+                    "This job is declared in code, under this name: rename it there. "
+                    "(“manage.py tablecron sync” would make a new job of the old name.)"
+                )
+            ]
         if self.queue and self._valid_alone("queue"):
             try:
                 check_queue_accepted(self.queue)
@@ -786,6 +793,14 @@ class Job(models.Model):
                 errors.update(exc.message_dict)
         if errors:
             raise ValidationError(errors)
+
+    def _renamed_in_code(self) -> bool:
+        """Whether this row, which code declares, is being renamed: code owns the name,
+        which is the declaration's key."""
+        if self._state.adding or self.code_status != CodeStatus.DECLARED:
+            return False
+        stored = Job.objects.using(self._state.db).filter(pk=self.pk).values_list("name")
+        return stored.first() not in (None, (self.name,))
 
     def _nulls(self) -> dict[str, list[str]]:
         """None where the column refuses it but blank lets clean_fields() pass it."""

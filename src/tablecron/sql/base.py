@@ -135,11 +135,14 @@ class Statements:
         if not rows:
             return []
         source, params = self.values(NewRun, rows)
-        names = ", ".join(self.quote(name) for name in NewRun._fields)
+        names = [self.quote(name) for name in NewRun._fields]
+        # The arguments each run runs with are its job's, copied here by the database
+        # (the job's row is locked by the claim): a rerun repeats them.
         sql = self.insert_ignoring.format(
             table=self.run,
-            columns=f"{names}, attempt, result",
-            select=f"SELECT {names}, 1, NULL FROM {source}",
+            columns=f"{', '.join(names)}, attempt, result, args, kwargs",
+            select=f"SELECT {', '.join(f'v.{name}' for name in names)}, 1, NULL, j.args, "
+            f"j.kwargs FROM {source} JOIN {self.job} AS j ON j.id = v.job_id",
         )
         _, inserted = self.execute(f"{sql} RETURNING id, job_id, scheduled_for", params)
         return [Inserted(pk, job_id, aware(at)) for pk, job_id, at in inserted]

@@ -1,11 +1,13 @@
 """The API with working-day calendars: create and update, the upcoming endpoints."""
 
+import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
+from django.utils import translation
 
 pytest.importorskip("rest_framework")
 
@@ -79,3 +81,14 @@ def test_trying_a_schedule_with_a_calendar(api: Any) -> None:
     )
     assert unknown.status_code == 400
     assert "calendar" in unknown.json()
+
+
+def test_an_unknown_rule_is_named_by_its_choices_in_the_active_language(api: Any) -> None:
+    # As a JSON client writes it: ASCII, the lone surrogate escaped.
+    sent = json.dumps(body(calendar="CN", calendar_rule="sideways\ud800"))
+    refused = api.post(JOBS, sent, content_type="application/json")
+    assert refused.status_code == 400
+    assert refused.json() == {"calendar_rule": ["Choose one of: skip, next, previous, nth."]}
+    with translation.override("zh-hans"):
+        chinese = api.post(JOBS, sent, content_type="application/json")
+    assert chinese.json()["calendar_rule"] == ["请从以下选项中选择：skip, next, previous, nth。"]
