@@ -171,6 +171,7 @@ def test_custom_days_change_the_country() -> None:
         ),
         ({"working_days": WorkingDays("CN"), "calendar_day": 1}, "calendar_day"),
         ({"calendar_rule": "next"}, "calendar"),
+        ({"calendar_day": 2}, "calendar_day"),
     ],
 )
 def test_calendar_fields_are_checked(fields: dict, field: str) -> None:

@@ -250,6 +250,10 @@ def build(
             )
         calendar = Calendar(schedule, zone, working_days, calendar_rule, calendar_day)
         return Window(calendar, start_at, end_at)
+    if calendar_day is not None and calendar_rule != "nth":
+        raise InvalidSchedule(
+            _("A working day of the month goes with the rule “nth” only."), "calendar_day"
+        )
     if calendar_rule != "skip" or calendar_day is not None:
         raise InvalidSchedule(
             _("Choose a calendar: the rule “%(rule)s” needs its working days.")
