@@ -433,3 +433,27 @@ def test_e012_metrics_port_without_prometheus_client() -> None:
         assert "django-tablecron[metrics]" in str(error.hint)
     else:  # with the extra installed, the same setting passes
         assert check(METRICS_PORT=9100) == []
+
+
+@pytest.mark.django_db
+def test_w010_a_calendar_without_data_for_the_coming_months() -> None:
+    from datetime import date
+
+    from tablecron.checks import CALENDAR_NOTICE, check_calendar_data
+    from tablecron.models import Calendar
+    from tablecron.workdays import data_until
+
+    # Armenia's make-up days end in python-holidays with 2021; California's rules run on.
+    Calendar.objects.create(name="yerevan", country="AM")
+    Calendar.objects.create(name="plant", country="US-CA")
+    for name, calendar in (("a", "yerevan"), ("b", "plant"), ("c", "CN"), ("d", "")):
+        Job.objects.create(name=name, task="tests.testapp.tablecron_jobs.noop", cron="@daily",
+                           calendar=calendar)  # fmt: skip
+    Job.objects.create(name="paused", task="tests.testapp.tablecron_jobs.noop", cron="@daily",
+                       calendar="AM", enabled=False)  # fmt: skip
+    warnings = check_calendar_data(None, databases=["default"])
+    assert {w.id for w in warnings} == {"tablecron.W010"}
+    named = {w.msg.split("'")[1] for w in warnings}
+    china_short = data_until("CN") < (date.today() + CALENDAR_NOTICE).year
+    assert named == ({"yerevan", "CN"} if china_short else {"yerevan"})
+    assert check_calendar_data(None, databases=None) == []

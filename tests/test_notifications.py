@@ -3,8 +3,7 @@ process however many look; delivered by Django's SMTP backend to a real SMTP ser
 POSTed to a real HTTP receiver, retried when they fail."""
 
 import logging
-import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from django.utils import timezone
 
 from tablecron.db import db_now
 from tablecron.executors.immediate import ImmediateExecutor
-from tablecron.models import Job, JobRun
+from tablecron.models import Job, JobRun, SchedulerInstance
 from tablecron.notifications import TAIL_CHARS, Notice, claim_notices, deliver, tail
 from tablecron.scheduler import Scheduler
 from tests.support.admin_forms import form_data
@@ -110,6 +109,7 @@ def test_a_delivery_that_keeps_failing_is_logged_and_given_up(
 
 @pytest.mark.django_db(transaction=True)
 def test_schedulers_tell_each_failure_recovery_and_silence_once(tmp_path: Path) -> None:
+    quiet = 1  # second: NOTIFY_QUIET_PERIOD
     with smtp_server() as (mailbox, smtp_port), webhook_receiver(failures=1) as (hook, url):
         # Several runs at once: a run still being written when the next is due is not
         # recorded missed (max_instances), so every failure is a failed run.
@@ -124,7 +124,7 @@ def test_schedulers_tell_each_failure_recovery_and_silence_once(tmp_path: Path) 
             # The webhook's receiver is on 127.0.0.1, which only a host allowed may be.
             **child_env(
                 HEARTBEAT_INTERVAL=0.5,
-                NOTIFY_QUIET_PERIOD=1,
+                NOTIFY_QUIET_PERIOD=quiet,
                 WEBHOOK_ALLOWED_HOSTS=["127.0.0.1"],
                 SITE_URL="http://ops.example.com:8080/tools/",
             ),
@@ -145,7 +145,17 @@ def test_schedulers_tell_each_failure_recovery_and_silence_once(tmp_path: Path) 
             )
             Job.objects.filter(name="flaky").update(task=T + "noop")
             wait_for(lambda: told("'flaky' recovered") and len(hook.received) == 2, 30, "recovery")
-            time.sleep(2)  # both schedulers look four times more, past the quiet period
+            # Both schedulers look again, past the quiet period. Each looks for changes
+            # right after each heartbeat: its next heartbeat means that look is done.
+            instances = SchedulerInstance.objects.all()
+
+            def both_beat_after(at: datetime) -> bool:
+                return instances.filter(heartbeat_at__gt=at).count() == 2
+
+            quiet_ended = db_now() + timedelta(seconds=quiet)
+            wait_for(lambda: both_beat_after(quiet_ended), 30, "a look past the quiet period")
+            latest = max(instances.values_list("heartbeat_at", flat=True))
+            wait_for(lambda: both_beat_after(latest), 30, "those looks to be done")
     assert sorted(mailbox.subjects()) == [  # mail_admins() prefixes EMAIL_SUBJECT_PREFIX
         "[Django] tablecron: job 'orphan' has not succeeded for 0:00:02 (last success: never).",
         "[Django] tablecron: job 'to-admins' is failing: its last run failed.",

@@ -1,7 +1,8 @@
 """The schedule math, alone: no database, no models."""
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -214,15 +215,40 @@ windows = st.fixed_dictionaries(
         "timezone": st.sampled_from(["UTC", "Pacific/Kiritimati", "America/St_Johns"]),
     },
 )
-edge_schedules = st.builds(lambda kind, window: {**kind, **window}, kinds, windows)
+
+
+@dataclass(frozen=True)
+class Weekdays:
+    """Monday to Friday: a calendar of working days (hashable, as schedules are cached)."""
+
+    def __call__(self, day: date) -> bool:
+        return day.weekday() < 5
+
+
+calendars = st.one_of(
+    st.just({}),
+    st.builds(
+        lambda rule, day: {
+            "working_days": Weekdays(),
+            "calendar_rule": rule,
+            "calendar_day": day if rule == "nth" else None,
+        },
+        st.sampled_from(schedules.CALENDAR_RULES),
+        st.sampled_from([1, 3, -1]),
+    ),
+)
+edge_schedules = st.builds(
+    lambda kind, window, calendar: {**kind, **window, **calendar}, kinds, windows, calendars
+)
 
 
 @FUZZ
 @given(fields=edge_schedules, after=moments)
 def test_every_series_ends_within_the_calendar(fields: dict[str, Any], after: datetime) -> None:
-    """From anywhere in the allowed range, a hundred fires of any kind of schedule are
-    listed without an error, each later than the one before, inside the job's window, and
-    before LATEST: a series that reaches the end of the calendar ends there."""
+    """From anywhere in the allowed range, a hundred fires of any kind of schedule, kept
+    to working days or not, are listed without an error, each later than the one before,
+    inside the job's window, and before LATEST: a series that reaches the end of the
+    calendar ends there."""
     try:
         schedule = schedules.build(**fields)
     except InvalidSchedule:

@@ -92,10 +92,10 @@ def test_the_audit_trail_never_stores_a_secret() -> None:
 
 @pytest.mark.django_db
 def test_the_migration_masks_what_the_trail_stored_before() -> None:
-    """Entries written before this release held the values: migration 0013 masks them,
+    """Entries written before this release held the values: migration 0014 masks them,
     and leaves others' entries and the rest of ours as they were."""
     migration = __import__(
-        "tablecron.migrations.0013_mask_secrets_in_audit_trail", fromlist=["mask_trail"]
+        "tablecron.migrations.0014_mask_secrets_in_audit_trail", fromlist=["mask_trail"]
     )
     user_id = audit.code_user_id()
     jobs = ContentType.objects.get_for_model(apps.get_model("tablecron", "Job"))

@@ -13,7 +13,7 @@ changes only.
 
 Values that look secret (``tablecron.secrets``: arguments under keys such as ``password``
 or ``token``, a webhook's URL past its host) are masked before they are stored: the trail
-is kept for ever, and a rotated password must not stay readable in it. Migration 0013
+is kept for ever, and a rotated password must not stay readable in it. Migration 0014
 masks the entries written before.
 
 The change message is the JSON list Django's admin writes (``[{"changed": {"fields":

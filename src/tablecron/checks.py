@@ -6,7 +6,7 @@ import difflib
 import importlib.util
 import re
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +19,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.module_loading import import_string
 
 from tablecron.conf import EXECUTOR_ALIASES, KEYS, STRING_LISTS, settings
+from tablecron.exceptions import InvalidSchedule
 
 # Keys renamed before the first release: only so that the check names the new one. The
 # old names do nothing.
@@ -492,6 +493,54 @@ def check_unknown_tasks(
     return messages
 
 
+# How far ahead a job's calendar must have python-holidays' data (W010).
+CALENDAR_NOTICE = timedelta(days=92)
+
+
+def check_calendar_data(
+    app_configs: Sequence[AppConfig] | None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """Calendars of enabled jobs whose country python-holidays has no days for in the
+    coming months: China and the other countries that announce make-up working days a
+    year at a time get them with each release of python-holidays."""
+    from tablecron.models import Calendar, Job
+    from tablecron.workdays import data_until
+
+    messages: list[CheckMessage] = []
+    needed = (date.today() + CALENDAR_NOTICE).year
+    for alias in set(databases or ()) & {settings.DATABASE}:
+        try:
+            names = set(
+                Job.objects.using(alias).filter(enabled=True).exclude(calendar="")
+                .values_list("calendar", flat=True).distinct()
+            )  # fmt: skip
+            custom = dict(
+                Calendar.objects.using(alias).filter(name__in=names).values_list("name", "country")
+            )
+        except DatabaseError:  # not migrated yet
+            continue
+        for name in sorted(names):
+            country = custom.get(name, name)
+            try:
+                last = data_until(country) if country else needed
+            except InvalidSchedule:  # not a country: the job's own validation says so
+                continue
+            if last < needed:
+                messages.append(
+                    Warning(
+                        f"The calendar {name!r} of jobs in database {alias!r} has no "
+                        f"python-holidays data for {country} after {last}: their fires "
+                        f"from {last + 1} on ignore its make-up working days and moved days off.",
+                        hint="Upgrade python-holidays (pip install -U holidays) to a release "
+                        "with the coming year's days, then restart the schedulers.",
+                        id="tablecron.W010",
+                    )
+                )
+    return messages
+
+
 def check_code_jobs(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     """Jobs declared in code that "manage.py tablecron sync" would refuse, found before
     any database is reached."""
@@ -534,3 +583,4 @@ def register_checks() -> None:
     checks.register(check_sqlite_transactions)
     checks.register(check_code_jobs)
     checks.register(check_unknown_tasks, Tags.database)
+    checks.register(check_calendar_data, Tags.database)

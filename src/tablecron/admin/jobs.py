@@ -182,6 +182,7 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
                     "schedule_kind",
                     ("cron", "timezone"),
                     "interval",
+                    ("calendar", "calendar_rule", "calendar_day"),
                     "run_at",
                     ("start_at", "end_at"),
                     "jitter",

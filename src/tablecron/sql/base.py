@@ -269,8 +269,18 @@ class Statements:
         )
         with transaction.atomic(using=self.alias):
             self.execute(f"DELETE FROM {self.output} WHERE run_id IN ({doomed})", where.params)
+            self.execute(self._unlink_reruns(doomed), [*where.params, *where.params])
             sql = f"DELETE FROM {self.run} WHERE id IN ({doomed}) RETURNING scheduled_for"
             return self._deleted(self.execute(sql, where.params).rows)
+
+    def _unlink_reruns(self, doomed: str) -> str:
+        """The runs that repeat one of the ``doomed`` runs, and stay, forget it (what
+        ``rerun_of``'s SET_NULL does for the ORM's deletes). Where foreign keys are
+        checked at the commit (PostgreSQL, SQLite), the doomed ones are left as they are."""
+        return (
+            f"UPDATE {self.run} SET rerun_of_id = NULL WHERE rerun_of_id IN ({doomed}) "
+            f"AND id NOT IN ({doomed})"
+        )
 
     @staticmethod
     def _deleted(rows: list[tuple[Any, ...]]) -> tuple[int, datetime | None]:

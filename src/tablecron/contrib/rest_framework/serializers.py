@@ -14,6 +14,8 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -26,7 +28,8 @@ from tablecron.contrib.rest_framework.fields import (
     DurationField,
 )
 from tablecron.describe import describe_schedule
-from tablecron.models import CodeStatus, Job, JobRun, RunStatus
+from tablecron.models import CalendarRule, CodeStatus, Job, JobRun, RunStatus
+from tablecron.schedules import MAX_CALENDAR_DAY
 from tablecron.secrets import ARGUMENT_FIELDS, URL_FIELDS, mask_field, reveals
 from tablecron.validators import JSONArguments
 
@@ -52,6 +55,15 @@ def model_errors(exc: DjangoValidationError) -> serializers.ValidationError:
     return serializers.ValidationError(detail)
 
 
+# DRF's own message quotes the value sent back, which may not even encode (a lone
+# surrogate); this one names the choices instead.
+def _rule_choices() -> str:
+    return gettext("Choose one of: %(rules)s.") % {"rules": ", ".join(CalendarRule.values)}
+
+
+RULE_ERRORS = {"invalid_choice": lazy(_rule_choices, str)()}
+
+
 class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     schedule_description = serializers.SerializerMethodField(
         help_text=_("The schedule in words, in the active language.")
@@ -59,6 +71,12 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     last_status = BlankAsNullChoiceField(
         choices=RunStatus.choices,
         help_text=_("How the last run ended; null until one has."),
+    )
+    calendar_rule = serializers.ChoiceField(
+        choices=CalendarRule.choices,
+        required=False,
+        error_messages=RULE_ERRORS,
+        help_text=Job._meta.get_field("calendar_rule").help_text,
     )
     code_status = BlankAsNullChoiceField(
         choices=CodeStatus.choices,
@@ -88,6 +106,9 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "timezone",
             "start_at",
             "end_at",
+            "calendar",
+            "calendar_rule",
+            "calendar_day",
             "jitter",
             "enabled",
             "misfire_grace",
@@ -449,6 +470,20 @@ class ScheduleUpcomingSerializer(CountSerializer):
     timezone = _schedule_field(serializers.CharField, "timezone")
     start_at = _schedule_field(AwareDateTimeField, "start_at", allow_null=True)
     end_at = _schedule_field(AwareDateTimeField, "end_at", allow_null=True)
+    calendar = _schedule_field(serializers.CharField, "calendar", allow_blank=True, max_length=100)
+    calendar_rule = _schedule_field(
+        serializers.ChoiceField,
+        "calendar_rule",
+        choices=CalendarRule.choices,
+        error_messages=RULE_ERRORS,
+    )
+    calendar_day = _schedule_field(
+        serializers.IntegerField,
+        "calendar_day",
+        allow_null=True,
+        min_value=-MAX_CALENDAR_DAY,
+        max_value=MAX_CALENDAR_DAY,
+    )
     upcoming = serializers.ListField(child=serializers.DateTimeField(), read_only=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

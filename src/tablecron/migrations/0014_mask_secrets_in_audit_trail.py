@@ -59,6 +59,6 @@ def mask_trail(apps, schema_editor):
 class Migration(migrations.Migration):
     # None on the admin's apps: tablecron installs without them. On a new database their
     # tables may come later, and hold nothing yet.
-    dependencies = [("tablecron", "0012_manual_runs_beside_running")]
+    dependencies = [("tablecron", "0013_manual_runs_beside_running")]
 
     operations = [migrations.RunPython(mask_trail, migrations.RunPython.noop, elidable=True)]

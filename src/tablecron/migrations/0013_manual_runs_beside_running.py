@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tablecron', '0011_run_output_cancel_rerun'),
+        ('tablecron', '0012_calendars'),
     ]
 
     operations = [
