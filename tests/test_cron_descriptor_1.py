@@ -9,8 +9,12 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from tests.support import ROOT
+
+# The words do not depend on the database: once, in the SQLite suites.
+pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="once, on SQLite")
 
 OLD = "1.4.5"
 
