@@ -57,7 +57,7 @@ def printing(lines: int) -> None:
         running.output.take(final=True)
     print(
         f"print(), a line: {outside * 1e6:.2f} µs outside a run, {inside * 1e6:.2f} µs "
-        f"captured ({inside / outside:.1f}×)"
+        f"captured ({inside / outside:.1f} times)"
     )
 
 
@@ -69,7 +69,7 @@ def logging_(lines: int) -> None:
         running.output.take(final=True)
     print(
         f"logging, a record: {outside * 1e6:.2f} µs outside a run (a handler writing to a "
-        f"buffer), {inside * 1e6:.2f} µs captured too ({inside / outside:.1f}×)"
+        f"buffer), {inside * 1e6:.2f} µs captured too ({inside / outside:.1f} times)"
     )
 
 

@@ -8,7 +8,8 @@ lateness  ``tablecron scheduler`` processes (2 unless ``--schedulers``) fire 100
           every-second jobs for ``--duration`` s, three ways: alone; beside a feeder that
           writes 10,000 finished runs a second (``--feed``) that nothing prunes; and with
           that feeder while the schedulers prune (``RUN_RETENTION`` 10 s). Firing lateness
-          (``started_at - scheduled_for``) p50/p99 and the rows deleted per second.
+          (``started_at - scheduled_for``) p50/p99 and the rows deleted per second, each
+          window after ``--steady`` s (15) of firing, when the table holds what it keeps.
 soak      the issue's case, bounded: 200 every-second jobs, ``RUN_RETENTION`` 10 s,
           ``FAILED_RUN_RETENTION`` 20 s, the feeder beside them, for ``--soak`` s (150):
           the run table's row count every 10 s.
@@ -118,7 +119,7 @@ def part_rate(opts: argparse.Namespace) -> None:
 # -- the feeder ----------------------------------------------------------------------------
 
 
-STEADY = 15  # seconds: RUN_RETENTION 10 s and a pruning pass every 5 s at most
+STEADY = 15  # seconds: RUN_RETENTION 10 s and a pruning pass every 5 s at most (--steady)
 WINDOW = timedelta(seconds=5)  # Starts reads the fires of the last 5 s: within RUN_RETENTION
 
 
@@ -193,7 +194,7 @@ def lateness(opts: argparse.Namespace, name: str, feed: int, settings: dict[str,
         with feeder if feed else contextlib.nullcontext(), Starts() as starts:
             # The window starts STEADY s after the jobs first fire: by then the table
             # holds what RUN_RETENTION keeps, its steady state.
-            first = create_every_second_jobs(100) + timedelta(seconds=STEADY)
+            first = create_every_second_jobs(100) + timedelta(seconds=opts.steady)
             last = first + timedelta(seconds=opts.duration - 1)
             sleep_until(first.timestamp())
             rows_before, written_before = count_runs(), feeder.written
@@ -260,6 +261,9 @@ def options() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=1_000_000, help="rate: runs to delete")
     parser.add_argument("--duration", type=int, default=30, help="lateness: seconds per way")
     parser.add_argument("--feed", type=int, default=10_000, help="feeder: runs per second")
+    parser.add_argument(
+        "--steady", type=int, default=STEADY, help="lateness: seconds of firing before each window"
+    )
     parser.add_argument("--soak", type=int, default=150, help="soak: seconds (<= 170)")
     parser.add_argument("--schedulers", type=int, default=2)
     parser.add_argument("--logs", type=Path, help="where scheduler logs go (a temporary dir)")

@@ -251,8 +251,9 @@ class Monitor:
         self._thread.join()
         self._sample_backends()
         self.database = sum(self._last[pid] - self._first[pid] for pid in self._last)
-        cores = os.cpu_count() or 1
-        self.machine = cores * (busy - self._busy) / (total - self._total) * self.wall
+        cores, ticks = os.cpu_count() or 1, total - self._total
+        # No tick in a window shorter than one (the kernel counts in 10 ms): nothing measured.
+        self.machine = cores * (busy - self._busy) / ticks * self.wall if ticks else 0.0
         self.others = max(0.0, self.machine - self.procs - self.database - self.bench)
 
     def percent(self, seconds: float) -> float:
@@ -1028,7 +1029,9 @@ def describe() -> str:
 
 @contextmanager
 def throwaway_database(name: str) -> Iterator[str]:
-    """A new database for the bench, the schedulers' too, dropped on the way out."""
+    """A new database for the bench, the schedulers' too, dropped on the way out; named
+    for this process, as bench/throwaway.py's."""
+    name = f"{name}_{os.getpid()}"
     if connection.vendor == "sqlite":
         name = os.path.join(tempfile.gettempdir(), f"{name}.sqlite3")
     connection.settings_dict["TEST"]["NAME"] = name

@@ -10,8 +10,10 @@ from django.db import connection
 
 @contextmanager
 def throwaway_database(name: str) -> Iterator[str]:
-    """Creates the database ``name`` (on SQLite a file of that name in the temporary
-    directory), migrated, for the default connection; drops it afterwards."""
+    """Creates the database ``name``_<pid> (on SQLite a file of that name in the temporary
+    directory), migrated, for the default connection; drops it afterwards. The process id
+    keeps two runs at once (a bench by hand, the test suite's) from dropping each other's."""
+    name = f"{name}_{os.getpid()}"
     if connection.vendor == "sqlite":
         name = os.path.join(tempfile.gettempdir(), f"{name}.sqlite3")
     connection.settings_dict["TEST"]["NAME"] = name

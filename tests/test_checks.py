@@ -236,6 +236,33 @@ def test_e017_webhook_allowed_hosts_that_are_not_hosts(host: str) -> None:
     assert f"names {host!r}, which is not a host name" in error.msg
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ops.example.com",  # no scheme
+        "ftp://ops.example.com",
+        "https://",
+        "https://ops.example.com/?tab=runs",
+        "https://ops.example.com/#runs",
+        "https://ops.example.com:http/",
+        "https://user:secret@ops.example.com",
+        "https://ops example.com",
+        "/admin/",
+    ],
+)
+def test_e018_site_url_that_is_not_an_absolute_http_address(url: str) -> None:
+    (error,) = check(SITE_URL=url)
+    assert error.id == "tablecron.E018"
+    assert f"= {url!r} is not the absolute http or https address" in error.msg
+
+
+@pytest.mark.parametrize(
+    "url", ["", "https://ops.example.com", "http://127.0.0.1:8000/", "https://intranet/tools"]
+)
+def test_site_urls_that_pass(url: str) -> None:
+    assert check(SITE_URL=url) == []
+
+
 class DuckPermission:
     """Shaped like a REST framework permission, so the check needs no DRF to accept it."""
 
@@ -382,7 +409,7 @@ def test_e012_metrics_port_without_prometheus_client() -> None:
         assert check(METRICS_PORT=9100) == []
 
 
-def test_w006_cron_descriptor_1_says_what_it_lacks() -> None:
+def test_w011_cron_descriptor_1_says_what_it_lacks() -> None:
     """Only with cron-descriptor 1.x, which test_cron_descriptor_1.py installs."""
     installed = version("cron-descriptor")
     warnings = check_cron_descriptor(None)
@@ -390,7 +417,31 @@ def test_w006_cron_descriptor_1_says_what_it_lacks() -> None:
         assert warnings == []
         return
     (warning,) = warnings
-    assert warning.id == "tablecron.W006"
+    assert warning.id == "tablecron.W011"
     assert f"cron-descriptor {installed} is installed" in warning.msg
     assert "Traditional Chinese" in warning.msg
     assert "pip install 'cron-descriptor>=2.2'" in str(warning.hint)
+
+
+@pytest.mark.django_db
+def test_w010_a_calendar_without_data_for_the_coming_months() -> None:
+    from datetime import date
+
+    from tablecron.checks import CALENDAR_NOTICE, check_calendar_data
+    from tablecron.models import Calendar
+    from tablecron.workdays import data_until
+
+    # Armenia's make-up days end in python-holidays with 2021; California's rules run on.
+    Calendar.objects.create(name="yerevan", country="AM")
+    Calendar.objects.create(name="plant", country="US-CA")
+    for name, calendar in (("a", "yerevan"), ("b", "plant"), ("c", "CN"), ("d", "")):
+        Job.objects.create(name=name, task="tests.testapp.tablecron_jobs.noop", cron="@daily",
+                           calendar=calendar)  # fmt: skip
+    Job.objects.create(name="paused", task="tests.testapp.tablecron_jobs.noop", cron="@daily",
+                       calendar="AM", enabled=False)  # fmt: skip
+    warnings = check_calendar_data(None, databases=["default"])
+    assert {w.id for w in warnings} == {"tablecron.W010"}
+    named = {w.msg.split("'")[1] for w in warnings}
+    china_short = data_until("CN") < (date.today() + CALENDAR_NOTICE).year
+    assert named == ({"yerevan", "CN"} if china_short else {"yerevan"})
+    assert check_calendar_data(None, databases=None) == []

@@ -12,7 +12,7 @@ from tablecron.describe import cron_locale, describe_cron, describe_interval, de
 from tablecron.models import Job
 
 # cron-descriptor 1.x (django-celery-beat pins it) has no zh_TW: Traditional Chinese reads
-# in Simplified Chinese there (tablecron.W006). test_cron_descriptor_1.py runs this module
+# in Simplified Chinese there (tablecron.W011). test_cron_descriptor_1.py runs this module
 # with 1.4.5 too.
 CRON_DESCRIPTOR_2 = int(version("cron-descriptor").split(".")[0]) >= 2
 
@@ -216,3 +216,37 @@ def test_the_words_say_the_days_the_job_fires(
 def test_the_days_in_chinese(expression: str, words: str) -> None:
     with translation.override("zh-hans"):
         assert describe_cron(expression) == words
+
+
+@pytest.mark.parametrize(
+    ("fields", "english", "chinese"),
+    [
+        (
+            {"calendar": "CN"},
+            "At 09:00 (Asia/Shanghai), on working days in China",
+            "在 09:00（Asia/Shanghai），仅在中国的工作日",
+        ),
+        (
+            {"calendar": "US-CA", "calendar_rule": "next"},
+            "At 09:00 (Asia/Shanghai), on working days in United States (CA); on a day off, "
+            "the next working day",
+            "在 09:00（Asia/Shanghai），仅在美国（CA）的工作日；遇休息日顺延至下一个工作日",
+        ),
+        (
+            {"calendar": "DE-BY", "calendar_rule": "nth", "calendar_day": -1},
+            "At 09:00 (Asia/Shanghai), only on the last working day of the month in Germany (BY)",
+            "在 09:00（Asia/Shanghai），仅在德国（BY）每月最后一个工作日",
+        ),
+        (
+            {"calendar": "plant", "calendar_rule": "nth", "calendar_day": 3},
+            "At 09:00 (Asia/Shanghai), only on working day 3 of the month in “plant”",
+            "在 09:00（Asia/Shanghai），仅在“plant”每月第 3 个工作日",
+        ),
+    ],
+)
+def test_working_days_in_words(fields: dict[str, object], english: str, chinese: str) -> None:
+    job = Job(cron="0 9 * * *", timezone="Asia/Shanghai", **fields)
+    with translation.override("en"):
+        assert describe_schedule(job) == english
+    with translation.override("zh-hans"):
+        assert describe_schedule(job) == chinese

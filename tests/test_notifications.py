@@ -3,18 +3,18 @@ process however many look; delivered by Django's SMTP backend to a real SMTP ser
 POSTed to a real HTTP receiver, retried when they fail."""
 
 import logging
-import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.test import override_settings
+from django.utils import timezone
 
 from tablecron.db import db_now
 from tablecron.executors.immediate import ImmediateExecutor
-from tablecron.models import Job, JobRun
-from tablecron.notifications import Notice, claim_notices, deliver
+from tablecron.models import Job, JobRun, SchedulerInstance
+from tablecron.notifications import TAIL_CHARS, Notice, claim_notices, deliver, tail
 from tablecron.scheduler import Scheduler
 from tests.support.factories import T, in_future, job
 from tests.support.processes import child_env, free_port, schedulers, wait_for
@@ -105,6 +105,7 @@ def test_a_delivery_that_keeps_failing_is_logged_and_given_up(
 
 @pytest.mark.django_db(transaction=True)
 def test_schedulers_tell_each_failure_recovery_and_silence_once(tmp_path: Path) -> None:
+    quiet = 1  # second: NOTIFY_QUIET_PERIOD
     with smtp_server() as (mailbox, smtp_port), webhook_receiver(failures=1) as (hook, url):
         # Several runs at once: a run still being written when the next is due is not
         # recorded missed (max_instances), so every failure is a failed run.
@@ -118,7 +119,10 @@ def test_schedulers_tell_each_failure_recovery_and_silence_once(tmp_path: Path) 
         env = {
             # The webhook's receiver is on 127.0.0.1, which only a host allowed may be.
             **child_env(
-                HEARTBEAT_INTERVAL=0.5, NOTIFY_QUIET_PERIOD=1, WEBHOOK_ALLOWED_HOSTS=["127.0.0.1"]
+                HEARTBEAT_INTERVAL=0.5,
+                NOTIFY_QUIET_PERIOD=quiet,
+                WEBHOOK_ALLOWED_HOSTS=["127.0.0.1"],
+                SITE_URL="http://ops.example.com:8080/tools/",
             ),
             "TABLECRON_TEST_SMTP_PORT": str(smtp_port),
         }
@@ -137,7 +141,17 @@ def test_schedulers_tell_each_failure_recovery_and_silence_once(tmp_path: Path) 
             )
             Job.objects.filter(name="flaky").update(task=T + "noop")
             wait_for(lambda: told("'flaky' recovered") and len(hook.received) == 2, 30, "recovery")
-            time.sleep(2)  # both schedulers look four times more, past the quiet period
+            # Both schedulers look again, past the quiet period. Each looks for changes
+            # right after each heartbeat: its next heartbeat means that look is done.
+            instances = SchedulerInstance.objects.all()
+
+            def both_beat_after(at: datetime) -> bool:
+                return instances.filter(heartbeat_at__gt=at).count() == 2
+
+            quiet_ended = db_now() + timedelta(seconds=quiet)
+            wait_for(lambda: both_beat_after(quiet_ended), 30, "a look past the quiet period")
+            latest = max(instances.values_list("heartbeat_at", flat=True))
+            wait_for(lambda: both_beat_after(latest), 30, "those looks to be done")
     assert sorted(mailbox.subjects()) == [  # mail_admins() prefixes EMAIL_SUBJECT_PREFIX
         "[Django] tablecron: job 'orphan' has not succeeded for 0:00:02 (last success: never).",
         "[Django] tablecron: job 'to-admins' is failing: its last run failed.",
@@ -155,4 +169,90 @@ def test_schedulers_tell_each_failure_recovery_and_silence_once(tmp_path: Path) 
     assert (failing["event"], failing["job"], failing["status"]) == ("failing", "flaky", "failed")
     assert failing["text"] == "tablecron: job 'flaky' is failing: its last run failed."
     assert "RuntimeError: boom" in failing["error"]
+    run = JobRun.objects.get(pk=failing["run_id"])  # the run, told by a scheduler process
+    assert (run.job_name, run.status) == ("flaky", "failed")
+    assert failing["run_url"] == (
+        f"http://ops.example.com:8080/tools/admin/tablecron/jobrun/{run.pk}/change/"
+    )
+    assert (failing["host"], failing["scheduled_for"]) == (
+        run.worker_host,
+        run.scheduled_for.isoformat(),
+    )
     assert (recovered["event"], recovered["status"]) == ("recovered", "succeeded")
+
+
+def failed_run(lines: int) -> JobRun:
+    """A run of a job that notifies, which printed ``lines`` lines and failed."""
+    loud = Job.objects.create(
+        name="loud", task=T + "fail_loudly", args=[lines], notify=True,
+        notify_emails="dev@example.com", notify_webhook="http://127.0.0.1/",
+    )  # fmt: skip
+    run = loud.run_now()
+    Scheduler(ImmediateExecutor()).run_once()
+    run.refresh_from_db()
+    assert run.status == "failed"
+    return run
+
+
+def receivers_at(smtp_port: int, url: str, site_url: str) -> override_settings:
+    """Mail to the test's SMTP server, webhooks to its receiver on 127.0.0.1, SITE_URL."""
+    Job.objects.update(notify_webhook=url)
+    tablecron = {"WEBHOOK_ALLOWED_HOSTS": ["127.0.0.1"], "SITE_URL": site_url}
+    return override_settings(**smtp_settings(smtp_port), TABLECRON=tablecron)
+
+
+@pytest.mark.django_db
+def test_a_failure_is_told_with_the_runs_link_time_host_and_the_end_of_its_output() -> None:
+    run = failed_run(30)
+    with (
+        smtp_server() as (mailbox, smtp_port),
+        webhook_receiver() as (hook, url),
+        receivers_at(smtp_port, url, "https://ops.example.com"),
+    ):
+        (notice,) = claim_notices(db_now())
+        assert deliver(notice, delays=[]) is True
+    link = f"https://ops.example.com/admin/tablecron/jobrun/{run.pk}/change/"
+    ((to, message),) = mailbox.messages
+    body = message.get_content().replace("\r\n", "\n")  # as SMTP carries it
+    assert to == ["dev@example.com"]
+    when = f"{timezone.localtime(run.scheduled_for):%Y-%m-%d %H:%M:%S %Z}"
+    assert f"Run {run.pk}, scheduled for {when}, on {run.worker_host}." in body
+    assert run.worker_host  # where it ran: this host
+    assert f"See it in the admin: {link}" in body
+    assert "RuntimeError: after the lines\n\nThe end of its output:" in body
+    _, _, output = body.partition("The end of its output:\n\n")
+    lines = output.splitlines()
+    assert [line.split(" ", 2)[2] for line in lines] == [f"stdout line {n}" for n in range(10, 30)]
+    (sent,) = hook.received
+    assert sent["run_id"] == run.pk
+    assert sent["run_url"] == link
+    assert sent["scheduled_for"] == run.scheduled_for.isoformat()
+    assert sent["host"] == run.worker_host
+    assert sent["output"].splitlines() == lines
+
+
+@pytest.mark.django_db
+def test_without_site_url_a_failure_is_told_without_a_link() -> None:
+    run = failed_run(2)
+    with (
+        smtp_server() as (mailbox, smtp_port),
+        webhook_receiver() as (hook, url),
+        receivers_at(smtp_port, url, ""),
+    ):
+        (notice,) = claim_notices(db_now())
+        assert deliver(notice, delays=[]) is True
+    ((_, message),) = mailbox.messages
+    assert "admin" not in message.get_content()
+    assert f"Run {run.pk}, scheduled for " in message.get_content()
+    (sent,) = hook.received
+    assert (sent["run_id"], sent["run_url"]) == (run.pk, None)
+    assert sent["output"].endswith("stdout line 1")
+
+
+def test_the_tail_is_the_last_lines_and_at_most_its_length() -> None:
+    assert tail("".join(f"{n}\n" for n in range(100))) == "\n".join(map(str, range(80, 100)))
+    assert tail("") == ""
+    long = tail("short\n" + "x" * 10_000 + "\nend\n")
+    assert len(long) == TAIL_CHARS
+    assert long.startswith("…x")
+    assert long.endswith("x\nend")

@@ -147,3 +147,20 @@ def test_a_pruned_run_takes_its_output_with_it() -> None:
     assert Pruner().prune(db_now()).total == 2
     (kept,) = JobRun.objects.all()
     assert list(RunOutput.objects.values_list("run", flat=True).distinct()) == [kept.pk]
+
+
+@override_settings(TABLECRON={"RUN_RETENTION": 10 * DAY})
+def test_pruning_a_run_that_was_run_again_keeps_the_rerun() -> None:
+    owner = job()
+    owner.save()
+    now = db_now()
+    old = JobRun.objects.create(job=owner, scheduled_for=now - 20 * DAY, status="failed")
+    older_rerun = JobRun.objects.create(
+        job=owner, scheduled_for=now - 19 * DAY, status="failed", rerun_of=old
+    )
+    again = JobRun.objects.create(
+        job=owner, scheduled_for=now, status="succeeded", rerun_of=older_rerun
+    )
+    assert Pruner().prune(db_now()).total == 2
+    again.refresh_from_db()
+    assert again.rerun_of_id is None

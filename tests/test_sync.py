@@ -9,6 +9,7 @@ from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 import tablecron
@@ -62,6 +63,25 @@ def test_code_owns_its_fields_and_people_own_enabled() -> None:
     assert Change("code-add", Action.UPDATE, "cron, max_retries") in changes
     row.refresh_from_db()
     assert (row.cron, row.max_retries, row.enabled) == ("0 3 * * *", 0, False)
+
+
+@pytest.mark.django_db
+def test_code_owns_the_name_so_a_rename_cannot_split_a_job_in_two() -> None:
+    sync()
+    row = Job.objects.get(name="code-add")
+    row.pause()  # an operator's pause, which sync must keep
+    row.name = "renamed"
+    with pytest.raises(ValidationError) as refused:
+        row.full_clean()
+    assert list(refused.value.message_dict) == ["name"]
+    assert "declared in code" in refused.value.message_dict["name"][0]
+    assert actions(sync())["code-add"] == Action.UNCHANGED
+    assert list(
+        Job.objects.filter(name__in=["code-add", "renamed"]).values_list("name", "enabled")
+    ) == [("code-add", False)]
+    row.refresh_from_db()
+    row.description = "a person's edit of another field is still checked as usual"
+    row.full_clean()
 
 
 @pytest.mark.django_db

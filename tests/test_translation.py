@@ -152,3 +152,18 @@ def test_the_dashboard_and_the_audit_trail_speak_chinese(admin_client: Client) -
     assert "任务审计记录" in trail
     assert ">代码<" in trail  # who: code
     assert "已添加" in trail
+
+
+@pytest.mark.django_db
+def test_a_run_page_speaks_chinese(admin_client: Client) -> None:
+    runs = runs_of_each_kind(timezone.now())
+    url = reverse("admin:tablecron_jobrun_change", args=[runs["running"].pk])
+    with translation.override("zh-hans"):
+        page = admin_client.get(url).content.decode()
+        form = admin_client.get(reverse("admin:tablecron_job_run", args=[runs["running"].job_id]))
+    assert 'class="fieldset-heading">经过</h2>' in page  # the story
+    assert "认领并入队" in page
+    assert "正在运行，至今" in page
+    assert "正在随运行实时跟踪输出" in page
+    assert "取消运行</button>" in page
+    assert "<h1>以其他参数立即运行…</h1>" in form.content.decode()

@@ -31,6 +31,7 @@ from tests.support.processes import (
     calls,
     check_exactly_once,
     expected_fires,
+    fires,
     gunicorn,
     report,
     soak,
@@ -41,7 +42,7 @@ from tests.support.processes import (
 pytestmark = pytest.mark.django_db(transaction=True)
 WORKERS = 4
 SOAK = max(10.0, SOAK_SECONDS / 2)  # half the exactly-once soak (tests/processes), for suite time
-RECYCLING = 10.0  # seconds of --preload workers recycled every few requests while jobs fire
+RECYCLING = 7  # fires of each job at least while --preload workers are recycled
 ERROR_LINE = re.compile(r"^[\w.]+(?:Error|Exception): .*$", re.MULTILINE)
 
 
@@ -77,6 +78,23 @@ def stop_gracefully(server: subprocess.Popen[bytes], log: Path) -> None:
     assert left == [], f"workers {left} did not deregister on exit:\n{log.read_text()}"
 
 
+def registered() -> set[int]:
+    """The process ids of the schedulers registered now."""
+    return set(SchedulerInstance.objects.values_list("pid", flat=True))
+
+
+def booted(pid: int) -> bool:
+    """Whether gunicorn worker ``pid`` has set its own signal handlers: it catches SIGHUP
+    as long as it has the master's, and leaves it to the default once it has its own."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False  # gone: not booted
+    caught = re.search(r"^SigCgt:\s*([0-9a-f]+)$", status, re.MULTILINE)
+    assert caught is not None, status
+    return not int(caught[1], 16) & (1 << (signal.SIGHUP - 1))
+
+
 def retried_loops(output: str) -> None:
     """Print the scheduler loops that failed (and were retried, as designed)."""
     failed = output.count("tablecron: loop failed")
@@ -96,12 +114,13 @@ def test_schedulers_in_gunicorn_workers_fire_each_job_exactly_once(tmp_path: Pat
 
         # Before any request: the workers start their schedulers when they load the app.
         wait_for(started, 60, f"{WORKERS} schedulers in web workers")
-        time.sleep(1)  # a fifth one (from the master, say) would show up by now
-        pids = set(SchedulerInstance.objects.values_list("pid", flat=True))
-        assert len(pids) == SchedulerInstance.objects.count() == WORKERS
-        assert server.pid not in pids, "the gunicorn master runs a scheduler"
+        pids = registered()
         assert status_of(f"http://127.0.0.1:{port}/admin/login/") == 200
         first, paused = soak(jobs, path, SOAK)
+        # A fifth scheduler (in the master, say) would have shown up during the soak.
+        assert registered() == pids
+        assert len(pids) == WORKERS
+        assert server.pid not in pids, "the gunicorn master runs a scheduler"
         stop_gracefully(server, log)
     recorded = calls(path)
     report(f"scheduler in web workers, gunicorn --workers {WORKERS}", recorded)
@@ -139,20 +158,29 @@ def test_preload_master_runs_no_scheduler_and_recycled_workers_fire_exactly_once
             status, created = answer(api, job, auth="admin:secret")
             assert status == 201, created
             firsts[label] = datetime.fromisoformat(created["next_run_at"])
+        # Requests recycle workers while the jobs fire, until two were recycled and every
+        # job ran its first RECYCLING fires.
+        wanted = {(label, first + timedelta(seconds=k))
+                  for label, first in firsts.items() for k in range(RECYCLING)}  # fmt: skip
         scheduler_pids: set[int] = set()
-        deadline = time.monotonic() + RECYCLING
-        while time.monotonic() < deadline:  # keep recycling workers while jobs fire
+        deadline = time.monotonic() + 120
+        while len(scheduler_pids) < WORKERS + 2 or not wanted <= fires(path):
+            assert time.monotonic() < deadline, f"not done in 120 s: {len(scheduler_pids)} pids"
             assert answer(api, auth="admin:secret")[0] == 200
-            scheduler_pids |= set(SchedulerInstance.objects.values_list("pid", flat=True))
+            scheduler_pids |= registered()
             time.sleep(0.2)
         Job.objects.update(enabled=False)
         paused = db_now()
         wait_for(lambda: not JobRun.objects.active().exists(), 30, "running work to end")
+
         # gunicorn drops a SIGTERM that reaches a worker still booting (it is handled by
         # the master's handlers, inherited), and kills that worker later: let the last
         # recycled worker boot before stopping.
-        wait_for(lambda: SchedulerInstance.objects.count() == WORKERS, 30, "a last recycle")
-        time.sleep(1)
+        def settled() -> bool:
+            pids = registered()
+            return len(pids) == WORKERS and all(map(booted, pids))
+
+        wait_for(settled, 30, "a last recycled worker to boot")
         stop_gracefully(server, log)
     recorded = calls(path)
     report(f"gunicorn --preload --workers {WORKERS} --max-requests 8", recorded)
@@ -160,11 +188,9 @@ def test_preload_master_runs_no_scheduler_and_recycled_workers_fire_exactly_once
     assert server.pid not in scheduler_pids, "the gunicorn master runs a scheduler"
     workers = {call.pid for call in recorded}
     assert server.pid not in workers, "the gunicorn master ran jobs"
-    assert len(scheduler_pids) > WORKERS, "no worker was recycled"
-    expected = {
+    expected = wanted | {
         (label, first + timedelta(seconds=k))
         for label, first in firsts.items()
         for k in range(int((paused - timedelta(seconds=1) - first).total_seconds()) + 1)
     }
-    assert len(expected) >= jobs * (RECYCLING - 3)
     check_exactly_once(recorded, expected)

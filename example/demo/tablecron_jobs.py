@@ -6,6 +6,8 @@ Each function is registered under its dotted path (``demo.tablecron_jobs.write_r
 is the task's description.
 """
 
+import logging
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,7 +19,10 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 import tablecron
+from tablecron.execution import cancel_requested
 from tablecron.models import Job, JobRun
+
+logger = logging.getLogger(__name__)
 
 
 def _when(moment: datetime | None) -> str:
@@ -83,3 +88,20 @@ def ping(url: str = "http://127.0.0.1:8000/health/", timeout: float = 5.0) -> in
     with urlopen(url, timeout=timeout) as response:
         status: int = response.status
     return status
+
+
+@tablecron.register
+def count(up_to: int = 300, every: float = 0.2) -> int:
+    """Print a numbered line every ``every`` seconds, up to ``up_to``; returns the last.
+
+    Each line shows on the run's admin page as it is printed, and the run stops early,
+    at the next line, when someone cancels it there.
+    """
+    logger.warning("Counting to %d, one every %s s.", up_to, every)
+    for number in range(1, up_to + 1):
+        if cancel_requested():
+            print(f"Asked to stop at {number - 1}.")
+            return number - 1
+        print(f"{number} of {up_to}")
+        time.sleep(every)
+    return up_to

@@ -6,9 +6,10 @@ import difflib
 import importlib.util
 import re
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from importlib.metadata import version
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.apps import AppConfig, apps
 from django.conf import settings as django_settings
@@ -18,6 +19,7 @@ from django.db import DatabaseError, connections, router
 from django.utils.module_loading import import_string
 
 from tablecron.conf import EXECUTOR_ALIASES, KEYS, STRING_LISTS, settings
+from tablecron.exceptions import InvalidSchedule
 
 # Keys renamed before the first release: only so that the check names the new one. The
 # old names do nothing.
@@ -80,6 +82,8 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     # Only paths set by hand: the default needs DRF, which a project without the API lacks.
     if _type_ok("API_PERMISSION_CLASSES", raw.get("API_PERMISSION_CLASSES", ())):
         errors.extend(_check_permission_classes(raw.get("API_PERMISSION_CLASSES", ())))
+    if _type_ok("SITE_URL", raw.get("SITE_URL", "")):
+        errors.extend(_check_site_url(raw.get("SITE_URL", "")))
     if _type_ok("METRICS_PORT", raw.get("METRICS_PORT", 0)):
         errors.extend(_check_metrics_port(raw.get("METRICS_PORT", 0)))
     if raw.get("AUDIT_TRAIL") is True and not apps.is_installed("django.contrib.admin"):
@@ -112,6 +116,35 @@ def _check_metrics_port(port: int) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _check_site_url(url: str) -> list[CheckMessage]:
+    """Notifications link to runs' admin pages at this address: an absolute http(s) URL."""
+    if not url or _is_site_url(url):
+        return []
+    return [
+        Error(
+            f'TABLECRON["SITE_URL"] = {url!r} is not the absolute http or https address of '
+            "a site: notifications could not link to the admin's pages.",
+            hint='Write the address people open the site at, e.g. "https://ops.example.com" '
+            '(with the path the site is served under, if any), or "" for no links.',
+            id="tablecron.E018",
+        )
+    ]
+
+
+def _is_site_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not (parts.query or parts.fragment or parts.username or parts.password)
+        and not re.search(r"\s", url)
+    )
 
 
 def _check_liveness() -> list[CheckMessage]:
@@ -389,7 +422,7 @@ def check_cron_descriptor(
             "Chinese where the language is Traditional Chinese (zh-hant).",
             hint="Once django-celery-beat is uninstalled (docs/migrating.md), "
             "pip install 'cron-descriptor>=2.2'.",
-            id="tablecron.W006",
+            id="tablecron.W011",
         )
     ]
 
@@ -419,6 +452,54 @@ def check_unknown_tasks(
                     id="tablecron.W002",
                 )
             )
+    return messages
+
+
+# How far ahead a job's calendar must have python-holidays' data (W010).
+CALENDAR_NOTICE = timedelta(days=92)
+
+
+def check_calendar_data(
+    app_configs: Sequence[AppConfig] | None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """Calendars of enabled jobs whose country python-holidays has no days for in the
+    coming months: China and the other countries that announce make-up working days a
+    year at a time get them with each release of python-holidays."""
+    from tablecron.models import Calendar, Job
+    from tablecron.workdays import data_until
+
+    messages: list[CheckMessage] = []
+    needed = (date.today() + CALENDAR_NOTICE).year
+    for alias in set(databases or ()) & {settings.DATABASE}:
+        try:
+            names = set(
+                Job.objects.using(alias).filter(enabled=True).exclude(calendar="")
+                .values_list("calendar", flat=True).distinct()
+            )  # fmt: skip
+            custom = dict(
+                Calendar.objects.using(alias).filter(name__in=names).values_list("name", "country")
+            )
+        except DatabaseError:  # not migrated yet
+            continue
+        for name in sorted(names):
+            country = custom.get(name, name)
+            try:
+                last = data_until(country) if country else needed
+            except InvalidSchedule:  # not a country: the job's own validation says so
+                continue
+            if last < needed:
+                messages.append(
+                    Warning(
+                        f"The calendar {name!r} of jobs in database {alias!r} has no "
+                        f"python-holidays data for {country} after {last}: their fires "
+                        f"from {last + 1} on ignore its make-up working days and moved days off.",
+                        hint="Upgrade python-holidays (pip install -U holidays) to a release "
+                        "with the coming year's days, then restart the schedulers.",
+                        id="tablecron.W010",
+                    )
+                )
     return messages
 
 
@@ -464,3 +545,4 @@ def register_checks() -> None:
     checks.register(check_code_jobs)
     checks.register(check_cron_descriptor)
     checks.register(check_unknown_tasks, Tags.database)
+    checks.register(check_calendar_data, Tags.database)

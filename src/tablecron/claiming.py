@@ -11,7 +11,6 @@ a due time cannot be recorded twice.
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -29,7 +28,7 @@ from tablecron.outcomes import end
 from tablecron.planning import DueJob, Plan, Planned, plan
 from tablecron.registry import tasks
 from tablecron.sql import statements
-from tablecron.sql.rows import Advance, JSONText, NewRun
+from tablecron.sql.rows import Advance, NewRun
 
 # Claim this early, so that runs start on time: a run's thread or process waits for its
 # not_before. Runs that go to a queue are claimed when due: a worker that waited would
@@ -148,8 +147,6 @@ class Claimer:
                         executor=self.executor.name if held else "",
                         queue=job.queue if held else "",
                         queued_at=now if held and self.queued_at_claim else None,
-                        args=JSONText(json.dumps(job.args)),
-                        kwargs=JSONText(json.dumps(job.kwargs)),
                     )
                 )
         by_key = {(row.job_id, row.scheduled_for): row for row in rows}

@@ -71,6 +71,7 @@ KEYS: dict[str, Key] = {
     "NOTIFY_QUIET_PERIOD": Key(
         timedelta(minutes=5), _SECONDS, "seconds as a number or a timedelta", positive=True
     ),
+    "SITE_URL": Key("", (str,), 'the address of the site, e.g. "https://ops.example.com", or ""'),
     "METRICS_PORT": Key(0, (int,), "a port number, 1 to 65535, or 0 for none"),
     "METRICS_ADDRESS": Key("127.0.0.1", (str,), "an address to listen on, e.g. 127.0.0.1"),
     "METRICS_TOKEN": Key("", (str,), "a secret string, or empty for none"),
@@ -205,6 +206,10 @@ class Settings:
     @property
     def WEBHOOK_ALLOWED_HOSTS(self) -> tuple[str, ...]:
         return tuple(self.get("WEBHOOK_ALLOWED_HOSTS"))
+
+    @property
+    def SITE_URL(self) -> str:
+        return str(self.get("SITE_URL"))
 
     @property
     def METRICS_PORT(self) -> int:

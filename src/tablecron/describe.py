@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+import babel
 import cron_descriptor
 from cron_descriptor import CasingTypeEnum, DescriptionTypeEnum, ExpressionDescriptor
 from cronsim import CronSim
@@ -31,6 +32,7 @@ from django.utils.formats import date_format
 from django.utils.text import get_text_list
 from django.utils.translation import get_language, gettext, ngettext, to_locale
 
+from tablecron import workdays
 from tablecron.schedules import CRON_ALIASES
 
 # Seconds matter to a scheduler, and an ISO-like date reads the same in every language.
@@ -59,7 +61,71 @@ class HasSchedule(Protocol):
 
 
 def describe_schedule(job: HasSchedule) -> str:
-    """The job's schedule in words, in the active language."""
+    """The job's schedule in words, in the active language, with its working days."""
+    words = _describe_times(job)
+    calendar = getattr(job, "calendar", "")
+    if not calendar or not (job.cron or job.interval is not None or job.run_at is not None):
+        return words
+    return describe_calendar(
+        words, calendar, getattr(job, "calendar_rule", "skip"), getattr(job, "calendar_day", None)
+    )
+
+
+def describe_calendar(words: str, calendar: str, rule: str, day: int | None) -> str:
+    """``words`` (a schedule) kept to ``calendar``'s working days by ``rule``: "At 09:00
+    (Asia/Shanghai), on working days in China"."""
+    place = calendar_name(calendar)
+    if rule == "nth" and day is not None:
+        if day == -1:
+            template = gettext(
+                "%(schedule)s, only on the last working day of the month in %(place)s"
+            )
+        elif day < 0:
+            template = gettext(
+                "%(schedule)s, only on working day %(nth)d from the end of the month in %(place)s"
+            )
+        else:
+            template = gettext(
+                "%(schedule)s, only on working day %(nth)d of the month in %(place)s"
+            )
+        return template % {"schedule": words, "place": place, "nth": abs(day)}
+    templates = {
+        "next": gettext(
+            "%(schedule)s, on working days in %(place)s; on a day off, the next working day"
+        ),
+        "previous": gettext(
+            "%(schedule)s, on working days in %(place)s; on a day off, the previous working day"
+        ),
+    }
+    template = templates.get(rule, gettext("%(schedule)s, on working days in %(place)s"))
+    return template % {"schedule": words, "place": place}
+
+
+def calendar_name(calendar: str) -> str:
+    """A country code's country in the active language (CLDR's names, from Babel), with
+    its subdivision's code: "China", "美国（CA）"; a custom calendar's name quoted."""
+    country, _dash, subdivision = calendar.partition("-")
+    if country not in workdays.supported():
+        return gettext("“%(name)s”") % {"name": calendar}
+    name = _territory(country, get_language() or "en")
+    if subdivision:
+        return gettext("%(country)s (%(subdivision)s)") % {
+            "country": name,
+            "subdivision": subdivision,
+        }
+    return name
+
+
+@functools.lru_cache(maxsize=256)
+def _territory(code: str, language: str) -> str:
+    try:
+        locale = babel.Locale.parse(to_locale(language))
+    except (babel.UnknownLocaleError, ValueError):
+        locale = babel.Locale.parse(FALLBACK_LOCALE)
+    return str(locale.territories.get(code, code))
+
+
+def _describe_times(job: HasSchedule) -> str:
     if job.cron:
         return gettext("%(schedule)s (%(timezone)s)") % {
             "schedule": describe_cron(job.cron),

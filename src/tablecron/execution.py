@@ -311,9 +311,9 @@ def execute(
             if stop is not None:
                 running.on_cancel(lambda: stop(claim))
             status, result, error = _outcome(claim, running, (TimeoutError, *timeouts))
-            if running.cancelled.is_set() and status != RunStatus.TIMED_OUT:
+            if running.cancelled and status != RunStatus.TIMED_OUT:
                 status, error = RunStatus.CANCELLED, cancelled_error(_cancelled_by(running))
-            output = running.output.take(final=True)
+            output = running.take(final=True)
         write(Outcome(claim, status, started_at, timezone.now(), result, error, output=output))
         return status
     finally:
@@ -375,7 +375,7 @@ def _outcome(
     try:
         value = call(tasks.get(claim.task), claim, running)
     except (asyncio.CancelledError, RunCancelled):
-        if not running.cancelled.is_set():
+        if not running.cancelled:
             raise  # not ours: the engine's (a worker's warm shutdown, say)
         return RunStatus.CANCELLED, None, ""
     except RefusedTask as exc:

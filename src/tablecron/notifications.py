@@ -26,11 +26,13 @@ from typing import Any
 from django.core.mail import mail_admins, send_mail
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.db.models.functions import Coalesce
+from django.urls import NoReverseMatch, get_script_prefix, reverse
+from django.utils import timezone
 
 from tablecron import webhooks
 from tablecron.conf import settings
 from tablecron.exceptions import WebhookRefused
-from tablecron.models import Job, JobRun, RunStatus
+from tablecron.models import Job, JobRun, RunOutput, RunStatus
 from tablecron.models.run import FAILING, AlertState
 from tablecron.validators import email_list
 
@@ -39,6 +41,8 @@ logger = logging.getLogger("tablecron")
 RETRY_DELAYS = (1.0, 5.0, 30.0)  # seconds before each new attempt of a failed delivery
 WEBHOOK_TIMEOUT = 10.0  # seconds
 ERROR_CHARS = 1000  # of the failing run's error, in the message
+TAIL_LINES = 20  # of the failing run's output, in the message ...
+TAIL_CHARS = 2000  # ... and at most this many characters of them
 EVENTS = {AlertState.FAILING: "failing", AlertState.SILENT: "silent", AlertState.OK: "recovered"}
 _COLUMNS = ("id", "name", "enabled", "notify", "notify_emails", "notify_webhook",
             "alert_after", "alert_state", "alerted_at", "last_status", "last_success_at",
@@ -58,6 +62,13 @@ class Notice:
     error: str
     emails: tuple[str, ...]
     webhook: str
+    # The failing run (a "failing" notice only): which, when it was due, where it ran,
+    # the end of its output, and its page in the admin (with SITE_URL).
+    run_id: int | None = None
+    scheduled_for: datetime | None = None
+    host: str = ""
+    output: str = ""
+    link: str = ""
 
     @property
     def event(self) -> str:
@@ -79,6 +90,24 @@ class Notice:
             )
         return f"tablecron: job {name!r} recovered: its last run succeeded."
 
+    @property
+    def body(self) -> str:
+        """The e-mail's text: the line, then the failing run, its error and output."""
+        parts = [self.text]
+        if self.run_id is not None:
+            run = f"Run {self.run_id}"
+            if self.scheduled_for is not None:
+                local = timezone.localtime(self.scheduled_for)
+                run += f", scheduled for {local:%Y-%m-%d %H:%M:%S %Z}"
+            parts.append(run + (f", on {self.host}." if self.host else "."))
+        if self.link:
+            parts.append(f"See it in the admin: {self.link}")
+        if self.error:
+            parts.append(f"The run's error:\n\n{self.error.rstrip()}")
+        if self.output:
+            parts.append(f"The end of its output:\n\n{self.output}")
+        return "\n\n".join(parts)
+
     def payload(self) -> dict[str, Any]:
         """The webhook's JSON body: Slack's incoming webhooks show ``text``."""
         return {
@@ -89,6 +118,11 @@ class Notice:
             "at": self.at.isoformat(),
             "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
             "error": self.error,
+            "run_id": self.run_id,
+            "run_url": self.link or None,
+            "scheduled_for": self.scheduled_for.isoformat() if self.scheduled_for else None,
+            "host": self.host,
+            "output": self.output,
         }
 
 
@@ -144,11 +178,20 @@ def _claim(row: dict[str, Any], state: str, now: datetime) -> bool:
 
 
 def _notice(row: dict[str, Any], state: str, now: datetime) -> Notice:
-    error = ""
+    about: dict[str, Any] = {}
     if state == AlertState.FAILING:
         failed = JobRun.objects.filter(job_id=row["id"], status__in=FAILING)
-        newest = failed.order_by("-scheduled_for", "-attempt").values_list("error", flat=True)
-        error = (newest.first() or "")[-ERROR_CHARS:]
+        columns = ("id", "error", "scheduled_for", "worker")
+        run = failed.order_by("-scheduled_for", "-attempt").only(*columns).first()
+        if run is not None:
+            about = {
+                "error": run.error[-ERROR_CHARS:],
+                "run_id": run.pk,
+                "scheduled_for": run.scheduled_for,
+                "host": run.worker_host,
+                "output": tail(RunOutput.objects.read(run.pk).text),
+                "link": admin_link(run.pk),
+            }
     return Notice(
         job_name=row["name"],
         state=state,
@@ -156,10 +199,33 @@ def _notice(row: dict[str, Any], state: str, now: datetime) -> Notice:
         at=now,
         last_success_at=row["last_success_at"],
         alert_after=row["alert_after"],
-        error=error,
+        error=about.pop("error", ""),
         emails=tuple(email_list(row["notify_emails"])),
         webhook=row["notify_webhook"],
+        **about,
     )
+
+
+def tail(output: str) -> str:
+    """The last ``TAIL_LINES`` lines of ``output``, at most ``TAIL_CHARS`` characters of them
+    (a line cut short starts with "…")."""
+    end = "\n".join(output.splitlines()[-TAIL_LINES:])
+    return end if len(end) <= TAIL_CHARS else "…" + end[-(TAIL_CHARS - 1) :]
+
+
+def admin_link(run_id: int) -> str:
+    """The run's page in the admin at ``SITE_URL``; "" without the setting or the admin.
+
+    Made in whichever thread tells it, where Django's script prefix may or may not be
+    FORCE_SCRIPT_NAME: the path is taken without it, and SITE_URL holds the site's own.
+    """
+    if not settings.SITE_URL:
+        return ""
+    try:
+        path = reverse("admin:tablecron_jobrun_change", args=[run_id])
+    except NoReverseMatch:
+        return ""
+    return f"{settings.SITE_URL.rstrip('/')}/{path.removeprefix(get_script_prefix())}"
 
 
 # -- delivery --------------------------------------------------------------------------
@@ -167,11 +233,10 @@ def _notice(row: dict[str, Any], state: str, now: datetime) -> Notice:
 
 def send_email(notice: Notice) -> None:
     """To the job's recipients, or to ``ADMINS`` if it names none."""
-    body = notice.text + (f"\n\nThe run's error:\n\n{notice.error}" if notice.error else "")
     if notice.emails:
-        send_mail(notice.text, body, None, list(notice.emails))
+        send_mail(notice.text, notice.body, None, list(notice.emails))
     else:
-        mail_admins(notice.text, body)
+        mail_admins(notice.text, notice.body)
 
 
 def post_webhook(notice: Notice) -> None:

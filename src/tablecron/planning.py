@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from tablecron import schedules
 from tablecron.exceptions import InvalidSchedule
 from tablecron.models import RunStatus
+from tablecron.models.calendar import schedule_of
 
 logger = logging.getLogger("tablecron")
 
@@ -43,9 +44,12 @@ class DueJob(NamedTuple):
     next_run_at: datetime | None
     version: int
     queue: str = ""
+    calendar: str = ""
+    calendar_rule: str = "skip"
+    calendar_day: int | None = None
 
     def schedule(self) -> schedules.Schedule | None:
-        return schedules.of(self)
+        return schedule_of(self)
 
 
 class Planned(NamedTuple):

@@ -20,7 +20,6 @@ between is dropped as it goes, and the reader marks the gap.
 from __future__ import annotations
 
 import contextvars
-import io
 import logging
 import sys
 import threading
@@ -167,27 +166,38 @@ def stamp() -> str:
 
 
 class RunContext:
-    """One run executing in this process: its output, and its cancel request."""
+    """One run executing in this process: its output, and its cancel request. Light:
+    a run that writes nothing makes no buffer (thousands start a second)."""
 
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id
         self.started = time.monotonic()
-        self.output = Output(settings.OUTPUT_LIMIT)
-        self.cancelled = threading.Event()
+        self.cancelled = False  # someone asked to cancel it
         self.cancelled_by = ""
+        self._output: Output | None = None
         self._on_cancel: list[Callable[[], object]] = []
+
+    @property
+    def output(self) -> Output:
+        if self._output is None:
+            self._output = Output(settings.OUTPUT_LIMIT)
+        return self._output
+
+    def take(self, *, final: bool = False) -> Taken | None:
+        """What its output holds to write (``Output.take()``), None if it wrote nothing."""
+        return None if self._output is None else self._output.take(final=final)
 
     def on_cancel(self, callback: Callable[[], object]) -> None:
         """Call ``callback`` (from the watcher's thread) when someone asks to cancel."""
         self._on_cancel.append(callback)
-        if self.cancelled.is_set():
+        if self.cancelled:
             callback()
 
     def request_cancel(self, by: str) -> None:
-        if self.cancelled.is_set():
+        if self.cancelled:
             return
         self.cancelled_by = by
-        self.cancelled.set()
+        self.cancelled = True
         for callback in self._on_cancel:
             try:
                 callback()
@@ -203,7 +213,7 @@ def cancel_requested() -> bool:
     """Whether someone asked to cancel the run this code executes in (see
     ``tablecron.execution.cancel_requested()``)."""
     context = _current.get()
-    return context is not None and context.cancelled.is_set()
+    return context is not None and context.cancelled
 
 
 class Running:
@@ -231,9 +241,11 @@ class Running:
 # -- capturing ---------------------------------------------------------------------
 
 
-class _Stream(io.TextIOBase):
+class _Stream:
     """Stands in for ``sys.stdout`` or ``sys.stderr``: a run's writes go to its output,
-    everyone else's to the stream it stands for."""
+    everyone else's to the stream it stands for, which answers everything else
+    (``encoding``, ``fileno()``, ``isatty()`` …: not an ``io`` subclass, whose defaults
+    would answer instead)."""
 
     def __init__(self, name: str, stream: TextIO) -> None:
         self.name_ = name
@@ -318,13 +330,14 @@ class Watcher:
 
     def add(self, context: RunContext) -> None:
         with self._changed:
+            if not self._runs:
+                self._changed.notify_all()  # the watcher waits for a first run
             self._runs[context.run_id] = context
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._watch, name="tablecron-watcher", daemon=True
                 )
                 self._thread.start()
-            self._changed.notify_all()
 
     def remove(self, context: RunContext) -> None:
         with self._changed:
@@ -346,15 +359,21 @@ class Watcher:
             context.request_cancel(by)
 
     def _watch(self) -> None:
+        """A round a second while runs execute: runs coming and going do not hurry it
+        (a draining scheduler starts thousands a second); the last one ending lets it
+        drop its connection at once."""
+        due = time.monotonic() + FLUSH_EVERY
         while True:
             with self._changed:
                 if not self._runs:  # idle: hold no connection meanwhile
                     close_all_connections()
                     self._changed.wait_for(lambda: bool(self._runs))
-                self._changed.wait(FLUSH_EVERY)
+                    due = time.monotonic() + FLUSH_EVERY
+                if (wait := due - time.monotonic()) > 0:
+                    self._changed.wait(wait)
+                    continue
                 runs = list(self._runs.values())
-            if not runs:
-                continue
+            due = time.monotonic() + FLUSH_EVERY
             try:
                 self.round(runs)
             except Exception:  # the database away, say: the next round tries again
@@ -369,15 +388,15 @@ class Watcher:
         # The output of runs younger than a round is left alone: most end within it,
         # and their output goes with their outcome, in its commit.
         old = time.monotonic() - FLUSH_EVERY
-        chunks = {c.run_id: c.output.take() for c in runs if c.started < old}
-        chunks = {run_id: taken for run_id, taken in chunks.items() if not taken.empty}
+        taken = {c.run_id: c.take() for c in runs if c.started < old}
+        chunks = {run_id: t for run_id, t in taken.items() if t is not None and not t.empty}
         if chunks:
             with transaction.atomic(using=settings.DATABASE):
                 # Only runs that still have a row: a person may delete one while it runs.
                 there = JobRun.objects.filter(pk__in=chunks).values_list("pk", flat=True)
                 write_output({pk: chunks[pk] for pk in there})
         asked = (
-            JobRun.objects.filter(pk__in=[c.run_id for c in runs if not c.cancelled.is_set()])
+            JobRun.objects.filter(pk__in=[c.run_id for c in runs if not c.cancelled])
             .cancelling()
             .values_list("pk", "cancel_requested_by")
         )

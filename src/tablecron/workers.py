@@ -160,7 +160,7 @@ def stop_on_sigterm() -> bool:
 
 def _on_sigterm(signum: int, frame: object) -> None:
     context = running.current()
-    if context is not None and context.cancelled.is_set():
+    if context is not None and context.cancelled:
         raise RunCancelled
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as before: the process ends
     os.kill(os.getpid(), signal.SIGTERM)

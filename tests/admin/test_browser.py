@@ -310,3 +310,48 @@ def test_the_audit_trail_shows_who_changed_what(admin: Page) -> None:
 
     page.goto("/admin/tablecron/job/audit/?field=cron")
     expect(page.locator("#change-history tbody tr", has_text="audited-report")).to_have_count(2)
+
+
+def test_follow_a_run_s_output_live_and_cancel_it(admin: Page) -> None:
+    page = admin
+    add_job(page, "live-count", "demo.tablecron_jobs.count", '{"up_to": 5}')
+    page.locator("#result_list").get_by_role("link", name="live-count", exact=True).click()
+    page.get_by_role("link", name="Run now with…").click()
+    expect(page.locator(".tablecron-signature")).to_have_text(
+        "demo.tablecron_jobs.count(up_to: int = 300, every: float = 0.2) -> int"
+    )
+    expect(page.locator("#id_kwargs")).to_have_value('{"up_to": 5}')
+    page.fill("#id_kwargs", '{"up_to": "many"}')  # not an int: a field error, no run
+    page.click("input[name=_run]")
+    expect(page.locator(".form-row.field-kwargs ul.errorlist")).to_contain_text("up_to")
+    page.fill("#id_kwargs", '{"up_to": 600, "every": 0.2}')
+    page.click("input[name=_run]")
+
+    # The run's page, before or soon after the scheduler in the web worker claims it.
+    expect(page.locator("ul.messagelist li.success")).to_contain_text("It will run shortly")
+    page.evaluate("window.tablecronNotReloaded = true")
+    output = page.locator("pre.tablecron-output-text")
+    expect(output).to_contain_text("3 of 600", timeout=30_000)
+    expect(output).to_contain_text("Counting to 600")  # a logging record, with its level
+    lines = output.inner_text().count("\n")
+    expect(output).to_contain_text("13 of 600")  # more lines, about five a second
+    assert output.inner_text().count("\n") > lines
+    assert page.evaluate("window.tablecronNotReloaded === true")  # followed, not reloaded
+
+    page.get_by_role("button", name="Cancel run").click()
+    expect(page.locator("ul.messagelist li")).to_contain_text(
+        re.compile("asked to stop|is cancelled")
+    )
+    status = page.locator(".field-status_column .tablecron-badge")
+    expect(status).to_have_text("cancelled")
+    expect(output).to_contain_text("Asked to stop at")
+    expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+    story = page.locator("ol.tablecron-story")  # the whole story, still without a reload
+    expect(story.locator(".tablecron-badge")).to_have_text("cancelled")
+    expect(story).to_contain_text("Asked to stop")
+    expect(story).to_contain_text("by admin")
+    screenshot(page, "run-output.png", full_page=True)
+
+    page.locator(".field-job_column a").click()
+    expect(page.locator(".field-last_output_column pre")).to_contain_text("Asked to stop at")
+    expect(page.locator(".field-durations_column")).to_contain_text("p95")

@@ -166,3 +166,22 @@ def test_the_breadcrumbs_sit_in_the_admins_breadcrumb_bar(
     assert bar.group(1) == django_bar.group(1)
     text = re.sub(r"<[^>]+>", "", re.sub(r"</li>|&rsaquo;", "|", bar.group(2)))
     assert [" ".join(crumb.split()) for crumb in text.split("|") if crumb.strip()] == crumbs
+
+
+def test_the_timeline_keeps_to_a_jobs_calendar() -> None:
+    from datetime import UTC, datetime, time
+
+    from tablecron.models import Calendar, CalendarDay
+
+    plant = Calendar.objects.create(name="plant")
+    now = timezone.now()
+    for day in (1, 2):  # tomorrow and the day after are days off
+        CalendarDay.objects.create(calendar=plant, day=now.date() + timedelta(days=day), kind="off")
+    job(name="hourly", cron="0 * * * *", timezone="UTC").save()
+    job(name="hourly-on-working-days", cron="0 * * * *", timezone="UTC", calendar="plant").save()
+    line = dashboard.timeline(now, 2)
+    fires = {group.name: group.fires for group in line.top}
+    midnight = datetime.combine(now.date() + timedelta(days=1), time(), UTC)
+    today = int((midnight - now).total_seconds() // 3600)  # hours left today, none after
+    assert fires["hourly"] >= 23
+    assert fires.get("hourly-on-working-days", 0) == today

@@ -284,8 +284,9 @@ def test_code_owns_the_fields_of_a_declared_job(admin_client: Client) -> None:
     url = reverse("admin:tablecron_job_change", args=[target.pk])
     page = admin_client.get(url)
     form = page.context["adminform"].form
-    # What it does and when is code's, read-only; pausing and being told stay people's.
-    people = {"name", "enabled", "notify", "notify_emails", "notify_webhook", "alert_after"}
+    # Its name (its key), what it does and when are code's, read-only; pausing and being
+    # told stay people's.
+    people = {"enabled", "notify", "notify_emails", "notify_webhook", "alert_after"}
     assert set(form.fields) == people
     assert "yes: declared in code" in page.content.decode()
     # Pausing stays people's; an edit of a field code owns is not taken.

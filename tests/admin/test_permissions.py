@@ -2,6 +2,7 @@
 tablecron's admin, as one matrix."""
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.db import transaction
@@ -9,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tablecron.models import Job, JobRun, RunTrigger, SchedulerInstance
+from tablecron.models import Job, JobRun, RunOutput, RunTrigger, SchedulerInstance
 from tests.support.admin_forms import form_data
 from tests.support.factories import job, signed_in
 
@@ -20,12 +21,16 @@ ROLES: dict[str, tuple[str, ...] | None] = {
     "anonymous": None,
     "nobody": (),  # staff, no permission
     "viewer": VIEW,
-    "operator": (*VIEW, "run_job", "pause_job"),
+    "reader": (*VIEW, "view_output"),  # may read what runs print and log
+    "operator": (*VIEW, "run_job", "pause_job", "cancel_jobrun"),
     "editor": (*VIEW, "add_job", "change_job", "delete_job"),
     "superuser": (),
 }
-VIEWERS = {"viewer", "operator", "editor", "superuser"}
+VIEWERS = {"viewer", "reader", "operator", "editor", "superuser"}
 EDITORS = {"editor", "superuser"}
+OPERATORS = {"operator", "superuser"}
+READERS = {"reader", "superuser"}
+SECRET = "a secret line 7f3a"
 
 
 class Rows:
@@ -39,6 +44,11 @@ class Rows:
         self.paused.save()
         now = timezone.now()
         self.run = JobRun.objects.create(job_name="gone", scheduled_for=now, status="succeeded")
+        RunOutput.objects.create(run=self.run, offset=0, text=f"2026 stdout {SECRET}\n")
+        self.waiting = JobRun.objects.create(job=self.job, scheduled_for=now, status="scheduled")
+        self.failed = JobRun.objects.create(
+            job=self.job, scheduled_for=now - timedelta(hours=1), status="failed"
+        )
         self.scheduler = SchedulerInstance.objects.create(
             id="h:1:a", host="h", pid=1, started_at=now, heartbeat_at=now
         )
@@ -58,13 +68,57 @@ def page(name: str, obj: str | None = None) -> Attempt:
     return attempt
 
 
-def action(name: str, target: str, worked: Callable[[Rows], bool]) -> Attempt:
+def action(
+    name: str, target: str, worked: Callable[[Rows], bool], changelist: str = "job_changelist"
+) -> Attempt:
     def attempt(client: Client, rows: Rows) -> bool:
         data = {"action": name, "_selected_action": [getattr(rows, target).pk], "post": "yes"}
-        client.post(rows.url("job_changelist"), data)
+        client.post(rows.url(changelist), data)
         return worked(rows)
 
     return attempt
+
+
+def run_action(name: str, target: str, worked: Callable[[Rows], bool]) -> Attempt:
+    return action(name, target, worked, "jobrun_changelist")
+
+
+def button(name: str, target: str, worked: Callable[[Rows], bool]) -> Attempt:
+    """A POST of one of the run page's buttons (its own view)."""
+
+    def attempt(client: Client, rows: Rows) -> bool:
+        client.post(rows.url(f"jobrun_{name}", getattr(rows, target).pk))
+        return worked(rows)
+
+    return attempt
+
+
+def shows(name: str, obj: str, text: str) -> Attempt:
+    """Whether the page shows ``text`` (a section, a button)."""
+
+    def attempt(client: Client, rows: Rows) -> bool:
+        response = client.get(rows.url(name, getattr(rows, obj).pk))
+        return response.status_code == 200 and text in response.content.decode()
+
+    return attempt
+
+
+def output_json(client: Client, rows: Rows) -> bool:
+    response = client.get(rows.url("jobrun_output", rows.run.pk))
+    return response.status_code == 200 and SECRET in response.json()["text"]
+
+
+def run_now_with(client: Client, rows: Rows) -> bool:
+    client.post(rows.url("job_run", rows.job.pk), {"args": "[7]", "kwargs": "{}"})
+    return JobRun.objects.filter(args=[7]).exists()
+
+
+def cancelled(rows: Rows) -> bool:
+    return JobRun.objects.get(pk=rows.waiting.pk).status == "cancelled"
+
+
+def rerun(rows: Rows) -> bool:
+    return JobRun.objects.filter(rerun_of=rows.failed).exists()
 
 
 def add_job(client: Client, rows: Rows) -> bool:
@@ -133,6 +187,19 @@ MATRIX: dict[str, tuple[Attempt, set[str]]] = {
     "run list": (page("jobrun_changelist"), VIEWERS),
     "run page": (page("jobrun_change", "run"), VIEWERS),
     "delete a run": (delete_run, {"superuser"}),
+    # A run's output may hold secrets: its own permission, on the page and its endpoint.
+    "run page output": (shows("jobrun_change", "run", SECRET), READERS),
+    "output endpoint": (output_json, READERS),
+    "cancel button": (shows("jobrun_change", "waiting", "Cancel run</button>"), OPERATORS),
+    "cancel a run": (button("cancel", "waiting", cancelled), OPERATORS),
+    "action cancel runs": (run_action("cancel_runs", "waiting", cancelled), OPERATORS),
+    # Running again is running the job now: run_job.
+    "run again button": (shows("jobrun_change", "failed", "Run again</button>"), OPERATORS),
+    "run a run again": (button("rerun", "failed", rerun), OPERATORS),
+    "action run again": (run_action("rerun_runs", "failed", rerun), OPERATORS),
+    "run now with… page": (page("job_run", "job"), OPERATORS),
+    "run now with… button": (shows("job_change", "job", "Run now with…</a>"), OPERATORS),
+    "run now with…": (run_now_with, OPERATORS),
     "scheduler list": (page("schedulerinstance_changelist"), VIEWERS),
     "scheduler page": (page("schedulerinstance_change", "scheduler"), VIEWERS),
 }
@@ -155,6 +222,33 @@ def test_the_permission_matrix() -> None:
                 seen[role, what] = attempt(client, rows)
                 transaction.set_rollback(True)
     assert seen == expected
+
+
+def test_the_job_page_shows_the_last_output_only_to_readers() -> None:
+    rows = Rows()
+    JobRun.objects.filter(pk=rows.failed.pk).update(started_at=rows.failed.scheduled_for)
+    RunOutput.objects.create(run=rows.failed, offset=0, text=f"2026 stdout {SECRET}\n")
+    seen = {}
+    for role in ("viewer", "reader", "operator", "superuser"):
+        page = as_role(role).get(rows.url("job_change", rows.job.pk)).content.decode()
+        seen[role] = SECRET in page
+        assert seen[role] != ("You may not read the output of runs" in page)
+    assert seen == {"viewer": False, "reader": True, "operator": False, "superuser": True}
+
+
+def test_the_run_list_offers_only_the_actions_a_role_may_take() -> None:
+    rows = Rows()
+    offered = {}
+    for role in ("viewer", "reader", "operator", "editor"):
+        page = as_role(role).get(rows.url("jobrun_changelist")).content.decode()
+        names = ("cancel_runs", "rerun_runs", "delete_selected")
+        offered[role] = {name for name in names if f'value="{name}"' in page}
+    assert offered == {
+        "viewer": set(),
+        "reader": set(),
+        "operator": {"cancel_runs", "rerun_runs"},
+        "editor": set(),
+    }
 
 
 def test_the_job_list_offers_only_the_actions_a_role_may_take() -> None:

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance
+from tablecron.models import Job, JobRun, RunOutput, RunStatus, SchedulerInstance
 from tablecron.models.scheduler import Role
 from tests.support.factories import CELERY_WORKER, SCHEDULER, TASK_ID, job, runs_of_each_kind
 
@@ -59,22 +59,48 @@ def test_the_run_list_shows_where_and_how_long_each_run_executed(admin_client: C
     assert '<td class="field-queued_column">—</td>' in pending
 
 
-def test_a_run_page_shows_the_whole_worker_id_engine_id_and_times(admin_client: Client) -> None:
+def test_a_run_page_shows_where_it_ran_and_tells_its_story(admin_client: Client) -> None:
     runs = runs_of_each_kind(timezone.now())
+    JobRun.objects.filter(pk=runs["celery"].pk).update(claimed_by=SCHEDULER)
     url = reverse("admin:tablecron_jobrun_change", args=[runs["celery"].pk])
     page = admin_client.get(url).content.decode()
     boxes = re.findall(r'fieldBox field-(\w+)">.*?<div class="readonly">(.*?)</div>', page, re.S)
     fields = dict(boxes)
     assert fields["executor"] == "celery"
     assert fields["queue"] == "reports"
+    assert fields["claimed_by"] == SCHEDULER
     assert fields["worker"] == CELERY_WORKER
-    assert fields["engine_id"] == TASK_ID
-    assert fields["queued_column"] == "5.00 s"
-    assert fields["running_column"] == "1 min 30 s"
-    assert fields["queued_at_column"] < fields["started_column"] < fields["finished_column"]
+    assert TASK_ID in page
+
+    steps = story(page)
+    assert [step[1] for step in steps] == [
+        "Scheduled for",
+        "Claimed and queued",
+        "Started",
+        "Ended",
+    ]
+    # The time each step took: claimed on time, queued 5 s, ran 1 min 30 s.
+    assert [step[0] for step in steps] == ["", "+0 ms", "+5.00 s", "+1 min 30 s"]
+    assert f"by scheduler {SCHEDULER}, executor celery, queue reports" in steps[1][2]
+    assert f"by worker {CELERY_WORKER}" in steps[2][2]
+    assert ">succeeded</span>" in steps[3][2]
+    assert "tablecron-step-now" not in page  # it has ended: nothing to wait for
 
     queued = reverse("admin:tablecron_jobrun_change", args=[runs["queued"].pk])
-    assert ">queued for 3 min" in admin_client.get(queued).content.decode()
+    page = admin_client.get(queued).content.decode()
+    assert ">queued for 3 min" in page
+    assert re.search(r'step-now"><span class="tablecron-step-took">\+3 min 0 s</span>'
+                     r"<strong>Waiting for a worker, so far", page)  # fmt: skip
+
+
+def story(page: str) -> list[tuple[str, str, str]]:
+    """The steps of a run page's story: (time taken, name, the rest)."""
+    start = page.index('<ol class="tablecron-story">')
+    listed = page[start : page.index("</ol>", start)]
+    return re.findall(
+        r'<li><span class="tablecron-step-took">([^<]*)</span><strong>([^<]+)</strong>(.*?)</li>',
+        listed,
+    )
 
 
 def test_runs_are_filtered_by_executor_and_queue(admin_client: Client) -> None:
@@ -185,3 +211,94 @@ def test_a_live_worker_is_not_a_scheduler_for_the_warning(admin_client: Client) 
     assert "No scheduler is running" in admin_client.get(JOBS).content.decode()
     beating(SCHEDULER, Role.SCHEDULER)
     assert "No scheduler is running" not in admin_client.get(JOBS).content.decode()
+
+
+def run_page(client: Client, run: JobRun) -> str:
+    return client.get(reverse("admin:tablecron_jobrun_change", args=[run.pk])).content.decode()
+
+
+def test_a_run_page_links_the_other_attempts_of_its_fire(admin_client: Client) -> None:
+    target = job(name="retried", max_retries=2)
+    target.save()
+    at = timezone.now() - timedelta(minutes=5)
+    first, second, third = (
+        JobRun.objects.create(
+            job=target, scheduled_for=at, attempt=n, status=status,
+            trigger="schedule" if n == 1 else "retry", not_before=at + timedelta(minutes=n - 1),
+        )
+        for n, status in ((1, "failed"), (2, "failed"), (3, "succeeded"))
+    )  # fmt: skip
+    page = run_page(admin_client, second)
+    related = page[page.index('<dl class="tablecron-related">') :].split("</dl>")[0]
+    links = re.findall(r'<a href="/admin/tablecron/jobrun/(\d+)/change/">([^<]+)</a>', related)
+    assert links == [(str(first.pk), "attempt 1"), (str(third.pk), "attempt 3")]
+    # A retry waited for its delay: a step of its own.
+    assert [step[1] for step in story(page)][:2] == ["Scheduled for", "Not before"]
+    assert "a retry: attempt 2" in story(page)[0][2]
+    assert "+1 min 0 s" in story(page)[1][0]
+
+
+def test_a_run_page_shows_its_arguments_or_why_it_has_none(admin_client: Client) -> None:
+    target = job(name="adder")
+    target.save()
+    now = timezone.now()
+    ran = JobRun.objects.create(
+        job=target, scheduled_for=now, status="succeeded", args=[1, 2], kwargs={"b": 3}
+    )
+    page = run_page(admin_client, ran)
+    assert re.search(
+        r'field-args_column">.*?<pre class="tablecron-pre">\[\s+1,\s+2\s+\]', page, re.S
+    )
+    assert "&quot;b&quot;: 3" in page
+    before = JobRun.objects.create(
+        job=target, scheduled_for=now - timedelta(days=1), status="failed"
+    )
+    assert "not recorded (it ran before runs kept their arguments)" in run_page(
+        admin_client, before
+    )
+    waiting = target.run_now()
+    assert "its job&#x27;s, when a scheduler claims it" in run_page(admin_client, waiting)
+
+
+def test_a_job_page_shows_its_recent_durations_and_last_output(admin_client: Client) -> None:
+    target = job(name="timed")
+    target.save()
+    start = timezone.now() - timedelta(days=1)
+    # 120 runs that took 1 … 120 s, newest longest; the last 100 count: 21 … 120 s.
+    JobRun.objects.bulk_create(
+        JobRun(
+            job=target, job_name="timed", scheduled_for=start + timedelta(minutes=n),
+            started_at=start + timedelta(minutes=n),
+            finished_at=start + timedelta(minutes=n, seconds=n), status="succeeded",
+        )
+        for n in range(1, 121)
+    )  # fmt: skip
+    last = JobRun.objects.get(job=target, scheduled_for=start + timedelta(minutes=120))
+    JobRun.objects.create(job=target, scheduled_for=timezone.now(), status="scheduled")  # no start
+    lines = "".join(f"2026 stdout line {n}\n" for n in range(1, 51))
+    RunOutput.objects.create(run=last, offset=0, text=lines)
+    page = admin_client.get(reverse("admin:tablecron_job_change", args=[target.pk]))
+    text = page.content.decode()
+    # Nearest rank of 21 … 120 s: the 50th is 70 s, the 95th 115 s.
+    assert (
+        "p50 <strong>1 min 10 s</strong> · p95 <strong>1 min 55 s</strong> "
+        '<span class="tablecron-quiet">over its last 100 runs</span>'
+    ) in text
+    tail = text[text.index("field-last_output_column") :].split("</pre>")[0]
+    assert f'href="/admin/tablecron/jobrun/{last.pk}/change/"' in tail
+    assert "its last 40 lines:" in tail
+    assert "line 11\n" in tail
+    assert "line 10\n" not in tail
+    assert tail.rstrip().endswith("line 50")
+
+
+def test_a_job_page_before_any_run(admin_client: Client) -> None:
+    target = job(name="new")
+    target.save()
+    text = admin_client.get(reverse("admin:tablecron_job_change", args=[target.pk])).content
+    assert "No run has started yet." in text.decode()
+    assert re.search(
+        r'field-durations_column">.*?<div class="readonly"><span class="tablecron-quiet">—',
+        text.decode(),
+        re.S,
+    )

@@ -3,19 +3,24 @@
 import re
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from tablecron.db import db_now
+from tablecron.executors.immediate import ImmediateExecutor
 from tablecron.management.commands.tablecron import SUBCOMMANDS, Command
 from tablecron.models import Job, JobRun, SchedulerInstance
+from tablecron.scheduler import Scheduler
 from tests.support import ROOT
-from tests.support.factories import ADD
-from tests.support.processes import child_env
+from tests.support.audit import trail
+from tests.support.factories import ADD, T
+from tests.support.processes import child_env, schedulers, wait_for
 from tests.support.receivers import unanswering_webhook
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -178,7 +183,8 @@ COMMON_OPTIONS = {
     "--no-color": ("no_color", True),
     "--force-color": ("force_color", True),
 }
-OWN_ARGUMENTS = {"run": ["nightly"], "import": ["celery_beat"]}  # what each requires
+# What each requires.
+OWN_ARGUMENTS = {"run": ["nightly"], "import": ["celery_beat"], "logs": ["7"], "cancel": ["7"]}
 
 
 @pytest.mark.parametrize("option", COMMON_OPTIONS)
@@ -194,3 +200,115 @@ def test_every_django_option_goes_after_every_subcommand(option: str) -> None:
 def test_skip_checks_after_the_subcommand_as_a_person_types_it() -> None:
     synced = manage("tablecron", "sync", "--dry-run", "--skip-checks")
     assert synced.returncode == 0, synced.stderr
+
+
+# -- logs and cancel ----------------------------------------------------------------------
+
+
+def tablecron_both(*args: str) -> tuple[str, str]:
+    """``manage.py tablecron ARGS`` in this process: its stdout and stderr."""
+    out, err = StringIO(), StringIO()
+    call_command("tablecron", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def ended_run(task: str, *args: object) -> JobRun:
+    job = Job.objects.create(name=f"{task}-{Job.objects.count()}", task=T + task, args=list(args))
+    run = job.run_now()
+    Scheduler(ImmediateExecutor()).run_once()
+    run.refresh_from_db()
+    assert run.finished_at is not None, run.status
+    return run
+
+
+def test_logs_prints_the_output_and_then_the_status() -> None:
+    run = ended_run("chatty", "hi", 2)
+    out, err = tablecron_both("logs", str(run.pk))
+    assert out == run.output
+    assert "stdout hi out 1" in out
+    assert err.strip() == f"Run {run.pk} has ended: succeeded."
+    failed = ended_run("fail", "no")
+    out, err = tablecron_both("logs", str(failed.pk), "--follow")  # ended: returns at once
+    assert (out, err.strip()) == ("", f"Run {failed.pk} has ended: failed.")
+
+
+def test_logs_of_a_run_that_has_not_ended_says_so() -> None:
+    waiting = Job.objects.create(name="sum", task=ADD, args=[1]).run_now()
+    out, err = tablecron_both("logs", str(waiting.pk))
+    assert out == ""
+    assert err.strip() == f"Run {waiting.pk} has not ended (scheduled); --follow waits for it."
+
+
+@pytest.mark.parametrize("subcommand", ["logs", "cancel"])
+def test_an_unknown_run_exits_2(subcommand: str) -> None:
+    with pytest.raises(CommandError, match=r"No run has the id 999999\.") as caught:
+        tablecron(subcommand, "999999")
+    assert caught.value.returncode == 2
+
+
+def test_cancel_of_a_run_that_has_not_started_ends_it() -> None:
+    waiting = Job.objects.create(name="sum", task=ADD, args=[1]).run_now()
+    out, _ = tablecron_both("cancel", str(waiting.pk), "--by", "ops")
+    assert out.strip() == f"Run {waiting.pk} (sum) had not started: cancelled."
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.error) == ("cancelled", "Cancelled by ops.")
+    assert [(e["action"], e["via"], e["run"]) for e in trail()][-1] == (
+        "cancel",
+        "code",
+        waiting.pk,
+    )
+
+
+def test_cancel_of_a_run_that_had_ended_exits_1_and_changes_nothing() -> None:
+    run = ended_run("add", 1)
+    before = JobRun.objects.values().get()
+    with pytest.raises(CommandError) as caught:
+        tablecron("cancel", str(run.pk))
+    assert caught.value.returncode == 1
+    assert str(caught.value) == f"Run {run.pk} had ended already (succeeded): nothing changed."
+    assert JobRun.objects.values().get() == before
+
+
+def test_cancel_twice_while_it_is_carried_out_exits_1_the_second_time() -> None:
+    job = Job.objects.create(name="sum", task=ADD, args=[1])
+    now = db_now()
+    running = JobRun.objects.create(job=job, scheduled_for=now, status="running", started_at=now)
+    out, _ = tablecron_both("cancel", str(running.pk))
+    assert "is running: asked to stop" in out
+    with pytest.raises(CommandError, match="being cancelled already") as caught:
+        tablecron("cancel", str(running.pk))
+    assert caught.value.returncode == 1
+
+
+def test_logs_follows_a_run_of_a_real_scheduler_until_it_is_cancelled(tmp_path: Path) -> None:
+    """``logs --follow`` in a process of its own prints a run's lines while a scheduler
+    process runs it, and ``cancel`` in a third stops it; the follower then prints the
+    rest and the status, and exits 0."""
+    job = Job.objects.create(name="waits", task=T + "until_cancelled", args=[60])
+    run = job.run_now()
+    args = [sys.executable, "-m", "django", "tablecron", "logs", str(run.pk), "--follow"]
+    popen = {"env": child_env(), "cwd": ROOT, "text": True}
+    with (
+        schedulers(1, tmp_path),
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen) as follower,  # type: ignore[call-overload]
+    ):
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(follower.stdout))
+        reader.start()
+        try:
+            wait_for(lambda: any("stdout started" in line for line in lines), 30, "output")
+            assert JobRun.objects.get(pk=run.pk).status == "running"  # followed as it ran
+            cancelled = manage("tablecron", "cancel", str(run.pk), "--by", "ops")
+            assert cancelled.returncode == 0, cancelled.stderr
+            assert "asked to stop" in cancelled.stdout
+            assert follower.wait(timeout=30) == 0
+            said = follower.stderr.read()
+        finally:
+            if follower.poll() is None:
+                follower.kill()
+            reader.join(10)
+    run.refresh_from_db()
+    assert (run.status, run.error) == ("cancelled", "Cancelled by ops.")
+    assert "".join(lines) == run.output  # each line once, all of them
+    assert lines[-1].endswith("stdout asked to stop\n")
+    assert said.strip() == f"Run {run.pk} has ended: cancelled."

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -139,8 +140,10 @@ class Call:
 def calls(path: Path) -> list[Call]:
     if not path.exists():
         return []
+    text = path.read_text()
     result = []
-    for line in path.read_text().splitlines():
+    # Up to the last newline: read while tasks write, a line may be half there.
+    for line in text[: text.rfind("\n") + 1].splitlines():
         label, scheduled_for, called_at, pid = line.split()
         result.append(
             Call(label, datetime.fromisoformat(scheduled_for), float(called_at), int(pid))
@@ -184,6 +187,25 @@ def expected_fires(count: int, first: datetime, until: datetime) -> set[tuple[st
     }
 
 
+def fires(path: Path) -> set[tuple[str, datetime]]:
+    """The (label, fire time) of each call recorded so far."""
+    return {(call.label, call.scheduled_for) for call in calls(path)}
+
+
+def next_fire(first: datetime, after: datetime) -> datetime:
+    """The first fire of an every-second job firing at ``first`` that is not before ``after``."""
+    return first + timedelta(seconds=math.ceil((after - first).total_seconds()))
+
+
+def wait_for_fires(path: Path, wanted: set[tuple[str, datetime]], timeout: float) -> None:
+    """Wait until each fire of ``wanted`` has been recorded by the task."""
+    try:
+        wait_for(lambda: wanted <= fires(path), timeout, f"{len(wanted)} fires to run")
+    except AssertionError as timed_out:
+        missing = sorted(wanted - fires(path))
+        raise AssertionError(f"{timed_out}: {len(missing)} did not, {missing[:3]} …") from None
+
+
 def check_exactly_once(recorded: list[Call], expected: set[tuple[str, datetime]]) -> None:
     fired = Counter((call.label, call.scheduled_for) for call in recorded)
     duplicates = {fire: n for fire, n in fired.items() if n > 1}
@@ -216,14 +238,15 @@ def report(name: str, recorded: list[Call]) -> None:
 def soak(
     count: int, path: Path, seconds: float, max_instances: int = 5
 ) -> tuple[datetime, datetime]:
-    """Create ``count`` every-second jobs, let them fire ``seconds``, pause them and wait
-    for running work to end; returns their first fire time and the database's time of
-    the pause."""
+    """Create ``count`` every-second jobs, wait until each has run its first ``seconds``
+    fires (however long a busy machine takes), pause them and wait for running work to
+    end; returns their first fire time and the database's time of the pause."""
     from tablecron.db import db_now
     from tablecron.models import JobRun
 
     first = every_second_jobs(count, path, max_instances=max_instances)
-    time.sleep(seconds)
+    last = first + timedelta(seconds=seconds - 1)
+    wait_for_fires(path, expected_fires(count, first, last), seconds + 60)
     Job.objects.update(enabled=False)
     paused = db_now()
     wait_for(lambda: not JobRun.objects.active().exists(), 30, "running work to end")

@@ -211,3 +211,11 @@ def print_then_ignore(seconds: float) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print("started", flush=True)
     time.sleep(seconds)
+
+
+@tablecron.register
+def fail_loudly(lines: int) -> None:
+    """Print ``lines`` numbered lines, then raise."""
+    for n in range(lines):
+        print(f"line {n}")
+    raise RuntimeError("after the lines")

@@ -3,8 +3,9 @@
 Importing this package registers the three model admins on ``django.contrib.admin.site``.
 """
 
+from tablecron.admin.calendars import CalendarAdmin
 from tablecron.admin.jobs import JobAdmin
 from tablecron.admin.runs import JobRunAdmin, JobRunInline
 from tablecron.admin.schedulers import SchedulerInstanceAdmin
 
-__all__ = ["JobAdmin", "JobRunAdmin", "JobRunInline", "SchedulerInstanceAdmin"]
+__all__ = ["CalendarAdmin", "JobAdmin", "JobRunAdmin", "JobRunInline", "SchedulerInstanceAdmin"]

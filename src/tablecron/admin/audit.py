@@ -35,6 +35,8 @@ KINDS = {
     "changed": _("changed"),
     "deleted": _("deleted"),
     "run_now": _("run now"),
+    "rerun": _("run again"),
+    "cancel": _("run cancelled"),
     "pause": _("paused"),
     "resume": _("resumed"),
     "duplicate": _("duplicated"),

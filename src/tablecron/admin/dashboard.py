@@ -30,6 +30,7 @@ from tablecron.conf import settings
 from tablecron.describe import describe_schedule, format_time
 from tablecron.exceptions import InvalidSchedule
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger, SchedulerInstance
+from tablecron.models.calendar import CALENDAR_FIELDS, schedule_of
 from tablecron.sql.functions import WholeHoursSince, seconds_between
 
 HORIZON = timedelta(hours=24)
@@ -100,7 +101,7 @@ def _fires(fields: dict[str, Any], first: datetime, start: datetime, steps: int)
     ``steps`` fire times; past them, the rest of the horizon at the rate observed."""
     buckets = [0.0] * int(HORIZON / BUCKET)
     try:
-        schedule = schedules.build(**fields)
+        schedule = schedule_of(SimpleNamespace(**fields))
     except InvalidSchedule:  # a row written around validation: it fires nowhere
         return buckets
     end = start + HORIZON
@@ -122,7 +123,7 @@ def timeline(now: datetime, jobs_in_horizon: int) -> Timeline:
     now = now.replace(minute=now.minute // minutes * minutes, second=0, microsecond=0)
     rows = (
         Job.objects.filter(enabled=True, next_run_at__lt=now + HORIZON)
-        .values(*schedules.FIELDS)
+        .values(*schedules.FIELDS, *CALENDAR_FIELDS)
         .annotate(jobs=Count("id"), first=Min("next_run_at"), name=Min("name"))
         .order_by("-jobs", "first")[:SCHEDULE_GROUPS]
     )

@@ -199,3 +199,39 @@ class JobForm(forms.ModelForm):  # type: ignore[type-arg]
             except ValidationError as exc:
                 errors[name] = exc.messages
         return values, errors
+
+
+class RunNowForm(forms.Form):
+    """Arguments for one run of a job ("Run now with…"), as JSON, filled in with the job's.
+    The model checks them against the task's signature (``Job.run_now()``); its errors are
+    put on these fields."""
+
+    args = forms.JSONField(
+        label=_("Positional arguments"),
+        required=False,
+        help_text=_('A JSON list, e.g. [1, "two"]. Empty: none.'),
+        widget=forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField tablecron-code"}),
+    )
+    kwargs = forms.JSONField(
+        label=_("Keyword arguments"),
+        required=False,
+        help_text=_('A JSON object, e.g. {"days": 7}. Empty: none.'),
+        widget=forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField tablecron-code"}),
+    )
+
+    def clean_args(self) -> Any:
+        value = self.cleaned_data.get("args")
+        return [] if value is None else value
+
+    def clean_kwargs(self) -> Any:
+        value = self.cleaned_data.get("kwargs")
+        return {} if value is None else value
+
+    def run(self, job: Job) -> Any:
+        """The new run, or None with the model's errors on the form's fields."""
+        try:
+            return job.run_now(args=self.cleaned_data["args"], kwargs=self.cleaned_data["kwargs"])
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                self.add_error(name if name in self.fields else None, messages)
+            return None

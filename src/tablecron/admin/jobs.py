@@ -8,6 +8,7 @@ words and the task filter need none, and the "no scheduler" banner is one ``EXIS
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.contrib import admin
@@ -25,7 +26,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from tablecron.admin import actions, dashboard
+from tablecron.admin import actions, dashboard, run_control
 from tablecron.admin.audit import AuditedAdmin
 from tablecron.admin.display import (
     EMPTY,
@@ -40,7 +41,9 @@ from tablecron.admin.display import (
     upcoming_list,
 )
 from tablecron.admin.forms import JobForm, ScheduleKind, kind_of
+from tablecron.admin.output import denied, may_read_output, tail_html
 from tablecron.admin.runs import JobRunInline
+from tablecron.admin.story import durations_html
 from tablecron.code_jobs import OWNED_FIELDS
 from tablecron.conf import settings
 from tablecron.describe import describe_schedule
@@ -145,6 +148,9 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
         "alert_state",
         "created_at",
         "updated_at",
+        "durations_column",
+        "last_output_column",
+        "last_output_denied_column",
     ]
     fieldsets = [
         (None, {"fields": ["name", "description", "task", "args", "kwargs", "enabled"]}),
@@ -155,6 +161,7 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
                     "schedule_kind",
                     ("cron", "timezone"),
                     "interval",
+                    ("calendar", "calendar_rule", "calendar_day"),
                     "run_at",
                     ("start_at", "end_at"),
                     "jitter",
@@ -185,21 +192,17 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
             },
         ),
     ]
-    state_fieldset = (
-        _("State"),
-        {
-            "fields": [
-                "next_run_column",
-                "last_run_column",
-                "runs_link",
-                "code_status",
-                "last_success_at",
-                "alert_state",
-                "created_at",
-                "updated_at",
-            ]
-        },
-    )
+    state_fields = [
+        "next_run_column",
+        "last_run_column",
+        "durations_column",
+        "runs_link",
+        "code_status",
+        "last_success_at",
+        "alert_state",
+        "created_at",
+        "updated_at",
+    ]
 
     @property
     def media(self) -> Media:
@@ -216,14 +219,18 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
         fieldsets = list(super().get_fieldsets(request, obj))
-        return [*fieldsets, self.state_fieldset] if obj is not None else fieldsets
+        if obj is None:
+            return fieldsets
+        # The last run's output only for those who may read output (view_output).
+        output = "last_output_column" if may_read_output(request) else "last_output_denied_column"
+        return [*fieldsets, (_("State"), {"fields": [*self.state_fields, output]})]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> Any:
         readonly = list(super().get_readonly_fields(request, obj))
         if obj is not None and obj.code_status == CodeStatus.DECLARED:
             # Code owns these (tablecron.declare): an edit here would be undone by the next
             # "manage.py tablecron sync". Pausing and resuming stay people's.
-            readonly += ["schedule_kind", *OWNED_FIELDS]
+            readonly += ["name", "schedule_kind", *OWNED_FIELDS]  # the name is its key
         return readonly
 
     def get_inlines(self, request: HttpRequest, obj: Job | None) -> list[type[InlineModelAdmin]]:  # type: ignore[type-arg]
@@ -264,7 +271,22 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
             self.admin_site.admin_view(self.audit_trail_view),
             name=f"{self.opts.app_label}_{self.opts.model_name}_audit",
         )
-        return [upcoming, board, trail, *super().get_urls()]
+        run_now_with = path(
+            "<path:object_id>/run/",
+            self.admin_site.admin_view(partial(run_control.run_now_view, self)),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_run",
+        )
+        return [upcoming, board, trail, run_now_with, *super().get_urls()]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = {"can_run_now_with": self.has_run_permission(request), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, context)
 
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
         """The next day's fires and the last day's runs (see ``dashboard``)."""
@@ -383,6 +405,18 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description=_("in code"), boolean=True, ordering="code_status")
     def code_column(self, job: Job) -> bool:
         return job.code_status == CodeStatus.DECLARED
+
+    @admin.display(description=_("recent durations"))
+    def durations_column(self, job: Job) -> SafeString:
+        return durations_html(job)
+
+    @admin.display(description=_("last run's output"))
+    def last_output_column(self, job: Job) -> SafeString:
+        return tail_html(job, self.admin_site.name)
+
+    @admin.display(description=_("last run's output"))
+    def last_output_denied_column(self, job: Job) -> SafeString:
+        return denied()
 
     @admin.display(description=_("runs"))
     def runs_link(self, job: Job) -> SafeString:

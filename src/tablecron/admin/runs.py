@@ -3,19 +3,23 @@ with its traceback and its result readable."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, Media
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from tablecron.admin import run_control, story
 from tablecron.admin.display import (
     EMPTY,
     duration_text,
@@ -24,6 +28,7 @@ from tablecron.admin.display import (
     run_badge,
     traceback_block,
 )
+from tablecron.admin.output import denied, may_read_output, output_block
 from tablecron.conf import EXECUTOR_ALIASES
 from tablecron.describe import format_time
 from tablecron.models import Job, JobRun
@@ -235,50 +240,94 @@ class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["job_name", "error", "engine_id", "worker"]
     # No date_hierarchy: its date lists convert time zones in SQL, which MySQL and MariaDB
     # cannot do without their time zone tables. The date filter works with plain ranges.
+    actions = [run_control.cancel_runs, run_control.rerun_runs]
     fieldsets = [
         (None, {"fields": ["job_column", "status_column", ("trigger", "attempt")]}),
-        (_("Execution"), {"fields": [("executor", "queue"), ("worker", "engine_id")]}),
-        (
-            _("Timing"),
-            {
-                "fields": [
-                    ("scheduled_column", "not_before_column"),
-                    ("queued_at_column", "started_column", "finished_column"),
-                    ("queued_column", "running_column"),
-                ]
-            },
-        ),
+        (_("Story"), {"fields": ["story_column", "related_column"]}),
+        (_("Arguments"), {"fields": ["args_column", "kwargs_column"]}),
+    ]
+    # Shown to users who may read it (``view_output``); the others read that they may not.
+    output_fieldset = (_("Output"), {"fields": ["output_column"]})
+    no_output_fieldset = (_("Output"), {"fields": ["output_denied_column"]})
+    end_fieldsets = [
         (_("Outcome"), {"fields": ["result_pretty", "error_traceback"]}),
+        (
+            _("Execution"),
+            {"fields": [("executor", "queue"), ("claimed_by", "worker"), "engine_id"]},
+        ),
     ]
     readonly_fields = [
         "job_column",
         "status_column",
         "trigger",
         "attempt",
-        "executor",
-        "queue",
-        "worker",
-        "engine_id",
-        "scheduled_column",
-        "not_before_column",
-        "queued_at_column",
-        "started_column",
-        "finished_column",
-        "queued_column",
-        "running_column",
+        "story_column",
+        "related_column",
+        "args_column",
+        "kwargs_column",
+        "output_column",
+        "output_denied_column",
         "result_pretty",
         "error_traceback",
+        "executor",
+        "queue",
+        "claimed_by",
+        "worker",
+        "engine_id",
     ]
 
     @property
     def media(self) -> Media:
-        return super().media + Media(css={"all": ["tablecron/admin.css"]})
+        return super().media + Media(
+            css={"all": ["tablecron/admin.css"]}, js=["tablecron/run_output.js"]
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: JobRun | None = None) -> bool:
         return False
+
+    # -- permissions of the actions (admin.action(permissions=[...])) -------------------
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(run_control.CANCEL)
+
+    def has_rerun_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(run_control.RUN)
+
+    def get_fieldsets(self, request: HttpRequest, obj: JobRun | None = None) -> Any:
+        output = self.output_fieldset if may_read_output(request) else self.no_output_fieldset
+        return [*self.fieldsets, output, *self.end_fieldsets]
+
+    def get_urls(self) -> list[URLPattern]:
+        views = {
+            "output": run_control.output_view,
+            "cancel": run_control.cancel_view,
+            "rerun": run_control.rerun_view,
+        }
+        return [
+            path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(partial(view, self)),
+                name=f"{self.opts.app_label}_{self.opts.model_name}_{name}",
+            )
+            for name, view in views.items()
+        ] + super().get_urls()
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        run = self.get_object(request, unquote(object_id))
+        context = dict(extra_context or {})
+        if run is not None:
+            context["can_cancel"] = run_control.may_cancel(request, run)
+            context["can_rerun"] = run_control.may_rerun(request, run)
+        return super().change_view(request, object_id, form_url, context)
 
     @admin.display(description=_("job"), ordering="job_name")
     def job_column(self, run: JobRun) -> SafeString:
@@ -296,3 +345,28 @@ class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description=_("error"))
     def error_traceback(self, run: JobRun) -> SafeString:
         return traceback_block(run.error) if run.error else EMPTY
+
+    @admin.display(description=_("steps"))
+    def story_column(self, run: JobRun) -> SafeString:
+        return story.story_html(run, timezone.now())
+
+    @admin.display(description=_("related runs"))
+    def related_column(self, run: JobRun) -> SafeString:
+        return story.related_html(run, self.admin_site.name)
+
+    @admin.display(description=_("positional arguments"))
+    def args_column(self, run: JobRun) -> SafeString:
+        return story.arguments_html(run, run.args)
+
+    @admin.display(description=_("keyword arguments"))
+    def kwargs_column(self, run: JobRun) -> SafeString:
+        return story.arguments_html(run, run.kwargs)
+
+    @admin.display(description=_("output"))
+    def output_column(self, run: JobRun) -> SafeString:
+        url = reverse(f"{self.admin_site.name}:tablecron_jobrun_output", args=[run.pk])
+        return output_block(run, url)
+
+    @admin.display(description=_("output"))
+    def output_denied_column(self, run: JobRun) -> SafeString:
+        return denied()

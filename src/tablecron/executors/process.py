@@ -152,7 +152,7 @@ class _Child:
                     f"Its worker process died (exit code {self.process.exitcode}).",
                     RunStatus.LOST,
                 )
-            if running.cancelled.is_set():
+            if running.cancelled:
                 error = (
                     f"{cancelled_error(running.cancelled_by)} Its process did not stop within "
                     f"CANCEL_GRACE ({settings.CANCEL_GRACE} s) and was killed."

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import connections, models, transaction
 from django.db.models import F, Q
 from django.db.models.expressions import CombinedExpression
@@ -33,6 +33,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tablecron import schedules
 from tablecron.exceptions import InvalidSchedule, RefusedTask, UnknownTask
+from tablecron.models.calendar import CALENDAR_FIELDS, CalendarRule, schedule_of
 from tablecron.models.run import AlertState, JobRun, RunStatus, RunTrigger
 from tablecron.registry import RegisteredTask, tasks
 from tablecron.signals import jobs_written
@@ -51,7 +52,7 @@ from tablecron.validators import (
 )
 
 # The fields that decide when a job fires: writing any of them moves ``next_run_at``.
-SCHEDULE_FIELDS = (*schedules.FIELDS, "enabled")
+SCHEDULE_FIELDS = (*schedules.FIELDS, *CALENDAR_FIELDS, "enabled")
 # Columns the package keeps; a person's full save() never writes back stale copies.
 SCHEDULER_FIELDS = (
     "next_run_at",
@@ -179,6 +180,20 @@ class JobQuerySet(models.QuerySet["Job"]):
             self._reschedule_updated(before)
         return rows
 
+    def reschedule(self) -> int:
+        """Recompute ``next_run_at`` of these rows for a change they do not hold: the
+        custom calendar they use was edited. A new version, as after any schedule write,
+        keeps a scheduler's older reading of a row from moving it back."""
+        plain: models.QuerySet[Job] = models.QuerySet(self.model, using=self.db)
+        with transaction.atomic(using=self.db):
+            jobs = list(self._locked().filter(enabled=True))
+            now = timezone.now()
+            for job in jobs:
+                job._reschedule({"calendar"}, now)
+                job.version = F("version") + 1
+            plain.bulk_update(jobs, ["next_run_at", "version"])
+        return len(jobs)
+
     def _locked(self) -> JobQuerySet:
         """The rows, to be locked where the database can when read."""
         locking = connections[self.db].features.has_select_for_update
@@ -298,6 +313,40 @@ class Job(models.Model):
         null=True,
         blank=True,
         help_text=_("Do not run after this moment."),
+    )
+    calendar = models.CharField(
+        _("calendar"),
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_text],
+        help_text=_(
+            "Working days: a country code with an optional subdivision (“CN”, “US-CA”, "
+            "“DE-BY”) or the name of a calendar kept here. Empty: every day."
+        ),
+    )
+    calendar_rule = models.CharField(
+        _("on a day off"),
+        max_length=10,
+        choices=CalendarRule.choices,
+        default=CalendarRule.SKIP,
+        db_default=CalendarRule.SKIP,
+        help_text=_(
+            "What a fire on a day that is not a working day does: nothing, or the same on "
+            "the next or previous working day; or fire only on the Nth working day of the "
+            "month."
+        ),
+    )
+    calendar_day = models.SmallIntegerField(
+        _("working day of the month"),
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(-schedules.MAX_CALENDAR_DAY),
+            MaxValueValidator(schedules.MAX_CALENDAR_DAY),
+        ],
+        help_text=_("With “Nth working day”: 1 for the first, 2 for the second, -1 for the last."),
     )
     jitter = models.DurationField(
         _("jitter"),
@@ -605,7 +654,7 @@ class Job(models.Model):
     def get_schedule(self) -> schedules.Schedule | None:
         """The schedule the fields describe; a ValidationError on the guilty field if none."""
         try:
-            return schedules.of(self)
+            return schedule_of(self)
         except InvalidSchedule as exc:
             raise ValidationError({exc.field: exc.message}, code="schedule") from None
 
@@ -689,7 +738,7 @@ class Job(models.Model):
         errors = self._nulls()
         # The rules between fields, for fields that are valid alone: a value refused
         # already is not checked again, nor quoted back in another message.
-        if self._valid_alone(*schedules.FIELDS):
+        if self._valid_alone(*schedules.FIELDS, *CALENDAR_FIELDS):
             try:
                 self.get_schedule()
             except ValidationError as exc:
@@ -708,6 +757,13 @@ class Job(models.Model):
                 validate_webhook_address(self.notify_webhook)
             except ValidationError as exc:
                 errors["notify_webhook"] = exc.messages
+        if self._renamed_in_code():
+            errors["name"] = [
+                gettext(
+                    "This job is declared in code, under this name: rename it there. "
+                    "(“manage.py tablecron sync” would make a new job of the old name.)"
+                )
+            ]
         if self.queue and self._valid_alone("queue"):
             try:
                 check_queue_accepted(self.queue)
@@ -737,6 +793,14 @@ class Job(models.Model):
                 errors.update(exc.message_dict)
         if errors:
             raise ValidationError(errors)
+
+    def _renamed_in_code(self) -> bool:
+        """Whether this row, which code declares, is being renamed: code owns the name,
+        which is the declaration's key."""
+        if self._state.adding or self.code_status != CodeStatus.DECLARED:
+            return False
+        stored = Job.objects.using(self._state.db).filter(pk=self.pk).values_list("name")
+        return stored.first() not in (None, (self.name,))
 
     def _nulls(self) -> dict[str, list[str]]:
         """None where the column refuses it but blank lets clean_fields() pass it."""

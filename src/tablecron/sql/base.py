@@ -135,11 +135,14 @@ class Statements:
         if not rows:
             return []
         source, params = self.values(NewRun, rows)
-        names = ", ".join(self.quote(name) for name in NewRun._fields)
+        names = [self.quote(name) for name in NewRun._fields]
+        # The arguments each run runs with are its job's, copied here by the database
+        # (the job's row is locked by the claim): a rerun repeats them.
         sql = self.insert_ignoring.format(
             table=self.run,
-            columns=f"{names}, attempt, result",
-            select=f"SELECT {names}, 1, NULL FROM {source}",
+            columns=f"{', '.join(names)}, attempt, result, args, kwargs",
+            select=f"SELECT {', '.join(f'v.{name}' for name in names)}, 1, NULL, j.args, "
+            f"j.kwargs FROM {source} JOIN {self.job} AS j ON j.id = v.job_id",
         )
         _, inserted = self.execute(f"{sql} RETURNING id, job_id, scheduled_for", params)
         return [Inserted(pk, job_id, aware(at)) for pk, job_id, at in inserted]
@@ -266,8 +269,18 @@ class Statements:
         )
         with transaction.atomic(using=self.alias):
             self.execute(f"DELETE FROM {self.output} WHERE run_id IN ({doomed})", where.params)
+            self.execute(self._unlink_reruns(doomed), [*where.params, *where.params])
             sql = f"DELETE FROM {self.run} WHERE id IN ({doomed}) RETURNING scheduled_for"
             return self._deleted(self.execute(sql, where.params).rows)
+
+    def _unlink_reruns(self, doomed: str) -> str:
+        """The runs that repeat one of the ``doomed`` runs, and stay, forget it (what
+        ``rerun_of``'s SET_NULL does for the ORM's deletes). Where foreign keys are
+        checked at the commit (PostgreSQL, SQLite), the doomed ones are left as they are."""
+        return (
+            f"UPDATE {self.run} SET rerun_of_id = NULL WHERE rerun_of_id IN ({doomed}) "
+            f"AND id NOT IN ({doomed})"
+        )
 
     @staticmethod
     def _deleted(rows: list[tuple[Any, ...]]) -> tuple[int, datetime | None]:

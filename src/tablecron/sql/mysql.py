@@ -39,6 +39,10 @@ class MySQLStatements(Statements):
                 return 0, None
             marks = ", ".join(["%s"] * len(ids))
             self.execute(f"DELETE FROM {self.output} WHERE run_id IN ({marks})", ids)
+            # InnoDB checks each deleted row at once: doomed runs that repeat doomed
+            # runs let go too.
+            unlink = f"UPDATE {self.run} SET rerun_of_id = NULL WHERE rerun_of_id IN ({marks})"
+            self.execute(unlink, ids)
             sql = f"DELETE FROM {self.run} WHERE id IN ({marks}) RETURNING scheduled_for"
             return self._deleted(self.execute(sql, ids).rows)
 

@@ -42,12 +42,13 @@ class PostgreSQLStatements(Statements):
     prune_lock = " FOR UPDATE SKIP LOCKED"
 
     def delete_runs(self, where: Where) -> tuple[int, datetime | None]:
-        """One statement: the runs and their output (its foreign key is checked at the
-        commit, after both)."""
+        """One statement: the runs, their output, and the links of the runs that repeat
+        them (the foreign keys are checked at the commit, after all of it)."""
         sql = (
             f"WITH doomed AS (SELECT id FROM {self.run} WHERE {where.sql} ORDER BY "
             f"scheduled_for LIMIT {self.prune_batch}{self.prune_lock}), "
-            f"output AS (DELETE FROM {self.output} WHERE run_id IN (SELECT id FROM doomed)) "
+            f"output AS (DELETE FROM {self.output} WHERE run_id IN (SELECT id FROM doomed)), "
+            f"reruns AS ({self._unlink_reruns('SELECT id FROM doomed')}) "
             f"DELETE FROM {self.run} WHERE id IN (SELECT id FROM doomed) RETURNING scheduled_for"
         )
         return self._deleted(self.execute(sql, where.params).rows)

@@ -28,8 +28,6 @@ class NewRun(NamedTuple):
     executor: str
     queue: str
     queued_at: datetime | None
-    args: JSONText  # its job's, as they were: a rerun repeats them
-    kwargs: JSONText
 
 
 class Inserted(NamedTuple):

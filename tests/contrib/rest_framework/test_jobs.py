@@ -211,7 +211,9 @@ def test_upcoming(api: APIClient) -> None:
     upcoming = [when(text) for text in response.json()["upcoming"]]
     assert upcoming == saved.upcoming(3)
     assert len(api.get(detail(saved, "upcoming")).json()["upcoming"]) == 5
-    for bad in ("0", "101", "many"):
+    # Repeated, or empty: not the one integer the schema says (DRF would take the last,
+    # and an empty one for none).
+    for bad in ("0", "101", "many", "", ["3", "4"], ["many", ""]):
         answer = api.get(detail(saved, "upcoming"), {"count": bad})
         assert answer.status_code == 400
         assert "count" in answer.json()
@@ -435,6 +437,9 @@ def test_a_job_declared_in_code_takes_only_what_people_own(api: APIClient) -> No
     assert api.patch(detail(declared), same, format="json").status_code == 200
     declared.refresh_from_db()
     assert (declared.enabled, declared.notify_emails) == (False, "ops@example.com")
+    # Its name is its key in code: a rename would split it in two at the next sync.
+    renamed = api.patch(detail(declared), {"name": "renamed"}, format="json")
+    assert (renamed.status_code, list(renamed.json())) == (400, ["name"])
 
 
 CALL_COMMAND = "django.core.management.call_command"

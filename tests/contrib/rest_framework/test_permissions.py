@@ -45,16 +45,19 @@ ROLES: dict[str, tuple[str, ...] | None] = {
     "anonymous": None,
     "nobody": (),  # signed in, no permission
     "viewer": VIEW,
-    "operator": (*VIEW, "run_job", "pause_job"),
+    "reader": (*VIEW, "view_output"),  # a viewer who may read what runs print
+    "operator": (*VIEW, "view_output", "run_job", "pause_job", "cancel_jobrun"),
     "editor": (*VIEW, "add_job", "change_job", "delete_job"),
     "superuser": (),
 }
-EVERYONE_WHO_VIEWS = {"viewer", "operator", "editor", "superuser"}
+EVERYONE_WHO_VIEWS = {"viewer", "reader", "operator", "editor", "superuser"}
 
 
-def matrix(job_id: int, run_id: int) -> list[tuple[str, str, Any, set[str]]]:
-    """Every endpoint, as (method, url, JSON body, the roles it answers with a success)."""
+def matrix(job_id: int, run_id: int, waiting_id: int) -> list[tuple[str, str, Any, set[str]]]:
+    """Every endpoint, as (method, url, JSON body, the roles it answers with a success);
+    ``run_id`` has ended, ``waiting_id`` waits for a scheduler."""
     jobs, one = "/api/jobs/", f"/api/jobs/{job_id}/"
+    run, waiting = f"/api/runs/{run_id}/", f"/api/runs/{waiting_id}/"
     new = {"name": "new", "task": ADD, "args": [1], "cron": YEARLY}
     return [
         ("get", "/api/", None, set(ROLES)),  # only links
@@ -66,11 +69,18 @@ def matrix(job_id: int, run_id: int) -> list[tuple[str, str, Any, set[str]]]:
         ("delete", one, None, {"editor", "superuser"}),
         # Running now is its own permission: editing a job does not grant it.
         ("post", f"{one}run/", None, {"operator", "superuser"}),
+        ("post", f"{one}run/", {"args": [5], "kwargs": {"b": 1}}, {"operator", "superuser"}),
         ("post", f"{one}pause/", None, {"operator", "editor", "superuser"}),
         ("post", f"{one}resume/", None, {"operator", "editor", "superuser"}),
         ("get", f"{one}upcoming/", None, EVERYONE_WHO_VIEWS),
         ("get", "/api/runs/", None, EVERYONE_WHO_VIEWS),
-        ("get", f"/api/runs/{run_id}/", None, EVERYONE_WHO_VIEWS),
+        ("get", run, None, EVERYONE_WHO_VIEWS),
+        # Output can hold secrets: a permission of its own, beside viewing runs.
+        ("get", f"{run}output/", None, {"reader", "operator", "superuser"}),
+        ("get", f"{waiting}output/?offset=3", None, {"reader", "operator", "superuser"}),
+        ("post", f"{waiting}cancel/", None, {"operator", "superuser"}),
+        # Running a run again runs its job now: run_job.
+        ("post", f"{run}rerun/", None, {"operator", "superuser"}),
         ("get", "/api/tasks/", None, EVERYONE_WHO_VIEWS),
         ("get", f"/api/tasks/{ADD}/", None, EVERYONE_WHO_VIEWS),
         # A POST that stores nothing: whoever may see jobs may try a schedule.
@@ -92,10 +102,11 @@ def test_the_permission_matrix(saved: Job) -> None:
     a success where the role allows it; else 401 without credentials (Basic comes first
     in tests/settings), 403 with them, and nothing written."""
     run = JobRun.objects.create(job=saved, scheduled_for=saved.created_at, status="succeeded")
+    waiting = saved.run_now()
     clients = {role: as_role(role) for role in ROLES}
     before = list(Job.objects.values()), list(JobRun.objects.values())
     expected, seen = {}, {}
-    for method, url, body, allowed in matrix(saved.pk, run.pk):
+    for method, url, body, allowed in matrix(saved.pk, run.pk, waiting.pk):
         for role, client in clients.items():
             refusal = 401 if role == "anonymous" else 403
             expected[role, method, url] = "ok" if role in allowed else refusal

@@ -334,6 +334,9 @@ def test_the_openapi_schema_is_valid_and_generated_without_warnings(
         "/api/jobs/{id}/upcoming/",
         "/api/runs/",
         "/api/runs/{id}/",
+        "/api/runs/{id}/cancel/",
+        "/api/runs/{id}/output/",
+        "/api/runs/{id}/rerun/",
         "/api/schedule/upcoming/",
         "/api/tasks/",
         "/api/tasks/{name}/",
@@ -344,10 +347,27 @@ def test_the_schema_documents_actions_and_filters(api: APIClient) -> None:
     schema = api.get("/api/schema/", {"format": "json"}).json()
     paths, components = schema["paths"], schema["components"]["schemas"]
     run = paths["/api/jobs/{id}/run/"]["post"]
-    assert "requestBody" not in run
+    assert "required" not in run["requestBody"]  # a run with other arguments, or none
+    assert run["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/RunNowRequest"
+    )
     assert run["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/JobRun"
     )
+    arguments = components["RunNowRequest"]["properties"]
+    assert (arguments["args"]["type"], arguments["kwargs"]["type"]) == ("array", "object")
+    assert "required" not in components["RunNowRequest"]
+    output = paths["/api/runs/{id}/output/"]["get"]
+    (offset,) = [p for p in output["parameters"] if p["name"] == "offset"]
+    assert (offset["schema"]["type"], offset["schema"]["minimum"]) == ("integer", 0)
+    assert set(components["RunOutput"]["properties"]) == {
+        "text", "offset", "next_offset", "status", "finished"
+    }  # fmt: skip
+    cancel = paths["/api/runs/{id}/cancel/"]["post"]["responses"]["200"]
+    assert cancel["content"]["application/json"]["schema"]["$ref"].endswith("/CancelledRun")
+    how = components["CancelledRun"]["properties"]["cancel"]
+    assert how["allOf"] == [{"$ref": "#/components/schemas/CancelEnum"}]
+    assert components["CancelEnum"]["enum"] == ["cancelled", "requested"]
     upcoming = paths["/api/jobs/{id}/upcoming/"]["get"]
     assert {p["name"] for p in upcoming["parameters"]} == {"id", "count"}
     run_filters = {p["name"]: p for p in paths["/api/runs/"]["get"]["parameters"]}
@@ -369,6 +389,10 @@ def test_the_schema_documents_actions_and_filters(api: APIClient) -> None:
     assert run["worker_host"]["type"] == "string"
     assert run["queued_at"]["format"] == "date-time"
     assert {"executor", "queue", "engine_id", "worker"} <= set(run)
+    assert (run["args"]["type"], run["kwargs"]["type"]) == ("array", "object")
+    assert run["args"]["nullable"] is run["rerun_of"]["nullable"] is True
+    assert {"claimed_by", "cancel_requested_at", "cancel_requested_by"} <= set(run)
+    assert "output" not in run
 
 
 @pytest.mark.parametrize(
@@ -379,9 +403,12 @@ def test_the_schema_documents_actions_and_filters(api: APIClient) -> None:
         ("/api/jobs/{id}/", "get", ["200", "401", "403", "404"]),
         ("/api/jobs/{id}/", "patch", ["200", "400", "401", "403", "404", "415"]),
         ("/api/jobs/{id}/", "delete", ["204", "401", "403", "404"]),
-        ("/api/jobs/{id}/run/", "post", ["202", "401", "403", "404"]),
+        ("/api/jobs/{id}/run/", "post", ["202", "400", "401", "403", "404", "415"]),
         ("/api/jobs/{id}/upcoming/", "get", ["200", "400", "401", "403", "404"]),
         ("/api/runs/", "get", ["200", "400", "401", "403", "404"]),
+        ("/api/runs/{id}/output/", "get", ["200", "400", "401", "403", "404"]),
+        ("/api/runs/{id}/cancel/", "post", ["200", "401", "403", "404", "409"]),
+        ("/api/runs/{id}/rerun/", "post", ["201", "401", "403", "404", "409"]),
         ("/api/tasks/", "get", ["200", "401", "403"]),
         ("/api/tasks/{name}/", "get", ["200", "401", "403", "404"]),
         ("/api/schedule/upcoming/", "post", ["200", "400", "401", "403", "415"]),

@@ -14,7 +14,10 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models, transaction
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
@@ -25,7 +28,9 @@ from tablecron.contrib.rest_framework.fields import (
     DurationField,
 )
 from tablecron.describe import describe_schedule
-from tablecron.models import CodeStatus, Job, JobRun, RunStatus
+from tablecron.models import CalendarRule, CodeStatus, Job, JobRun, RunStatus
+from tablecron.schedules import MAX_CALENDAR_DAY
+from tablecron.validators import JSONArguments
 
 # At most this many upcoming fire times per request: each one is computed on the spot.
 MAX_UPCOMING = 100
@@ -49,6 +54,15 @@ def model_errors(exc: DjangoValidationError) -> serializers.ValidationError:
     return serializers.ValidationError(detail)
 
 
+# DRF's own message quotes the value sent back, which may not even encode (a lone
+# surrogate); this one names the choices instead.
+def _rule_choices() -> str:
+    return gettext("Choose one of: %(rules)s.") % {"rules": ", ".join(CalendarRule.values)}
+
+
+RULE_ERRORS = {"invalid_choice": lazy(_rule_choices, str)()}
+
+
 class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     schedule_description = serializers.SerializerMethodField(
         help_text=_("The schedule in words, in the active language.")
@@ -56,6 +70,12 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     last_status = BlankAsNullChoiceField(
         choices=RunStatus.choices,
         help_text=_("How the last run ended; null until one has."),
+    )
+    calendar_rule = serializers.ChoiceField(
+        choices=CalendarRule.choices,
+        required=False,
+        error_messages=RULE_ERRORS,
+        help_text=Job._meta.get_field("calendar_rule").help_text,
     )
     code_status = BlankAsNullChoiceField(
         choices=CodeStatus.choices,
@@ -85,6 +105,9 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "timezone",
             "start_at",
             "end_at",
+            "calendar",
+            "calendar_rule",
+            "calendar_day",
             "jitter",
             "enabled",
             "misfire_grace",
@@ -198,7 +221,27 @@ def _save(job: Job, **kwargs: Any) -> None:
         raise
 
 
+_RUN_ARGUMENTS = _(
+    "What it ran with: its job's when it was claimed, or its own (a run with other "
+    "arguments, a rerun); null for a run recorded before runs kept their arguments."
+)
+
+
+@extend_schema_field({"type": "array", "items": {}, "nullable": True})
+class RunArgsField(serializers.JSONField):
+    """A run's ``args``: a JSON list, or null (as the schema says)."""
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {}, "nullable": True})
+class RunKwargsField(serializers.JSONField):
+    """A run's ``kwargs``: a JSON object, or null (as the schema says)."""
+
+
 class JobRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A run. Its output is read apart, at runs/{id}/output/: listing runs reads none."""
+
+    args = RunArgsField(read_only=True, allow_null=True, help_text=_RUN_ARGUMENTS)
+    kwargs = RunKwargsField(read_only=True, allow_null=True, help_text=_RUN_ARGUMENTS)
     duration = serializers.DurationField(
         read_only=True, allow_null=True, help_text=_("finished_at minus started_at")
     )
@@ -240,8 +283,14 @@ class JobRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "engine_id",
             "worker",
             "worker_host",
+            "claimed_by",
             "time_queued",
             "time_running",
+            "args",
+            "kwargs",
+            "rerun_of",
+            "cancel_requested_at",
+            "cancel_requested_by",
         ]
         read_only_fields = fields
 
@@ -252,6 +301,84 @@ class JobRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     def get_time_running(self, run: JobRun) -> float | None:
         running = run.time_running
         return None if running is None else running.total_seconds()
+
+
+CANCEL_OUTCOMES = ("cancelled", "requested")
+
+
+class CancelledRunSerializer(JobRunSerializer):
+    """A run just cancelled, and how."""
+
+    cancel = serializers.SerializerMethodField(
+        help_text=_(
+            "“cancelled”: it had not started, and never will; “requested”: it was running, "
+            "and its process stops it within about a second (follow it at runs/{id}/)."
+        )
+    )
+
+    class Meta(JobRunSerializer.Meta):
+        fields = [*JobRunSerializer.Meta.fields, "cancel"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=CANCEL_OUTCOMES))
+    def get_cancel(self, run: JobRun) -> str:
+        return "cancelled" if run.status == RunStatus.CANCELLED else "requested"
+
+
+class RunNowSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """Other arguments for this run only, checked against the task's signature as the
+    job's own are; the job is not changed. Optional, as is each field."""
+
+    args = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        validators=[JSONArguments(list)],
+        help_text=_("The positional arguments of this run; absent or null: the job's."),
+    )
+    kwargs = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        validators=[JSONArguments(dict)],
+        help_text=_("The keyword arguments of this run; absent or null: the job's."),
+    )
+
+
+class OutputQuerySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    offset = serializers.IntegerField(
+        default=0,
+        min_value=0,
+        write_only=True,
+        help_text=_(
+            "Where to start, in characters of the output: 0 for all of it, or the "
+            "next_offset of the last answer, to follow a run."
+        ),
+    )
+
+
+class RunOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """A run's output from offset on, and where to read next."""
+
+    text = serializers.CharField(
+        read_only=True,
+        help_text=_(
+            "Each line as “YYYY-MM-DD HH:MM:SS.mmm STREAM text”, STREAM being stdout, "
+            "stderr or a logging level and logger; a part cut for OUTPUT_LIMIT is marked."
+        ),
+    )
+    offset = serializers.IntegerField(read_only=True, help_text=_("The offset asked for."))
+    next_offset = serializers.IntegerField(
+        read_only=True, help_text=_("The offset to ask for next: what follows this text.")
+    )
+    status = serializers.ChoiceField(
+        choices=RunStatus.choices, read_only=True, help_text=_("The run's status.")
+    )
+    finished = serializers.BooleanField(
+        read_only=True,
+        help_text=_(
+            "True once the run has ended: the text then holds all the output (read after "
+            "the status, which is written with the rest of it)."
+        ),
+    )
 
 
 class TaskParameterSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -312,6 +439,20 @@ class ScheduleUpcomingSerializer(CountSerializer):
     timezone = _schedule_field(serializers.CharField, "timezone")
     start_at = _schedule_field(AwareDateTimeField, "start_at", allow_null=True)
     end_at = _schedule_field(AwareDateTimeField, "end_at", allow_null=True)
+    calendar = _schedule_field(serializers.CharField, "calendar", allow_blank=True, max_length=100)
+    calendar_rule = _schedule_field(
+        serializers.ChoiceField,
+        "calendar_rule",
+        choices=CalendarRule.choices,
+        error_messages=RULE_ERRORS,
+    )
+    calendar_day = _schedule_field(
+        serializers.IntegerField,
+        "calendar_day",
+        allow_null=True,
+        min_value=-MAX_CALENDAR_DAY,
+        max_value=MAX_CALENDAR_DAY,
+    )
     upcoming = serializers.ListField(child=serializers.DateTimeField(), read_only=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -13,10 +13,12 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -26,7 +28,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.schemas.inspectors import ViewInspector
-from rest_framework.serializers import BaseSerializer
+from rest_framework.serializers import BaseSerializer, Serializer
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
@@ -34,10 +36,12 @@ from tablecron import audit
 from tablecron.conf import settings
 from tablecron.contrib.rest_framework import serializers
 from tablecron.contrib.rest_framework.filters import JobFilter, JobRunFilter
-from tablecron.contrib.rest_framework.openapi import AutoSchema
+from tablecron.contrib.rest_framework.openapi import AutoSchema, ErrorSerializer
 from tablecron.contrib.rest_framework.parsers import JSONParser
+from tablecron.contrib.rest_framework.permissions import CanViewOutput
 from tablecron.exceptions import UnknownTask
-from tablecron.models import Job, JobRun
+from tablecron.models import Job, JobRun, RunOutput
+from tablecron.models.run import ACTIVE
 from tablecron.registry import tasks
 
 _View = TypeVar("_View", bound=Callable[..., Any])
@@ -98,6 +102,23 @@ def document(**kwargs: Any) -> Callable[[_View], _View]:
         return extend_schema(**kwargs)(method)
 
     return decorate
+
+
+def read_query(request: Request, serializer_class: type[Serializer[Any]]) -> dict[str, Any]:
+    """The query parameters that ``serializer_class`` declares, validated by it. Each is
+    given at most once, and an empty one is refused like any value that is not one: DRF
+    would read the last of repeated values, and an empty one as absent, where the schema
+    says one integer."""
+    data: dict[str, str] = {}
+    for name in serializer_class().get_fields():
+        values = request.query_params.getlist(name)
+        if len(values) > 1:
+            raise ValidationError({name: [_("Give this parameter once.")]})
+        if values:
+            data[name] = values[0]
+    query = serializer_class(data=data)
+    query.is_valid(raise_exception=True)
+    return dict(query.validated_data)
 
 
 def _pagination(default: type[BasePagination]) -> type[BasePagination]:
@@ -165,18 +186,26 @@ class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: 
             super().perform_destroy(instance)
 
     @document(
-        request=None,
+        request=serializers.RunNowSerializer,
         responses={202: serializers.JobRunSerializer},
         summary=_("Run the job once, now"),
         description=_(
             "Adds a manual run that a scheduler starts within a second; the schedule does "
-            "not move. Answers 202 with the run, to follow at runs/{id}/."
+            "not move. The body is optional: args and kwargs, for this run only, are checked "
+            "against the task's signature as the job's own are (a 400 on the field), and the "
+            "job is not changed. Answers 202 with the run, to follow at runs/{id}/."
         ),
     )
     @action(detail=True, methods=["post"])
     def run(self, request: Request, pk: str | None = None) -> Response:
-        with self.acting("run_now"):
-            job_run = self.get_object().run_now()
+        job = self.get_object()
+        body = serializers.RunNowSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            with self.acting("run_now"):
+                job_run = job.run_now(**body.validated_data)
+        except DjangoValidationError as exc:
+            raise serializers.model_errors(exc) from None
         data = serializers.JobRunSerializer(job_run, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
@@ -203,9 +232,8 @@ class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: 
     )
     @action(detail=True, methods=["get"], filter_backends=[])
     def upcoming(self, request: Request, pk: str | None = None) -> Response:
-        query = serializers.CountSerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        upcoming = self.get_object().upcoming(query.validated_data["count"])
+        count = read_query(request, serializers.CountSerializer)["count"]
+        upcoming = self.get_object().upcoming(count)
         return Response(serializers.UpcomingSerializer({"upcoming": upcoming}).data)
 
 
@@ -217,6 +245,117 @@ class JobRunViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ReadOnlyModelViewSet)
     filter_backends = [DjangoFilterBackend]
     filterset_class = JobRunFilter
     pagination_class = _pagination(RunPagination)
+    # Running a run again runs its job: the permission to run jobs now, on Job.
+    action_permissions = {"cancel": ("cancel",), "rerun": ("tablecron.run_job",)}
+
+    def get_permissions(self) -> list[BasePermission]:
+        permissions = super().get_permissions()
+        if self.action == "output":  # whatever API_PERMISSION_CLASSES says
+            permissions.append(CanViewOutput())
+        return permissions
+
+    @document(
+        parameters=[serializers.OutputQuerySerializer],
+        responses=serializers.RunOutputSerializer,
+        summary=_("What the run printed and logged"),
+        description=_(
+            "The run's output from character offset on. To follow a run, ask again with "
+            "next_offset about once a second until finished is true. Needs the permission "
+            "to view the output of runs, beside viewing runs."
+        ),
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def output(self, request: Request, pk: str | None = None) -> Response:
+        offset = read_query(request, serializers.OutputQuerySerializer)["offset"]
+        # The status first: a run that has ended wrote the rest of its output with it.
+        run = self.get_object()
+        piece = RunOutput.objects.using(run._state.db).read(run.pk, offset)
+        answer = {**piece._asdict(), "status": run.status, "finished": run.status not in ACTIVE}
+        return Response(serializers.RunOutputSerializer(answer).data)
+
+    @document(
+        request=None,
+        responses={
+            200: serializers.CancelledRunSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer, _("It had ended, or was being cancelled: nothing changed.")
+            ),
+        },
+        summary=_("Stop the run"),
+        description=_(
+            "A run that has not started never starts: it ends cancelled at once. A running "
+            "one is stopped by the process that runs it within about a second. Answers the "
+            "run, with cancel saying which; 409 if it had ended already."
+        ),
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        run = self.get_object()
+        with audit.acting(request.user, "api", "cancel"):
+            asked = run.cancel(by=request.user.get_username())
+        if not asked:  # run is as it is now
+            return _conflict(_not_cancelled(run))
+        context = self.get_serializer_context()
+        return Response(serializers.CancelledRunSerializer(run, context=context).data)
+
+    @document(
+        request=None,
+        responses={
+            201: serializers.JobRunSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                _("It has not ended, its job was deleted, or its arguments no longer fit."),
+            ),
+        },
+        summary=_("Run it again"),
+        description=_(
+            "A new manual run of the run's job with the run's arguments, linked to it "
+            "(rerun_of). Any run that has ended, succeeded ones too; a run still waiting "
+            "or running is a 409."
+        ),
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def rerun(self, request: Request, pk: str | None = None) -> Response:
+        run = self.get_object()
+        if run.status in ACTIVE:
+            return _conflict(
+                gettext("Run %(id)s has not ended (%(status)s): cancel it first.")
+                % {"id": run.pk, "status": run.get_status_display()}
+            )
+        try:
+            with audit.acting(request.user, "api", "rerun"):
+                again = run.rerun()
+        except ValueError:  # its job was deleted
+            return _conflict(
+                gettext("Run %(id)s cannot run again: its job was deleted.") % {"id": run.pk}
+            )
+        except DjangoValidationError as exc:  # its task or signature changed since
+            return _conflict(
+                gettext("Run %(id)s cannot run again: %(why)s")
+                % {"id": run.pk, "why": " ".join(exc.messages)}
+            )
+        data = serializers.JobRunSerializer(again, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+def _conflict(detail: str) -> Response:
+    return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
+
+
+def _not_cancelled(run: JobRun) -> str:
+    """Why cancelling ``run`` changed nothing."""
+    if run.status in ACTIVE:
+        return gettext(
+            "Run %(id)s is being cancelled already (asked by %(by)s at %(at)s): nothing changed."
+        ) % {
+            "id": run.pk,
+            "by": run.cancel_requested_by or "-",
+            "at": run.cancel_requested_at.isoformat() if run.cancel_requested_at else "-",
+        }
+    return gettext("Run %(id)s had ended already (%(status)s): nothing changed.") % {
+        "id": run.pk,
+        "status": run.get_status_display(),
+    }
 
 
 _TASK_NAME = OpenApiParameter(

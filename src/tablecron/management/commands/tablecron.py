@@ -10,8 +10,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser, DjangoHelpFormatter
 
 from tablecron.management.subcommands import Subcommand
+from tablecron.management.subcommands.cancel import Cancel
 from tablecron.management.subcommands.import_jobs import ImportJobs
 from tablecron.management.subcommands.list import ListJobs
+from tablecron.management.subcommands.logs import Logs
 from tablecron.management.subcommands.prune import Prune
 from tablecron.management.subcommands.run import RunJob
 from tablecron.management.subcommands.scheduler import RunScheduler
@@ -28,14 +30,16 @@ SUBCOMMANDS: dict[str, type[Subcommand]] = {
     "sync": SyncJobs,
     "import": ImportJobs,
     "prune": Prune,
+    "logs": Logs,
+    "cancel": Cancel,
 }
 
 
 class Command(BaseCommand):
     help = (
         "tablecron: run the scheduler, list the jobs, run one now, check the schedulers, "
-        "sync the jobs declared in code, import jobs from another scheduler, or prune old "
-        "runs."
+        "sync the jobs declared in code, import jobs from another scheduler, prune old "
+        "runs, print a run's output, or stop a run."
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
