@@ -6,14 +6,18 @@ from importlib.metadata import version
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.checks import CheckMessage
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
+from django.urls import include, path
 
 from tablecron.checks import (
+    _metrics_route,
     check_code_jobs,
     check_cron_descriptor,
+    check_metrics_exposure,
     check_settings,
     check_sqlite_transactions,
     check_unknown_tasks,
@@ -261,6 +265,30 @@ def test_e018_site_url_that_is_not_an_absolute_http_address(url: str) -> None:
 )
 def test_site_urls_that_pass(url: str) -> None:
     assert check(SITE_URL=url) == []
+
+
+@pytest.mark.parametrize("domain", ["ops@example.com", "https://example.com", "a b", ""])
+def test_e019_notify_email_domains_that_are_not_domains(domain: str) -> None:
+    (error,) = check(NOTIFY_EMAIL_DOMAINS=["example.com", domain])
+    assert error.id == "tablecron.E019"
+    assert f"names {domain!r}, which is not a domain" in error.msg
+
+
+@pytest.mark.skipif(not settings.HAS_METRICS, reason="the metrics extra is not installed")
+def test_w009_the_metrics_view_mounted_without_a_token() -> None:
+    """Issue 20, item 9: tests/urls.py mounts the metrics view at tablecron/metrics."""
+    (warning,) = check_metrics_exposure(None)
+    assert warning.id == "tablecron.W009"
+    assert "mounted at /tablecron/metrics without" in warning.msg
+    with override_settings(TABLECRON={"METRICS_TOKEN": "s3cret"}):
+        assert check_metrics_exposure(None) == []
+    with override_settings(DEBUG=True):
+        assert check_metrics_exposure(None) == []
+    from tablecron.contrib.prometheus.views import metrics
+
+    mounted = [path("api/", include([path("other", check_metrics_exposure)])), path("m", metrics)]
+    assert _metrics_route(mounted, "") == "m"
+    assert _metrics_route(mounted[:1], "") is None
 
 
 class DuckPermission:

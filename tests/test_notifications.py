@@ -5,10 +5,13 @@ POSTed to a real HTTP receiver, retried when they fail."""
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.test import override_settings
+from django.urls import reverse
 from django.utils import timezone
 
 from tablecron.db import db_now
@@ -16,6 +19,7 @@ from tablecron.executors.immediate import ImmediateExecutor
 from tablecron.models import Job, JobRun, SchedulerInstance
 from tablecron.notifications import TAIL_CHARS, Notice, claim_notices, deliver, tail
 from tablecron.scheduler import Scheduler
+from tests.support.admin_forms import form_data
 from tests.support.factories import T, in_future, job
 from tests.support.processes import child_env, free_port, schedulers, wait_for
 from tests.support.receivers import smtp_server, smtp_settings, webhook_receiver
@@ -256,3 +260,38 @@ def test_the_tail_is_the_last_lines_and_at_most_its_length() -> None:
     assert len(long) == TAIL_CHARS
     assert long.startswith("…x")
     assert long.endswith("x\nend")
+
+
+DOMAINS = {"NOTIFY_EMAIL_DOMAINS": ["example.com"]}
+
+
+@pytest.mark.django_db
+@override_settings(TABLECRON=DOMAINS)
+def test_recipients_are_limited_to_the_allowed_domains(admin_client: Any) -> None:
+    """Issue 20, item 9: a job's recipients could be any address, with the job's name as
+    the subject. NOTIFY_EMAIL_DOMAINS limits them, in the model and the admin (the API:
+    tests/contrib/rest_framework/test_jobs.py)."""
+    ok = job(name="ok", notify_emails="ops@example.com, dev@mail.example.com")
+    ok.full_clean()
+    refused = job(name="refused", notify_emails="ops@example.com, x@example.com.evil.org")
+    with pytest.raises(ValidationError) as caught:
+        refused.full_clean()
+    assert caught.value.message_dict["notify_emails"] == [
+        "Notifications go to addresses at example.com only; these are not: x@example.com.evil.org."
+    ]
+    admin = admin_client.post(
+        reverse("admin:tablecron_job_add"), form_data(name="admin", notify_emails="a@evil.org")
+    )
+    assert "Notifications go to addresses at example.com only" in admin.content.decode()
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db
+def test_recipients_outside_the_domains_are_not_mailed(caplog: pytest.LogCaptureFixture) -> None:
+    """A row written past validation keeps its addresses: they are left out when told."""
+    job(name="j", notify=True, notify_emails="ops@example.com, a@evil.org").save()
+    Job.objects.update(last_status="failed")
+    with override_settings(TABLECRON=DOMAINS), caplog.at_level(logging.WARNING, "tablecron"):
+        (notice,) = claim_notices(db_now())
+    assert notice.emails == ("ops@example.com",)
+    assert "not e-mailing a@evil.org about job 'j'" in caplog.text

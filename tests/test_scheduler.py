@@ -1,5 +1,6 @@
 """The scheduler loop, driven in-process: claims, policies, faults, housekeeping."""
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -8,6 +9,7 @@ from django.db import models
 from django.test import override_settings
 from django.utils import timezone
 
+from tablecron.claiming import Claimer
 from tablecron.db import db_now
 from tablecron.executors.immediate import ImmediateExecutor
 from tablecron.models import Job, JobRun, SchedulerInstance
@@ -63,6 +65,51 @@ def test_manual_run_is_claimed_without_moving_the_schedule(scheduler: Scheduler)
     job.refresh_from_db()
     assert job.next_run_at == before
     assert (job.last_run_at, job.last_status) == (run.scheduled_for, "succeeded")
+
+
+@override_settings(TABLECRON={"POLL_INTERVAL": 0.01})
+def test_manual_runs_wait_for_max_instances_unless_asked_not_to() -> None:
+    """Issue 20, item 7: manual runs of a max_instances=1 job all ran at once. Now each
+    waits while the job's max_instances runs are claimed or running; one asked for with
+    ignore_max_instances starts beside them."""
+    claimer = Claimer("host:1:me", ImmediateExecutor())
+    job = make_job(task=T + "noop", args=[], max_instances=1)
+    first, second = job.run_now(), job.run_now()
+    assert [claim.run_id for claim in claimer.claim(10)] == [first.pk]
+    waiting = JobRun.objects.get(pk=second.pk)
+    assert (waiting.status, waiting.worker) == ("scheduled", "")
+    assert waiting.not_before > second.not_before  # looked at again later, not in a spin
+    assert claimer.claim(10) == []
+    beside = job.run_now(ignore_max_instances=True)
+    assert wait_for_claims(claimer) == [beside.pk]
+    JobRun.objects.filter(pk__in=[first.pk, beside.pk]).update(status="succeeded")
+    assert wait_for_claims(claimer) == [second.pk]  # a slot is free: it starts
+
+
+def wait_for_claims(claimer: Claimer, seconds: float = 5.0) -> list[int]:
+    """The runs claimed by the first claim that takes any, within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        claims = claimer.claim(10)
+        if claims:
+            return [claim.run_id for claim in claims]
+    return []
+
+
+def test_max_instances_counts_every_run_claimed_or_running() -> None:
+    """A scheduled fire running fills the job's one slot: a manual run waits for it;
+    a job of two takes one manual run beside it; retries are not held."""
+    claimer = Claimer("host:1:me", ImmediateExecutor())
+    one, two = (make_job(f"j{n}", task=T + "noop", args=[], max_instances=n) for n in (1, 2))
+    for job in (one, two):
+        JobRun.objects.create(job=job, scheduled_for=db_now(), status="running", worker="x")
+    manual_one, manual_two = one.run_now(), two.run_now()
+    retry = JobRun.objects.create(
+        job=one, scheduled_for=db_now(), attempt=2, trigger="retry", not_before=db_now()
+    )
+    claimed = {claim.run_id for claim in claimer.claim(10)}
+    assert claimed == {manual_two.pk, retry.pk}
+    assert JobRun.objects.get(pk=manual_one.pk).worker == ""
 
 
 def test_one_off_job_ends_with_no_next_run_and_keeps_its_result(scheduler: Scheduler) -> None:

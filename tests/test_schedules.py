@@ -1,13 +1,18 @@
 """The schedule math, alone: no database, no models."""
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tablecron import schedules
 from tablecron.exceptions import InvalidSchedule
+from tests.support.fuzzing import FUZZ
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -180,3 +185,95 @@ def test_bad_schedules_name_the_field(fields: dict[str, object], bad_field: str)
     with pytest.raises(InvalidSchedule) as caught:
         schedules.build(**fields)  # type: ignore[arg-type]
     assert caught.value.field == bad_field
+
+
+# -- the ends of the calendar (issue 20, item 5) ----------------------------------------
+
+# Cron expressions from every corner of cronsim: fires every second, rare ones (the fifth
+# Monday of February matches once in decades), the last day or weekday of a month.
+EDGE_CRONS = [
+    "* * * * * *", "*/7 * * * *", "0 0 * 2 1#5", "0 0 29 2 *", "0 0 29 2 1", "0 0 L * *",
+    "0 0 * * 5L", "0 0 LW * *", "0 0 15W * *", "0 0 1 1 *", "59 23 31 12 *", "@yearly",
+    "0 0 */20 * 1L", "0 0 1-7 * 1#1",
+]  # fmt: skip
+LAST_MOMENT = schedules.LATEST - timedelta(microseconds=1)
+moments = st.one_of(
+    st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(1971, 1, 1)),
+    st.datetimes(min_value=datetime(8950, 1, 1), max_value=LAST_MOMENT.replace(tzinfo=None)),
+    st.datetimes(min_value=datetime(1970, 1, 1), max_value=LAST_MOMENT.replace(tzinfo=None)),
+).map(lambda moment: moment.replace(tzinfo=UTC))
+kinds = st.one_of(
+    st.builds(dict, cron=st.sampled_from(EDGE_CRONS)),
+    st.builds(dict, interval=st.timedeltas(schedules.MIN_INTERVAL, schedules.MAX_DURATION)),
+    st.builds(dict, run_at=moments),
+)
+windows = st.fixed_dictionaries(
+    {},
+    optional={
+        "start_at": moments,
+        "end_at": moments,
+        "timezone": st.sampled_from(["UTC", "Pacific/Kiritimati", "America/St_Johns"]),
+    },
+)
+
+
+@dataclass(frozen=True)
+class Weekdays:
+    """Monday to Friday: a calendar of working days (hashable, as schedules are cached)."""
+
+    def __call__(self, day: date) -> bool:
+        return day.weekday() < 5
+
+
+calendars = st.one_of(
+    st.just({}),
+    st.builds(
+        lambda rule, day: {
+            "working_days": Weekdays(),
+            "calendar_rule": rule,
+            "calendar_day": day if rule == "nth" else None,
+        },
+        st.sampled_from(schedules.CALENDAR_RULES),
+        st.sampled_from([1, 3, -1]),
+    ),
+)
+edge_schedules = st.builds(
+    lambda kind, window, calendar: {**kind, **window, **calendar}, kinds, windows, calendars
+)
+
+
+@FUZZ
+@given(fields=edge_schedules, after=moments)
+def test_every_series_ends_within_the_calendar(fields: dict[str, Any], after: datetime) -> None:
+    """From anywhere in the allowed range, a hundred fires of any kind of schedule, kept
+    to working days or not, are listed without an error, each later than the one before,
+    inside the job's window, and before LATEST: a series that reaches the end of the
+    calendar ends there."""
+    try:
+        schedule = schedules.build(**fields)
+    except InvalidSchedule:
+        return  # end before start, a run time outside its window: refused when typed
+    assert schedule is not None
+    listed = fires(schedule, after, 100)
+    assert listed == sorted(set(listed))
+    for fire in listed:
+        assert after < fire < schedules.LATEST
+        assert fields.get("start_at") is None or fire >= fields["start_at"]
+        assert fields.get("end_at") is None or fire <= fields["end_at"]
+
+
+def test_a_rare_cron_ends_at_the_calendars_end() -> None:
+    """The fifth Monday of February, from 8990: cronsim ran past year 9999 (an
+    OverflowError) on the way to the hundredth; the series ends before 9000 instead."""
+    schedule = schedules.build(cron="0 0 * 2 1#5")
+    assert schedule is not None
+    listed = fires(schedule, utc(8990, 1, 1), 100)
+    assert listed == [utc(8996, 2, 29)]  # and none in or after 9000
+    assert schedule.next_after(LAST_MOMENT) is None
+
+
+def test_a_long_interval_ends_at_the_calendars_end() -> None:
+    schedule = schedules.build(interval=schedules.MAX_DURATION, start_at=utc(8990, 1, 1))
+    assert schedule is not None
+    first = utc(8990, 1, 1)
+    assert fires(schedule, utc(8989, 1, 1), 100) == [first, first + schedules.MAX_DURATION]

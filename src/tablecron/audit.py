@@ -11,6 +11,11 @@ The scheduler writes its own columns (``next_run_at``, ``last_run_at``, ``last_s
 SQL of its own, so its writes never reach here: the trail holds people's and code's
 changes only.
 
+Values that look secret (``tablecron.secrets``: arguments under keys such as ``password``
+or ``token``, a webhook's URL past its host) are masked before they are stored: the trail
+is kept for ever, and a rotated password must not stay readable in it. Migration 0014
+masks the entries written before.
+
 The change message is the JSON list Django's admin writes (``[{"changed": {"fields":
 [...]}}]``, so Django reads it as usual) with one more item, ``{"tablecron": {"via":
 "admin", "action": "pause", "changes": {"enabled": [true, false]}}}``.
@@ -37,6 +42,7 @@ from django.utils.translation import override
 from tablecron.conf import settings
 from tablecron.models import Job
 from tablecron.models.job import JobWrite
+from tablecron.secrets import mask_field
 from tablecron.signals import jobs_written
 
 logger = logging.getLogger(__name__)
@@ -124,9 +130,10 @@ def change_message(write: JobWrite, actor: Actor) -> str:
     ours: dict[str, Any] = {"via": actor.via}
     if actor.action or write.kind in RUN_ACTIONS:
         ours["action"] = actor.action or write.kind
-    if write.changes:
+    if write.changes:  # secrets masked: the trail is kept for ever, and read by viewers
         ours["changes"] = {
-            name: [_plain(old), _plain(new)] for name, (old, new) in write.changes.items()
+            name: [_plain(mask_field(name, old)), _plain(mask_field(name, new))]
+            for name, (old, new) in write.changes.items()
         }
     if write.run is not None:
         ours["run"] = write.run

@@ -16,6 +16,7 @@ from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, Tags, Warning
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections, router
+from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.module_loading import import_string
 
 from tablecron.conf import EXECUTOR_ALIASES, KEYS, STRING_LISTS, settings
@@ -28,6 +29,7 @@ RENAMED_KEYS = {
     "CONNECTION_MAX_AGE": "CONNECTION_RECYCLE",
 }
 LIVENESS_KEYS = ("HEARTBEAT_INTERVAL", "LOST_AFTER")  # see _check_liveness()
+METRICS_VIEW = ("tablecron.contrib.prometheus.views", "metrics")
 
 
 def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
@@ -76,6 +78,8 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
         errors.extend(_check_management_commands(raw.get("MANAGEMENT_COMMANDS", ())))
     if _type_ok("WEBHOOK_ALLOWED_HOSTS", raw.get("WEBHOOK_ALLOWED_HOSTS", ())):
         errors.extend(_check_webhook_hosts(raw.get("WEBHOOK_ALLOWED_HOSTS", ())))
+    if _type_ok("NOTIFY_EMAIL_DOMAINS", raw.get("NOTIFY_EMAIL_DOMAINS", ())):
+        errors.extend(_check_email_domains(raw.get("NOTIFY_EMAIL_DOMAINS", ())))
     retention = ("RUN_RETENTION", "FAILED_RUN_RETENTION")
     if all(_type_ok(key, raw.get(key, KEYS[key].default)) for key in retention):
         errors.extend(_check_retention())
@@ -348,6 +352,61 @@ def _check_webhook_hosts(hosts: Sequence[str]) -> list[CheckMessage]:
     ]
 
 
+def _check_email_domains(domains: Sequence[str]) -> list[CheckMessage]:
+    """Entries that are not a domain alone (an address, a URL): they would allow nothing."""
+    return [
+        Error(
+            f'TABLECRON["NOTIFY_EMAIL_DOMAINS"] names {domain!r}, which is not a domain: it '
+            "allows no address.",
+            hint="Write the domain alone, as after the @ of an address: e.g. 'example.com'.",
+            id="tablecron.E019",
+        )
+        for domain in domains
+        if not re.fullmatch(r"[^\s/:@?#\[\],]+", domain.strip().strip("."))
+    ]
+
+
+def check_metrics_exposure(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """The metrics view, mounted in the URLconf without ``METRICS_TOKEN`` outside DEBUG,
+    tells anyone who reaches it every job's name and times."""
+    if django_settings.DEBUG or settings.METRICS_TOKEN:
+        return []
+    try:
+        route = _metrics_route(get_resolver().url_patterns, "")
+    except Exception:  # a broken URLconf is Django's own checks' to report
+        return []
+    if route is None:
+        return []
+    return [
+        Warning(
+            f"tablecron's metrics view is mounted at /{route} without "
+            'TABLECRON["METRICS_TOKEN"]: anyone who can reach it reads every job\'s name, '
+            "status and times.",
+            hint='Set TABLECRON["METRICS_TOKEN"] to a secret and give it to Prometheus '
+            "(authorization: credentials: ...), or serve the metrics only on an internal "
+            "address.",
+            id="tablecron.W009",
+        )
+    ]
+
+
+def _metrics_route(patterns: Sequence[Any], prefix: str) -> str | None:
+    """Where the URL ``patterns`` mount the metrics view, or None: found by the view's name,
+    so that a project without prometheus_client imports nothing."""
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            found = _metrics_route(pattern.url_patterns, prefix + str(pattern.pattern))
+            if found is not None:
+                return found
+        elif isinstance(pattern, URLPattern):
+            view = pattern.callback
+            if (getattr(view, "__module__", ""), getattr(view, "__name__", "")) == METRICS_VIEW:
+                return prefix + str(pattern.pattern)
+    return None
+
+
 def _check_permission_classes(paths: Sequence[str]) -> list[CheckMessage]:
     def problem(target: Any) -> str | None:
         # Duck-typed, so this check imports no DRF of its own.
@@ -541,6 +600,7 @@ def register_checks() -> None:
     from django.core import checks
 
     checks.register(check_settings)
+    checks.register(check_metrics_exposure, Tags.security, Tags.urls)
     checks.register(check_sqlite_transactions)
     checks.register(check_code_jobs)
     checks.register(check_cron_descriptor)

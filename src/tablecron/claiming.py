@@ -20,6 +20,7 @@ from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from tablecron import metrics
+from tablecron.conf import settings
 from tablecron.execution import Claim
 from tablecron.executors import Executor
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
@@ -192,12 +193,17 @@ class Claimer:
         pending = JobRun.objects.pending(now + self.lookahead).order_by("not_before")
         if sql.skip_locked:
             pending = pending.select_for_update(skip_locked=True)
-        found = list(pending.values_list("pk", "job_id")[:limit])
+        found = [Pending(*row) for row in pending.values_list(*Pending._fields)[:limit]]
         # Their jobs' last_run_at is written below: lock those rows now, without waiting,
         # and leave the runs of busy jobs for a later loop. Waiting while holding the
         # claimed rows could deadlock with someone's bulk update of jobs.
-        jobs = sql.lock_free(sql.job, [job_id for _, job_id in found])
-        ids = [pk for pk, job_id in found if job_id in jobs]
+        jobs = sql.lock_free(sql.job, [run.job_id for run in found])
+        found = [run for run in found if run.job_id in jobs]
+        held = _held_back(found)
+        if held:  # looked at again after a poll interval, not in every loop until then
+            later = now + timedelta(seconds=settings.POLL_INTERVAL)
+            JobRun.objects.filter(pk__in=held).update(not_before=later)
+        ids = [run.pk for run in found if run.pk not in held]
         if not ids:
             return []
         running = self.starts_at_claim
@@ -232,6 +238,51 @@ class Claimer:
             )  # fmt: skip
             sql.touch_last_run(run.job.pk, run.scheduled_for, run.status)
         return claims
+
+
+class Pending(NamedTuple):
+    """A run waiting for any scheduler, as the claim reads it."""
+
+    pk: int
+    job_id: int | None
+    trigger: str
+    ignore_max_instances: bool
+
+
+def _held_back(found: list[Pending]) -> set[int]:
+    """The manual runs among ``found`` (oldest first) that wait for a slot: their job has
+    ``max_instances`` runs claimed or running, counting those let go before them. A run
+    asked for with ``ignore_max_instances`` is not held, nor are retries and jittered
+    fires (their fire was planned against ``max_instances`` already).
+
+    Two queries, only when such runs are found: claiming scheduled fires is unchanged.
+    """
+    bounded = [
+        run
+        for run in found
+        if run.trigger == RunTrigger.MANUAL and not run.ignore_max_instances and run.job_id
+    ]
+    if not bounded:
+        return set()
+    job_ids = {run.job_id for run in bounded if run.job_id is not None}
+    limits: dict[int | None, int] = dict(
+        Job.objects.filter(pk__in=job_ids).values_list("pk", "max_instances")
+    )
+    active: dict[int | None, int] = dict(
+        JobRun.objects.active()
+        .filter(job_id__in=job_ids)
+        .exclude(worker="")
+        .values("job")
+        .annotate(n=Count("pk"))
+        .values_list("job", "n")
+    )
+    held = set()
+    for run in bounded:
+        if active.get(run.job_id, 0) < limits.get(run.job_id, 1):
+            active[run.job_id] = active.get(run.job_id, 0) + 1
+        else:
+            held.add(run.pk)
+    return held
 
 
 def _of_job(column: str) -> Subquery:

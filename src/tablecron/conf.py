@@ -78,10 +78,23 @@ KEYS: dict[str, Key] = {
     "AUDIT_TRAIL": Key(True, (bool,), "True or False"),
     "OUTPUT_LIMIT": Key(65536, (int,), "a positive integer (characters)", positive=True),
     "CANCEL_GRACE": Key(5.0, _SECONDS, "seconds as a number or a timedelta", positive=True),
+    "MANUAL_RUNS_PER_JOB": Key(3, (int,), "a positive integer", positive=True),
+    "SENSITIVE_KEYS": Key(
+        (), (list, tuple), "a list of words that mark an argument's key as holding a secret"
+    ),
+    "NOTIFY_EMAIL_DOMAINS": Key(
+        (), (list, tuple), "a list of domains that notification e-mails may go to (empty: any)"
+    ),
 }
 # Dotted paths, not classes: reading them imports nothing, so the core needs no DRF.
 DOTTED_PATH_LISTS = ("ALLOWED_TASKS", "API_PERMISSION_CLASSES")
-STRING_LISTS = (*DOTTED_PATH_LISTS, "MANAGEMENT_COMMANDS", "WEBHOOK_ALLOWED_HOSTS")
+STRING_LISTS = (
+    *DOTTED_PATH_LISTS,
+    "MANAGEMENT_COMMANDS",
+    "WEBHOOK_ALLOWED_HOSTS",
+    "NOTIFY_EMAIL_DOMAINS",
+    "SENSITIVE_KEYS",
+)
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -188,6 +201,10 @@ class Settings:
         return int(self.get("OUTPUT_LIMIT"))
 
     @property
+    def MANUAL_RUNS_PER_JOB(self) -> int:
+        return int(self.get("MANUAL_RUNS_PER_JOB"))
+
+    @property
     def CANCEL_GRACE(self) -> float:
         return _seconds(self.get("CANCEL_GRACE"))
 
@@ -202,6 +219,14 @@ class Settings:
     @property
     def NOTIFY_QUIET_PERIOD(self) -> timedelta:
         return timedelta(seconds=_seconds(self.get("NOTIFY_QUIET_PERIOD")))
+
+    @property
+    def SENSITIVE_KEYS(self) -> tuple[str, ...]:
+        return tuple(self.get("SENSITIVE_KEYS"))
+
+    @property
+    def NOTIFY_EMAIL_DOMAINS(self) -> tuple[str, ...]:
+        return tuple(self.get("NOTIFY_EMAIL_DOMAINS"))
 
     @property
     def WEBHOOK_ALLOWED_HOSTS(self) -> tuple[str, ...]:

@@ -45,12 +45,28 @@ class JobAlreadyDeclared(TablecronError, ImproperlyConfigured):
     """Two different declarations in code give the same job name."""
 
 
+class TooManyRuns(TablecronError):
+    """``Job.run_now()`` refused: the job has ``MANUAL_RUNS_PER_JOB`` manual runs waiting
+    or running already. The message is for a person (the API answers it with 409)."""
+
+    def __init__(self, message: str, job_name: str, limit: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.job_name = job_name
+        self.limit = limit
+
+
 class WebhookFailed(TablecronError):
     """A webhook was not delivered: its receiver answered with an error (retried)."""
 
 
 class WebhookRefused(WebhookFailed):
     """tablecron will not POST there: an internal address, or a redirect (not retried)."""
+
+
+class WebhookRejected(WebhookFailed):
+    """The receiver refused the notice for good: a 4xx answer other than 408 and 429 (a
+    revoked URL's 404, say). Not retried: the same request would be refused again."""
 
 
 class ImportSourceError(TablecronError):

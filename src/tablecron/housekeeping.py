@@ -65,7 +65,7 @@ class Housekeeping:
             self.reap_lost(now)
             self.miss_unstarted(now)
             self._report_unknown_tasks(now)
-            notifications.courier.send(notifications.claim_notices(now))
+            notifications.send(notifications.claim_notices(now))
 
     def register(self) -> None:
         """Register the scheduler and reap what dead schedulers on this host left."""

@@ -8,20 +8,19 @@ nothing: it must answer at once whatever the receivers do). Each change is claim
 a conditional UPDATE of the job's ``alert_state``, so exactly one process tells it,
 however many look. After a notification a job keeps quiet for ``NOTIFY_QUIET_PERIOD``:
 a change within it is told when it ends, if it still holds. Delivery runs off the loop's
-thread, with retries.
+thread, concurrently, retried with back-off per target (``tablecron.courier``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import queue
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.mail import mail_admins, send_mail
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
@@ -31,14 +30,13 @@ from django.utils import timezone
 
 from tablecron import webhooks
 from tablecron.conf import settings
-from tablecron.exceptions import WebhookRefused
+from tablecron.courier import RETRY_DELAYS, Courier, Delivery, deliver_now
 from tablecron.models import Job, JobRun, RunOutput, RunStatus
 from tablecron.models.run import FAILING, AlertState
-from tablecron.validators import email_list
+from tablecron.validators import allowed_email, email_list
 
 logger = logging.getLogger("tablecron")
 
-RETRY_DELAYS = (1.0, 5.0, 30.0)  # seconds before each new attempt of a failed delivery
 WEBHOOK_TIMEOUT = 10.0  # seconds
 ERROR_CHARS = 1000  # of the failing run's error, in the message
 TAIL_LINES = 20  # of the failing run's output, in the message ...
@@ -200,10 +198,24 @@ def _notice(row: dict[str, Any], state: str, now: datetime) -> Notice:
         last_success_at=row["last_success_at"],
         alert_after=row["alert_after"],
         error=about.pop("error", ""),
-        emails=tuple(email_list(row["notify_emails"])),
+        emails=tuple(_recipients(row)),
         webhook=row["notify_webhook"],
         **about,
     )
+
+
+def _recipients(row: dict[str, Any]) -> list[str]:
+    """The job's addresses in the domains notifications may go to; one written past
+    validation (``QuerySet.update()``, SQL) to another domain is left out, and said."""
+    addresses = email_list(row["notify_emails"])
+    allowed = [address for address in addresses if allowed_email(address)]
+    if len(allowed) < len(addresses):
+        logger.warning(
+            "tablecron: not e-mailing %s about job %r: outside NOTIFY_EMAIL_DOMAINS",
+            ", ".join(sorted(set(addresses) - set(allowed))),
+            row["name"],
+        )
+    return allowed
 
 
 def tail(output: str) -> str:
@@ -250,84 +262,34 @@ def post_webhook(notice: Notice) -> None:
     )
 
 
-def deliver(notice: Notice, delays: Sequence[float] = RETRY_DELAYS) -> bool:
-    """Send ``notice`` by each of its channels, retrying each after ``delays``; False if
-    one gave up. Failures are logged, never raised."""
-    channels: list[tuple[str, Callable[[Notice], None]]] = [("e-mail", send_email)]
+def deliveries(notice: Notice) -> list[Delivery]:
+    """What telling ``notice`` takes: an e-mail (the site's mail server is one target),
+    and a POST to its webhook (each host a target of its own: a host that hangs or
+    fails delays its own notices, one at a time)."""
+    found = [Delivery("e-mail", "e-mail", notice.job_name, functools.partial(send_email, notice))]
     if notice.webhook:
-        channels.append(("webhook", post_webhook))
-    sent = [_with_retries(name, send, notice, delays) for name, send in channels]  # each one
-    return all(sent)
+        send = functools.partial(post_webhook, notice)
+        found.append(Delivery(_host_of(notice.webhook), "webhook", notice.job_name, send))
+    return found
 
 
-def _with_retries(
-    channel: str, send: Callable[[Notice], None], notice: Notice, delays: Sequence[float]
-) -> bool:
-    for attempt, delay in enumerate([0.0, *delays], 1):
-        time.sleep(delay)
-        try:
-            send(notice)
-        except Exception as exc:
-            # An internal address or a redirect is refused again on each attempt.
-            gives_up = attempt > len(delays) or isinstance(exc, WebhookRefused)
-            logger.warning(
-                "tablecron: could not send the %s about job %r (attempt %d%s): %s",
-                channel,
-                notice.job_name,
-                attempt,
-                ", giving up" if gives_up else ", will retry",
-                exc,
-                exc_info=gives_up,
-            )
-            if gives_up:
-                return False
-        else:
-            return True
-    return False
+def _host_of(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        return f"webhook {parts.scheme}://{(parts.hostname or '').lower()}:{parts.port}"
+    except ValueError:
+        return f"webhook {url}"
 
 
-class Courier:
-    """Delivers notices from a daemon thread of its own: a slow or failing receiver
-    never holds up the scheduler's loop."""
+def deliver(notice: Notice, delays: Sequence[float] = RETRY_DELAYS) -> bool:
+    """Send ``notice`` by each of its channels, in this thread, retrying each after
+    ``delays``; False if one gave up. Failures are logged, never raised."""
+    return deliver_now(deliveries(notice), delays)
 
-    def __init__(self) -> None:
-        self._queue: queue.Queue[Notice] = queue.Queue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
 
-    def send(self, notices: Sequence[Notice]) -> None:
-        """Deliver ``notices`` from the courier's thread, started when first needed."""
-        if not notices:
-            return
-        for notice in notices:
-            self._queue.put(notice)
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="tablecron-notifications", daemon=True
-                )
-                self._thread.start()
-
-    def flush(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for what was sent to be delivered."""
-        deadline = time.monotonic() + timeout
-        with self._queue.all_tasks_done:
-            while self._queue.unfinished_tasks:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._queue.all_tasks_done.wait(remaining)
-        return True
-
-    def _run(self) -> None:
-        while True:
-            notice = self._queue.get()
-            try:
-                deliver(notice)
-            except Exception:  # never let one notice end the thread
-                logger.exception("tablecron: could not deliver a notification")
-            finally:
-                self._queue.task_done()
+def send(notices: Sequence[Notice]) -> None:
+    """Tell ``notices`` from this process's courier's threads (``tablecron.courier``)."""
+    courier.send([delivery for notice in notices for delivery in deliveries(notice)])
 
 
 courier = Courier()  # this process's

@@ -8,6 +8,11 @@ Cron parsing and iteration come from cronsim, whose DST behaviour is Debian cron
 a fixed wall time skipped by spring-forward fires at the first valid instant after
 it, a fixed wall time repeated by fall-back fires once, and expressions with a
 wildcard hour keep their cadence in absolute time.
+
+Every series ends at ``LATEST``, the end of tablecron's calendar: no fire time is at or
+after it, whatever the schedule (a cron expression that matches once in decades, an
+interval of years), so listing a hundred upcoming fires from near the end stops there
+instead of running off Python's calendar.
 """
 
 from __future__ import annotations
@@ -176,7 +181,8 @@ class OnceSchedule:
 
 @dataclass(frozen=True)
 class Window:
-    """Limits ``schedule`` to fires within [start_at, end_at] (moments ``build()`` checked)."""
+    """Limits ``schedule`` to fires within [start_at, end_at] (moments ``build()`` checked),
+    and every series to fires before ``LATEST``."""
 
     schedule: Schedule
     start_at: datetime | None = None
@@ -189,8 +195,13 @@ class Window:
     def next_after(self, after: datetime) -> datetime | None:
         if self.start_at is not None and after < self.start_at:
             after = self.start_at - _TICK
-        fire = self.schedule.next_after(after)
-        if fire is None or (self.end_at is not None and fire > self.end_at):
+        if after >= LATEST:
+            return None
+        try:
+            fire = self.schedule.next_after(after)
+        except OverflowError:  # past year 9999: cronsim looks ahead up to 50 years
+            return None
+        if fire is None or fire >= LATEST or (self.end_at is not None and fire > self.end_at):
             return None
         return fire
 

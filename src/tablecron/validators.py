@@ -168,9 +168,20 @@ def email_list(value: str) -> list[str]:
     return [address for address in value.replace(",", " ").split() if address]
 
 
+def allowed_email(address: str) -> bool:
+    """Whether notifications may go to ``address``: ``NOTIFY_EMAIL_DOMAINS`` is empty, or
+    names its domain or a domain above it (``example.com`` allows ``ops.example.com``)."""
+    allowed = [domain.strip().strip(".").lower() for domain in settings.NOTIFY_EMAIL_DOMAINS]
+    if not allowed:
+        return True
+    domain = address.rpartition("@")[2].strip().rstrip(".").lower()
+    return any(domain == name or domain.endswith(f".{name}") for name in allowed)
+
+
 def validate_emails(value: str) -> None:
-    """Every address in a list of them (``email_list``) is one. Text that cannot be stored
-    is ``validate_text``'s to refuse: it is not quoted back here."""
+    """Every address in a list of them (``email_list``) is one, in a domain notifications
+    may go to (``allowed_email``). Text that cannot be stored is ``validate_text``'s to
+    refuse: it is not quoted back here."""
     if not storable(value):
         return
     bad = []
@@ -184,6 +195,13 @@ def validate_emails(value: str) -> None:
             _("Enter e-mail addresses separated by commas; these are not: %(bad)s."),
             code="email",
             params={"bad": ", ".join(bad)},
+        )
+    outside = [address for address in email_list(value) if not allowed_email(address)]
+    if outside:
+        raise ValidationError(
+            _("Notifications go to addresses at %(domains)s only; these are not: %(bad)s."),
+            code="email_domain",
+            params={"domains": ", ".join(settings.NOTIFY_EMAIL_DOMAINS), "bad": ", ".join(outside)},
         )
 
 

@@ -12,6 +12,10 @@ service (169.254.169.254) or any private address (server-side request forgery). 
   header and TLS: a name that resolves anew in between (DNS rebinding) cannot move it;
 - no redirect is followed: a 3xx answer is a failed delivery.
 
+A 4xx answer other than 408 and 429 (a revoked URL's 404) is final: ``WebhookRejected``,
+not retried. A 5xx, a timeout or a refused connection is retried, with the host backed
+off (``tablecron.courier``).
+
 An address is internal unless it is globally reachable (``ipaddress``' ``is_global``)
 and neither multicast nor reserved; an IPv4-mapped IPv6 address is judged as its IPv4.
 Webhooks are sent directly, not through a proxy that the environment names.
@@ -28,7 +32,7 @@ from urllib.parse import urlsplit
 from django.utils.translation import gettext as _
 
 from tablecron.conf import settings
-from tablecron.exceptions import WebhookFailed, WebhookRefused
+from tablecron.exceptions import WebhookFailed, WebhookRefused, WebhookRejected
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # What socket.getaddrinfo() yields: family, type, proto, canonical name, socket address.
@@ -155,7 +159,8 @@ class _CheckedHTTPSConnection(_CheckedHTTPConnection):
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
     """POST ``body`` to ``url``: ``WebhookRefused`` for an internal address or a
-    redirect, ``WebhookFailed`` for another answer than 2xx, ``OSError`` if unreachable."""
+    redirect, ``WebhookRejected`` for a 4xx other than 408 and 429, ``WebhookFailed`` for
+    another answer than 2xx, ``OSError`` if unreachable."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookRefused(f"{url!r} is not an http:// or https:// URL")
@@ -176,5 +181,8 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None
             f"{parts.hostname} answered {response.status} {response.reason}: tablecron "
             "follows no redirect; give the URL it redirects to"
         )
+    answer = f"{parts.hostname} answered {response.status} {response.reason}"
+    if 400 <= response.status < 500 and response.status not in (408, 429):
+        raise WebhookRejected(answer)
     if not 200 <= response.status < 300:
-        raise WebhookFailed(f"{parts.hostname} answered {response.status} {response.reason}")
+        raise WebhookFailed(answer)

@@ -7,14 +7,14 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, models
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from tablecron.admin.actions import copy_name
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger, SchedulerInstance
-from tests.support.factories import ADD, YEARLY, job
+from tests.support.factories import ADD, YEARLY, T, job, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -192,6 +192,53 @@ def test_run_now_pause_and_resume_actions(admin_client: Client) -> None:
     first.refresh_from_db()
     assert first.enabled
     assert first.next_run_at is not None
+
+
+@override_settings(TABLECRON={"MANUAL_RUNS_PER_JOB": 2})
+def test_run_now_stops_at_the_manual_runs_a_job_may_have(admin_client: Client) -> None:
+    """Issue 20, item 7: each Run now added a run, however many were waiting. Beyond
+    MANUAL_RUNS_PER_JOB the action says why, and adds none; "beside running ones" adds
+    runs that max_instances does not hold back."""
+    busy, idle = job(name="busy"), job(name="idle")
+    busy.save()
+    idle.save()
+    for _ in range(2):
+        admin_client.post(JOBS, {"action": "run_now", "_selected_action": [busy.pk]})
+    response = admin_client.post(
+        JOBS, {"action": "run_now", "_selected_action": [busy.pk, idle.pk]}, follow=True
+    )
+    said = [(m.level_tag, str(m)) for m in response.context["messages"]]
+    assert ("success", "1 job will run shortly.") in said
+    assert any(
+        level == "error" and "“busy” was not run: it has 2 manual runs waiting" in text
+        for level, text in said
+    )
+    assert busy.runs.count() == 2
+    admin_client.post(JOBS, {"action": "run_now_beside_running", "_selected_action": [idle.pk]})
+    assert list(idle.runs.values_list("ignore_max_instances", flat=True).order_by("pk")) == [
+        False,
+        True,
+    ]
+
+
+def test_viewers_do_not_see_secrets() -> None:
+    """Issue 20, item 8: the read-only job page showed a viewer the job's arguments and
+    webhook URL whole; values under keys that look secret and the webhook past its host
+    are masked for anyone who may not change the job."""
+    secret = {"user": "ops", "password": "hunter2"}
+    webhook = "https://hooks.slack.com/services/T0/B0/XYZSECRET"
+    saved = job(task=T + "async_noop", args=[], kwargs=secret, notify_webhook=webhook)
+    saved.save()
+    page = reverse("admin:tablecron_job_change", args=[saved.pk])
+    viewer = signed_in(Client(), "viewer", ["view_job"]).get(page).content.decode()
+    assert "hunter2" not in viewer
+    assert "XYZSECRET" not in viewer
+    assert "********" in viewer
+    assert "ops" in viewer
+    editor = signed_in(Client(), "editor", ["view_job", "change_job"]).get(page)
+    assert "hunter2" in editor.content.decode()
+    assert "XYZSECRET" in editor.content.decode()
+    assert Job.objects.get().kwargs == secret  # shown masked, never stored so
 
 
 def test_duplicate_gives_unique_names_and_schedules_the_copies(admin_client: Client) -> None:

@@ -132,6 +132,35 @@ def change_job(client: Client, rows: Rows) -> bool:
     return Job.objects.filter(description="edited").exists()
 
 
+PAST = {"schedule_kind": "once", "run_at_0": "2020-01-01", "run_at_1": "00:00:00"}
+FUTURE = {"schedule_kind": "once", "run_at_0": "2099-01-01", "run_at_1": "00:00:00"}
+
+
+def add_job_due(when: dict[str, str]) -> Attempt:
+    def attempt(client: Client, rows: Rows) -> bool:
+        client.post(rows.url("job_add"), form_data(name="new", **when))
+        return Job.objects.filter(name="new").exists()
+
+    return attempt
+
+
+def change_job_to(when: dict[str, str]) -> Attempt:
+    def attempt(client: Client, rows: Rows) -> bool:
+        client.post(rows.url("job_change", rows.job.pk), form_data(name="active", **when))
+        return Job.objects.get(pk=rows.job.pk).run_at is not None
+
+    return attempt
+
+
+def duplicate_past_one_off(client: Client, rows: Rows) -> bool:
+    """A copy of a one-off whose time has passed is due at once."""
+    once = job(name="once", cron="", run_at=timezone.now() - timedelta(days=1))
+    once.save()
+    data = {"action": "duplicate", "_selected_action": [once.pk], "post": "yes"}
+    client.post(rows.url("job_changelist"), data)
+    return Job.objects.filter(name="once (copy)").exists()
+
+
 def delete_job(client: Client, rows: Rows) -> bool:
     client.post(rows.url("job_delete", rows.job.pk), {"post": "yes"})
     return not Job.objects.filter(pk=rows.job.pk).exists()
@@ -160,11 +189,25 @@ MATRIX: dict[str, tuple[Attempt, set[str]]] = {
     "add a job": (add_job, EDITORS),
     "change a job": (change_job, EDITORS),
     "delete a job": (delete_job, EDITORS),
+    # An edit that makes a job due at once runs it now (issue 20, item 3).
+    "add a one-off job": (add_job_due(FUTURE), EDITORS),
+    "add a job due at once": (add_job_due(PAST), {"superuser"}),
+    "change a job to a one-off": (change_job_to(FUTURE), EDITORS),
+    "change a job to be due at once": (change_job_to(PAST), {"superuser"}),
+    "action duplicate a one-off due at once": (duplicate_past_one_off, {"superuser"}),
     "upcoming of a form": (upcoming, EDITORS),
     # Running now is its own permission: editing a job does not grant it.
     "action run now": (
         action(
             "run_now", "job", lambda rows: JobRun.objects.filter(trigger=RunTrigger.MANUAL).exists()
+        ),
+        {"operator", "superuser"},
+    ),
+    "action run now beside running ones": (
+        action(
+            "run_now_beside_running",
+            "job",
+            lambda rows: JobRun.objects.filter(ignore_max_instances=True).exists(),
         ),
         {"operator", "superuser"},
     ),
@@ -256,10 +299,17 @@ def test_the_job_list_offers_only_the_actions_a_role_may_take() -> None:
     offered = {}
     for role in ("viewer", "operator", "editor"):
         page = as_role(role).get(rows.url("job_changelist")).content.decode()
-        names = ("run_now", "pause", "resume", "duplicate", "delete_selected")
+        names = (
+            "run_now",
+            "run_now_beside_running",
+            "pause",
+            "resume",
+            "duplicate",
+            "delete_selected",
+        )
         offered[role] = {name for name in names if f'value="{name}"' in page}
     assert offered == {
         "viewer": set(),
-        "operator": {"run_now", "pause", "resume"},
+        "operator": {"run_now", "run_now_beside_running", "pause", "resume"},
         "editor": {"pause", "resume", "duplicate", "delete_selected"},
     }

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -415,3 +416,49 @@ def test_run_now_with_a_task_no_longer_registered_says_so() -> None:
     assert list(response.context["form"].errors) == ["__all__"]
     assert "is not a registered task" in response.content.decode()
     assert not JobRun.objects.exists()
+
+
+# -- issue 20: secrets and the cap on manual runs, in these doors --------------------
+
+SECRET = {"user": "ops", "password": "hunter2"}
+
+
+def test_an_operator_runs_with_the_secrets_that_run_now_with_shows_masked() -> None:
+    """Issue 20, item 8: an operator (run_job, not change_job) sees the job's secrets
+    masked in Run now with…; sent back masked, they run with the job's own."""
+    target = a_job(task=T + "async_noop", args=[], kwargs=SECRET)
+    client = user("run_job")
+    page = client.get(url("job_run", target)).content.decode()
+    assert "hunter2" not in page
+    assert "&quot;password&quot;: &quot;********&quot;" in page
+    client.post(url("job_run", target), {"args": "[]", "kwargs": json.dumps(
+        {"user": "other", "password": "********"})})  # fmt: skip
+    assert JobRun.objects.get().kwargs == {"user": "other", "password": "hunter2"}
+
+
+def test_a_runs_arguments_are_masked_for_those_who_may_not_change_jobs() -> None:
+    run = a_run(a_job(task=T + "async_noop", args=[]), "failed", args=[], kwargs=SECRET)
+    assert "hunter2" not in user().get(page_of(run)).content.decode()
+    assert "hunter2" in user("change_job", name="editor").get(page_of(run)).content.decode()
+
+
+@pytest.mark.parametrize("way", ["button", "action", "run now with"])
+def test_past_the_manual_runs_a_job_may_have_the_admin_says_so(way: str) -> None:
+    """Issue 20, item 7: at MANUAL_RUNS_PER_JOB, Run again and Run now with… refuse with
+    the reason, and add no run (not a server error)."""
+    target = a_job()
+    failed = a_run(target, "failed")
+    for _ in range(3):
+        target.run_now()
+    client = user("run_job")
+    if way == "button":
+        response = client.post(url("jobrun_rerun", failed), follow=True)
+        said = messages_of(response)
+    elif way == "action":
+        data = {"action": "rerun_runs", "_selected_action": [failed.pk]}
+        said = messages_of(client.post(RUNS, data, follow=True))
+    else:
+        response = client.post(url("job_run", target), {"args": "[1]", "kwargs": "{}"})
+        said = response.context["form"].non_field_errors()
+    assert any("3 manual runs waiting or running already" in text for text in said), said
+    assert JobRun.objects.filter(trigger=RunTrigger.MANUAL).count() == 3

@@ -8,8 +8,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import IntegrityError, connection, models, transaction
+from django.test import override_settings
 from django.utils import timezone
 
+from tablecron.exceptions import TooManyRuns
 from tablecron.models import Job, JobRun
 from tests.support.factories import ADD, YEARLY, in_future, job, next_cron
 
@@ -43,6 +45,51 @@ def test_run_now_works_for_paused_and_manual_only_jobs() -> None:
     paused = Job.objects.create(name="p", task=ADD, args=[1], cron=YEARLY, enabled=False)
     manual = Job.objects.create(name="m", task=ADD, args=[1])
     assert paused.run_now().status == manual.run_now().status == "scheduled"
+
+
+def test_run_now_is_capped_per_job_for_every_door() -> None:
+    """Issue 20, item 7: MANUAL_RUNS_PER_JOB manual runs may wait or run per job; the next
+    run_now(), rerun() included, raises TooManyRuns and adds none. Ended runs and other
+    jobs' do not count."""
+    capped = Job.objects.create(name="a", task=ADD, args=[1], cron=YEARLY)
+    other = Job.objects.create(name="b", task=ADD, args=[1], cron=YEARLY)
+    with override_settings(TABLECRON={"MANUAL_RUNS_PER_JOB": 2}):
+        first = capped.run_now()
+        capped.run_now(ignore_max_instances=True)
+        with pytest.raises(TooManyRuns) as refused:
+            capped.run_now()
+        assert "“a” was not run: it has 2 manual runs waiting or running" in str(refused.value)
+        with pytest.raises(TooManyRuns):
+            first.rerun()
+        other.run_now()
+        JobRun.objects.filter(pk=first.pk).update(status="succeeded")
+        assert first.rerun().rerun_of == first
+    assert capped.runs.count() == 3
+
+
+def test_fires_at_once_is_a_write_that_makes_the_job_due_now() -> None:
+    """Issue 20, item 3: the line between scheduling a job and running it now is whether
+    the write makes it due at once, as its own next fire time says."""
+    now = timezone.now()
+    past, future = now - timedelta(minutes=1), now + timedelta(minutes=1)
+    assert job(cron="", run_at=past).fires_at_once(now)
+    assert job(cron="", run_at=now).fires_at_once(now)
+    assert not job(cron="", run_at=future).fires_at_once(now)
+    assert not job(cron="* * * * * *").fires_at_once(now)  # next second: scheduled
+    assert not job(cron="", interval=timedelta(seconds=1), start_at=past).fires_at_once(now)
+    assert not job(cron="").fires_at_once(now)  # manual only
+    assert not job(cron="", run_at=past, enabled=False).fires_at_once(now)
+    once = job(cron="", run_at=future)
+    once.save()
+    once.description = "edited"
+    assert not once.fires_at_once(future + timedelta(hours=1))  # overdue, but not by this
+    once.run_at = past
+    assert once.fires_at_once(now)
+    paused = job(name="paused", cron="", run_at=past, enabled=False)
+    paused.save()
+    paused.enabled = True  # resuming a one-off whose time has passed fires nothing
+    assert not paused.fires_at_once(now)
+    assert not job(cron="", run_at=past, end_at=now - timedelta(hours=1)).fires_at_once(now)
 
 
 def test_due_uses_the_database_clock_and_orders_earliest_first() -> None:

@@ -8,6 +8,7 @@ import email.policy
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,15 +52,19 @@ def smtp_server() -> Iterator[tuple[Mailbox, int]]:
 
 @dataclass
 class Hook:
-    """What the HTTP server received; it answers 500 to the first ``failures`` requests,
-    or redirects each one to ``redirect`` with ``redirect_status``. ``attempts`` counts
-    requests of any method (a 302 is followed with a GET)."""
+    """What the HTTP server received; it answers ``failure_status`` (500) to the first
+    ``failures`` requests, or redirects each one to ``redirect`` with
+    ``redirect_status``. ``attempts`` counts requests of any method (a 302 is followed
+    with a GET); ``arrived`` holds when each body of ``received`` came
+    (``time.monotonic()``)."""
 
     failures: int = 0
     redirect: str = ""
     redirect_status: int = 302
+    failure_status: int = 500
     attempts: int = 0
     received: list[dict[str, Any]] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)  # each request's Host header
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -70,11 +75,15 @@ class _IPv6Server(ThreadingHTTPServer):
 
 @contextmanager
 def webhook_receiver(
-    failures: int = 0, host: str = "127.0.0.1", redirect: str = "", redirect_status: int = 302
+    failures: int = 0,
+    host: str = "127.0.0.1",
+    redirect: str = "",
+    redirect_status: int = 302,
+    failure_status: int = 500,
 ) -> Iterator[tuple[Hook, str]]:
     """An HTTP server on ``host`` (127.0.0.1 or ::1) that records JSON bodies: its
     record and URL."""
-    hook = Hook(failures, redirect, redirect_status)
+    hook = Hook(failures, redirect, redirect_status, failure_status)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -86,11 +95,12 @@ def webhook_receiver(
                 failing = hook.attempts <= hook.failures
                 if not failing and not hook.redirect and body is not None:
                     hook.received.append(body)
+                    hook.arrived.append(time.monotonic())
             if hook.redirect:
                 self.send_response(hook.redirect_status)
                 self.send_header("Location", hook.redirect)
             else:
-                self.send_response(500 if failing else 200)
+                self.send_response(hook.failure_status if failing else 200)
             self.end_headers()
 
         do_GET = do_POST  # what a followed redirect may turn a POST into

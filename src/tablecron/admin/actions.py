@@ -3,7 +3,8 @@ right when it commits; Django's own "delete selected" unschedules too (the rows 
 their runs stay with ``job`` set to null).
 
 Running now needs ``run_job``; pausing and resuming ``pause_job`` or ``change_job``
-(``JobAdmin.has_run_permission()``, ``has_pause_permission()``); duplicating ``add_job``.
+(``JobAdmin.has_run_permission()``, ``has_pause_permission()``); duplicating ``add_job``,
+and ``run_job`` too for a copy that would be due at once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from tablecron import audit
+from tablecron.exceptions import TooManyRuns
 from tablecron.models import Job
 
 NAME_LENGTH = Job._meta.get_field("name").max_length or 200
@@ -36,17 +38,22 @@ def copy_name(name: str, taken: set[str]) -> str:
     raise AssertionError("unreachable")  # pragma: no cover - count() never ends
 
 
-def duplicate_job(job: Job) -> Job:
-    """A copy of the job under a new name, saved like any new row (so it is scheduled)."""
-    stem = job.name[: NAME_LENGTH - len(" (copy 999)")]
-    taken = set(Job.objects.filter(name__startswith=stem).values_list("name", flat=True))
-    copy = Job(
+def copy_of(job: Job) -> Job:
+    """An unsaved copy of the job's editable fields: a new row once saved."""
+    return Job(
         **{
             field.attname: getattr(job, field.attname)
             for field in Job._meta.concrete_fields
             if field.editable and not field.primary_key
         }
     )
+
+
+def duplicate_job(job: Job) -> Job:
+    """A copy of the job under a new name, saved like any new row (so it is scheduled)."""
+    stem = job.name[: NAME_LENGTH - len(" (copy 999)")]
+    taken = set(Job.objects.filter(name__startswith=stem).values_list("name", flat=True))
+    copy = copy_of(job)
     copy.name = copy_name(job.name, taken)
     copy.save()
     return copy
@@ -56,20 +63,47 @@ def duplicate_job(job: Job) -> Job:
 def run_now(
     modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
 ) -> None:
-    jobs = list(queryset)
+    """A manual run of each job; each waits while its job's max_instances runs run."""
+    _run_now(modeladmin, request, queryset, ignore_max_instances=False)
+
+
+@admin.action(description=_("Run selected jobs now, beside running ones"), permissions=["run"])
+def run_now_beside_running(
+    modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
+) -> None:
+    """A manual run of each job that starts even while max_instances runs run."""
+    _run_now(modeladmin, request, queryset, ignore_max_instances=True)
+
+
+def _run_now(
+    modeladmin: admin.ModelAdmin[Job],
+    request: HttpRequest,
+    queryset: QuerySet[Job],
+    *,
+    ignore_max_instances: bool,
+) -> None:
+    started, refused = 0, []
     with audit.action("run_now"):
-        for job in jobs:
-            job.run_now()
-    modeladmin.message_user(
-        request,
-        ngettext(
-            "%(count)d job will run shortly.",
-            "%(count)d jobs will run shortly.",
-            len(jobs),
+        for job in queryset:
+            try:
+                job.run_now(ignore_max_instances=ignore_max_instances)
+            except TooManyRuns as exc:
+                refused.append(exc.message)
+            else:
+                started += 1
+    if started:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%(count)d job will run shortly.",
+                "%(count)d jobs will run shortly.",
+                started,
+            )
+            % {"count": started},
+            messages.SUCCESS,
         )
-        % {"count": len(jobs)},
-        messages.SUCCESS,
-    )
+    for message in refused:
+        modeladmin.message_user(request, message, messages.ERROR)
 
 
 @admin.action(description=_("Pause selected jobs"), permissions=["pause"])
@@ -100,8 +134,22 @@ def resume(
 def duplicate(
     modeladmin: admin.ModelAdmin[Job], request: HttpRequest, queryset: QuerySet[Job]
 ) -> None:
+    jobs = list(queryset.order_by("name"))
+    # A copy of a one-off whose time has passed is due at once: it would run now.
+    firing = [job.name for job in jobs if copy_of(job).fires_at_once()]
+    if firing and not modeladmin.has_run_permission(request):  # type: ignore[attr-defined]
+        modeladmin.message_user(
+            request,
+            _(
+                "Nothing was duplicated: a copy of %(names)s would run now (its run time has "
+                "come), and you may not run jobs now."
+            )
+            % {"names": ", ".join(f"“{name}”" for name in firing)},
+            messages.ERROR,
+        )
+        return
     with transaction.atomic(), audit.action("duplicate"):
-        copies = [duplicate_job(job) for job in queryset.order_by("name")]
+        copies = [duplicate_job(job) for job in jobs]
     modeladmin.message_user(
         request,
         ngettext(

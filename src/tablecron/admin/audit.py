@@ -28,6 +28,7 @@ from tablecron.audit import VIA, verbose_name
 from tablecron.conf import settings
 from tablecron.describe import format_time
 from tablecron.models import Job
+from tablecron.secrets import mask_field
 
 PAGE_SIZE = 50
 KINDS = {
@@ -86,7 +87,11 @@ def read(log: LogEntry) -> Entry:
         log.action_flag, "changed"
     )
     changes = [
-        Change(verbose_name(name), _shown(before), _shown(after))
+        # Masked when stored; masked again as the rules are now (SENSITIVE_KEYS may have
+        # grown since).
+        Change(
+            verbose_name(name), _shown(mask_field(name, before)), _shown(mask_field(name, after))
+        )
         for name, (before, after) in ours.get("changes", {}).items()
         if kind != "added" or after not in (None, "", [], {})
     ]

@@ -19,9 +19,11 @@ from django.db import models
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from tablecron.exceptions import TooManyRuns
 from tablecron.models import Job
 from tablecron.models.job import SCHEDULE_FIELDS
 from tablecron.registry import RegisteredTask, tasks
+from tablecron.secrets import unmask
 
 
 class ScheduleKind(models.TextChoices):
@@ -111,6 +113,10 @@ class JobForm(forms.ModelForm):  # type: ignore[type-arg]
         help_text=_("A manual-only job runs when someone starts it with “Run now”."),
     )
 
+    # Whether the person may run jobs now (``run_job``): a job this form makes due at once
+    # runs now. JobAdmin.get_form() sets it for the request; no one may, unless told.
+    may_run = False
+
     class Media:
         js = ["tablecron/job_form.js"]
 
@@ -181,6 +187,17 @@ class JobForm(forms.ModelForm):  # type: ignore[type-arg]
             self.add_error(used, MISSING[kind])
         return cleaned
 
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]  # the model's validation, on self.instance
+        if not self.may_run and self.instance.fires_at_once():
+            self.add_error(
+                "run_at" if "run_at" in self.fields and self.instance.run_at else None,
+                _(
+                    "This time has come: saving would run the job now, and you may not run "
+                    "jobs now. Choose a later time."
+                ),
+            )
+
     def schedule_values(self) -> tuple[dict[str, Any], dict[str, list[str]]]:
         """The schedule fields as typed, each parsed by its own form field, with the other
         kinds' fields cleared: for the upcoming fire times of a form that may not be valid
@@ -228,10 +245,16 @@ class RunNowForm(forms.Form):
         return {} if value is None else value
 
     def run(self, job: Job) -> Any:
-        """The new run, or None with the model's errors on the form's fields."""
+        """The new run, or None with the model's errors on the form's fields. A value left
+        masked (the form shows secrets masked to people who may not change jobs) runs
+        with the job's own (``tablecron.secrets.unmask``)."""
+        args = unmask(self.cleaned_data["args"], job.args)
+        kwargs = unmask(self.cleaned_data["kwargs"], job.kwargs)
         try:
-            return job.run_now(args=self.cleaned_data["args"], kwargs=self.cleaned_data["kwargs"])
+            return job.run_now(args=args, kwargs=kwargs)
         except ValidationError as exc:
             for name, messages in exc.message_dict.items():
                 self.add_error(name if name in self.fields else None, messages)
-            return None
+        except TooManyRuns as exc:
+            self.add_error(None, exc.message)
+        return None

@@ -33,6 +33,7 @@ from tablecron.admin.display import (
     RECENT_RUNS,
     breadcrumbs,
     duration_text,
+    pretty_json,
     relative_time,
     run_badge,
     run_strip,
@@ -51,8 +52,15 @@ from tablecron.models import CodeStatus, Job, JobRun, SchedulerInstance
 from tablecron.models.job import SCHEDULE_FIELDS
 from tablecron.models.scheduler import Role
 from tablecron.registry import tasks
+from tablecron.secrets import mask_field
 
 UPCOMING_COUNT = 5
+# The fields that may hold secrets, and what a person who may not change jobs sees instead.
+MASKED = {
+    "args": "masked_args",
+    "kwargs": "masked_kwargs",
+    "notify_webhook": "masked_notify_webhook",
+}
 
 
 def recent_runs() -> Prefetch[Any]:
@@ -99,6 +107,13 @@ class JobChangeList(ChangeList):
         self.result_list = jobs
 
 
+def _masked(field: Any) -> Any:
+    """A fieldset's entry (a name, or names side by side) with ``MASKED``'s in place."""
+    if isinstance(field, (list, tuple)):
+        return tuple(MASKED.get(name, name) for name in field)
+    return MASKED.get(field, field)
+
+
 def upcoming_content(job: Job) -> SafeString:
     """The schedule in words and its upcoming fire times, or why there are none."""
     try:
@@ -137,7 +152,13 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
     # Django counts the whole table a second time for "N results (M total)"; one count
     # is enough, and on InnoDB each costs a scan.
     show_full_result_count = False
-    actions = [actions.run_now, actions.pause, actions.resume, actions.duplicate]
+    actions = [
+        actions.run_now,
+        actions.run_now_beside_running,
+        actions.pause,
+        actions.resume,
+        actions.duplicate,
+    ]
     readonly_fields = [
         "upcoming",
         "next_run_column",
@@ -217,10 +238,24 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
         pause = f"{self.opts.app_label}.pause_job"
         return request.user.has_perm(pause) or self.has_change_permission(request)
 
+    def get_form(
+        self, request: HttpRequest, obj: Job | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        if issubclass(form, JobForm):  # a class made for this request
+            form.may_run = self.has_run_permission(request)
+        return form
+
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
         fieldsets = list(super().get_fieldsets(request, obj))
         if obj is None:
             return fieldsets
+        if not self.has_change_permission(request, obj):
+            # Shown, not edited: the fields that may hold secrets, masked (tablecron.secrets).
+            fieldsets = [
+                (name, {**options, "fields": [_masked(f) for f in options["fields"]]})
+                for name, options in fieldsets
+            ]
         # The last run's output only for those who may read output (view_output).
         output = "last_output_column" if may_read_output(request) else "last_output_denied_column"
         return [*fieldsets, (_("State"), {"fields": [*self.state_fields, output]})]
@@ -231,7 +266,19 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
             # Code owns these (tablecron.declare): an edit here would be undone by the next
             # "manage.py tablecron sync". Pausing and resuming stay people's.
             readonly += ["name", "schedule_kind", *OWNED_FIELDS]  # the name is its key
-        return readonly
+        return [*readonly, *MASKED.values()]
+
+    @admin.display(description=Job._meta.get_field("args").verbose_name)
+    def masked_args(self, job: Job) -> SafeString:
+        return pretty_json(mask_field("args", job.args))
+
+    @admin.display(description=Job._meta.get_field("kwargs").verbose_name)
+    def masked_kwargs(self, job: Job) -> SafeString:
+        return pretty_json(mask_field("kwargs", job.kwargs))
+
+    @admin.display(description=Job._meta.get_field("notify_webhook").verbose_name)
+    def masked_notify_webhook(self, job: Job) -> str:
+        return str(mask_field("notify_webhook", job.notify_webhook))
 
     def get_inlines(self, request: HttpRequest, obj: Job | None) -> list[type[InlineModelAdmin]]:  # type: ignore[type-arg]
         return [JobRunInline] if obj is not None else []  # a new job has no runs

@@ -35,8 +35,10 @@ from tablecron.admin.display import breadcrumbs, run_url, status_label
 from tablecron.admin.forms import RunNowForm, task_info
 from tablecron.admin.output import may_read_output, output_json
 from tablecron.admin.story import RERUNNABLE
+from tablecron.exceptions import TooManyRuns
 from tablecron.models import Job, JobRun
 from tablecron.models.run import ACTIVE
+from tablecron.secrets import mask_field, reveals
 
 CANCEL = "tablecron.cancel_jobrun"
 RUN = "tablecron.run_job"
@@ -179,9 +181,13 @@ def cancel_view(
 # -- running a run again -----------------------------------------------------------
 
 
-def rerun(run: JobRun, request: HttpRequest) -> JobRun:
-    with audit.acting(request.user, "admin", "rerun"):
-        return run.rerun()
+def rerun(run: JobRun, request: HttpRequest) -> JobRun | str:
+    """The new run, or why there is none (``TooManyRuns``: MANUAL_RUNS_PER_JOB)."""
+    try:
+        with audit.acting(request.user, "admin", "rerun"):
+            return run.rerun()
+    except TooManyRuns as exc:
+        return exc.message
 
 
 @admin.action(description=_("Run selected runs again"), permissions=["rerun"])
@@ -191,7 +197,10 @@ def rerun_runs(
     """A new run of each failed, timed-out, lost or missed run's job, with its arguments;
     the others are left, and the message says how many."""
     runs = list(queryset.select_related("job").order_by("pk"))
-    again = [rerun(run, request) for run in runs if run.status in RERUNNABLE and run.job_id]
+    outcomes = [rerun(run, request) for run in runs if run.status in RERUNNABLE and run.job_id]
+    again = [outcome for outcome in outcomes if isinstance(outcome, JobRun)]
+    for refused in dict.fromkeys(o for o in outcomes if isinstance(o, str)):
+        modeladmin.message_user(request, refused, messages.ERROR)
     if again:
         modeladmin.message_user(
             request,
@@ -203,7 +212,7 @@ def rerun_runs(
             % {"count": len(again)},
             messages.SUCCESS,
         )
-    skipped = len(runs) - len(again)
+    skipped = len(runs) - len(outcomes)
     if skipped:
         modeladmin.message_user(
             request,
@@ -240,6 +249,9 @@ def rerun_view(
         )
         return HttpResponseRedirect(run_url(run.pk, site))
     again = rerun(run, request)
+    if isinstance(again, str):  # MANUAL_RUNS_PER_JOB
+        model_admin.message_user(request, again, messages.ERROR)
+        return HttpResponseRedirect(run_url(run.pk, site))
     model_admin.message_user(
         request, gettext("It will run again shortly, with the same arguments."), messages.SUCCESS
     )
@@ -259,7 +271,10 @@ def run_now_view(
         raise PermissionDenied
     if not request.user.has_perm(RUN):
         raise PermissionDenied
-    form = RunNowForm(request.POST or None, initial={"args": job.args, "kwargs": job.kwargs})
+    shown = {name: getattr(job, name) for name in ("args", "kwargs")}
+    if not reveals(request.user):  # secrets masked; sent back masked, they are the job's
+        shown = {name: mask_field(name, value) for name, value in shown.items()}
+    form = RunNowForm(request.POST or None, initial=shown)
     if request.method == "POST" and form.is_valid():
         with audit.acting(request.user, "admin", "run_now"):
             run = form.run(job)

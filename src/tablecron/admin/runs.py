@@ -32,6 +32,7 @@ from tablecron.admin.output import denied, may_read_output, output_block
 from tablecron.conf import EXECUTOR_ALIASES
 from tablecron.describe import format_time
 from tablecron.models import Job, JobRun
+from tablecron.secrets import mask_field, reveals
 
 # Runs shown on a job's page; the rest are one click away in the run list.
 INLINE_RUNS = 20
@@ -246,6 +247,11 @@ class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
         (_("Story"), {"fields": ["story_column", "related_column"]}),
         (_("Arguments"), {"fields": ["args_column", "kwargs_column"]}),
     ]
+    # For users who may not change jobs: arguments that look secret, masked (secrets.py).
+    masked_arguments_fieldset = (
+        _("Arguments"),
+        {"fields": ["masked_args_column", "masked_kwargs_column"]},
+    )
     # Shown to users who may read it (``view_output``); the others read that they may not.
     output_fieldset = (_("Output"), {"fields": ["output_column"]})
     no_output_fieldset = (_("Output"), {"fields": ["output_denied_column"]})
@@ -265,6 +271,8 @@ class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
         "related_column",
         "args_column",
         "kwargs_column",
+        "masked_args_column",
+        "masked_kwargs_column",
         "output_column",
         "output_denied_column",
         "result_pretty",
@@ -298,7 +306,10 @@ class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_fieldsets(self, request: HttpRequest, obj: JobRun | None = None) -> Any:
         output = self.output_fieldset if may_read_output(request) else self.no_output_fieldset
-        return [*self.fieldsets, output, *self.end_fieldsets]
+        fieldsets: list[Any] = list(self.fieldsets)
+        if not reveals(request.user):  # arguments that look secret, masked (secrets.py)
+            fieldsets[-1] = self.masked_arguments_fieldset
+        return [*fieldsets, output, *self.end_fieldsets]
 
     def get_urls(self) -> list[URLPattern]:
         views = {
@@ -361,6 +372,14 @@ class JobRunAdmin(RunColumns, admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description=_("keyword arguments"))
     def kwargs_column(self, run: JobRun) -> SafeString:
         return story.arguments_html(run, run.kwargs)
+
+    @admin.display(description=_("positional arguments"))
+    def masked_args_column(self, run: JobRun) -> SafeString:
+        return story.arguments_html(run, mask_field("args", run.args))
+
+    @admin.display(description=_("keyword arguments"))
+    def masked_kwargs_column(self, run: JobRun) -> SafeString:
+        return story.arguments_html(run, mask_field("kwargs", run.kwargs))
 
     @admin.display(description=_("output"))
     def output_column(self, run: JobRun) -> SafeString:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
-from django.db import connections, models, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import F, Q
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
@@ -32,7 +32,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tablecron import schedules
-from tablecron.exceptions import InvalidSchedule, RefusedTask, UnknownTask
+from tablecron.conf import settings as tablecron_settings
+from tablecron.exceptions import InvalidSchedule, RefusedTask, TooManyRuns, UnknownTask
 from tablecron.models.calendar import CALENDAR_FIELDS, CalendarRule, schedule_of
 from tablecron.models.run import AlertState, JobRun, RunStatus, RunTrigger
 from tablecron.registry import RegisteredTask, tasks
@@ -676,6 +677,20 @@ class Job(models.Model):
             after = min(after, self.run_at - timedelta(microseconds=1))
         return schedule.next_after(after)
 
+    def fires_at_once(self, now: datetime | None = None) -> bool:
+        """Whether saving the job as it is now makes it due at once: its schedule changed
+        (or it is new) and its next fire time, as the write would compute it, is at or
+        before ``now`` (a one-off whose ``run_at`` has come). Such a write runs the job as
+        "run now" does, so the admin and the API ask for ``run_job`` for it. An invalid
+        schedule fires nothing (its validation says why)."""
+        now = now or timezone.now()
+        saved = copy.copy(self)  # as saving the edits would leave it, without saving them
+        try:
+            rescheduled = saved._reschedule(self.schedule_changes(), now)
+        except ValidationError:
+            return False
+        return rescheduled and saved.next_run_at is not None and saved.next_run_at <= now
+
     def upcoming(self, count: int = 5, now: datetime | None = None) -> list[datetime]:
         """The next ``count`` fire times, for a saved or an unsaved (or edited) job."""
         schedule = self.get_schedule()
@@ -838,26 +853,37 @@ class Job(models.Model):
         args: list[Any] | None = None,
         kwargs: dict[str, Any] | None = None,
         rerun_of: JobRun | None = None,
+        ignore_max_instances: bool = False,
     ) -> JobRun:
         """Ask the scheduler to run this job once, now; ``next_run_at`` does not move.
         ``args``/``kwargs``, if given, replace the job's for this run only: they are
         checked against the task's signature as the job's own are (a ``ValidationError``
         on the field), and the job is not changed. ``rerun_of``: the run this one repeats
-        (``JobRun.rerun()``)."""
+        (``JobRun.rerun()``).
+
+        At most ``MANUAL_RUNS_PER_JOB`` manual runs of a job wait or run at once: beyond,
+        ``TooManyRuns``. A manual run waits while its job's ``max_instances`` runs are
+        running, unless ``ignore_max_instances``."""
         if args is not None or kwargs is not None:
             self._check_run_arguments(args, kwargs)
-        now = timezone.now()
-        run = JobRun.objects.create(
-            job=self,
-            job_name=self.name,
-            scheduled_for=now,
-            not_before=now,
-            trigger=RunTrigger.MANUAL,
-            status=RunStatus.SCHEDULED,
-            args=args,
-            kwargs=kwargs,
-            rerun_of=rerun_of,
-        )
+        using = self._state.db or router.db_for_write(Job)
+        with transaction.atomic(using=using):
+            # Two requests at once must not both find room: the job's row is the lock.
+            list(Job.objects.using(using).filter(pk=self.pk)._locked().values_list("pk"))
+            self._check_manual_runs(using)
+            now = timezone.now()
+            run = JobRun.objects.using(using).create(
+                job=self,
+                job_name=self.name,
+                scheduled_for=now,
+                not_before=now,
+                trigger=RunTrigger.MANUAL,
+                status=RunStatus.SCHEDULED,
+                args=args,
+                kwargs=kwargs,
+                rerun_of=rerun_of,
+                ignore_max_instances=ignore_max_instances,
+            )
         if _watched():
             action = "rerun" if rerun_of else "run_now"
             changes = {  # the job's arguments and this run's, where they differ
@@ -867,6 +893,22 @@ class Job(models.Model):
             }
             _report(run._state.db, [JobWrite(self.pk, self.name, action, changes, run.pk)])
         return run
+
+    def _check_manual_runs(self, using: str) -> None:
+        """``TooManyRuns`` if this job has ``MANUAL_RUNS_PER_JOB`` manual runs not ended."""
+        limit = tablecron_settings.MANUAL_RUNS_PER_JOB
+        waiting = JobRun.objects.using(using).filter(job=self).manual_waiting_or_running()
+        if waiting.count() >= limit:
+            raise TooManyRuns(
+                gettext(
+                    "“%(name)s” was not run: it has %(count)d manual runs waiting or running "
+                    "already, the most allowed (MANUAL_RUNS_PER_JOB). Run it again when one "
+                    "has ended."
+                )
+                % {"name": self.name, "count": limit},
+                self.name,
+                limit,
+            )
 
     def _check_run_arguments(self, args: list[Any] | None, kwargs: dict[str, Any] | None) -> None:
         """Arguments for one run, validated as the job's own fields would be."""

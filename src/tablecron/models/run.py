@@ -58,6 +58,10 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
             status=RunStatus.SCHEDULED, worker="", not_before__lte=now, cancel_requested_at=None
         )
 
+    def manual_waiting_or_running(self) -> JobRunQuerySet:
+        """Manual runs not ended yet: ``MANUAL_RUNS_PER_JOB`` caps them per job."""
+        return self.active().filter(trigger=RunTrigger.MANUAL)
+
     def cancelling(self) -> JobRunQuerySet:
         """Runs someone asked to cancel that have not ended yet."""
         return self.active().filter(cancel_requested_at__isnull=False)
@@ -153,6 +157,14 @@ class JobRun(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
+    )
+    ignore_max_instances = models.BooleanField(
+        _("beside running ones"),
+        default=False,
+        db_default=False,  # the scheduler's own inserts do not name it
+        help_text=_(
+            "A manual run that starts even while its job's max. concurrent runs are running."
+        ),
     )
     cancel_requested_at = models.DateTimeField(_("cancel requested"), null=True, blank=True)
     cancel_requested_by = models.CharField(

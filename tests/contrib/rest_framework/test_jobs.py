@@ -2,7 +2,8 @@
 
 import json
 import math
-from datetime import datetime, timedelta
+from base64 import b64encode
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 pytest.importorskip("rest_framework")
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 from django.utils.dateparse import parse_datetime
@@ -22,7 +24,7 @@ from tablecron.contrib.rest_framework.serializers import JobSerializer
 from tablecron.describe import describe_schedule
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
 from tests.support.bad_inputs import BAD_INPUTS
-from tests.support.factories import ADD, YEARLY, in_future, job, next_cron, signed_in
+from tests.support.factories import ADD, YEARLY, T, in_future, job, next_cron, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -183,6 +185,58 @@ def test_run_adds_a_manual_run_and_leaves_the_schedule(api: APIClient) -> None:
     assert Job.objects.get().next_run_at == saved.next_run_at
 
 
+def test_run_stops_at_the_manual_runs_a_job_may_have(api: APIClient) -> None:
+    """Issue 20, item 7: 16 POSTs of run/ on a max_instances=1 job all ran at once. At
+    most MANUAL_RUNS_PER_JOB (3) manual runs wait or run; beyond, 409 with the reason."""
+    saved = job()
+    saved.save()
+    answers = [api.post(detail(saved, "run")).status_code for _ in range(5)]
+    assert answers == [202, 202, 202, 409, 409]
+    refused = api.post(detail(saved, "run"), {"ignore_max_instances": True}, format="json")
+    assert refused.status_code == 409
+    assert "MANUAL_RUNS_PER_JOB" in refused.json()["detail"]
+    assert JobRun.objects.count() == 3
+    JobRun.objects.update(status=RunStatus.SUCCEEDED)  # they ended: room again
+    beside = api.post(detail(saved, "run"), {"ignore_max_instances": True}, format="json")
+    assert beside.status_code == 202
+    assert JobRun.objects.get(pk=beside.json()["id"]).ignore_max_instances
+    bad = api.post(detail(saved, "run"), {"ignore_max_instances": [1]}, format="json")
+    assert (bad.status_code, list(bad.json())) == (400, ["ignore_max_instances"])
+
+
+@override_settings(TABLECRON={"NOTIFY_EMAIL_DOMAINS": ["example.com"]})
+def test_recipients_outside_the_allowed_domains_are_a_field_error(api: APIClient) -> None:
+    answer = api.post(JOBS, {**VALID, "notify_emails": "a@evil.org"}, format="json")
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "notify_emails": ["Notifications go to addresses at example.com only; these are not: "
+                          "a@evil.org."]
+    }  # fmt: skip
+    created = api.post(JOBS, {**VALID, "notify_emails": "a@example.com"}, format="json")
+    assert created.status_code == 201
+
+
+def test_viewers_do_not_see_secrets(api: APIClient) -> None:
+    """Issue 20, item 8: a viewer read job arguments and webhook URLs, tokens included.
+    Values under keys that look secret and the webhook past its host are masked for
+    anyone who may not change jobs; an editor sees them, to edit them."""
+    secret = {"user": "ops", "password": "hunter2", "nested": {"api_key": "k-1"}}
+    webhook = "https://hooks.slack.com/services/T0/B0/XYZSECRET"
+    saved = job(task=T + "async_noop", args=[], kwargs=secret, notify_webhook=webhook)
+    saved.save()
+    masked = {"user": "ops", "password": "********", "nested": {"api_key": "********"}}
+    for role, codenames in (("viewer", ["view_job"]), ("operator", ["view_job", "run_job"])):
+        client = signed_in(APIClient(), role, codenames)
+        for shown in (client.get(detail(saved)).json(), client.get(JOBS).json()["results"][0]):
+            assert (shown["kwargs"], shown["notify_webhook"]) == (
+                masked,
+                "https://hooks.slack.com/********",
+            )
+    editor = signed_in(APIClient(), "editor", ["view_job", "change_job"])
+    shown = editor.get(detail(saved)).json()
+    assert (shown["kwargs"], shown["notify_webhook"]) == (secret, webhook)
+
+
 def test_pause_and_resume(api: APIClient) -> None:
     saved = job()
     saved.save()
@@ -217,6 +271,23 @@ def test_upcoming(api: APIClient) -> None:
         answer = api.get(detail(saved, "upcoming"), {"count": bad})
         assert answer.status_code == 400
         assert "count" in answer.json()
+
+
+def test_upcoming_ends_at_the_calendars_end_for_a_viewer() -> None:
+    """Issue 20, item 5: a rare cron expression near the end of the allowed range was a
+    500 (cronsim ran past year 9999) for anyone who may view jobs; the series ends
+    before 9000 instead, tried or stored."""
+    viewer = signed_in(APIClient(), "viewer", ["view_job"])
+    rare = {"cron": "0 0 * 2 1#5", "timezone": "UTC", "start_at": "8990-01-01T00:00:00Z"}
+    only = [datetime(8996, 2, 29, tzinfo=UTC)]
+    tried = viewer.post("/api/schedule/upcoming/", {**rare, "count": 100}, format="json")
+    assert tried.status_code == 200, tried.content
+    assert [when(text) for text in tried.json()["upcoming"]] == only
+    saved = job(cron=rare["cron"], timezone="UTC", start_at=datetime(8990, 1, 1, tzinfo=UTC))
+    saved.save()
+    stored = viewer.get(detail(saved, "upcoming"), {"count": 100})
+    assert stored.status_code == 200, stored.content
+    assert [when(text) for text in stored.json()["upcoming"]] == only
 
 
 # -- bad input: the model's errors, on the same fields, and nothing stored ----------------
@@ -383,6 +454,74 @@ def test_bodies_are_json_only(api: APIClient) -> None:
     response = api.post(JOBS, VALID)  # multipart, the test client's default
     assert response.status_code == 415
     assert not Job.objects.exists()
+
+
+# What a page on another site can send with a browser's credentials (HTTP Basic is sent
+# by the browser itself), without the CORS preflight that JSON needs.
+FOREIGN_BODIES = [
+    ("text/plain", "x=y"),
+    ("application/x-www-form-urlencoded", "x=y"),
+    ("multipart/form-data; boundary=b", '--b\r\nContent-Disposition: form-data; name="x"'
+                                        "\r\n\r\ny\r\n--b--\r\n"),
+]  # fmt: skip
+
+
+def basic(role: str, codenames: tuple[str, ...] = ()) -> APIClient:
+    """A client that authenticates each request with HTTP Basic, as a browser does once
+    the user has signed in to the API so."""
+    signed_in(APIClient(), role, codenames)
+    user = User.objects.get(username=role)
+    user.set_password("secret")
+    user.save()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Basic " + b64encode(f"{role}:secret".encode()).decode())
+    return client
+
+
+@pytest.mark.parametrize(("content_type", "payload"), FOREIGN_BODIES)
+@pytest.mark.parametrize("action", ["run", "pause", "resume"])
+def test_actions_take_json_only(content_type: str, payload: str, action: str) -> None:
+    """Issue 20, item 4: run, pause and resume never read their body, so a foreign page's
+    <form enctype=text/plain> ran a job with the browser's Basic credentials. Now any body
+    but JSON is a 415, and nothing changes."""
+    saved = job()
+    saved.save()
+    client = basic("superuser")
+    response = client.generic("POST", detail(saved, action), payload, content_type=content_type)
+    assert response.status_code == 415, response.content
+    assert not JobRun.objects.exists()
+    assert (Job.objects.get().enabled, Job.objects.get().version) == (True, saved.version)
+    assert client.post(detail(saved, action)).status_code in (200, 202)  # no body: fine
+    json_body = client.generic("POST", detail(saved, action), "{}", content_type="application/json")
+    assert json_body.status_code in (200, 202)
+
+
+def test_the_browsable_api_never_answers_500() -> None:
+    """Every endpoint, asked for HTML by a browser with every kind of body: an answer,
+    never a server error (the browsable API read a text/plain body while rendering the
+    run's 202, and failed)."""
+    saved = job()
+    saved.save()
+    run = JobRun.objects.create(job=saved, scheduled_for=saved.created_at, status="succeeded")
+    client = basic("superuser")
+    one = detail(saved)
+    gets = [JOBS, one, f"{one}upcoming/", "/api/runs/", f"/api/runs/{run.pk}/", "/api/tasks/"]
+    posts = [JOBS, f"{one}run/", f"{one}pause/", f"{one}resume/", "/api/schedule/upcoming/"]
+    bodies = [*FOREIGN_BODIES, ("application/json", "{}"), ("application/json", "[")]
+    for url in gets:
+        assert client.get(url, HTTP_ACCEPT="text/html").status_code == 200, url
+    for url in posts:
+        for content_type, payload in bodies:
+            response = client.generic(
+                "POST", url, payload, content_type=content_type, HTTP_ACCEPT="text/html"
+            )
+            assert response.status_code < 500, (url, content_type)
+    for content_type, payload in bodies:
+        for method in ("PATCH", "PUT"):
+            response = client.generic(
+                method, one, payload, content_type=content_type, HTTP_ACCEPT="text/html"
+            )
+            assert response.status_code < 500, (method, content_type)
 
 
 @pytest.mark.parametrize("pk", ["0.5", "abc", str(10**30), "-1"])

@@ -59,6 +59,8 @@ def matrix(job_id: int, run_id: int, waiting_id: int) -> list[tuple[str, str, An
     jobs, one = "/api/jobs/", f"/api/jobs/{job_id}/"
     run, waiting = f"/api/runs/{run_id}/", f"/api/runs/{waiting_id}/"
     new = {"name": "new", "task": ADD, "args": [1], "cron": YEARLY}
+    once = {"cron": "", "run_at": "2099-01-01T00:00:00Z"}
+    at_once = {"cron": "", "run_at": "2020-01-01T00:00:00Z"}  # past: due at once
     return [
         ("get", "/api/", None, set(ROLES)),  # only links
         ("get", jobs, None, EVERYONE_WHO_VIEWS),
@@ -67,9 +69,16 @@ def matrix(job_id: int, run_id: int, waiting_id: int) -> list[tuple[str, str, An
         ("patch", one, {"description": "x"}, {"editor", "superuser"}),
         ("put", one, {"name": "job", "task": ADD, "args": [2]}, {"editor", "superuser"}),
         ("delete", one, None, {"editor", "superuser"}),
-        # Running now is its own permission: editing a job does not grant it.
+        # Running now is its own permission: editing a job does not grant it, nor may an
+        # edit make the job due at once (issue 20, item 3).
         ("post", f"{one}run/", None, {"operator", "superuser"}),
         ("post", f"{one}run/", {"args": [5], "kwargs": {"b": 1}}, {"operator", "superuser"}),
+        # ... and so is starting a run beside the job's running ones (item 7).
+        ("post", f"{one}run/", {"ignore_max_instances": True}, {"operator", "superuser"}),
+        ("patch", one, once, {"editor", "superuser"}),
+        ("patch", one, at_once, {"superuser"}),
+        ("put", one, {"name": "job", "task": ADD, "args": [2], **at_once}, {"superuser"}),
+        ("post", jobs, {**new, **at_once}, {"superuser"}),
         ("post", f"{one}pause/", None, {"operator", "editor", "superuser"}),
         ("post", f"{one}resume/", None, {"operator", "editor", "superuser"}),
         ("get", f"{one}upcoming/", None, EVERYONE_WHO_VIEWS),
@@ -118,6 +127,30 @@ def test_the_permission_matrix(saved: Job) -> None:
             if status >= 400:
                 assert not changed, (role, method, url)
     assert seen == expected
+
+
+def test_an_editor_who_may_run_may_make_a_job_due_at_once(
+    saved: Job, client_with: Callable[..., APIClient]
+) -> None:
+    both = client_with("view_job", "change_job", "run_job")
+    at_once = {"cron": "", "run_at": "2020-01-01T00:00:00Z"}
+    assert both.patch(f"/api/jobs/{saved.pk}/", at_once, format="json").status_code == 200
+    assert Job.objects.get().next_run_at is not None
+    editor = client_with("view_job", "change_job")
+    again = {"run_at": "2021-01-01T00:00:00Z"}
+    refused = editor.patch(f"/api/jobs/{saved.pk}/", again, format="json")
+    assert refused.status_code == 403
+    assert "run jobs now" in refused.json()["detail"]
+
+
+@override_settings(TABLECRON={"API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"]})
+def test_due_at_once_asks_the_permission_classes(
+    saved: Job, client_with: Callable[..., APIClient]
+) -> None:
+    """With other permission classes, whoever they let run a job may make it due now."""
+    at_once = {"cron": "", "run_at": "2020-01-01T00:00:00Z"}
+    staff = client_with(is_staff=True)
+    assert staff.patch(f"/api/jobs/{saved.pk}/", at_once, format="json").status_code == 200
 
 
 def test_runs_need_their_own_view_permission(client_with: Callable[..., APIClient]) -> None:

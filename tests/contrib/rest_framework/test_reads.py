@@ -351,6 +351,7 @@ def test_the_schema_documents_actions_and_filters(api: APIClient) -> None:
     assert run["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/RunNowRequest"
     )
+    assert components["RunNowRequest"]["properties"]["ignore_max_instances"]["type"] == ("boolean")
     assert run["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/JobRun"
     )
@@ -403,12 +404,13 @@ def test_the_schema_documents_actions_and_filters(api: APIClient) -> None:
         ("/api/jobs/{id}/", "get", ["200", "401", "403", "404"]),
         ("/api/jobs/{id}/", "patch", ["200", "400", "401", "403", "404", "415"]),
         ("/api/jobs/{id}/", "delete", ["204", "401", "403", "404"]),
-        ("/api/jobs/{id}/run/", "post", ["202", "400", "401", "403", "404", "415"]),
+        ("/api/jobs/{id}/run/", "post", ["202", "400", "401", "403", "404", "409", "415"]),
+        ("/api/jobs/{id}/pause/", "post", ["200", "401", "403", "404", "415"]),
         ("/api/jobs/{id}/upcoming/", "get", ["200", "400", "401", "403", "404"]),
         ("/api/runs/", "get", ["200", "400", "401", "403", "404"]),
         ("/api/runs/{id}/output/", "get", ["200", "400", "401", "403", "404"]),
-        ("/api/runs/{id}/cancel/", "post", ["200", "401", "403", "404", "409"]),
-        ("/api/runs/{id}/rerun/", "post", ["201", "401", "403", "404", "409"]),
+        ("/api/runs/{id}/cancel/", "post", ["200", "401", "403", "404", "409", "415"]),
+        ("/api/runs/{id}/rerun/", "post", ["201", "401", "403", "404", "409", "415"]),
         ("/api/tasks/", "get", ["200", "401", "403"]),
         ("/api/tasks/{name}/", "get", ["200", "401", "403", "404"]),
         ("/api/schedule/upcoming/", "post", ["200", "400", "401", "403", "415"]),

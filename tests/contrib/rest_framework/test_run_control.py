@@ -382,3 +382,53 @@ def test_run_with_arguments_of_an_unknown_job_is_a_404(api: APIClient) -> None:
     response = api.post("/api/jobs/999999/run/", {"args": [1]}, format="json")
     assert response.status_code == 404
     assert response.json()["detail"]
+
+
+# -- issue 20: secrets and the cap on manual runs, in these doors --------------------
+
+SECRET = {"user": "ops", "password": "hunter2"}
+
+
+def a_client(*codenames: str) -> APIClient:
+    account = User.objects.create_user(f"u{User.objects.count()}")
+    account.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client = APIClient()
+    client.force_login(account)
+    return client
+
+
+def test_a_runs_arguments_are_masked_for_those_who_may_not_change_jobs() -> None:
+    """Issue 20, item 8: a run's arguments, as a job's, for anyone without change_job."""
+    owner = job(task=T + "async_noop", args=[], kwargs=SECRET)
+    owner.save()
+    run = JobRun.objects.create(job=owner, scheduled_for=timezone.now(), kwargs=SECRET)
+    viewer = a_client("view_jobrun")
+    for shown in (viewer.get(f"{RUNS}{run.pk}/").json(), viewer.get(RUNS).json()["results"][0]):
+        assert shown["kwargs"] == {"user": "ops", "password": "********"}
+    editor = a_client("view_jobrun", "change_job")
+    assert editor.get(f"{RUNS}{run.pk}/").json()["kwargs"] == SECRET
+
+
+def test_an_operator_runs_with_the_secrets_it_reads_masked() -> None:
+    """What an operator read masked and sends back to run/ runs with the job's own."""
+    owner = job(task=T + "async_noop", args=[], kwargs=SECRET)
+    owner.save()
+    operator = a_client("view_job", "run_job")
+    read = operator.get(f"/api/jobs/{owner.pk}/").json()["kwargs"]
+    answer = operator.post(f"/api/jobs/{owner.pk}/run/", {"kwargs": read}, format="json")
+    assert answer.status_code == 202, answer.content
+    assert answer.json()["kwargs"] == {"user": "ops", "password": "********"}
+    assert JobRun.objects.get().kwargs == SECRET
+
+
+def test_a_rerun_past_the_manual_runs_a_job_may_have_is_a_409(api: APIClient) -> None:
+    """Issue 20, item 7: rerun/ goes through run_now() and its cap: a 409 that says why."""
+    saved = job()
+    saved.save()
+    failed = JobRun.objects.create(job=saved, scheduled_for=timezone.now(), status="failed")
+    for _ in range(3):
+        saved.run_now()
+    response = api.post(detail(failed, "rerun"))
+    assert response.status_code == 409
+    assert "3 manual runs waiting or running already" in response.json()["detail"]
+    assert JobRun.objects.count() == 4

@@ -59,7 +59,7 @@ class AutoSchema(openapi.AutoSchema):
             )
         if "path" in places or names & PAGE_PARAMETERS:
             refusals["404"] = OpenApiResponse(ErrorSerializer, _("No such object, or page."))
-        if body:
+        if body or self.method in ("POST", "PUT", "PATCH"):  # every view parses it first
             refusals["415"] = OpenApiResponse(ErrorSerializer, _("The body is not JSON."))
         return refusals
 

@@ -30,6 +30,7 @@ from tablecron.contrib.rest_framework.fields import (
 from tablecron.describe import describe_schedule
 from tablecron.models import CalendarRule, CodeStatus, Job, JobRun, RunStatus
 from tablecron.schedules import MAX_CALENDAR_DAY
+from tablecron.secrets import ARGUMENT_FIELDS, URL_FIELDS, mask_field, reveals
 from tablecron.validators import JSONArguments
 
 # At most this many upcoming fire times per request: each one is computed on the spot.
@@ -150,6 +151,9 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     def get_schedule_description(self, job: Job) -> str:
         return describe_schedule(job)
 
+    def to_representation(self, instance: Job) -> dict[str, Any]:
+        return masked(self, super().to_representation(instance))
+
     def get_fields(self) -> dict[str, serializers.Field]:  # type: ignore[type-arg]
         fields = super().get_fields()
         for name, field in fields.items():
@@ -184,15 +188,19 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             }
             if owned:
                 raise serializers.ValidationError(owned)
-        # A copy: a refused update must leave the instance as it was loaded.
-        job = copy.copy(self.instance) if self.instance is not None else Job()
-        for name, value in attrs.items():
-            setattr(job, name, value)
         try:
-            job.full_clean()
+            self.as_saved(attrs).full_clean()
         except DjangoValidationError as exc:
             raise model_errors(exc) from None
         return attrs
+
+    def as_saved(self, attrs: dict[str, Any]) -> Job:
+        """The job as writing ``attrs`` would save it, unsaved: a copy, since a refused
+        update must leave the instance as it was loaded."""
+        job = copy.copy(self.instance) if self.instance is not None else Job()
+        for name, value in attrs.items():
+            setattr(job, name, value)
+        return job
 
     def create(self, validated_data: dict[str, Any]) -> Job:
         job = Job(**validated_data)
@@ -206,6 +214,18 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         # changed meanwhile. Job.save() reschedules when a schedule field is among them.
         _save(instance, update_fields=list(validated_data))
         return instance
+
+
+def masked(serializer: serializers.BaseSerializer[Any], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with its secret-looking values masked (``tablecron.secrets``), unless the
+    request's user may change jobs, or code serializes without a request."""
+    request = serializer.context.get("request")
+    if request is None or reveals(request.user):
+        return data
+    return {
+        name: mask_field(name, value) if name in (*ARGUMENT_FIELDS, *URL_FIELDS) else value
+        for name, value in data.items()
+    }
 
 
 def _save(job: Job, **kwargs: Any) -> None:
@@ -294,6 +314,9 @@ class JobRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance: JobRun) -> dict[str, Any]:
+        return masked(self, super().to_representation(instance))  # the arguments it ran with
+
     def get_time_queued(self, run: JobRun) -> float | None:
         queued = run.time_queued
         return None if queued is None else queued.total_seconds()
@@ -327,7 +350,8 @@ class CancelledRunSerializer(JobRunSerializer):
 
 class RunNowSerializer(serializers.Serializer):  # type: ignore[type-arg]
     """Other arguments for this run only, checked against the task's signature as the
-    job's own are; the job is not changed. Optional, as is each field."""
+    job's own are (the job is not changed), and whether it may start beside the job's
+    running ones. Optional, as is each field."""
 
     args = serializers.JSONField(
         required=False,
@@ -340,6 +364,13 @@ class RunNowSerializer(serializers.Serializer):  # type: ignore[type-arg]
         allow_null=True,
         validators=[JSONArguments(dict)],
         help_text=_("The keyword arguments of this run; absent or null: the job's."),
+    )
+    ignore_max_instances = serializers.BooleanField(
+        default=False,
+        help_text=_(
+            "Start the run even while the job's max_instances runs are running; by default "
+            "it waits for one of them to end."
+        ),
     )
 
 

@@ -21,7 +21,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import BasePagination, CursorPagination, PageNumberPagination
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import BasePermission
@@ -39,10 +39,11 @@ from tablecron.contrib.rest_framework.filters import JobFilter, JobRunFilter
 from tablecron.contrib.rest_framework.openapi import AutoSchema, ErrorSerializer
 from tablecron.contrib.rest_framework.parsers import JSONParser
 from tablecron.contrib.rest_framework.permissions import CanViewOutput
-from tablecron.exceptions import UnknownTask
+from tablecron.exceptions import TooManyRuns, UnknownTask
 from tablecron.models import Job, JobRun, RunOutput
 from tablecron.models.run import ACTIVE
 from tablecron.registry import tasks
+from tablecron.secrets import unmask
 
 _View = TypeVar("_View", bound=Callable[..., Any])
 
@@ -154,6 +155,15 @@ class TablecronAPIMixin:
     def get_permissions(self) -> list[BasePermission]:
         return [import_string(path)() for path in settings.API_PERMISSION_CLASSES]
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """After authentication and permissions: a body of any other type than JSON is a
+        415 (malformed JSON a 400), also for the actions that read none. Else a page's
+        ``<form enctype="text/plain">`` could run a job with a browser's Basic credentials,
+        and the browsable API would fail rendering the answer (it reads the body)."""
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        if request.method in ("POST", "PUT", "PATCH"):
+            request.data  # noqa: B018 - parsed for its refusal
+
 
 class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: ignore[type-arg]
     """Jobs: the rows that are the schedule. Writes are validated like the admin's form."""
@@ -174,12 +184,37 @@ class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: 
         return audit.acting(self.request.user, "api", action)
 
     def perform_create(self, serializer: BaseSerializer[Job]) -> None:
+        self.check_fires_at_once(serializer)
         with self.acting():
             super().perform_create(serializer)
 
     def perform_update(self, serializer: BaseSerializer[Job]) -> None:
+        self.check_fires_at_once(serializer)
         with self.acting():
             super().perform_update(serializer)
+
+    def check_fires_at_once(self, serializer: BaseSerializer[Job]) -> None:
+        """A write that makes the job due at once (``Job.fires_at_once()``) runs it now:
+        it needs what ``run`` needs. Else ``run_at`` set to now would run a job for
+        someone who may edit jobs but not run them."""
+        assert isinstance(serializer, serializers.JobSerializer)
+        if serializer.as_saved(serializer.validated_data).fires_at_once() and not self.may("run"):
+            raise PermissionDenied(
+                _(
+                    "This makes the job due at once (its run time has come), which runs it "
+                    "now: that needs the permission to run jobs now. Choose a later time."
+                )
+            )
+
+    def may(self, action: str) -> bool:
+        """Whether the request's user may take ``action`` on this view, as the
+        permission classes judge it."""
+        taking = self.action
+        self.action = action
+        try:
+            return all(p.has_permission(self.request, self) for p in self.get_permissions())
+        finally:
+            self.action = taking
 
     def perform_destroy(self, instance: Job) -> None:
         with self.acting():
@@ -187,13 +222,22 @@ class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: 
 
     @document(
         request=serializers.RunNowSerializer,
-        responses={202: serializers.JobRunSerializer},
+        responses={
+            202: serializers.JobRunSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                _("The job has MANUAL_RUNS_PER_JOB manual runs waiting or running already."),
+            ),
+        },
         summary=_("Run the job once, now"),
         description=_(
-            "Adds a manual run that a scheduler starts within a second; the schedule does "
-            "not move. The body is optional: args and kwargs, for this run only, are checked "
-            "against the task's signature as the job's own are (a 400 on the field), and the "
-            "job is not changed. Answers 202 with the run, to follow at runs/{id}/."
+            "Adds a manual run that a scheduler starts within a second, or once one of the "
+            "job's max_instances runs has ended (unless ignore_max_instances); the schedule "
+            "does not move. The body is optional: args and kwargs, for this run only, are "
+            "checked against the task's signature as the job's own are (a 400 on the "
+            "field), and the job is not changed. Answers 202 with the run, to follow at "
+            "runs/{id}/; 409 when the job has MANUAL_RUNS_PER_JOB manual runs waiting or "
+            "running already."
         ),
     )
     @action(detail=True, methods=["post"])
@@ -201,11 +245,17 @@ class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: 
         job = self.get_object()
         body = serializers.RunNowSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        given = body.validated_data
+        for name in ("args", "kwargs"):  # a value read masked and sent back: the job's
+            if given.get(name) is not None:
+                given[name] = unmask(given[name], getattr(job, name))
         try:
             with self.acting("run_now"):
-                job_run = job.run_now(**body.validated_data)
+                job_run = job.run_now(**given)
         except DjangoValidationError as exc:
             raise serializers.model_errors(exc) from None
+        except TooManyRuns as exc:
+            return _conflict(exc.message)
         data = serializers.JobRunSerializer(job_run, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
@@ -304,7 +354,10 @@ class JobRunViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ReadOnlyModelViewSet)
             201: serializers.JobRunSerializer,
             409: OpenApiResponse(
                 ErrorSerializer,
-                _("It has not ended, its job was deleted, or its arguments no longer fit."),
+                _(
+                    "It has not ended, its job was deleted, its arguments no longer fit, or "
+                    "its job has MANUAL_RUNS_PER_JOB manual runs waiting or running already."
+                ),
             ),
         },
         summary=_("Run it again"),
@@ -334,6 +387,8 @@ class JobRunViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ReadOnlyModelViewSet)
                 gettext("Run %(id)s cannot run again: %(why)s")
                 % {"id": run.pk, "why": " ".join(exc.messages)}
             )
+        except TooManyRuns as exc:
+            return _conflict(exc.message)
         data = serializers.JobRunSerializer(again, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_201_CREATED)
 
