@@ -78,6 +78,11 @@ if [ ! -e "$stamp" ]; then
         # yet it works with them (tests/imports/): without its dependencies, which the peers
         # extra lists.
         "$VENV/bin/python" -m pip install -q --no-deps "django-celery-beat>=2.8,<3"
+        # django-tasks-rq (the rq extra, for tests/executors/test_rq.py) requires
+        # rq-scheduler, which requires "crontab", whose module replaces python-crontab's,
+        # and django-celery-beat then fails to import: without it (django-rq does without).
+        "$VENV/bin/python" -m pip install -q -c "$constraints" "django-rq>=3" "rq>=2.5" "django-tasks>=0.12"
+        "$VENV/bin/python" -m pip install -q --no-deps "django-tasks-rq>=0.12,<1"
     fi
     rm -f "$VENV"/.installed-*
     touch "$stamp"

@@ -151,6 +151,15 @@ TASKS: dict[str, dict[str, Any]] = {
 if importlib.util.find_spec("django_tasks_db") is not None:
     INSTALLED_APPS += ["django_tasks_db"]
     TASKS["database"] = {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}
+# django-tasks-rq ("rq", the rq extra): its "default" queue on the Redis server that
+# tests/executors/test_rq.py starts of its own, whose URL it passes in TABLECRON_TEST_RQ_URL
+# to the schedulers and "python -m django rqworker" processes.
+if importlib.util.find_spec("django_tasks_rq") is not None:
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    TASKS["rq"] = {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}
+    RQ_QUEUES = {
+        "default": {"URL": os.environ.get("TABLECRON_TEST_RQ_URL", "redis://127.0.0.1:6379/15")}
+    }
 # The peers that "manage.py tablecron import" reads, where the peers extra is installed
 # (scripts/setup.sh): their real tables, migrated, for tests/imports/. Not beside a second
 # database: django-apscheduler's data migration 0005 reads "default" while it migrates

@@ -2,6 +2,7 @@
 
 import importlib.util
 from datetime import timedelta
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from django.urls import include, path
 from tablecron.checks import (
     _metrics_route,
     check_code_jobs,
+    check_cron_descriptor,
     check_metrics_exposure,
     check_settings,
     check_sqlite_transactions,
@@ -433,6 +435,20 @@ def test_e012_metrics_port_without_prometheus_client() -> None:
         assert "django-tablecron[metrics]" in str(error.hint)
     else:  # with the extra installed, the same setting passes
         assert check(METRICS_PORT=9100) == []
+
+
+def test_w011_cron_descriptor_1_says_what_it_lacks() -> None:
+    """Only with cron-descriptor 1.x, which test_cron_descriptor_1.py installs."""
+    installed = version("cron-descriptor")
+    warnings = check_cron_descriptor(None)
+    if int(installed.split(".")[0]) >= 2:
+        assert warnings == []
+        return
+    (warning,) = warnings
+    assert warning.id == "tablecron.W011"
+    assert f"cron-descriptor {installed} is installed" in warning.msg
+    assert "Traditional Chinese" in warning.msg
+    assert "pip install 'cron-descriptor>=2.2'" in str(warning.hint)
 
 
 @pytest.mark.django_db

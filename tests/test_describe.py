@@ -3,12 +3,18 @@
 from calendar import monthrange
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from importlib.metadata import version
 
 import pytest
 from django.utils import translation
 
 from tablecron.describe import cron_locale, describe_cron, describe_interval, describe_schedule
 from tablecron.models import Job
+
+# cron-descriptor 1.x (django-celery-beat pins it) has no zh_TW: Traditional Chinese reads
+# in Simplified Chinese there (tablecron.W011). test_cron_descriptor_1.py runs this module
+# with 1.4.5 too.
+CRON_DESCRIPTOR_2 = int(version("cron-descriptor").split(".")[0]) >= 2
 
 
 @pytest.mark.parametrize(
@@ -65,7 +71,7 @@ def test_an_expression_cron_descriptor_cannot_read_is_shown_as_typed() -> None:
         ("en", "en_US"),
         ("en-gb", "en_US"),
         ("zh-hans", "zh_CN"),
-        ("zh-hant", "zh_TW"),
+        ("zh-hant", "zh_TW" if CRON_DESCRIPTOR_2 else "zh_CN"),
         ("de", "de_DE"),
         ("pt-br", "pt_PT"),
         ("ja", "ja_JP"),

@@ -7,6 +7,7 @@ import importlib.util
 import re
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
+from importlib.metadata import version
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -465,6 +466,26 @@ def check_sqlite_transactions(
     ]
 
 
+def check_cron_descriptor(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """cron-descriptor 1.x (django-celery-beat pins it below 2) works, but ships no
+    Traditional Chinese: schedules for zh-hant read in Simplified Chinese."""
+    installed = version("cron-descriptor")
+    if int(installed.split(".")[0]) >= 2:
+        return []
+    return [
+        Warning(
+            f"cron-descriptor {installed} is installed (django-celery-beat requires "
+            "cron-descriptor < 2): schedules in words are still shown, but in Simplified "
+            "Chinese where the language is Traditional Chinese (zh-hant).",
+            hint="Once django-celery-beat is uninstalled (docs/migrating.md), "
+            "pip install 'cron-descriptor>=2.2'.",
+            id="tablecron.W011",
+        )
+    ]
+
+
 def check_unknown_tasks(
     app_configs: Sequence[AppConfig] | None,
     databases: Sequence[str] | None = None,
@@ -582,5 +603,6 @@ def register_checks() -> None:
     checks.register(check_metrics_exposure, Tags.security, Tags.urls)
     checks.register(check_sqlite_transactions)
     checks.register(check_code_jobs)
+    checks.register(check_cron_descriptor)
     checks.register(check_unknown_tasks, Tags.database)
     checks.register(check_calendar_data, Tags.database)

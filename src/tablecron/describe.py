@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import calendar
 import functools
+import inspect
 import itertools
 import re
 from datetime import date, datetime, timedelta
@@ -37,6 +38,8 @@ from tablecron.schedules import CRON_ALIASES
 # Seconds matter to a scheduler, and an ISO-like date reads the same in every language.
 TIME_FORMAT = "Y-m-d H:i:s"
 FALLBACK_LOCALE = "en_US"
+# cron-descriptor 2 takes its options as arguments; 1.x (django-celery-beat pins it) none.
+_OPTIONS_TAKE_ARGUMENTS = "locale_code" in inspect.signature(cron_descriptor.Options).parameters
 # Django language codes whose cron-descriptor locale is not their own name.
 _LOCALE_ALIASES = {
     "zh_Hans": "zh_CN",
@@ -183,9 +186,7 @@ def _describe_cron(expression: str, language: str) -> str:
         # Ours are seconds-first; a seventh field (any year) keeps cron-descriptor from
         # reading the sixth as a year.
         fields.append("*")
-    options = cron_descriptor.Options(
-        locale_code=cron_locale(language), use_24hour_time_format=True
-    )
+    options = _options(cron_locale(language))
     try:
         described = ExpressionDescriptor(" ".join(fields), options)
         words = _with_cronsims_days(described, fields)
@@ -213,7 +214,7 @@ def _with_cronsims_days(described: ExpressionDescriptor, fields: list[str]) -> s
     days = _days(cron, month_days, described)
     parts = [DescriptionTypeEnum.TIMEOFDAY, DescriptionTypeEnum.MONTH, DescriptionTypeEnum.YEAR]
     time, month, year = (described.get_description(part) for part in parts)
-    words = described.transform_verbosity(time + days + month + year)
+    words = described.transform_verbosity(time + days + month + year, use_verbose_format=False)
     sentence: str = ExpressionDescriptor.transform_case(words, CasingTypeEnum.Sentence)
     return sentence
 
@@ -274,6 +275,18 @@ def _weekdays(days: set[int]) -> str:
     """Cron's weekdays (0 = Sunday) by name, Monday first."""
     names = [str(WEEKDAYS[(day - 1) % 7]) for day in sorted(days, key=lambda day: (day - 1) % 7)]
     return get_text_list(names)  # "Monday, Wednesday or Friday", in Django's words
+
+
+def _options(locale_code: str) -> cron_descriptor.Options:
+    """cron-descriptor's options for ``locale_code``, in 24-hour time. 2.x takes them as
+    arguments (and warns when it must guess the locale); 1.x, which django-celery-beat
+    pins, takes none: they are set on the object."""
+    if _OPTIONS_TAKE_ARGUMENTS:
+        return cron_descriptor.Options(locale_code=locale_code, use_24hour_time_format=True)
+    options = cron_descriptor.Options()
+    options.locale_code = locale_code
+    options.use_24hour_time_format = True
+    return options
 
 
 def cron_locale(language: str) -> str:

@@ -20,11 +20,29 @@ from tablecron.conf import settings
 from tablecron.db import db_now
 from tablecron.executors import Executor
 from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance
+from tablecron.models.scheduler import Role
 from tablecron.outcomes import end
 from tablecron.presence import REAP_BATCH, Presence, process_exists
 from tablecron.registry import tasks
 
 logger = logging.getLogger("tablecron")
+
+
+# Why a run was ended as lost, by the role of the instance that held it: a queue
+# executor's worker runs it, a scheduler runs it itself; "" when that instance's row is
+# gone already (another scheduler reaped it first).
+LOST_BECAUSE = {
+    Role.SCHEDULER: "Its scheduler {worker} stopped beating, or lost track of it.",
+    Role.WORKER: "Its worker {worker} stopped beating, or its process ended.",
+    "": "Its scheduler or worker {worker} stopped beating.",
+}
+
+
+def _by_role(runs: list[JobRun], roles: dict[str, str]) -> dict[str, list[JobRun]]:
+    groups: dict[str, list[JobRun]] = {}
+    for run in runs:
+        groups.setdefault(roles.get(run.worker, ""), []).append(run)
+    return groups
 
 
 class Housekeeping:
@@ -73,7 +91,8 @@ class Housekeeping:
             self.deregister()
 
     def reap_lost(self, now: datetime) -> int:
-        """End the runs of schedulers that stopped beating; returns how many."""
+        """End the runs of schedulers and workers that stopped beating, or whose process on
+        this host is gone; returns how many."""
         lost_after = timedelta(seconds=settings.LOST_AFTER)
         dead = set(SchedulerInstance.objects.dead(now, lost_after).values_list("pk", flat=True))
         dead |= self._dead_on_this_host()
@@ -98,15 +117,20 @@ class Housekeeping:
                 )
             else:
                 running.append(run)
-        count = end(
-            running,
-            RunStatus.LOST,
-            "Its scheduler {worker} stopped beating, or lost track of it.",
-            now,
+        roles = dict(
+            SchedulerInstance.objects.filter(pk__in={run.worker for run in running}).values_list(
+                "pk", "role"
+            )
+        )
+        count = sum(
+            end(group, RunStatus.LOST, LOST_BECAUSE[role], now)
+            for role, group in _by_role(running, roles).items()
         )
         SchedulerInstance.objects.filter(pk__in=dead).exclude(pk=self.instance).delete()
         if count:
-            logger.warning("tablecron: marked %d runs of stopped schedulers as lost", count)
+            logger.warning(
+                "tablecron: marked %d runs of stopped schedulers and workers as lost", count
+            )
         return count
 
     def _dead_on_this_host(self) -> set[str]:

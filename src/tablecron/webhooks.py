@@ -51,6 +51,9 @@ def is_public(address: Address) -> bool:
         or address.is_reserved
         or address.is_unspecified
         or getattr(address, "is_site_local", False)
+        # 6to4 (2002::/16) wraps any IPv4 address, 127.0.0.1 too: Python before 3.12.4
+        # calls all of it global, later ones private. Internal on every Python.
+        or (isinstance(address, ipaddress.IPv6Address) and address.sixtofour is not None)
     )
     return address.is_global and not internal
 

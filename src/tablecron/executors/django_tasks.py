@@ -24,7 +24,7 @@ from tablecron.workers import run_message
 try:  # Django 6
     from django.tasks import DEFAULT_TASK_QUEUE_NAME, TaskContext, task, task_backends
 except ImportError:  # Django 5.2 and the backport
-    from django_tasks import (  # type: ignore[no-redef]
+    from django_tasks import (  # type: ignore[no-redef,assignment]
         DEFAULT_TASK_QUEUE_NAME,
         TaskContext,
         task,
