@@ -29,7 +29,8 @@ from kombu.exceptions import OperationalError
 from tablecron.conf import settings
 from tablecron.execution import Claim
 from tablecron.executors.queues import QueueExecutor
-from tablecron.models import RunStatus
+from tablecron.models import JobRun, RunStatus
+from tablecron.models.run import cancelled_error
 from tablecron.outcomes import finish
 from tablecron.workers import run_message, stop_on_sigterm
 
@@ -127,7 +128,12 @@ def _revoker(task_id: str) -> Callable[[Claim], object]:
         control.revoke(task_id, terminate=True, signal="SIGTERM")
 
         def kill() -> None:
-            error = f"It did not stop within CANCEL_GRACE ({settings.CANCEL_GRACE} s): killed."
+            asked = JobRun.objects.filter(pk=claim.run_id).values_list("cancel_requested_by")
+            by = (asked.first() or ("",))[0]
+            error = (
+                f"{cancelled_error(by)} It did not stop within CANCEL_GRACE "
+                f"({settings.CANCEL_GRACE} s) and was killed."
+            )
             if finish(claim, RunStatus.CANCELLED, error=error):
                 control.revoke(task_id, terminate=True, signal="SIGKILL")
 
