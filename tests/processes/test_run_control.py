@@ -123,6 +123,7 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path
 
 
 def test_cancel_revokes_a_celery_task_with_terminate(tmp_path: Path) -> None:
+    pytest.importorskip("celery")  # the celery extra (not in the Django 5.2 suite's venv)
     env = celery_env(CANCEL_GRACE=5)
     run = Job.objects.create(name="c", task=TASKS + "print_then_sleep", args=[120]).run_now()
     with celery_workers(1, tmp_path, env, concurrency=1), schedulers(1, tmp_path, env):
