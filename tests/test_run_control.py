@@ -41,14 +41,15 @@ def ended(run: JobRun, timeout: float = 15) -> JobRun:
 
 
 def run_until_ended(scheduler: Scheduler, run: JobRun, timeout: float = 15) -> JobRun:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Drive the scheduler's loop until ``run`` has ended."""
+
+    def ended() -> object:
         scheduler.run_once()
         run.refresh_from_db()
-        if run.finished_at:
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"run {run.pk} did not end: {run.status}")
+        return run.finished_at
+
+    wait_for(ended, timeout, f"run {run.pk} to end")
+    return run
 
 
 def test_output_keeps_each_line_with_its_time_and_stream_or_level(scheduler: Scheduler) -> None:
