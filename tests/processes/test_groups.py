@@ -7,6 +7,7 @@ fire ran at most once (the task's own record); fires that could not get the slot
 time waited, visibly, and ended missed, saying why.
 """
 
+import itertools
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -63,11 +64,11 @@ def check_one_at_a_time(path: Path) -> list[JobRun]:
     assert ConcurrencyGroup.objects.get(name="warehouse").limit == 1
     ran = list(JobRun.objects.filter(started_at__isnull=False).order_by("started_at"))
     assert len(ran) >= RUNS
-    for before, after in zip(ran, ran[1:], strict=False):
+    for before, after in itertools.pairwise(ran):
         assert before.finished_at is not None
         assert after.started_at is not None
         assert before.finished_at <= after.started_at, (
-            f"{before.job_name} ran {before.started_at}–{before.finished_at}, "
+            f"{before.job_name} ran {before.started_at} to {before.finished_at}, "
             f"{after.job_name} started {after.started_at}"
         )
     assert {run.concurrency_group for run in ran} == {"warehouse"}

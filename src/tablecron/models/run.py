@@ -58,6 +58,15 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
             status=RunStatus.SCHEDULED, worker="", not_before__lte=now, cancel_requested_at=None
         )
 
+    def pending_for_group(self, group: str) -> JobRunQuerySet:
+        """Runs that found their concurrency ``group`` full and wait for a slot."""
+        return self.filter(
+            status=RunStatus.SCHEDULED,
+            worker="",
+            concurrency_group=group,
+            waiting_since__isnull=False,
+        )
+
     def manual_waiting_or_running(self) -> JobRunQuerySet:
         """Manual runs not ended yet: ``MANUAL_RUNS_PER_JOB`` caps them per job."""
         return self.active().filter(trigger=RunTrigger.MANUAL)
