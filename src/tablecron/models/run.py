@@ -28,6 +28,8 @@ class RunTrigger(models.TextChoices):
 
 
 ACTIVE = (RunStatus.SCHEDULED, RunStatus.RUNNING)
+# What a run's waiting_reason reads.
+WAITING_FIELDS = frozenset({"status", "worker", "waiting_since", "concurrency_group"})
 
 
 def cancelled_error(by: str) -> str:
@@ -274,7 +276,11 @@ class JobRun(models.Model):
     @property
     def waiting_reason(self) -> str:
         """Why a run has not started yet, if its concurrency group is full: "waiting for
-        group warehouse: 1 of 1 running" (counted now); else empty."""
+        group warehouse: 1 of 1 running" (counted now); else empty. Empty too where the
+        run was read without its waiting fields (lists that load few columns: no query
+        per row)."""
+        if WAITING_FIELDS & self.get_deferred_fields():
+            return ""
         if self.status != RunStatus.SCHEDULED or self.worker or self.waiting_since is None:
             return ""
         from tablecron.models.group import waiting_reason
