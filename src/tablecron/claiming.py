@@ -212,11 +212,10 @@ class Claimer:
         later = now + timedelta(seconds=settings.POLL_INTERVAL)
         if held:  # looked at again after a poll interval, not in every loop until then
             JobRun.objects.filter(pk__in=held).update(not_before=later)
-        grouped = [run.pk for run in found if run.group and run.pk not in held]
-        admission = groups.admit(groups.candidates(grouped), now, sql.alias)
-        groups.hold(admission.waiting, later, sql.alias)
-        held |= admission.waiting.keys() | admission.missed.keys()
-        self._end_missed(admission.missed, now)
+        # Runs of grouped jobs start only where their group has a free slot.
+        held |= groups.not_admitted(
+            [run.pk for run in found if run.group and run.pk not in held], now, later, sql.alias
+        )
         ids = [run.pk for run in found if run.pk not in held]
         if not ids:
             return []
@@ -253,15 +252,6 @@ class Claimer:
             )  # fmt: skip
             sql.touch_last_run(run.job.pk, run.scheduled_for, run.status)
         return claims
-
-    def _end_missed(self, missed: dict[int, str], now: datetime) -> None:
-        """Runs that waited for their group longer than their misfire grace."""
-        if not missed:
-            return
-        for run in JobRun.objects.filter(pk__in=missed).select_related("job"):
-            # end() fills in {worker}: a group's name is text, braces and all.
-            error = missed[run.pk].replace("{", "{{").replace("}", "}}")
-            end([run], RunStatus.MISSED, error, now)
 
 
 class Pending(NamedTuple):

@@ -28,6 +28,7 @@ from django.db.models.functions import Coalesce
 
 from tablecron.models import ConcurrencyGroup, JobRun, RunStatus
 from tablecron.models.group import ensure_groups, taken_slots
+from tablecron.outcomes import end
 from tablecron.planning import DueJob, Plan
 
 
@@ -64,6 +65,16 @@ def through_waiting(job: DueJob, planned: Plan) -> Plan:
         for run in planned.runs
     ]
     return Plan(runs, planned.next_run_at)
+
+
+def not_admitted(run_ids: Sequence[int], now: datetime, later: datetime, using: str) -> set[int]:
+    """Of the waiting runs ``run_ids`` of grouped jobs, those that do not start now: each
+    waits (looked at again at ``later``), or has waited too long and ends missed here.
+    The others take a slot, once the caller records them taken in this transaction."""
+    admission = admit(candidates(run_ids), now, using)
+    hold(admission.waiting, later, using)
+    end_missed(admission.missed, now)
+    return admission.waiting.keys() | admission.missed.keys()
 
 
 def candidates(run_ids: Sequence[int]) -> list[Candidate]:
@@ -140,3 +151,13 @@ def hold(waiting: dict[int, str], later: datetime, using: str) -> None:
             not_before=later,
             concurrency_group=group,
         )
+
+
+def end_missed(missed: dict[int, str], now: datetime) -> None:
+    """End the runs ``missed`` (run id: error), which waited longer than their grace."""
+    if not missed:
+        return
+    for run in JobRun.objects.filter(pk__in=missed).select_related("job"):
+        # end() fills in {worker}: a group's name is text, braces and all.
+        error = missed[run.pk].replace("{", "{{").replace("}", "}}")
+        end([run], RunStatus.MISSED, error, now)
