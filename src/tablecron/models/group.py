@@ -62,9 +62,16 @@ class ConcurrencyGroup(models.Model):
 def ensure_groups(names: Iterable[str], using: str | None = None) -> None:
     """Create the groups ``names`` that do not exist yet, each with limit 1; an existing
     group is left as it is (the unique name decides, whoever inserts at the same time)."""
-    rows = [ConcurrencyGroup(name=name) for name in sorted(set(names)) if name]
-    if rows:
-        ConcurrencyGroup.objects.using(using).bulk_create(rows, ignore_conflicts=True)
+    wanted = {name for name in names if name}
+    if not wanted:
+        return
+    groups = ConcurrencyGroup.objects.using(using)
+    # Read first: most saves name a group that exists, and an insert that meets a row
+    # a claim holds locked waits for it on MySQL.
+    missing = wanted.difference(groups.filter(name__in=wanted).values_list("name", flat=True))
+    if missing:
+        rows = [ConcurrencyGroup(name=name) for name in sorted(missing)]
+        groups.bulk_create(rows, ignore_conflicts=True)
 
 
 def taken_slots(names: Iterable[str], using: str | None = None) -> dict[str, int]:
