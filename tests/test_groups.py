@@ -110,6 +110,18 @@ def test_a_run_that_waits_longer_than_its_grace_is_missed(claimer: Claimer) -> N
     )
 
 
+def test_a_group_name_with_braces_is_quoted_as_it_is(claimer: Claimer) -> None:
+    grouped("load", "{worker}")
+    late = grouped("export", "{worker}", misfire_grace=timedelta(seconds=30))
+    assert len(claimed(claimer)) == 1
+    JobRun.objects.filter(job=late).update(
+        waiting_since=db_now() - timedelta(seconds=31), not_before=db_now()
+    )
+    assert claimer.claim(10) == []
+    assert run_of(late).status == "missed"
+    assert run_of(late).error.startswith("It waited for group {worker} longer than")
+
+
 def test_oldest_waiting_run_goes_first(claimer: Claimer) -> None:
     grouped("load")
     (first,) = (JobRun.objects.get(pk=pk) for pk in claimed(claimer))

@@ -63,3 +63,22 @@ def test_a_waiting_run_says_why_on_its_page_and_in_the_list(admin_client: Client
         )
     assert "warehouse" in page.content.decode()
     assert reason not in page.content.decode()
+
+
+def test_the_group_list_counts_runs_holding_a_slot_and_waiting(admin_client: Client) -> None:
+    job = Job.objects.create(name="load", task=form_data()["task"], args=[1], cron="0 9 * * *")
+    now = db_now()
+    for n, worker in enumerate(["w", "", ""]):
+        JobRun.objects.create(
+            job=job,
+            scheduled_for=now.replace(year=now.year - n),
+            worker=worker,
+            status="scheduled",
+            waiting_since=None if worker else now,
+            concurrency_group="warehouse",
+        )
+    ConcurrencyGroup.objects.create(name="warehouse", limit=1)
+    listing = admin_client.get(reverse("admin:tablecron_concurrencygroup_changelist"))
+    cells = listing.content.decode()
+    assert '<td class="field-running_column">1</td>' in cells
+    assert '<td class="field-waiting_column">2</td>' in cells
