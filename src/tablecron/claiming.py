@@ -19,7 +19,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from tablecron import metrics
+from tablecron import groups, metrics
 from tablecron.conf import settings
 from tablecron.execution import Claim
 from tablecron.executors import Executor
@@ -116,7 +116,12 @@ class Claimer:
             .values_list("job", "n")
         )
         until = now + self.lookahead
-        plans = {job.id: plan(job, now, active.get(job.id, 0), self._rng, until) for job in jobs}
+        plans = {
+            job.id: groups.through_waiting(
+                job, plan(job, now, active.get(job.id, 0), self._rng, until)
+            )
+            for job in jobs
+        }
         self._advance(jobs, plans, now)
         return self._insert_runs(jobs, plans, now)
 
@@ -190,7 +195,11 @@ class Claimer:
         if limit <= 0:
             return []
         sql = statements()
-        pending = JobRun.objects.pending(now + self.lookahead).order_by("not_before")
+        pending = (
+            JobRun.objects.pending(now + self.lookahead)
+            .order_by("not_before")
+            .annotate(group=Coalesce(_of_job("concurrency_group"), Value("")))
+        )
         if sql.skip_locked:
             pending = pending.select_for_update(skip_locked=True)
         found = [Pending(*row) for row in pending.values_list(*Pending._fields)[:limit]]
@@ -200,9 +209,13 @@ class Claimer:
         jobs = sql.lock_free(sql.job, [run.job_id for run in found])
         found = [run for run in found if run.job_id in jobs]
         held = _held_back(found)
+        later = now + timedelta(seconds=settings.POLL_INTERVAL)
         if held:  # looked at again after a poll interval, not in every loop until then
-            later = now + timedelta(seconds=settings.POLL_INTERVAL)
             JobRun.objects.filter(pk__in=held).update(not_before=later)
+        # Runs of grouped jobs start only where their group has a free slot.
+        held |= groups.not_admitted(
+            [run.pk for run in found if run.group and run.pk not in held], now, later, sql.alias
+        )
         ids = [run.pk for run in found if run.pk not in held]
         if not ids:
             return []
@@ -216,6 +229,7 @@ class Claimer:
             started_at=now if running else None,  # the task's own start when it ends
             executor=self.executor.name,
             queue=Coalesce(_of_job("queue"), Value("")),
+            concurrency_group=Coalesce(_of_job("concurrency_group"), Value("")),
             queued_at=now if self.queued_at_claim else None,
             args=Coalesce("args", _of_job("args")),
             kwargs=Coalesce("kwargs", _of_job("kwargs")),
@@ -247,6 +261,7 @@ class Pending(NamedTuple):
     job_id: int | None
     trigger: str
     ignore_max_instances: bool
+    group: str  # its job's concurrency group
 
 
 def _held_back(found: list[Pending]) -> set[int]:

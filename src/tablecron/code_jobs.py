@@ -40,6 +40,7 @@ OWNED_FIELDS = (
     "max_retries",
     "retry_delay",
     "queue",
+    "concurrency_group",
 )
 
 

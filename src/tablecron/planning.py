@@ -47,6 +47,7 @@ class DueJob(NamedTuple):
     calendar: str = ""
     calendar_rule: str = "skip"
     calendar_day: int | None = None
+    concurrency_group: str = ""
 
     def schedule(self) -> schedules.Schedule | None:
         return schedule_of(self)

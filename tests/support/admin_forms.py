@@ -35,6 +35,7 @@ def form_data(**fields: Any) -> dict[str, Any]:
         "max_retries": "0",
         "retry_delay": "00:01:00",
         "queue": "",
+        "concurrency_group": "",
         "notify_emails": "",
         "notify_webhook": "",
         "alert_after": "",

@@ -74,6 +74,10 @@ def run_label(run: JobRun) -> str:
 def run_badge(run: JobRun) -> SafeString:
     """A run's status badge; a queued run's says so with its age, and on hover when it
     becomes missed."""
+    if reason := run.waiting_reason:
+        return format_html(
+            '{}<br><span class="tablecron-quiet">{}</span>', status_badge(run.status), reason
+        )
     if not is_queued(run):
         return status_badge(run.status)
     assert run.queued_at is not None

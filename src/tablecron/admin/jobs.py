@@ -196,6 +196,7 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
                 "classes": ["collapse"],
                 "fields": [
                     "queue",
+                    "concurrency_group",
                     "misfire_grace",
                     "coalesce",
                     "max_instances",

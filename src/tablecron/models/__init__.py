@@ -2,6 +2,7 @@
 what the runs printed and logged."""
 
 from tablecron.models.calendar import Calendar, CalendarDay, CalendarRule
+from tablecron.models.group import ConcurrencyGroup
 from tablecron.models.job import CodeStatus, Job, default_timezone
 from tablecron.models.output import RunOutput
 from tablecron.models.run import JobRun, RunStatus, RunTrigger
@@ -12,6 +13,7 @@ __all__ = [
     "CalendarDay",
     "CalendarRule",
     "CodeStatus",
+    "ConcurrencyGroup",
     "Job",
     "JobRun",
     "RunOutput",

@@ -35,6 +35,7 @@ from tablecron import schedules
 from tablecron.conf import settings as tablecron_settings
 from tablecron.exceptions import InvalidSchedule, RefusedTask, TooManyRuns, UnknownTask
 from tablecron.models.calendar import CALENDAR_FIELDS, CalendarRule, schedule_of
+from tablecron.models.group import ensure_groups
 from tablecron.models.run import AlertState, JobRun, RunStatus, RunTrigger
 from tablecron.registry import RegisteredTask, tasks
 from tablecron.signals import jobs_written
@@ -409,6 +410,18 @@ class Job(models.Model):
             "with -Q reports. Empty: the executor's default queue."
         ),
     )
+    concurrency_group = models.CharField(
+        _("concurrency group"),
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_text],
+        help_text=_(
+            "Jobs with the same group share its limit of runs at once (1 for a new name; "
+            "set it under Concurrency groups), e.g. “warehouse”. Empty: no group."
+        ),
+    )
     code_status = models.CharField(
         _("in code"),
         max_length=10,
@@ -570,6 +583,7 @@ class Job(models.Model):
                 update_fields.add("updated_at")
             kwargs["update_fields"] = update_fields
         super().save(*args, **kwargs)
+        ensure_groups([self.concurrency_group], using=self._state.db)
         self._written()
         if write is not None:
             _report(self._state.db, [write._replace(pk=self.pk)])

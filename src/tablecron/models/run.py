@@ -28,6 +28,8 @@ class RunTrigger(models.TextChoices):
 
 
 ACTIVE = (RunStatus.SCHEDULED, RunStatus.RUNNING)
+# What a run's waiting_reason reads.
+WAITING_FIELDS = frozenset({"status", "worker", "waiting_since", "concurrency_group"})
 
 
 def cancelled_error(by: str) -> str:
@@ -56,6 +58,15 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
         """Runs waiting for any scheduler: manual, retries and jittered fires."""
         return self.filter(
             status=RunStatus.SCHEDULED, worker="", not_before__lte=now, cancel_requested_at=None
+        )
+
+    def pending_for_group(self, group: str) -> JobRunQuerySet:
+        """Runs that found their concurrency ``group`` full and wait for a slot."""
+        return self.filter(
+            status=RunStatus.SCHEDULED,
+            worker="",
+            concurrency_group=group,
+            waiting_since__isnull=False,
         )
 
     def manual_waiting_or_running(self) -> JobRunQuerySet:
@@ -166,6 +177,20 @@ class JobRun(models.Model):
             "A manual run that starts even while its job's max. concurrent runs are running."
         ),
     )
+    concurrency_group = models.CharField(
+        _("concurrency group"),
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("The group whose slot it holds, or waits for."),
+    )
+    waiting_since = models.DateTimeField(
+        _("waiting since"),
+        null=True,
+        blank=True,
+        help_text=_("When it was due to start and found its concurrency group full."),
+    )
     cancel_requested_at = models.DateTimeField(_("cancel requested"), null=True, blank=True)
     cancel_requested_by = models.CharField(
         _("cancel requested by"), max_length=150, blank=True, default="", db_default=""
@@ -247,6 +272,20 @@ class JobRun(models.Model):
         args = self.job.args if self.args is None else self.args
         kwargs = self.job.kwargs if self.kwargs is None else self.kwargs
         return self.job.run_now(args=args, kwargs=kwargs, rerun_of=self)
+
+    @property
+    def waiting_reason(self) -> str:
+        """Why a run has not started yet, if its concurrency group is full: "waiting for
+        group warehouse: 1 of 1 running" (counted now); else empty. Empty too where the
+        run was read without its waiting fields (lists that load few columns: no query
+        per row)."""
+        if WAITING_FIELDS & self.get_deferred_fields():
+            return ""
+        if self.status != RunStatus.SCHEDULED or self.worker or self.waiting_since is None:
+            return ""
+        from tablecron.models.group import waiting_reason
+
+        return waiting_reason(self.concurrency_group, self._state.db)
 
     @property
     def time_queued(self) -> timedelta | None:

@@ -118,6 +118,7 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "max_retries",
             "retry_delay",
             "queue",
+            "concurrency_group",
             "notify",
             "notify_emails",
             "notify_webhook",
@@ -268,6 +269,13 @@ class JobRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     worker_host = serializers.CharField(
         read_only=True, help_text=_("The host part of worker: where it ran, or runs.")
     )
+    waiting_reason = serializers.CharField(
+        read_only=True,
+        help_text=_(
+            "Why it has not started, while its concurrency group is full: “waiting for group "
+            "warehouse: 1 of 1 running”; empty otherwise."
+        ),
+    )
     time_queued = serializers.SerializerMethodField(
         help_text=_(
             "Seconds from queued_at until it started, or until now while it waits in the "
@@ -311,6 +319,9 @@ class JobRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "rerun_of",
             "cancel_requested_at",
             "cancel_requested_by",
+            "concurrency_group",
+            "waiting_since",
+            "waiting_reason",
         ]
         read_only_fields = fields
 
