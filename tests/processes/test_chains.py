@@ -7,14 +7,25 @@ that succeeded, not with the follower runs alone.
 """
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from subprocess import Popen
 from typing import Any
 
 import pytest
 
 from tablecron.models import Job, JobRun, SchedulerInstance
 from tests.support.factories import T
-from tests.support.processes import calls, report, schedulers, wait_for
+from tests.support.processes import (
+    calls,
+    celery_env,
+    celery_workers,
+    child_env,
+    report,
+    schedulers,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHAINS = 4
@@ -42,11 +53,31 @@ def next_link(name: str) -> str:
     return f"{name}-next" if name.count("-") == 1 else name.replace("-next", "-last")
 
 
+@contextmanager
+def two_schedulers(executor: str, logs: Path) -> Iterator[list[Popen[bytes]]]:
+    """Two schedulers on ``executor``, with two workers of its own if it has any."""
+    with ExitStack() as stack:
+        if executor == "celery":
+            pytest.importorskip("celery")
+            env = celery_env()
+            stack.enter_context(celery_workers(2, logs, env))
+        elif executor == "django_tasks":
+            pytest.importorskip("django_tasks_db")
+            from tests.executors.test_django_tasks import SETTINGS, db_workers
+
+            env = child_env(**SETTINGS)
+            stack.enter_context(db_workers(2, logs, env))
+        else:
+            env = child_env(EXECUTOR=executor)
+        yield stack.enter_context(schedulers(2, logs, env))
+
+
+@pytest.mark.parametrize("executor", ["thread", "process", "celery", "django_tasks"])
 def test_a_chain_runs_once_per_upstream_success_and_never_after_a_failure(
-    tmp_path: Path,
+    executor: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "calls.log"
-    with schedulers(2, tmp_path) as procs:
+    with two_schedulers(executor, tmp_path) as procs:
         wait_for(lambda: SchedulerInstance.objects.count() == 2, 60, "schedulers")
         chain_jobs(path)
         upstream = Job.objects.filter(after=None)
@@ -61,7 +92,7 @@ def test_a_chain_runs_once_per_upstream_success_and_never_after_a_failure(
         wait_for(lambda: not JobRun.objects.active().exists(), 60, "the chains to run out")
     assert [proc.returncode for proc in procs] == [0, 0]
     recorded = calls(path)
-    report("chains", recorded)
+    report(f"chains, {executor}", recorded)
     # Each success of ok-N, and of ok-N-next, is followed by one call of the next link,
     # scheduled for the moment that success ended.
     links_ended = succeeded.exclude(job__name__endswith="-last").values_list(
