@@ -110,3 +110,14 @@ def test_the_story_of_a_failure_says_it_triggered_nothing(admin_client: Client) 
     steps = story(page(admin_client, "jobrun", failed))
     assert steps[-1][1] == "Ran nothing after it"
     assert "did not trigger “export”: it runs after success only" in steps[-1][2]
+
+
+def test_the_preview_of_a_job_after_another_says_so(admin_client: Client) -> None:
+    first = Job.objects.create(name="import", task=NOOP, interval=timedelta(hours=1))
+    upcoming = reverse("admin:tablecron_job_upcoming")
+    data = form_data(schedule_kind="after", after=str(first.pk))
+    preview = admin_client.post(upcoming, data).json()
+    assert (preview["errors"], preview["times"]) == ({}, [])
+    assert preview["description"] == "After “import” succeeds"
+    assert "It runs each time the job it runs after succeeds." in preview["html"]
+    assert Job.objects.count() == 1
