@@ -8,27 +8,29 @@ manual run does, with the trigger ``after`` and a link to the upstream run
 the code above it does. Runs that end otherwise (failed, timed out, lost, missed,
 cancelled) write nothing.
 
-Only claims of jobs that had followers when claimed (``Claim.followed``, read by the
-claim with the job's row) look for them: the runs of other jobs end as before, without a
-query more.
+Only claims of jobs that had followers when claimed (``Claim.followed``, one query per
+claim) look for them: the runs of other jobs end as before, without a query more.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-
-from django.db.models import Exists, OuterRef
 
 from tablecron.execution import Outcome
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
 
 
-def followed(job_column: str = "pk") -> Exists:
-    """Whether the job in ``job_column`` of the rows read has followers: an annotation
-    for the claim's own read of its jobs or runs."""
-    return Exists(Job.objects.filter(after_id=OuterRef(job_column)))
+def followed(job_ids: Iterable[int | None]) -> set[int]:
+    """Those of ``job_ids`` that other jobs run after: one query for a claim's jobs, by
+    the index of ``after``. (An EXISTS beside the claim's own read of its jobs made
+    PostgreSQL hash the whole job table for each claim.)"""
+    ids = {pk for pk in job_ids if pk is not None}
+    if not ids:
+        return set()
+    found = Job.objects.filter(after_id__in=ids).order_by().values_list("after_id", flat=True)
+    return {pk for pk in found.distinct() if pk is not None}
 
 
 def follow(ended: Sequence[Outcome], using: str) -> int:

@@ -105,7 +105,6 @@ class Claimer:
 
     def _claim_due_jobs(self, now: datetime, limit: int) -> list[Claim]:
         due = Job.objects.due(now + self.lookahead).filter(task__in=task_names())
-        due = due.annotate(followed=chains.followed())
         if statements().skip_locked:
             due = due.select_for_update(skip_locked=True)
         jobs = [DueJob(*row) for row in due.values_list(*DueJob._fields)[:limit]]
@@ -121,15 +120,16 @@ class Claimer:
         until = now + self.lookahead
         plans = {job.id: plan(job, now, active.get(job.id, 0), self._rng, until) for job in jobs}
         self._advance(jobs, plans, now)
-        return self._insert_runs(jobs, plans, now)
+        return self._insert_runs(jobs, plans, now, chains.followed(job.id for job in jobs))
 
     def _state(self, run: Planned, now: datetime) -> RunState:
         return initial_state(run, now, self.worker, starts_at_claim=self.starts_at_claim)
 
     def _insert_runs(
-        self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime
+        self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime, followed: set[int]
     ) -> list[Claim]:
-        """Record the planned runs; those this scheduler holds to execute are its claims."""
+        """Record the planned runs; those this scheduler holds to execute are its claims
+        (knowing which of the ``followed`` jobs others run after)."""
         rows: list[NewRun] = []
         for job in jobs:
             for run in plans[job.id].runs:
@@ -161,7 +161,8 @@ class Claimer:
             if row.executor:
                 job = by_id[new.job_id]
                 claim = Claim.of(job, new.id, new.scheduled_for, self.worker,
-                                 running=self.starts_at_claim, followed=job.followed)  # fmt: skip
+                                 running=self.starts_at_claim,
+                                 followed=job.id in followed)  # fmt: skip
                 claims.append(claim)
             elif row.status not in ACTIVE:  # missed, or failed to plan: ended at its claim
                 metrics.recorder.run_ended(row.job_name, row.status)
@@ -227,11 +228,8 @@ class Claimer:
             kwargs=Coalesce("kwargs", _of_job("kwargs")),
         )
         claims = []
-        runs = list(
-            JobRun.objects.filter(pk__in=ids, worker=self.worker)
-            .select_related("job")
-            .annotate(followed=chains.followed("job_id"))
-        )
+        runs = list(JobRun.objects.filter(pk__in=ids, worker=self.worker).select_related("job"))
+        followed = chains.followed(run.job_id for run in runs)
         end(
             [run for run in runs if run.job is None],
             RunStatus.CANCELLED,
@@ -244,8 +242,7 @@ class Claimer:
             claims.append(
                 Claim.of(run.job, run.pk, run.scheduled_for, self.worker, attempt=run.attempt,
                          running=running, not_before=run.not_before or now, args=run.args,
-                         kwargs=run.kwargs,
-                         followed=run.followed)  # type: ignore[attr-defined]  # annotated
+                         kwargs=run.kwargs, followed=run.job_id in followed)
             )  # fmt: skip
             sql.touch_last_run(run.job.pk, run.scheduled_for, run.status)
         return claims

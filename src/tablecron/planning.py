@@ -47,7 +47,6 @@ class DueJob(NamedTuple):
     calendar: str = ""
     calendar_rule: str = "skip"
     calendar_day: int | None = None
-    followed: bool = False  # other jobs run after it (an annotation, not a column)
 
     def schedule(self) -> schedules.Schedule | None:
         return schedule_of(self)
