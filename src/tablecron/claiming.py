@@ -19,7 +19,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from tablecron import groups, metrics
+from tablecron import chains, groups, metrics
 from tablecron.conf import settings
 from tablecron.execution import Claim
 from tablecron.executors import Executor
@@ -35,6 +35,8 @@ from tablecron.sql.rows import Advance, NewRun
 # not_before. Runs that go to a queue are claimed when due: a worker that waited would
 # hold a slot of its pool meanwhile.
 LOOKAHEAD = timedelta(seconds=0.1)
+# Waiting runs that wait for a slot of their job's max_instances (see _held_back()).
+WAIT_FOR_SLOT = (RunTrigger.MANUAL, RunTrigger.AFTER)
 
 
 class RunState(NamedTuple):
@@ -123,15 +125,16 @@ class Claimer:
             for job in jobs
         }
         self._advance(jobs, plans, now)
-        return self._insert_runs(jobs, plans, now)
+        return self._insert_runs(jobs, plans, now, chains.followed(job.id for job in jobs))
 
     def _state(self, run: Planned, now: datetime) -> RunState:
         return initial_state(run, now, self.worker, starts_at_claim=self.starts_at_claim)
 
     def _insert_runs(
-        self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime
+        self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime, followed: set[int]
     ) -> list[Claim]:
-        """Record the planned runs; those this scheduler holds to execute are its claims."""
+        """Record the planned runs; those this scheduler holds to execute are its claims
+        (knowing which of the ``followed`` jobs others run after)."""
         rows: list[NewRun] = []
         for job in jobs:
             for run in plans[job.id].runs:
@@ -161,8 +164,11 @@ class Claimer:
         for new in statements().insert_runs(rows):
             row = by_key[new.job_id, new.scheduled_for]
             if row.executor:
-                claims.append(Claim.of(by_id[new.job_id], new.id, new.scheduled_for,
-                                       self.worker, running=self.starts_at_claim))  # fmt: skip
+                job = by_id[new.job_id]
+                claim = Claim.of(job, new.id, new.scheduled_for, self.worker,
+                                 running=self.starts_at_claim,
+                                 followed=job.id in followed)  # fmt: skip
+                claims.append(claim)
             elif row.status not in ACTIVE:  # missed, or failed to plan: ended at its claim
                 metrics.recorder.run_ended(row.job_name, row.status)
         return claims
@@ -191,7 +197,8 @@ class Claimer:
             raise DatabaseError(f"{len(jobs) - advanced} claimed jobs changed under their lock")
 
     def _claim_pending_runs(self, now: datetime, limit: int) -> list[Claim]:
-        """Manual runs, retries and jittered fires waiting for any scheduler."""
+        """Manual runs, runs after another job, retries and jittered fires waiting for
+        any scheduler."""
         if limit <= 0:
             return []
         sql = statements()
@@ -236,6 +243,7 @@ class Claimer:
         )
         claims = []
         runs = list(JobRun.objects.filter(pk__in=ids, worker=self.worker).select_related("job"))
+        followed = chains.followed(run.job_id for run in runs)
         end(
             [run for run in runs if run.job is None],
             RunStatus.CANCELLED,
@@ -248,7 +256,7 @@ class Claimer:
             claims.append(
                 Claim.of(run.job, run.pk, run.scheduled_for, self.worker, attempt=run.attempt,
                          running=running, not_before=run.not_before or now, args=run.args,
-                         kwargs=run.kwargs)
+                         kwargs=run.kwargs, followed=run.job_id in followed)
             )  # fmt: skip
             sql.touch_last_run(run.job.pk, run.scheduled_for, run.status)
         return claims
@@ -265,17 +273,18 @@ class Pending(NamedTuple):
 
 
 def _held_back(found: list[Pending]) -> set[int]:
-    """The manual runs among ``found`` (oldest first) that wait for a slot: their job has
-    ``max_instances`` runs claimed or running, counting those let go before them. A run
-    asked for with ``ignore_max_instances`` is not held, nor are retries and jittered
-    fires (their fire was planned against ``max_instances`` already).
+    """The manual runs and runs after another job among ``found`` (oldest first) that wait
+    for a slot: their job has ``max_instances`` runs claimed or running, counting those
+    let go before them. A run asked for with ``ignore_max_instances`` is not held, nor
+    are retries and jittered fires (their fire was planned against ``max_instances``
+    already).
 
     Two queries, only when such runs are found: claiming scheduled fires is unchanged.
     """
     bounded = [
         run
         for run in found
-        if run.trigger == RunTrigger.MANUAL and not run.ignore_max_instances and run.job_id
+        if run.trigger in WAIT_FOR_SLOT and not run.ignore_max_instances and run.job_id
     ]
     if not bounded:
         return set()

@@ -135,6 +135,9 @@ def _describe_times(job: HasSchedule) -> str:
         return describe_interval(job.interval)
     if job.run_at is not None:
         return gettext("Once at %(time)s") % {"time": format_time(job.run_at)}
+    upstream = getattr(job, "after", None)  # a Job's, read with it where shown in lists
+    if upstream is not None:
+        return gettext("After “%(name)s” succeeds") % {"name": upstream.name}
     return gettext("Manual only")
 
 

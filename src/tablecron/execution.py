@@ -81,8 +81,9 @@ class Claim:
     ``worker``: who holds the run; starting it is conditional on that. ``running``: the
     claim itself marked the run running (executors that start runs at claim), so
     executing it starts the task at once. ``not_before``: the run must not start before
-    this time, since claims are taken a moment ahead. ``to_message()`` and
-    ``from_message()`` carry it through a queue as JSON.
+    this time, since claims are taken a moment ahead. ``followed``: other jobs run after
+    this one's (``Job.after``), as the claim read it; its success then writes their runs.
+    ``to_message()`` and ``from_message()`` carry it through a queue as JSON.
     """
 
     run_id: int
@@ -101,6 +102,7 @@ class Claim:
     misfire_grace: timedelta | None = None
     queue: str = ""
     running: bool = False
+    followed: bool = False
 
     @classmethod
     def of(
@@ -115,6 +117,7 @@ class Claim:
         not_before: datetime | None = None,
         args: list[Any] | None = None,
         kwargs: dict[str, Any] | None = None,
+        followed: bool = False,
     ) -> Claim:
         """``args``/``kwargs``: the run's own, where it has them (run with other
         arguments), else the job's."""
@@ -135,6 +138,7 @@ class Claim:
             misfire_grace=job.misfire_grace,
             queue=job.queue,
             running=running,
+            followed=followed,
         )
 
     @classmethod

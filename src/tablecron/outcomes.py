@@ -17,7 +17,7 @@ from datetime import datetime
 from django.db import DatabaseError, OperationalError, transaction
 from django.utils import timezone
 
-from tablecron import metrics
+from tablecron import chains, metrics
 from tablecron.db import close_all_connections
 from tablecron.execution import Claim, Outcome, send
 from tablecron.models import JobRun, RunStatus, RunTrigger
@@ -59,7 +59,8 @@ def end(runs: Iterable[JobRun], status: str, error: str, now: datetime) -> int:
 def record(outcomes: Sequence[Outcome]) -> int:
     """The one way a run ends, whatever ended it (its task, a timeout, the reaper of lost
     runs, a queue that refused it, a person): writes each run's status, its job's last
-    run and last success, and the retry it calls for, then counts it (metrics) and sends
+    run and last success, the retry it calls for and, for a success, the runs of the jobs
+    that follow its job (``chains.follow()``), then counts it (metrics) and sends
     ``run_finished`` after the commit, for the runs ended here only. Returns how many.
 
     Most go in one batch, one transaction that never waits for a row while holding
@@ -79,6 +80,7 @@ def record(outcomes: Sequence[Outcome]) -> int:
                 ids = sql.finish_runs([o.row for o in ready])
                 ended = [o for o in ready if o.claim.run_id in ids]
                 _write_output(ended)
+                chains.follow(ended, sql.alias)
     except OperationalError as exc:
         if not sql.is_lock_timeout(exc):
             raise
@@ -98,6 +100,7 @@ def _record_one(outcome: Outcome) -> bool:
         if not sql.finish_runs([outcome.row]):
             return False
         _write_output([outcome])
+        chains.follow([outcome], sql.alias)
         if outcome.retries:
             schedule_retry(outcome.claim, outcome.finished_at)
     return True

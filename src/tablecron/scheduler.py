@@ -165,6 +165,7 @@ class Scheduler:
                 trigger=RunTrigger.MANUAL,
                 status=RunStatus.SCHEDULED,
             )
-            execute(Claim.of(job, run.pk, run.scheduled_for, self.id), write_now)
+            followed = job.followers.exists()  # its success runs them
+            execute(Claim.of(job, run.pk, run.scheduled_for, self.id, followed=followed), write_now)
         run.refresh_from_db()
         return run

@@ -202,6 +202,29 @@ def test_create_a_cron_job_with_its_upcoming_fire_times_and_a_field_error(admin:
     expect(row(page, "weekly-report")).to_contain_text("At 09:00, only on Monday (Asia/Shanghai)")
 
 
+def test_create_a_job_that_runs_after_another(admin: Page) -> None:
+    page = admin
+    add_job(page, "nightly-load", "demo.tablecron_jobs.write_report", "{}", cron="0 2 * * *")
+    page.goto("/admin/tablecron/job/add/")
+    page.fill("#id_name", "after-load")
+    page.select_option("#id_task", "demo.tablecron_jobs.write_report")
+    page.check("input[name=schedule_kind][value=after]")
+    expect(page.locator(".form-row.field-cron")).to_be_hidden()
+    expect(page.locator(".form-row.field-after")).to_be_visible()
+    # The autocomplete: type part of the name, pick the job.
+    page.click(".form-row.field-after .select2-selection")
+    page.fill(".select2-search__field", "nightly-lo")
+    page.click(".select2-results__option >> text=nightly-load")
+    upcoming = page.locator(".tablecron-upcoming")
+    expect(upcoming.locator(".tablecron-words")).to_have_text("After “nightly-load” succeeds")
+    expect(upcoming).to_contain_text("It runs each time the job it runs after succeeds.")
+    page.click("input[name=_save]")
+    expect(row(page, "after-load")).to_contain_text("After “nightly-load” succeeds")
+    # The upstream's page links the job that runs after it.
+    page.get_by_role("link", name="nightly-load", exact=True).click()
+    expect(page.locator(".field-chain")).to_contain_text("after-load")
+
+
 def test_run_now_shows_the_run_with_its_status_and_traceback(admin: Page) -> None:
     page = admin
     add_job(page, "broken-cleanup", "demo.tablecron_jobs.clean_old_runs", '{"days": -1}')

@@ -91,6 +91,7 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "calendar": st.one_of(st.sampled_from(["", "CN", "US-CA", "DE-BY", "US-XX"]), text),
     "calendar_rule": st.one_of(st.sampled_from(["skip", "next", "previous", "nth"]), text),
     "calendar_day": integers,
+    "after_id": integers,  # the API's "after": an id, of no job or of the job itself
     "jitter": durations,
     "enabled": st.one_of(st.none(), st.booleans()),
     "misfire_grace": durations,
@@ -130,5 +131,8 @@ def as_sent(value: Any) -> Any:
 # Bodies of any JSON shape, field by field: the typed values as a client sends them, or
 # values of any type at all.
 bodies = some_of(
-    {name: st.one_of(strategy.map(as_sent), json_values) for name, strategy in FIELDS.items()}
+    {
+        name.removesuffix("_id"): st.one_of(strategy.map(as_sent), json_values)
+        for name, strategy in FIELDS.items()
+    }
 )

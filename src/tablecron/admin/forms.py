@@ -30,6 +30,7 @@ class ScheduleKind(models.TextChoices):
     CRON = "cron", _("Cron expression")
     INTERVAL = "interval", _("Interval")
     ONCE = "once", _("Once")
+    AFTER = "after", _("After another job")
     MANUAL = "manual", _("Manual only")
 
 
@@ -38,11 +39,15 @@ KIND_FIELDS: dict[str, str] = {
     ScheduleKind.CRON: "cron",
     ScheduleKind.INTERVAL: "interval",
     ScheduleKind.ONCE: "run_at",
+    ScheduleKind.AFTER: "after",
 }
+# The fields the form's preview of upcoming fire times (and words) reads.
+PREVIEW_FIELDS = (*SCHEDULE_FIELDS, "after")
 MISSING = {
     ScheduleKind.CRON: _("Enter a cron expression, or choose another kind of schedule."),
     ScheduleKind.INTERVAL: _("Enter an interval, or choose another kind of schedule."),
     ScheduleKind.ONCE: _("Enter when to run, or choose another kind of schedule."),
+    ScheduleKind.AFTER: _("Choose the job to run after, or choose another kind of schedule."),
 }
 
 
@@ -53,6 +58,8 @@ def kind_of(job: Job) -> str:
         return ScheduleKind.INTERVAL
     if job.run_at is not None:
         return ScheduleKind.ONCE
+    if job.after_id is not None:
+        return ScheduleKind.AFTER
     return ScheduleKind.MANUAL
 
 
@@ -207,7 +214,7 @@ class JobForm(forms.ModelForm):  # type: ignore[type-arg]
             kind = ScheduleKind.CRON
         values: dict[str, Any] = {}
         errors: dict[str, list[str]] = {}
-        for name in SCHEDULE_FIELDS:
+        for name in PREVIEW_FIELDS:
             if name in KIND_FIELDS.values() and name != KIND_FIELDS.get(kind):
                 values[name] = "" if name == "cron" else None
                 continue

@@ -26,7 +26,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from tablecron.admin import actions, dashboard, run_control
+from tablecron.admin import actions, chains, dashboard, run_control
 from tablecron.admin.audit import AuditedAdmin
 from tablecron.admin.display import (
     EMPTY,
@@ -41,7 +41,7 @@ from tablecron.admin.display import (
     time_with_relative,
     upcoming_list,
 )
-from tablecron.admin.forms import JobForm, ScheduleKind, kind_of
+from tablecron.admin.forms import PREVIEW_FIELDS, JobForm, ScheduleKind, kind_of
 from tablecron.admin.output import denied, may_read_output, tail_html
 from tablecron.admin.runs import JobRunInline
 from tablecron.admin.story import durations_html
@@ -49,7 +49,6 @@ from tablecron.code_jobs import OWNED_FIELDS
 from tablecron.conf import settings
 from tablecron.describe import describe_schedule
 from tablecron.models import CodeStatus, Job, JobRun, SchedulerInstance
-from tablecron.models.job import SCHEDULE_FIELDS
 from tablecron.models.scheduler import Role
 from tablecron.registry import tasks
 from tablecron.secrets import mask_field
@@ -126,6 +125,8 @@ def upcoming_content(job: Job) -> SafeString:
         return format_html("{}{}", words, upcoming_list(times, zone))
     if kind_of(job) == ScheduleKind.MANUAL:
         reason = gettext("It runs only when someone starts it with “Run now”.")
+    elif kind_of(job) == ScheduleKind.AFTER:
+        reason = gettext("It runs each time the job it runs after succeeds.")
     elif not job.enabled:
         reason = gettext("Paused: no runs until it is resumed.")
     else:
@@ -149,6 +150,8 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
     ]
     list_filter = ["enabled", "last_status", TaskFilter, "code_status"]
     search_fields = ["name", "task", "description"]
+    autocomplete_fields = ["after"]
+    list_select_related = ["after"]  # the schedule in words names it
     # Django counts the whole table a second time for "N results (M total)"; one count
     # is enough, and on InnoDB each costs a scan.
     show_full_result_count = False
@@ -161,6 +164,7 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
     ]
     readonly_fields = [
         "upcoming",
+        "chain",
         "next_run_column",
         "last_run_column",
         "runs_link",
@@ -184,6 +188,7 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
                     "interval",
                     ("calendar", "calendar_rule", "calendar_day"),
                     "run_at",
+                    "after",
                     ("start_at", "end_at"),
                     "jitter",
                     "upcoming",
@@ -215,6 +220,7 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
         ),
     ]
     state_fields = [
+        "chain",
         "next_run_column",
         "last_run_column",
         "durations_column",
@@ -266,7 +272,8 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
         if obj is not None and obj.code_status == CodeStatus.DECLARED:
             # Code owns these (tablecron.declare): an edit here would be undone by the next
             # "manage.py tablecron sync". Pausing and resuming stay people's.
-            readonly += ["name", "schedule_kind", *OWNED_FIELDS]  # the name is its key
+            # The name is its key; "after" is when it runs, which code declares (without it).
+            readonly += ["name", "schedule_kind", "after", *OWNED_FIELDS]
         return [*readonly, *MASKED.values()]
 
     @admin.display(description=Job._meta.get_field("args").verbose_name)
@@ -378,7 +385,7 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
             '<div class="tablecron-upcoming" data-url="{}" data-fields="{}" aria-live="polite">'
             "{}</div>",
             url,
-            " ".join(SCHEDULE_FIELDS),
+            " ".join(PREVIEW_FIELDS),
             upcoming_content(job),
         )
 
@@ -465,6 +472,10 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description=_("last run's output"))
     def last_output_denied_column(self, job: Job) -> SafeString:
         return denied()
+
+    @admin.display(description=_("chain"))
+    def chain(self, job: Job) -> SafeString:
+        return chains.chain_html(job, self.admin_site.name)
 
     @admin.display(description=_("runs"))
     def runs_link(self, job: Job) -> SafeString:

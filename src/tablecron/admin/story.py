@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 
+from tablecron.admin import chains
 from tablecron.admin.display import EMPTY, duration_text, pretty_json, run_badge, run_url
 from tablecron.describe import format_time
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger
@@ -64,6 +65,8 @@ def steps(run: JobRun) -> list[Step]:
         )
     if run.finished_at is not None:
         story.append(Step(gettext("Ended"), run.finished_at, badge=run_badge(run)))
+    if (followed := chains.ended_step(run)) is not None:
+        story.append(Step(*followed))
     return story
 
 
@@ -72,6 +75,8 @@ def _trigger_text(run: JobRun) -> str:
         return gettext("a retry: attempt %(attempt)d") % {"attempt": run.attempt}
     if run.trigger == RunTrigger.MANUAL:
         return gettext("started by hand")
+    if run.trigger == RunTrigger.AFTER:
+        return chains.trigger_text(run)
     return gettext("by its schedule")
 
 
@@ -195,6 +200,7 @@ def related_html(run: JobRun, site: str) -> SafeString:
         rows.append(
             (gettext("Run again as"), run_links(reruns, gettext("the run of %(time)s"), site))
         )
+    rows += chains.related_rows(run, site)
     if not rows:
         return EMPTY
     return format_html(

@@ -35,6 +35,7 @@ from tablecron import schedules
 from tablecron.conf import settings as tablecron_settings
 from tablecron.exceptions import InvalidSchedule, RefusedTask, TooManyRuns, UnknownTask
 from tablecron.models.calendar import CALENDAR_FIELDS, CalendarRule, schedule_of
+from tablecron.models.chain import after_errors
 from tablecron.models.group import ensure_groups
 from tablecron.models.run import AlertState, JobRun, RunStatus, RunTrigger
 from tablecron.registry import RegisteredTask, tasks
@@ -350,6 +351,19 @@ class Job(models.Model):
         ],
         help_text=_("With “Nth working day”: 1 for the first, 2 for the second, -1 for the last."),
     )
+    after = models.ForeignKey(
+        "self",
+        verbose_name=_("run after"),
+        related_name="followers",
+        null=True,
+        blank=True,
+        # The follower stays, following nothing: manual only (docs/howto.md).
+        on_delete=models.SET_NULL,
+        help_text=_(
+            "Run this job each time that job succeeds, instead of at set times. Leave the "
+            "time schedule empty."
+        ),
+    )
     jitter = models.DurationField(
         _("jitter"),
         validators=[validate_duration],
@@ -521,6 +535,15 @@ class Job(models.Model):
                 violation_error_message=_(
                     "Choose one kind of schedule: a cron expression, an interval or a single "
                     "run time."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(after__isnull=True)
+                | (Q(cron="") & Q(interval__isnull=True) & Q(run_at__isnull=True)),
+                name="tablecron_job_after_or_times",
+                violation_error_message=_(
+                    "Choose one kind of schedule: a cron expression, an interval, a single "
+                    "run time, or a job to run after."
                 ),
             ),
             models.CheckConstraint(
@@ -772,6 +795,8 @@ class Job(models.Model):
                 self.get_schedule()
             except ValidationError as exc:
                 errors.update(exc.message_dict)
+        if "after" not in errors and self._valid_alone("after"):
+            errors.update(after_errors(self))
         # isinstance: a value clean_fields() refused is left as it was typed.
         for name in ("jitter", "misfire_grace", "retry_delay"):
             value = getattr(self, name)

@@ -25,6 +25,7 @@ class RunTrigger(models.TextChoices):
     SCHEDULE = "schedule", _("schedule")
     MANUAL = "manual", _("manual")
     RETRY = "retry", _("retry")
+    AFTER = "after", _("after another job")
 
 
 ACTIVE = (RunStatus.SCHEDULED, RunStatus.RUNNING)
@@ -169,6 +170,18 @@ class JobRun(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
     )
+    upstream_run = models.ForeignKey(
+        "self",
+        verbose_name=_("after run"),
+        related_name="follower_runs",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        # The unique key below leads with it: one index serves both, and a run
+        # inserted costs one index less.
+        db_index=False,
+        help_text=_("The run of the job this one runs after, whose success started it."),
+    )
     ignore_max_instances = models.BooleanField(
         _("beside running ones"),
         default=False,
@@ -206,6 +219,11 @@ class JobRun(models.Model):
             models.UniqueConstraint(
                 fields=["job", "scheduled_for", "attempt"],
                 name="tablecron_jobrun_once",
+            ),
+            # Each success of an upstream job runs each of its followers once.
+            models.UniqueConstraint(
+                fields=["upstream_run", "job"],
+                name="tablecron_jobrun_follows_once",
             ),
         ]
         # Few indexes: every run is written twice (claimed, ended), and each write updates

@@ -16,6 +16,7 @@ from django.apps import apps
 from django.db import connections, transaction
 from django.utils.dateparse import parse_datetime
 
+from tablecron.sql.constants import RUN_LINKS
 from tablecron.sql.rows import Advance, Finished, Inserted, NewRun, Row, columns
 
 
@@ -269,16 +270,18 @@ class Statements:
         )
         with transaction.atomic(using=self.alias):
             self.execute(f"DELETE FROM {self.output} WHERE run_id IN ({doomed})", where.params)
-            self.execute(self._unlink_reruns(doomed), [*where.params, *where.params])
+            for link in RUN_LINKS:
+                self.execute(self._unlink(link, doomed), [*where.params, *where.params])
             sql = f"DELETE FROM {self.run} WHERE id IN ({doomed}) RETURNING scheduled_for"
             return self._deleted(self.execute(sql, where.params).rows)
 
-    def _unlink_reruns(self, doomed: str) -> str:
-        """The runs that repeat one of the ``doomed`` runs, and stay, forget it (what
-        ``rerun_of``'s SET_NULL does for the ORM's deletes). Where foreign keys are
-        checked at the commit (PostgreSQL, SQLite), the doomed ones are left as they are."""
+    def _unlink(self, link: str, doomed: str) -> str:
+        """The runs that name one of the ``doomed`` runs in ``link`` (the run they repeat,
+        or run after), and stay, forget it (what the link's SET_NULL does for the ORM's
+        deletes). Where foreign keys are checked at the commit (PostgreSQL, SQLite), the
+        doomed ones are left as they are."""
         return (
-            f"UPDATE {self.run} SET rerun_of_id = NULL WHERE rerun_of_id IN ({doomed}) "
+            f"UPDATE {self.run} SET {link} = NULL WHERE {link} IN ({doomed}) "
             f"AND id NOT IN ({doomed})"
         )
 

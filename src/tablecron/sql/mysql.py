@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from tablecron.sql.base import Statements, Where, aware
+from tablecron.sql.constants import RUN_LINKS
 from tablecron.sql.rows import Finished, Row, columns
 
 CASTS = {"int": "%s", "text": "%s", "time": "CAST(%s AS DATETIME(6))", "json": "%s"}
@@ -40,9 +41,9 @@ class MySQLStatements(Statements):
             marks = ", ".join(["%s"] * len(ids))
             self.execute(f"DELETE FROM {self.output} WHERE run_id IN ({marks})", ids)
             # InnoDB checks each deleted row at once: doomed runs that repeat doomed
-            # runs let go too.
-            unlink = f"UPDATE {self.run} SET rerun_of_id = NULL WHERE rerun_of_id IN ({marks})"
-            self.execute(unlink, ids)
+            # runs, or ran after them, let go too.
+            for link in RUN_LINKS:
+                self.execute(f"UPDATE {self.run} SET {link} = NULL WHERE {link} IN ({marks})", ids)
             sql = f"DELETE FROM {self.run} WHERE id IN ({marks}) RETURNING scheduled_for"
             return self._deleted(self.execute(sql, ids).rows)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from tablecron.conf import settings
 from tablecron.sql.base import Statements, Where, aware
-from tablecron.sql.constants import CLAIMING_SETTING, NOTIFY_CHANNEL
+from tablecron.sql.constants import CLAIMING_SETTING, NOTIFY_CHANNEL, RUN_LINKS
 from tablecron.sql.rows import Finished, Row, columns
 
 TYPES = {"int": "bigint", "text": "text", "time": "timestamptz", "json": "text"}
@@ -43,12 +43,17 @@ class PostgreSQLStatements(Statements):
 
     def delete_runs(self, where: Where) -> tuple[int, datetime | None]:
         """One statement: the runs, their output, and the links of the runs that repeat
-        them (the foreign keys are checked at the commit, after all of it)."""
+        them or ran after them (the foreign keys are checked at the commit, after all of
+        it)."""
+        unlinks = "".join(
+            f"unlink_{link} AS ({self._unlink(link, 'SELECT id FROM doomed')}), "
+            for link in RUN_LINKS
+        )
         sql = (
             f"WITH doomed AS (SELECT id FROM {self.run} WHERE {where.sql} ORDER BY "
             f"scheduled_for LIMIT {self.prune_batch}{self.prune_lock}), "
             f"output AS (DELETE FROM {self.output} WHERE run_id IN (SELECT id FROM doomed)), "
-            f"reruns AS ({self._unlink_reruns('SELECT id FROM doomed')}) "
+            f"{unlinks.removesuffix(', ')} "
             f"DELETE FROM {self.run} WHERE id IN (SELECT id FROM doomed) RETURNING scheduled_for"
         )
         return self._deleted(self.execute(sql, where.params).rows)

@@ -109,6 +109,7 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "calendar",
             "calendar_rule",
             "calendar_day",
+            "after",
             "jitter",
             "enabled",
             "misfire_grace",

@@ -168,7 +168,7 @@ class TablecronAPIMixin:
 class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: ignore[type-arg]
     """Jobs: the rows that are the schedule. Writes are validated like the admin's form."""
 
-    queryset = Job.objects.all()
+    queryset = Job.objects.select_related("after")  # the schedule in words names it
     serializer_class = serializers.JobSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = JobFilter

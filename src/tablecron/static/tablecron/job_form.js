@@ -14,9 +14,10 @@ function tablecronJobForm() {
         cron: ["cron", "timezone", ...WINDOW],
         interval: ["interval", ...WINDOW],
         once: ["run_at", "upcoming"],
+        after: ["after", "upcoming"],
         manual: ["upcoming"],
     };
-    const ALL_ROWS = ["cron", "timezone", "interval", "run_at", ...WINDOW];
+    const ALL_ROWS = ["cron", "timezone", "interval", "run_at", "after", ...WINDOW];
     // The inputs the upcoming fire times depend on: the schedule fields the server names.
     const upcomingBox = form.querySelector(".tablecron-upcoming");
     const UPCOMING_INPUTS = upcomingBox ? ["schedule_kind", ...upcomingBox.dataset.fields.split(" ")] : [];
