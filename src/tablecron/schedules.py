@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from tablecron.exceptions import InvalidSchedule
 
@@ -50,6 +51,12 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 MAX_ZONE_NAME = 64
 # The fields that describe a schedule, as ``build()`` takes them and ``of()`` reads them.
 FIELDS = ("cron", "interval", "run_at", "timezone", "start_at", "end_at")
+# The rules between fields, worded once: the model's CheckConstraints say them too.
+ONE_KIND = gettext_lazy(
+    "Choose one kind of schedule: a cron expression, an interval or a single run time."
+)
+INTERVAL_TOO_SHORT = gettext_lazy("Enter an interval of at least one second.")
+END_BEFORE_START = gettext_lazy("The end must be later than the start.")
 _TICK = timedelta(microseconds=1)
 
 
@@ -151,7 +158,7 @@ class IntervalSchedule:
 
     def __post_init__(self) -> None:
         if self.interval < MIN_INTERVAL:
-            raise InvalidSchedule(_("Enter an interval of at least one second."), "interval")
+            raise InvalidSchedule(str(INTERVAL_TOO_SHORT), "interval")
         if self.interval > MAX_DURATION:
             raise InvalidSchedule(
                 _("Enter an interval of at most %(days)d days.") % {"days": MAX_DURATION.days},
@@ -190,7 +197,7 @@ class Window:
 
     def __post_init__(self) -> None:
         if self.start_at and self.end_at and self.end_at <= self.start_at:
-            raise InvalidSchedule(_("The end must be later than the start."), "end_at")
+            raise InvalidSchedule(str(END_BEFORE_START), "end_at")
 
     def next_after(self, after: datetime) -> datetime | None:
         if self.start_at is not None and after < self.start_at:
@@ -230,10 +237,7 @@ def build(
         if value not in ("", None)
     ]
     if len(kinds) > 1:
-        raise InvalidSchedule(
-            _("Choose one kind of schedule: a cron expression, an interval or a single run time."),
-            kinds[-1],
-        )
+        raise InvalidSchedule(str(ONE_KIND), kinds[-1])
     zone = get_zone(timezone)
     schedule: Schedule
     if cron:

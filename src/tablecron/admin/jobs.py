@@ -49,7 +49,7 @@ from tablecron.code_jobs import OWNED_FIELDS
 from tablecron.conf import settings
 from tablecron.describe import describe_schedule
 from tablecron.models import CodeStatus, Job, JobRun, SchedulerInstance
-from tablecron.models.job import SCHEDULE_FIELDS
+from tablecron.models.job_queryset import SCHEDULE_FIELDS
 from tablecron.models.scheduler import Role
 from tablecron.registry import tasks
 from tablecron.secrets import mask_field

@@ -9,6 +9,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tablecron.models import job_audit
+
 
 class RunStatus(models.TextChoices):
     SCHEDULED = "scheduled", _("scheduled")
@@ -217,7 +219,7 @@ class JobRun(models.Model):
         depends on the executor: docs/executors.md), and ends ``cancelled``. ``by`` names
         who asked. False, and nothing changes, if it had ended already (or was being
         cancelled)."""
-        from tablecron.models.job import JobWrite, _report, _watched
+        from tablecron.models.job import Job  # the sender of the audit's signal
 
         now = timezone.now()
         asked = JobRun.objects.using(self._state.db).filter(
@@ -234,8 +236,9 @@ class JobRun(models.Model):
         if self.status == RunStatus.SCHEDULED:
             end([self], RunStatus.CANCELLED, cancelled_error(by), now)
             self.refresh_from_db()
-        if self.job_id is not None and _watched():
-            _report(self._state.db, [JobWrite(self.job_id, self.job_name, "cancel", {}, self.pk)])
+        if self.job_id is not None and job_audit.watched(Job):
+            write = job_audit.JobWrite(self.job_id, self.job_name, "cancel", {}, self.pk)
+            job_audit.report(Job, self._state.db, [write])
         return True
 
     def rerun(self) -> JobRun:
