@@ -28,7 +28,7 @@ from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from tablecron import schedules
+from tablecron import calendar_rules, schedules
 from tablecron.exceptions import InvalidSchedule, UnknownTask
 from tablecron.models import job_audit, job_rules, job_validation
 from tablecron.models.calendar import CalendarRule, schedule_of
@@ -172,8 +172,8 @@ class Job(models.Model):
         null=True,
         blank=True,
         validators=[
-            MinValueValidator(-schedules.MAX_CALENDAR_DAY),
-            MaxValueValidator(schedules.MAX_CALENDAR_DAY),
+            MinValueValidator(-calendar_rules.MAX_CALENDAR_DAY),
+            MaxValueValidator(calendar_rules.MAX_CALENDAR_DAY),
         ],
         help_text=_("With “Nth working day”: 1 for the first, 2 for the second, -1 for the last."),
     )

@@ -21,6 +21,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from tablecron.calendar_rules import MAX_CALENDAR_DAY
 from tablecron.code_jobs import OWNED_FIELDS
 from tablecron.contrib.rest_framework.fields import (
     AwareDateTimeField,
@@ -29,7 +30,6 @@ from tablecron.contrib.rest_framework.fields import (
 )
 from tablecron.describe import describe_schedule
 from tablecron.models import CalendarRule, CodeStatus, Job, JobRun, RunStatus
-from tablecron.schedules import MAX_CALENDAR_DAY
 from tablecron.secrets import ARGUMENT_FIELDS, URL_FIELDS, mask_field, reveals
 from tablecron.validators import JSONArguments
 
