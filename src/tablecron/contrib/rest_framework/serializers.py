@@ -65,6 +65,14 @@ RULE_ERRORS = {"invalid_choice": lazy(_rule_choices, str)()}
 
 
 class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A job. Beyond each field's own limits, its values keep rules between fields, checked
+    when it is written (a 400 naming the field): at most one of ``cron``, ``interval`` and
+    ``run_at`` (none: it runs only when asked); ``end_at`` later than ``start_at``, and
+    ``run_at`` between them; ``calendar_day`` only with the ``calendar_rule`` "nth", and
+    a rule other than "skip" only with a ``calendar``; ``args`` and ``kwargs`` fit the
+    task's parameters (``tasks/{name}/``). A PUT replaces the job: a field it leaves out
+    takes its default."""
+
     schedule_description = serializers.SerializerMethodField(
         help_text=_("The schedule in words, in the active language.")
     )
@@ -179,6 +187,8 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         return []  # the model's constraints are checked by full_clean()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None and not self.partial:
+            attrs = {**self._defaults(), **attrs}  # a PUT replaces the job
         if self.instance is not None and self.instance.code_status == CodeStatus.DECLARED:
             # As the admin shows them read-only: the next sync would undo such a change.
             owned = {
@@ -193,6 +203,17 @@ class JobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         except DjangoValidationError as exc:
             raise model_errors(exc) from None
         return attrs
+
+    def _defaults(self) -> dict[str, Any]:
+        """Each field a client writes, at its default: what a PUT leaves out."""
+        writable = [name for name, field in self.fields.items() if not field.read_only]
+        defaults = {}
+        for name in writable:
+            field = Job._meta.get_field(name)
+            assert isinstance(field, models.Field)
+            if field.has_default() or field.null or field.blank:
+                defaults[name] = field.get_default()
+        return defaults
 
     def as_saved(self, attrs: dict[str, Any]) -> Job:
         """The job as writing ``attrs`` would save it, unsaved: a copy, since a refused
