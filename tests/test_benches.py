@@ -51,6 +51,8 @@ BENCHES = [
      ["counting:", "scrape on postgresql, 10 jobs"]),
     ("dashboard.py", ["--jobs", "10", "--runs", "1", "--repeat", "1"], ["queries per page"]),
     ("due_query.py", ["--rows", "100"], ["due() first 100 of 1 due jobs", "plan:"]),
+    ("notifications.py", ["--jobs", "10", "--runs", "1", "--repeat", "2"],
+     ["first look: 3 failures told", "a look with no news:"]),
     ("memory.py", ["--jobs", "10", "--seconds", "2", "--every", "1"], ["malloc_trim(0)"]),
     ("output.py", ["--lines", "100", "--rounds", "1"], ["print(), a line:", "a round writing"]),
     # tablecron's side of the comparison, every measure at ten jobs; the peers' sides

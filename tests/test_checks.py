@@ -14,7 +14,6 @@ from django.test import override_settings
 from django.urls import include, path
 
 from tablecron.checks import (
-    _metrics_route,
     check_code_jobs,
     check_cron_descriptor,
     check_metrics_exposure,
@@ -22,6 +21,7 @@ from tablecron.checks import (
     check_sqlite_transactions,
     check_unknown_tasks,
 )
+from tablecron.checks.deployment import _metrics_route
 from tablecron.code_jobs import CodeJob, declared
 from tablecron.models import Job
 

@@ -34,7 +34,8 @@ def test_each_change_is_told_once_and_the_quiet_period_holds_back_the_next() -> 
     job(name="quiet", notify=False, cron="").save()  # not opted in: its failures say nothing
     rows = Job.objects.all()
     now = db_now()
-    rows.update(last_status="failed")
+    for each in rows:
+        ended(each, "failed", now)
     (failing,) = claim_notices(now)
     assert (failing.job_name, failing.event) == ("nightly", "failing")
     assert claim_notices(now) == []  # claimed: no other process tells it again
@@ -46,6 +47,50 @@ def test_each_change_is_told_once_and_the_quiet_period_holds_back_the_next() -> 
     (recovered,) = claim_notices(now + 5 * MINUTE)
     assert (recovered.job_name, recovered.event) == ("nightly", "recovered")
     assert claim_notices(now + 20 * MINUTE) == []
+
+
+def ended(of: Job, status: str, at: datetime) -> JobRun:
+    """A run of ``of`` that ended ``status`` at ``at``, its job's newest."""
+    run = JobRun.objects.create(
+        job=of, job_name=of.name, scheduled_for=at, status=status, started_at=at, finished_at=at
+    )
+    Job.objects.filter(pk=of.pk).update(last_run_at=at, last_status=status)
+    return run
+
+
+def run_once_now(scheduler: Scheduler, of: Job, task: str) -> JobRun:
+    """Run ``of`` now with ``task``, through ``scheduler``'s loop; the run as it ended."""
+    Job.objects.filter(pk=of.pk).update(task=T + task)
+    run = of.run_now()
+    scheduler.run_once()
+    run.refresh_from_db()
+    return run
+
+
+@pytest.mark.django_db
+def test_a_failure_followed_by_a_success_before_the_next_look_is_told() -> None:
+    flaky = Job.objects.create(name="flaky", task=T + "fail", notify=True)
+    before = db_now()
+    scheduler = Scheduler(ImmediateExecutor())
+    scheduler.run_once()  # it beats and looks for news: none
+    failed = run_once_now(scheduler, flaky, "fail")
+    succeeded = run_once_now(scheduler, flaky, "noop")  # both before its next heartbeat
+    assert Job.objects.get().alert_state == "ok"  # nobody looked since
+    assert (failed.status, succeeded.status) == ("failed", "succeeded")
+    now = db_now()
+    (failing,) = claim_notices(now)
+    assert (failing.event, failing.status, failing.run_id) == ("failing", "failed", failed.pk)
+    assert "RuntimeError: boom" in failing.error
+    assert claim_notices(now + MINUTE) == []  # within NOTIFY_QUIET_PERIOD
+    (recovered,) = claim_notices(now + 5 * MINUTE)
+    assert (recovered.event, recovered.run_id) == ("recovered", succeeded.pk)
+    assert (recovered.scheduled_for, recovered.host) == (
+        succeeded.scheduled_for,
+        succeeded.worker_host,
+    )
+    # Told once: later looks, whose window still holds the failure, say nothing.
+    assert claim_notices(now + 6 * MINUTE) == []
+    assert claim_notices(now + 7 * MINUTE, since=before) == []
 
 
 @pytest.mark.django_db
@@ -289,8 +334,9 @@ def test_recipients_are_limited_to_the_allowed_domains(admin_client: Any) -> Non
 @pytest.mark.django_db
 def test_recipients_outside_the_domains_are_not_mailed(caplog: pytest.LogCaptureFixture) -> None:
     """A row written past validation keeps its addresses: they are left out when told."""
-    job(name="j", notify=True, notify_emails="ops@example.com, a@evil.org").save()
-    Job.objects.update(last_status="failed")
+    j = job(name="j", notify=True, notify_emails="ops@example.com, a@evil.org")
+    j.save()
+    ended(j, "failed", db_now())
     with override_settings(TABLECRON=DOMAINS), caplog.at_level(logging.WARNING, "tablecron"):
         (notice,) = claim_notices(db_now())
     assert notice.emails == ("ops@example.com",)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tablecron.models import RunStatus
-from tablecron.models.job import SCHEDULE_FIELDS
+from tablecron.models.job_queryset import SCHEDULE_FIELDS
 from tablecron.planning import MAX_CATCHUP, DueJob, Plan, Planned, plan
 
 T0 = datetime(2031, 1, 6, 9, 0, tzinfo=UTC)

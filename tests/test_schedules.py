@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tablecron import schedules
+from tablecron import calendar_rules, schedules
 from tablecron.exceptions import InvalidSchedule
 from tests.support.fuzzing import FUZZ
 
@@ -233,7 +233,7 @@ calendars = st.one_of(
             "calendar_rule": rule,
             "calendar_day": day if rule == "nth" else None,
         },
-        st.sampled_from(schedules.CALENDAR_RULES),
+        st.sampled_from(calendar_rules.CALENDAR_RULES),
         st.sampled_from([1, 3, -1]),
     ),
 )

@@ -41,7 +41,7 @@ from django.utils.translation import override
 
 from tablecron.conf import settings
 from tablecron.models import Job
-from tablecron.models.job import JobWrite
+from tablecron.models.job_audit import JobWrite
 from tablecron.secrets import mask_field
 from tablecron.signals import jobs_written
 

@@ -55,6 +55,7 @@ class Housekeeping:
         self.presence = Presence(instance, host)
         self.next_heartbeat = 0.0  # time.monotonic()
         self._reported: set[str] = set()
+        self.notices_looked_at: datetime | None = None  # the database's clock
 
     def run_due(self) -> None:
         """Whatever chores are due: called at the top of every loop."""
@@ -65,7 +66,8 @@ class Housekeeping:
             self.reap_lost(now)
             self.miss_unstarted(now)
             self._report_unknown_tasks(now)
-            notifications.send(notifications.claim_notices(now))
+            since, self.notices_looked_at = self.notices_looked_at, now
+            notifications.send(notifications.claim_notices(now, since))
 
     def register(self) -> None:
         """Register the scheduler and reap what dead schedulers on this host left."""

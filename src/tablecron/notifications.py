@@ -19,11 +19,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from django.core.mail import mail_admins, send_mail
-from django.db.models import DateTimeField, ExpressionWrapper, F, Q
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import timezone
@@ -41,6 +41,8 @@ WEBHOOK_TIMEOUT = 10.0  # seconds
 ERROR_CHARS = 1000  # of the failing run's error, in the message
 TAIL_LINES = 20  # of the failing run's output, in the message ...
 TAIL_CHARS = 2000  # ... and at most this many characters of them
+# How far back a process's first look reads runs that ended failing.
+LOOK_BACK = timedelta(hours=1)
 EVENTS = {AlertState.FAILING: "failing", AlertState.SILENT: "silent", AlertState.OK: "recovered"}
 _COLUMNS = ("id", "name", "enabled", "notify", "notify_emails", "notify_webhook",
             "alert_after", "alert_state", "alerted_at", "last_status", "last_success_at",
@@ -124,34 +126,82 @@ class Notice:
         }
 
 
-def claim_notices(now: datetime) -> list[Notice]:
+class Failure(NamedTuple):
+    """A run that ended failing, found among the runs ended since the last look."""
+
+    run_id: int
+    job_id: int
+    scheduled_for: datetime
+
+
+def claim_notices(now: datetime, since: datetime | None = None) -> list[Notice]:
     """The changes due to be told at ``now`` (the database's clock), each claimed for
-    this process: no other process gets the same one."""
-    quiet = Q(alerted_at__isnull=True) | Q(alerted_at__lte=now - settings.NOTIFY_QUIET_PERIOD)
-    deadline = ExpressionWrapper(
-        Coalesce("last_success_at", "created_at") + F("alert_after"), output_field=DateTimeField()
-    )
-    silent = Q(enabled=True, alert_after__isnull=False, deadline__lte=now)
-    candidates = (
-        Job.objects.annotate(deadline=deadline)
-        .filter(quiet)
-        .filter(
-            (silent & ~Q(alert_state=AlertState.SILENT))
-            | Q(notify=True, last_status__in=FAILING, alert_state=AlertState.OK)
-            | (~Q(alert_state=AlertState.OK) & Q(last_status=RunStatus.SUCCEEDED))
-        )
-    )
+    this process: no other process gets the same one. ``since``: when this process last
+    looked (None: never).
+
+    The look reads only what may have changed, each by an index, so that its cost does not
+    grow with the number of jobs: the runs that ended failing since the last look (a
+    failure is told even when a success followed it before the look), the jobs whose
+    notifications are not "ok", those whose quiet period ended since, and those with a
+    dead man's switch."""
+    start = (since or now - LOOK_BACK) - timedelta(seconds=settings.LOST_AFTER)  # late commits
+    failures = _failures(start)
     notices = []
-    for row in candidates.values(*_COLUMNS):
-        state = _state(row, now)
+    for row in _candidates(now, start, failures):
+        failure = failures.get(row["id"])
+        state = _state(row, now, failure)
         if state != row["alert_state"] and _claim(row, state, now):
-            notices.append(_notice(row, state, now))
+            notices.append(_notice(row, state, now, failure))
     return notices
 
 
-def _state(row: dict[str, Any], now: datetime) -> str:
+def _failures(start: datetime) -> dict[int, Failure]:
+    """Of the runs that ended failing after ``start``, each job's newest."""
+    ended = JobRun.objects.filter(status__in=FAILING, finished_at__gt=start, job__isnull=False)
+    found: dict[int, Failure] = {}
+    rows = ended.order_by().values_list("id", "job_id", "scheduled_for")
+    for failure in map(Failure._make, rows):
+        known = found.get(failure.job_id)
+        if known is None or known.scheduled_for < failure.scheduled_for:
+            found[failure.job_id] = failure
+    return found
+
+
+def _candidates(
+    now: datetime, start: datetime, failures: dict[int, Failure]
+) -> list[dict[str, Any]]:
+    """The jobs whose notifications may change at ``now``; each read once."""
+    quiet_from = now - settings.NOTIFY_QUIET_PERIOD
+    deadline = ExpressionWrapper(
+        Coalesce("last_success_at", "created_at") + F("alert_after"), output_field=DateTimeField()
+    )
+    # One query, a UNION of four, each read by an index of its own (MariaDB reads a
+    # whole table for the same conditions joined by OR). "alert_after > 0" rather than
+    # "IS NOT NULL" (the same rows: a CheckConstraint): a range, which every database
+    # reads by the index.
+    switched = Job.objects.filter(alert_after__gt=timedelta(0), enabled=True)
+    parts = [
+        Job.objects.filter(pk__in=list(failures)),
+        Job.objects.filter(alert_state__in=(AlertState.FAILING, AlertState.SILENT)),
+        Job.objects.filter(  # told "ok" lately: what changed within its quiet period
+            alert_state=AlertState.OK,
+            alerted_at__gt=start - settings.NOTIFY_QUIET_PERIOD,
+            alerted_at__lte=quiet_from,
+        ),
+        switched.annotate(deadline=deadline)
+        .filter(deadline__lte=now)
+        .exclude(alert_state=AlertState.SILENT),
+    ]
+    quiet = Q(alerted_at__isnull=True) | Q(alerted_at__lte=quiet_from)
+    first, *others = (part.filter(quiet).order_by().values(*_COLUMNS) for part in parts)
+    return list(first.union(*others).order_by())
+
+
+def _state(row: dict[str, Any], now: datetime, failure: Failure | None) -> str:
     """What the job's notifications should say now; its last word when there is no news
-    (a run in progress, a paused job)."""
+    (a run in progress, a paused job). A failure not told yet is told, whatever ended
+    after it: one of a run due after the last notice (a run due before it, that was
+    running then and failed since, is news only if it is the job's newest)."""
     if not row["enabled"]:
         return str(row["alert_state"])
     if (
@@ -159,6 +209,14 @@ def _state(row: dict[str, Any], now: datetime) -> str:
         and (row["last_success_at"] or row["created_at"]) + row["alert_after"] <= now
     ):
         return AlertState.SILENT
+    told_at = row["alerted_at"]
+    if (
+        row["notify"]
+        and row["alert_state"] == AlertState.OK
+        and failure is not None
+        and (told_at is None or told_at <= failure.scheduled_for)
+    ):
+        return AlertState.FAILING
     if row["last_status"] == RunStatus.SUCCEEDED:
         return AlertState.OK
     if row["notify"] and row["last_status"] in FAILING:
@@ -175,25 +233,26 @@ def _claim(row: dict[str, Any], state: str, now: datetime) -> bool:
     )
 
 
-def _notice(row: dict[str, Any], state: str, now: datetime) -> Notice:
-    about: dict[str, Any] = {}
+def _notice(row: dict[str, Any], state: str, now: datetime, failure: Failure | None) -> Notice:
+    """The notice of the change to ``state``, with the run it is about: the failure (the
+    one found, else the job's newest), or the success it recovered with."""
+    run = None
     if state == AlertState.FAILING:
         failed = JobRun.objects.filter(job_id=row["id"], status__in=FAILING)
-        columns = ("id", "error", "scheduled_for", "worker")
-        run = failed.order_by("-scheduled_for", "-attempt").only(*columns).first()
-        if run is not None:
-            about = {
-                "error": run.error[-ERROR_CHARS:],
-                "run_id": run.pk,
-                "scheduled_for": run.scheduled_for,
-                "host": run.worker_host,
-                "output": tail(RunOutput.objects.read(run.pk).text),
-                "link": admin_link(run.pk),
-            }
+        run = _newest(failed.filter(pk=failure.run_id) if failure else failed)
+    elif state == AlertState.OK:
+        run = _newest(JobRun.objects.filter(job_id=row["id"], status=RunStatus.SUCCEEDED))
+    about: dict[str, Any] = {}
+    if run is not None:
+        about = {"run_id": run.pk, "scheduled_for": run.scheduled_for, "host": run.worker_host,
+                 "link": admin_link(run.pk)}  # fmt: skip
+    if run is not None and state == AlertState.FAILING:
+        about |= {"error": run.error[-ERROR_CHARS:], "status": run.status,
+                  "output": tail(RunOutput.objects.read(run.pk).text)}  # fmt: skip
     return Notice(
         job_name=row["name"],
         state=state,
-        status=row["last_status"],
+        status=about.pop("status", row["last_status"]),
         at=now,
         last_success_at=row["last_success_at"],
         alert_after=row["alert_after"],
@@ -202,6 +261,11 @@ def _notice(row: dict[str, Any], state: str, now: datetime) -> Notice:
         webhook=row["notify_webhook"],
         **about,
     )
+
+
+def _newest(runs: QuerySet[JobRun]) -> JobRun | None:
+    columns = ("id", "error", "scheduled_for", "worker", "status")
+    return runs.order_by("-scheduled_for", "-attempt").only(*columns).first()
 
 
 def _recipients(row: dict[str, Any]) -> list[str]:

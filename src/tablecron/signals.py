@@ -9,7 +9,7 @@ from django.dispatch import Signal
 run_started = Signal()
 run_finished = Signal()
 
-# ``jobs_written``: sender ``Job``, keyword ``writes`` (a list of ``models.job.JobWrite``),
+# ``jobs_written``: sender ``Job``, keyword ``writes`` (a list of ``models.job_audit.JobWrite``),
 # ``using`` (the database alias). Sent by every ORM path that changes what a person edits
 # (save, delete, create, update, bulk_create, bulk_update) and by ``Job.run_now()``, after
 # the write, in its transaction; never by the scheduler, which writes its own columns in

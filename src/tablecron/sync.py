@@ -20,7 +20,7 @@ from django.db import IntegrityError, models, transaction
 from tablecron.code_jobs import OWNED_FIELDS, CodeJob, declared
 from tablecron.conf import settings
 from tablecron.models import CodeStatus, Job
-from tablecron.models.job import JobQuerySet
+from tablecron.models.job_queryset import JobQuerySet
 from tablecron.validators import error_text
 
 

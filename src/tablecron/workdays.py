@@ -3,7 +3,7 @@ working days (China's Saturdays), never a list written here. No models: a custom
 calendar (``models.Calendar``) adds its own days off and working days to these.
 
 A calendar is a callable ``day -> bool``, frozen and hashable, so that the schedule math
-can cache per calendar (``schedules.Calendar``).
+can cache per calendar (``calendar_rules.Calendar``).
 """
 
 from __future__ import annotations

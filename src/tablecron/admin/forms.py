@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tablecron.exceptions import TooManyRuns
 from tablecron.models import Job
-from tablecron.models.job import SCHEDULE_FIELDS
+from tablecron.models.job_queryset import SCHEDULE_FIELDS
 from tablecron.registry import RegisteredTask, tasks
 from tablecron.secrets import unmask
 

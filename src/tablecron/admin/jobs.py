@@ -1,7 +1,7 @@
 """The job admin: the list an operator watches, and the form that schedules a job.
 
 The list costs a constant number of queries per page whatever the size of the table: the
-last runs of the page's jobs come in one windowed query (``JobChangeList``), the schedule
+last runs of the page's jobs come in one windowed query (``job_list.JobChangeList``), the schedule
 words and the task filter need none, and the "no scheduler" banner is one ``EXISTS``.
 """
 
@@ -15,14 +15,13 @@ from django.contrib import admin
 from django.contrib.admin.options import InlineModelAdmin
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.forms import Media
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import conditional_escape, format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -30,27 +29,19 @@ from tablecron.admin import actions, chains, dashboard, run_control
 from tablecron.admin.audit import AuditedAdmin
 from tablecron.admin.display import (
     EMPTY,
-    RECENT_RUNS,
     breadcrumbs,
-    duration_text,
     pretty_json,
-    relative_time,
-    run_badge,
-    run_strip,
-    status_badge,
-    time_with_relative,
     upcoming_list,
 )
 from tablecron.admin.forms import PREVIEW_FIELDS, JobForm, ScheduleKind, kind_of
-from tablecron.admin.output import denied, may_read_output, tail_html
+from tablecron.admin.job_list import JobChangeList, JobColumns, TaskFilter
+from tablecron.admin.output import may_read_output
 from tablecron.admin.runs import JobRunInline
-from tablecron.admin.story import durations_html
 from tablecron.code_jobs import OWNED_FIELDS
 from tablecron.conf import settings
 from tablecron.describe import describe_schedule
-from tablecron.models import CodeStatus, Job, JobRun, SchedulerInstance
+from tablecron.models import CodeStatus, Job, SchedulerInstance
 from tablecron.models.scheduler import Role
-from tablecron.registry import tasks
 from tablecron.secrets import mask_field
 
 UPCOMING_COUNT = 5
@@ -60,50 +51,6 @@ MASKED = {
     "kwargs": "masked_kwargs",
     "notify_webhook": "masked_notify_webhook",
 }
-
-
-def recent_runs() -> Prefetch[Any]:
-    """The newest runs of each job, in one query for a whole page: Django renders a sliced
-    prefetch as a window function over the unique key (job, scheduled_for, attempt)."""
-    runs = JobRun.objects.only(
-        "id",
-        "job_id",
-        "scheduled_for",
-        "attempt",
-        "status",
-        "started_at",
-        "finished_at",
-        "executor",
-        "queued_at",
-    ).order_by("-scheduled_for", "-attempt")
-    return Prefetch("runs", queryset=runs[:RECENT_RUNS], to_attr="recent_runs")
-
-
-class TaskFilter(admin.SimpleListFilter):
-    """The registered tasks, from the registry rather than a DISTINCT over the table."""
-
-    title = _("task")
-    parameter_name = "task"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        names = [task.name for task in tasks]
-        value = self.value()
-        if value and value not in names:  # a task that is not registered (any more)
-            names.append(value)
-        return [(name, name) for name in names]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        return queryset.filter(task=value) if value else queryset
-
-
-class JobChangeList(ChangeList):
-    def get_results(self, request: HttpRequest) -> None:
-        super().get_results(request)
-        # Only the page's jobs, not the action querysets built from get_queryset().
-        jobs = list(self.result_list)
-        prefetch_related_objects(jobs, recent_runs())
-        self.result_list = jobs
 
 
 def _masked(field: Any) -> Any:
@@ -135,7 +82,7 @@ def upcoming_content(job: Job) -> SafeString:
 
 
 @admin.register(Job)
-class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
+class JobAdmin(JobColumns, AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
     form = JobForm
     list_display = [
         "name",
@@ -389,104 +336,9 @@ class JobAdmin(AuditedAdmin, admin.ModelAdmin):  # type: ignore[type-arg]
             upcoming_content(job),
         )
 
-    # -- the list's columns -----------------------------------------------------------
-
-    @admin.display(description=_("task"), ordering="task")
-    def task_column(self, job: Job) -> SafeString:
-        # Dotted names may break after a dot, so long ones do not widen the list.
-        name = mark_safe(".<wbr>".join(conditional_escape(part) for part in job.task.split(".")))
-        task = job.registered_task
-        if task is None:
-            shown = format_html(
-                '<code>{}</code> <span class="tablecron-badge tablecron-bad">{}</span>',
-                name,
-                gettext("not registered"),
-            )
-        else:
-            shown = format_html('<code title="{}">{}</code>', task.description, name)
-        if not job.queue:
-            return shown
-        queue = gettext("queue: %(queue)s") % {"queue": job.queue}
-        return format_html('{}<br><span class="tablecron-quiet">{}</span>', shown, queue)
-
-    @admin.display(description=_("schedule"))
-    def schedule_column(self, job: Job) -> str:
-        return describe_schedule(job)
-
-    @admin.display(description=_("next run"), ordering="next_run_at")
-    def next_run_column(self, job: Job) -> SafeString:
-        if job.next_run_at is not None:
-            return time_with_relative(job.next_run_at)
-        if not job.enabled:
-            reason = gettext("paused")
-        elif kind_of(job) == ScheduleKind.MANUAL:
-            reason = gettext("manual only")
-        else:
-            reason = gettext("finished")
-        return format_html('<span class="tablecron-quiet">{}</span>', reason)
-
-    @admin.display(description=_("last run"), ordering="last_run_at")
-    def last_run_column(self, job: Job) -> SafeString:
-        if job.last_run_at is None:
-            return EMPTY
-        runs = getattr(job, "recent_runs", None)
-        if runs is None:  # the change page: one query for the one job
-            runs = list(job.runs.filter(scheduled_for=job.last_run_at).order_by("-attempt")[:1])
-        last = next((run for run in runs if run.scheduled_for == job.last_run_at), None)
-        if last is None:
-            badge, duration = status_badge(job.last_status), ""
-        else:
-            badge, duration = run_badge(last), duration_text(last.duration)
-        return format_html(
-            '{} <span class="tablecron-quiet">{}</span><br>{}',
-            badge,
-            duration,
-            relative_time(job.last_run_at),
-        )
-
-    @admin.display(description=_("recent runs"))
-    def recent_runs_column(self, job: Job) -> SafeString:
-        return run_strip(getattr(job, "recent_runs", []), self.admin_site.name)
-
-    @admin.display(description=_("created / updated"), ordering="updated_at")
-    def changed_column(self, job: Job) -> SafeString:
-        # One column for both keeps the list within a laptop's width.
-        return format_html(
-            '{}<br><span class="tablecron-quiet">{}</span>',
-            relative_time(job.created_at),
-            relative_time(job.updated_at),
-        )
-
-    @admin.display(description=_("in code"), boolean=True, ordering="code_status")
-    def code_column(self, job: Job) -> bool:
-        return job.code_status == CodeStatus.DECLARED
-
-    @admin.display(description=_("recent durations"))
-    def durations_column(self, job: Job) -> SafeString:
-        return durations_html(job)
-
-    @admin.display(description=_("last run's output"))
-    def last_output_column(self, job: Job) -> SafeString:
-        return tail_html(job, self.admin_site.name)
-
-    @admin.display(description=_("last run's output"))
-    def last_output_denied_column(self, job: Job) -> SafeString:
-        return denied()
-
     @admin.display(description=_("chain"))
     def chain(self, job: Job) -> SafeString:
         return chains.chain_html(job, self.admin_site.name)
-
-    @admin.display(description=_("runs"))
-    def runs_link(self, job: Job) -> SafeString:
-        count = job.runs.count()
-        url = reverse(f"{self.admin_site.name}:tablecron_jobrun_changelist")
-        return format_html(
-            '<a href="{}?job={}">{}</a>',
-            url,
-            job.pk,
-            gettext("All %(count)d runs of this job") % {"count": count},
-        )
 
 
 def _upcoming(admin: JobAdmin, request: HttpRequest) -> HttpResponse:

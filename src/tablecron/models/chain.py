@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import router
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
+
+# The rule between ``after`` and the time schedule: the database's constraint
+# (``job_rules``) and ``after_errors()`` say it in these words.
+ONE_KIND = gettext_lazy(
+    "Choose one kind of schedule: a cron expression, an interval, a single run time, or a "
+    "job to run after."
+)
 
 # How far up a chain the cycle check reads. A longer chain is refused as if it were a
 # cycle: each link costs a query on every validation.
@@ -25,10 +32,9 @@ def after_errors(job: Any) -> dict[str, list[str]]:
     if job.cron or job.interval is not None or job.run_at is not None:
         return {
             "after": [
-                gettext(
-                    "Choose one kind of schedule: a cron expression, an interval, a single "
-                    "run time, or a job to run after. Clear the time schedule to run this "
-                    "job after another, or clear “run after”."
+                f"{ONE_KIND} "
+                + gettext(
+                    "Clear the time schedule to run this job after another, or clear “run after”."
                 )
             ]
         }

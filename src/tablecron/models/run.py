@@ -9,6 +9,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tablecron.models import job_audit
+
 
 class RunStatus(models.TextChoices):
     SCHEDULED = "scheduled", _("scheduled")
@@ -231,6 +233,10 @@ class JobRun(models.Model):
         # the active runs (and a worker's) are found through their status.
         indexes = [
             models.Index(fields=["status", "scheduled_for"], name="tablecron_run_status_time"),
+            # The runs that ended failing since a time, for notifications. (A partial
+            # index of failed runs alone would cost the other runs' writes nothing, but
+            # MariaDB has none, and SQLite uses one only for literal values.)
+            models.Index(fields=["status", "finished_at"], name="tablecron_run_status_ended"),
         ]
         # Beside view: output can hold secrets; stopping a run is an operator's act.
         permissions = [
@@ -260,7 +266,7 @@ class JobRun(models.Model):
         depends on the executor: docs/executors.md), and ends ``cancelled``. ``by`` names
         who asked. False, and nothing changes, if it had ended already (or was being
         cancelled)."""
-        from tablecron.models.job import JobWrite, _report, _watched
+        from tablecron.models.job import Job  # the sender of the audit's signal
 
         now = timezone.now()
         asked = JobRun.objects.using(self._state.db).filter(
@@ -277,8 +283,9 @@ class JobRun(models.Model):
         if self.status == RunStatus.SCHEDULED:
             end([self], RunStatus.CANCELLED, cancelled_error(by), now)
             self.refresh_from_db()
-        if self.job_id is not None and _watched():
-            _report(self._state.db, [JobWrite(self.job_id, self.job_name, "cancel", {}, self.pk)])
+        if self.job_id is not None and job_audit.watched(Job):
+            write = job_audit.JobWrite(self.job_id, self.job_name, "cancel", {}, self.pk)
+            job_audit.report(Job, self._state.db, [write])
         return True
 
     def rerun(self) -> JobRun:

@@ -164,6 +164,19 @@ def test_put_replaces_the_job(api: APIClient) -> None:
     )
 
 
+def test_a_put_without_a_field_gives_it_its_default(api: APIClient) -> None:
+    saved = job(cron=YEARLY, description="yearly", max_retries=3)
+    saved.save()
+    at = in_future(days=2)
+    # No cron in the body, a run_at: the job becomes a one-off, not a job with two kinds.
+    response = api.put(detail(saved), {"name": "once", "task": ADD, "args": [1],
+                                       "run_at": at.isoformat()}, format="json")  # fmt: skip
+    assert response.status_code == 200, response.data
+    saved.refresh_from_db()
+    assert (saved.cron, saved.run_at, saved.next_run_at) == ("", at, at)
+    assert (saved.description, saved.max_retries) == ("", 0)
+
+
 def test_delete_unschedules_and_keeps_the_runs(api: APIClient) -> None:
     saved = job()
     saved.save()

@@ -28,6 +28,7 @@ from tests.support.factories import (
 pytestmark = pytest.mark.django_db
 
 RUNS = "/api/runs/"
+JOBS_LIST = "/api/jobs/"
 T0 = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
 
 
@@ -93,6 +94,32 @@ def test_a_deleted_jobs_runs_are_found_by_name(api: APIClient, runs: dict[str, J
     assert (kept["id"], kept["job"]) == (runs["manual"].pk, None)
 
 
+def test_the_schema_enumerates_time_zones_and_tasks_and_states_the_rules(api: APIClient) -> None:
+    from tablecron.models import Job
+    from tablecron.registry import tasks
+
+    schema = api.get("/api/schema/", {"format": "json"}).json()
+    components = schema["components"]["schemas"]
+
+    def enum(component: str, field: str) -> list[str] | None:
+        """The values the schema lists for ``field`` (drf-spectacular names enums apart)."""
+        found = components[component]["properties"][field]
+        for ref in found.get("allOf", []):
+            found = components[ref["$ref"].rpartition("/")[2]]
+        return found.get("enum")
+
+    zones = enum("JobRequest", "timezone")
+    assert zones is not None
+    assert "Asia/Shanghai" in zones
+    assert enum("JobRequest", "task") == [task.name for task in tasks]
+    assert enum("PatchedJobRequest", "timezone") == enum("ScheduleUpcomingRequest", "timezone")
+    assert enum("PatchedJobRequest", "timezone") == zones
+    assert enum("Job", "timezone") is None  # as stored: whatever it holds
+    assert "at most one of ``cron``, ``interval``," in components["JobRequest"]["description"]
+    for zone in zones:  # each one a job may name
+        Job(timezone=zone, cron="@daily").full_clean(exclude={"name", "task"})
+
+
 @pytest.mark.parametrize(
     "query", [{"status": "exploded"}, {"trigger": "cosmic"}, {"scheduled_for_after": "soon"}]
 )
@@ -100,6 +127,15 @@ def test_bad_run_filters_are_400(api: APIClient, query: dict[str, str]) -> None:
     response = api.get(RUNS, query)
     assert response.status_code == 400
     assert set(response.json()) == {next(iter(query)).removesuffix("_after")}
+
+
+@pytest.mark.parametrize("query", ["job=true&job=", "job=1&job=2", "trigger=manual&trigger="])
+def test_a_filter_given_twice_is_400(api: APIClient, runs: dict[str, JobRun], query: str) -> None:
+    response = api.get(f"{RUNS}?{query}")
+    assert response.status_code == 400, response.json()
+    assert set(response.json()) == {query.partition("=")[0]}
+    assert api.get(JOBS_LIST, {"enabled": ["true", "false"]}).status_code == 400
+    assert api.get(f"{RUNS}?status=failed&status=lost").status_code == 200  # any of them
 
 
 def test_runs_are_paged_by_cursor(api: APIClient, runs: dict[str, JobRun]) -> None:

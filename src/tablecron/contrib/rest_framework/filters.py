@@ -51,6 +51,23 @@ class IdFilter(django_filters.NumberFilter):
         )(self)
 
 
+class OnceEachForm(forms.Form):
+    """A filter form that refuses a parameter given twice where it takes one value
+    (``?job=1&job=``): django-filter would read the last one alone, and answer a list
+    the request did not ask for."""
+
+    def clean(self) -> dict[str, Any] | None:
+        given = getattr(self.data, "getlist", lambda key: [self.data.get(key)])
+        for name, field in self.fields.items():
+            if isinstance(field, forms.MultipleChoiceField):
+                continue  # ?status=failed&status=lost: any of them
+            suffixes = getattr(field.widget, "widgets_names", [""])  # a range: _after, _before
+            keys = [f"{name}{suffix}" for suffix in suffixes]
+            if any(len(given(key)) > 1 for key in keys):
+                self.add_error(name, _("Give this parameter once."))
+        return super().clean()
+
+
 class JobFilter(django_filters.FilterSet):
     """``?name=`` finds a job by its name, the identifier people and scripts know."""
 
@@ -59,6 +76,7 @@ class JobFilter(django_filters.FilterSet):
     class Meta:
         model = Job
         fields = ["name", "task", "enabled"]
+        form = OnceEachForm
 
 
 class JobRunFilter(django_filters.FilterSet):
@@ -80,3 +98,4 @@ class JobRunFilter(django_filters.FilterSet):
     class Meta:
         model = JobRun
         fields = ["job", "job_name", "status", "trigger", "executor", "queue", "scheduled_for"]
+        form = OnceEachForm

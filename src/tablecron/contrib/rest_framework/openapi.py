@@ -6,6 +6,9 @@ schema must also know the refusals: this class adds them, from what the operatio
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
+from collections.abc import Callable
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +16,7 @@ from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from tablecron.registry import tasks
 from tablecron.validators import JSONArguments
 
 
@@ -29,6 +33,21 @@ FIELD_ERRORS = {
     },
 }
 NO_NUL = "^[^\\u0000]*$"
+
+
+@functools.cache
+def zone_names() -> list[str]:
+    """The IANA time zones a job may name (those ``schedules.get_zone`` opens)."""
+    return sorted(zoneinfo.available_timezones())
+
+
+def task_names() -> list[str]:
+    return [task.name for task in tasks]
+
+
+# What a client sends in these fields is one of a list the schema can give, read when the
+# schema is asked for (the tasks: those registered in this process).
+ENUMERATED: dict[str, Callable[[], list[str]]] = {"timezone": zone_names, "task": task_names}
 # The query parameters whose bad values are a 404, as DRF's paginators answer them.
 PAGE_PARAMETERS = {"page", "cursor"}
 
@@ -79,6 +98,10 @@ class AutoSchema(openapi.AutoSchema):
         schema: dict[str, Any] = super()._map_serializer_field(  # type: ignore[no-untyped-call]
             field, direction, bypass_extensions
         )
+        enumerated = ENUMERATED.get(getattr(field, "field_name", ""))
+        values = enumerated() if enumerated else []
+        if direction == "request" and values and schema.get("type") == "string":
+            schema = {**schema, "enum": values}
         for validator in getattr(field, "validators", []):
             if isinstance(validator, JSONArguments):  # a job's args or kwargs
                 kind = "array" if validator.kind is list else "object"

@@ -34,7 +34,7 @@ from rest_framework.views import APIView
 
 from tablecron import audit
 from tablecron.conf import settings
-from tablecron.contrib.rest_framework import serializers
+from tablecron.contrib.rest_framework import run_serializers, serializers
 from tablecron.contrib.rest_framework.filters import JobFilter, JobRunFilter
 from tablecron.contrib.rest_framework.openapi import AutoSchema, ErrorSerializer
 from tablecron.contrib.rest_framework.parsers import JSONParser
@@ -221,9 +221,9 @@ class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: 
             super().perform_destroy(instance)
 
     @document(
-        request=serializers.RunNowSerializer,
+        request=run_serializers.RunNowSerializer,
         responses={
-            202: serializers.JobRunSerializer,
+            202: run_serializers.JobRunSerializer,
             409: OpenApiResponse(
                 ErrorSerializer,
                 _("The job has MANUAL_RUNS_PER_JOB manual runs waiting or running already."),
@@ -243,7 +243,7 @@ class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: 
     @action(detail=True, methods=["post"])
     def run(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
-        body = serializers.RunNowSerializer(data=request.data)
+        body = run_serializers.RunNowSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         given = body.validated_data
         for name in ("args", "kwargs"):  # a value read masked and sent back: the job's
@@ -256,7 +256,7 @@ class JobViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ModelViewSet):  # type: 
             raise serializers.model_errors(exc) from None
         except TooManyRuns as exc:
             return _conflict(exc.message)
-        data = serializers.JobRunSerializer(job_run, context=self.get_serializer_context()).data
+        data = run_serializers.JobRunSerializer(job_run, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
     @document(request=None, summary=_("Pause the job: it stops firing, the row stays"))
@@ -291,7 +291,7 @@ class JobRunViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ReadOnlyModelViewSet)
     """Runs, newest first: one per execution, kept when their job is deleted."""
 
     queryset = JobRun.objects.all()
-    serializer_class = serializers.JobRunSerializer
+    serializer_class = run_serializers.JobRunSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = JobRunFilter
     pagination_class = _pagination(RunPagination)
@@ -305,8 +305,8 @@ class JobRunViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ReadOnlyModelViewSet)
         return permissions
 
     @document(
-        parameters=[serializers.OutputQuerySerializer],
-        responses=serializers.RunOutputSerializer,
+        parameters=[run_serializers.OutputQuerySerializer],
+        responses=run_serializers.RunOutputSerializer,
         summary=_("What the run printed and logged"),
         description=_(
             "The run's output from character offset on. To follow a run, ask again with "
@@ -316,17 +316,17 @@ class JobRunViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ReadOnlyModelViewSet)
     )
     @action(detail=True, methods=["get"], filter_backends=[])
     def output(self, request: Request, pk: str | None = None) -> Response:
-        offset = read_query(request, serializers.OutputQuerySerializer)["offset"]
+        offset = read_query(request, run_serializers.OutputQuerySerializer)["offset"]
         # The status first: a run that has ended wrote the rest of its output with it.
         run = self.get_object()
         piece = RunOutput.objects.using(run._state.db).read(run.pk, offset)
         answer = {**piece._asdict(), "status": run.status, "finished": run.status not in ACTIVE}
-        return Response(serializers.RunOutputSerializer(answer).data)
+        return Response(run_serializers.RunOutputSerializer(answer).data)
 
     @document(
         request=None,
         responses={
-            200: serializers.CancelledRunSerializer,
+            200: run_serializers.CancelledRunSerializer,
             409: OpenApiResponse(
                 ErrorSerializer, _("It had ended, or was being cancelled: nothing changed.")
             ),
@@ -346,12 +346,12 @@ class JobRunViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ReadOnlyModelViewSet)
         if not asked:  # run is as it is now
             return _conflict(_not_cancelled(run))
         context = self.get_serializer_context()
-        return Response(serializers.CancelledRunSerializer(run, context=context).data)
+        return Response(run_serializers.CancelledRunSerializer(run, context=context).data)
 
     @document(
         request=None,
         responses={
-            201: serializers.JobRunSerializer,
+            201: run_serializers.JobRunSerializer,
             409: OpenApiResponse(
                 ErrorSerializer,
                 _(
@@ -389,7 +389,7 @@ class JobRunViewSet(ByIdMixin, TablecronAPIMixin, viewsets.ReadOnlyModelViewSet)
             )
         except TooManyRuns as exc:
             return _conflict(exc.message)
-        data = serializers.JobRunSerializer(again, context=self.get_serializer_context()).data
+        data = run_serializers.JobRunSerializer(again, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_201_CREATED)
 
 
