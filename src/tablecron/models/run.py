@@ -87,6 +87,7 @@ class JobRun(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
+        db_index=False,  # the unique key (job, scheduled_for, attempt) leads with it
     )
     job_name = models.CharField(_("job name"), max_length=200)
     scheduled_for = models.DateTimeField(_("scheduled for"))
@@ -169,6 +170,7 @@ class JobRun(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
+        db_index=False,  # a partial index below: most runs repeat none
     )
     upstream_run = models.ForeignKey(
         "self",
@@ -228,9 +230,15 @@ class JobRun(models.Model):
         ]
         # Few indexes: every run is written twice (claimed, ended), and each write updates
         # all of them. A job's runs, newest first, are a backward scan of the unique key;
-        # the active runs (and a worker's) are found through their status.
+        # the active runs (and a worker's) are found through their status; the runs that
+        # repeat one (rare) through an index that holds only those.
         indexes = [
             models.Index(fields=["status", "scheduled_for"], name="tablecron_run_status_time"),
+            models.Index(
+                fields=["rerun_of"],
+                name="tablecron_run_reruns",
+                condition=models.Q(rerun_of__isnull=False),
+            ),
         ]
         # Beside view: output can hold secrets; stopping a run is an operator's act.
         permissions = [
