@@ -626,7 +626,8 @@ def part_sustained(opts: argparse.Namespace) -> None:
         f"  largest N kept up: {best or 'none'} "
         + (f"(failed at {worst})" if worst else "(never failed: raise --steps)")
     )
-    ceiling = raw_claim_ceiling(opts, opts.drain_runs)
+    # A backlog of ten seconds of the largest step (at most --drain-runs) for the raw loop.
+    ceiling = raw_claim_ceiling(opts, min(opts.drain_runs, 10 * max(opts.steps)))
     if best and ceiling:
         print(
             f"  kept up with {best:,} fires/s: {100 * best / ceiling:.0f} % of the raw claim "
