@@ -170,7 +170,6 @@ class JobRun(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        db_index=False,  # a partial index below: most runs repeat none
     )
     upstream_run = models.ForeignKey(
         "self",
@@ -230,15 +229,9 @@ class JobRun(models.Model):
         ]
         # Few indexes: every run is written twice (claimed, ended), and each write updates
         # all of them. A job's runs, newest first, are a backward scan of the unique key;
-        # the active runs (and a worker's) are found through their status; the runs that
-        # repeat one (rare) through an index that holds only those.
+        # the active runs (and a worker's) are found through their status.
         indexes = [
             models.Index(fields=["status", "scheduled_for"], name="tablecron_run_status_time"),
-            models.Index(
-                fields=["rerun_of"],
-                name="tablecron_run_reruns",
-                condition=models.Q(rerun_of__isnull=False),
-            ),
         ]
         # Beside view: output can hold secrets; stopping a run is an operator's act.
         permissions = [
