@@ -26,7 +26,7 @@ def restore(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tablecron", "0014_mask_secrets_in_audit_trail"),
+        ("tablecron", "0016_job_after"),
     ]
 
     operations = [
