@@ -76,6 +76,7 @@ from django.db import connection, models, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 import tablecron  # noqa: E402
+from bench import dbwork  # noqa: E402
 from tablecron.db import db_now  # noqa: E402
 from tablecron.models import Job, JobRun, RunStatus, SchedulerInstance  # noqa: E402
 from tablecron.models.run import ACTIVE  # noqa: E402
@@ -331,10 +332,11 @@ def launch(
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for n in range(count):
-            command = [sys.executable, "-m", "django", "tablecron", "scheduler"]
+            env["TABLECRON_BENCH_STATEMENTS"] = str(logs / f"statements-{n}.txt")
+            command = [sys.executable, "-c", dbwork.COUNTING + dbwork.COMMAND]
             if opts.profile:
                 env["TABLECRON_BENCH_PROFILE"] = str(logs / f"profile-{n}.txt")
-                command = [sys.executable, "-c", _PROFILED]
+                command = [sys.executable, "-c", dbwork.COUNTING + _PROFILED]
             with open(logs / f"scheduler-{n}.log", "wb") as log:
                 procs.append(
                     subprocess.Popen(
@@ -489,6 +491,7 @@ class Sustained:
     statuses: Counter[str]
     cpu: Monitor
     commits: int | None
+    work: dbwork.Work
     first: datetime  # the window's first fire
     rows: list[tuple[datetime, datetime | None, str]]  # scheduled_for, started_at, status
 
@@ -524,6 +527,7 @@ def sustain(jobs: int, duration: int, logs: Path, opts: argparse.Namespace) -> S
         last = first + timedelta(seconds=duration - 1)
         sleep_until(first.timestamp())
         before = commits()
+        work = dbwork.snapshot(logs)
         with Monitor([proc.pid for proc in procs]) as cpu:
             # The last fire of the window is due at ``last``: pausing 1 s later leaves every
             # fire of the window the whole lateness budget.
@@ -532,6 +536,7 @@ def sustain(jobs: int, duration: int, logs: Path, opts: argparse.Namespace) -> S
         if not poll(lambda: not JobRun.objects.active().exists(), 60, 0.2):
             print("  ! runs still active 60 s after pausing the jobs")
     after = commits()
+    work = dbwork.snapshot(logs) - work
     rows = list(
         JobRun.objects.filter(scheduled_for__gte=first, scheduled_for__lte=last).values_list(
             "scheduled_for", "started_at", "status"
@@ -552,6 +557,7 @@ def sustain(jobs: int, duration: int, logs: Path, opts: argparse.Namespace) -> S
         statuses,
         cpu,
         after - before if made else None,
+        work,
         first,
         rows,
     )
@@ -560,7 +566,7 @@ def sustain(jobs: int, duration: int, logs: Path, opts: argparse.Namespace) -> S
 def sustained_header() -> None:
     print(
         f"  {'jobs':>6} {'fires/s':>8} {'p50':>9} {'p99':>9} {'not run':>16} "
-        f"{'CPU: sched':>10} {'DB':>5} {'other':>5} {'commits/run':>11}  kept up"
+        f"{'CPU: sched':>10} {'DB':>5} {'other':>5} {'ms/fire':>8} {'commits/run':>11}  kept up"
     )
 
 
@@ -571,13 +577,19 @@ def sustained_row(result: Sustained) -> None:
     print(
         f"  {result.jobs:>6,} {result.fires_per_second:>8,.0f} {ms(result.p50):>9} "
         f"{ms(result.p99):>9} {not_run:>16} {cpu.percent(cpu.procs):>9.0f}% "
-        f"{cpu.percent(cpu.database):>4.0f}% {cpu.percent(cpu.others):>4.0f}% {per_run:>11}  "
+        f"{cpu.percent(cpu.database):>4.0f}% {cpu.percent(cpu.others):>4.0f}% "
+        f"{1000 * cpu.procs / max(result.started, 1):>8.3f} {per_run:>11}  "
         f"{'yes' if result.kept_up else 'NO'}"
         + (
             f"  statuses {dict(result.statuses)}"
             if set(result.statuses) - {RunStatus.SUCCEEDED}
             else ""
         ),
+        flush=True,
+    )
+    print(
+        f"  {'':>6} per fire: {result.work.per(result.started)}; database CPU "
+        f"{1000 * cpu.database / max(result.started, 1):.3f} ms",
         flush=True,
     )
 
@@ -614,6 +626,13 @@ def part_sustained(opts: argparse.Namespace) -> None:
         f"  largest N kept up: {best or 'none'} "
         + (f"(failed at {worst})" if worst else "(never failed: raise --steps)")
     )
+    # A backlog of ten seconds of the largest step (at most --drain-runs) for the raw loop.
+    ceiling = raw_claim_ceiling(opts, min(opts.drain_runs, 10 * max(opts.steps)))
+    if best and ceiling:
+        print(
+            f"  kept up with {best:,} fires/s: {100 * best / ceiling:.0f} % of the raw claim "
+            f"loop's {ceiling:,.0f} claims/s measured just now"
+        )
 
 
 def part_lateness(opts: argparse.Namespace) -> None:
@@ -677,6 +696,7 @@ def part_drain(opts: argparse.Namespace) -> None:
         insert_backlog(runs)
         analyze()
     before = commits()
+    work = dbwork.snapshot(logs)
     with launch(opts.schedulers, logs, opts, register=opts.stale_stats) as procs:
         if opts.stale_stats:
             insert_backlog(runs)
@@ -725,9 +745,14 @@ def part_drain(opts: argparse.Namespace) -> None:
                 else ""
             )
         )
+    if rows:
+        print(f"  per run: {(dbwork.snapshot(logs) - work).per(len(rows))}")
     if set(statuses) - {RunStatus.SUCCEEDED}:
         print(f"  statuses: {dict(statuses)}")
-    raw_claim_ceiling(opts)
+    ceiling = raw_claim_ceiling(opts, runs)
+    if ends and ceiling:
+        rate = len(ends) / total
+        print(f"  drained at {100 * rate / ceiling:.0f} % of the raw claim loop's rate")
 
 
 # A lean claim loop: the ceiling for "claim, record, advance, commit" on this database.
@@ -797,11 +822,11 @@ def collect(results: Any, procs: list[Any], timeout: float) -> Any:
     raise RuntimeError(f"the raw claimers did not finish in {timeout:.0f} s")
 
 
-def raw_claim_ceiling(opts: argparse.Namespace) -> None:
-    runs = opts.drain_runs
+def raw_claim_ceiling(opts: argparse.Namespace, runs: int) -> float | None:
+    """The raw claim loop's rate on a backlog of ``runs`` (printed and returned)."""
     if not connection.features.has_select_for_update_skip_locked:
         print(f"  raw claim loop: n/a ({connection.vendor} has no SKIP LOCKED)")
-        return
+        return None
     reset()
     insert_backlog(runs)
     analyze()
@@ -838,6 +863,7 @@ def raw_claim_ceiling(opts: argparse.Namespace) -> None:
         f"({recorded:,} run rows; per process {sorted(n for _, n, _, _ in done)})"
     )
     print(f"  CPU while claiming: {cpu.summary().replace('schedulers', 'claimers')}")
+    return claimed / elapsed
 
 
 # -- change propagation -----------------------------------------------------------------

@@ -110,13 +110,7 @@ class Claimer:
         jobs = [DueJob(*row) for row in due.values_list(*DueJob._fields)[:limit]]
         if not jobs:
             return []
-        active = dict(
-            JobRun.objects.active()
-            .filter(job_id__in=[job.id for job in jobs])
-            .values("job")
-            .annotate(n=Count("pk"))
-            .values_list("job", "n")
-        )
+        active = statements().active_runs([job.id for job in jobs])
         until = now + self.lookahead
         plans = {
             job.id: groups.through_waiting(

@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from django.dispatch import Signal
@@ -194,7 +194,7 @@ class Claim:
 
     def seconds_to_start(self) -> float:
         """How long until ``not_before``, by this host's clock (0 if it has come)."""
-        return max(0.0, (self.not_before - timezone.now()).total_seconds())
+        return max(0.0, (self.not_before - _now()).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -251,6 +251,12 @@ _TIMES = {"scheduled_for", "not_before"}
 _DURATIONS = {"timeout", "retry_delay", "misfire_grace"}
 
 
+def _now() -> datetime:
+    """``timezone.now()`` without reading ``USE_TZ`` each time (three times a run):
+    tablecron runs only with it on (check tablecron.E001)."""
+    return datetime.now(UTC)
+
+
 def cancel_requested() -> bool:
     """Whether someone asked to cancel the run that calls this: a long task that checks
     it now and then, and returns when it turns true, can be stopped on every executor
@@ -301,7 +307,7 @@ def execute(
         # cost a draining scheduler's runs over a third of their time.
         if (early := claim.seconds_to_start()) > 0:
             time.sleep(early)
-        started_at = timezone.now()
+        started_at = _now()
         if claim.running and not still_held(claim.run_id, claim.worker):
             logger.warning("tablecron: run %d was ended while it waited; not started", claim.run_id)
             return None
@@ -318,7 +324,7 @@ def execute(
             if running.cancelled and status != RunStatus.TIMED_OUT:
                 status, error = RunStatus.CANCELLED, cancelled_error(_cancelled_by(running))
             output = running.take(final=True)
-        write(Outcome(claim, status, started_at, timezone.now(), result, error, output=output))
+        write(Outcome(claim, status, started_at, _now(), result, error, output=output))
         return status
     finally:
         _current.reset(token)

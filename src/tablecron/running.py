@@ -322,18 +322,29 @@ def write_output(chunks: dict[int, Taken]) -> None:
 
 class Watcher:
     """This process's thread that writes the output of its runs and tells them of cancel
-    requests, once a second while any run executes."""
+    requests, once a second while any run executes.
+
+    A run coming and going takes no lock (thousands a second in a draining scheduler):
+    the registry is a dict, whose single operations the GIL makes atomic. Only a run that
+    finds the watcher asleep, waiting for a first run, wakes it under the lock; the
+    watcher sets ``_asleep`` under that lock before it looks for runs, so no wake-up is
+    lost."""
 
     def __init__(self) -> None:
         self._runs: dict[int, RunContext] = {}
         self._changed = threading.Condition()
+        self._asleep = False
         self._thread: threading.Thread | None = None
 
     def add(self, context: RunContext) -> None:
+        self._runs[context.run_id] = context
+        thread = self._thread
+        if self._asleep or thread is None or not thread.is_alive():
+            self._wake()
+
+    def _wake(self) -> None:
         with self._changed:
-            if not self._runs:
-                self._changed.notify_all()  # the watcher waits for a first run
-            self._runs[context.run_id] = context
+            self._changed.notify_all()  # the watcher waits for a first run
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._watch, name="tablecron-watcher", daemon=True
@@ -341,40 +352,35 @@ class Watcher:
                 self._thread.start()
 
     def remove(self, context: RunContext) -> None:
-        with self._changed:
-            if self._runs.get(context.run_id) is context:
-                del self._runs[context.run_id]
-                if not self._runs:
-                    self._changed.notify_all()  # to let its connection go at once
+        if self._runs.get(context.run_id) is context:
+            self._runs.pop(context.run_id, None)
 
     def running_ids(self) -> set[int]:
-        with self._changed:
-            return set(self._runs)
+        return set(self._runs.copy())
 
     def cancel_here(self, run_ids: Iterable[int], by: str) -> None:
         """Tell the runs ``run_ids`` of this process to stop, without asking the
         database (a scheduler stopping)."""
-        with self._changed:
-            runs = [self._runs[pk] for pk in run_ids if pk in self._runs]
-        for context in runs:
-            context.request_cancel(by)
+        runs = self._runs.copy()
+        for pk in run_ids:
+            if pk in runs:
+                runs[pk].request_cancel(by)
 
     def _watch(self) -> None:
         """A round a second while runs execute: runs coming and going do not hurry it
-        (a draining scheduler starts thousands a second); the last one ending lets it
-        drop its connection at once."""
-        due = time.monotonic() + FLUSH_EVERY
+        (a draining scheduler starts thousands a second). Idle, it holds no connection:
+        after a round that found no run, it sleeps until one comes."""
         while True:
             with self._changed:
-                if not self._runs:  # idle: hold no connection meanwhile
+                if not self._runs:
                     close_all_connections()
+                    self._asleep = True
                     self._changed.wait_for(lambda: bool(self._runs))
-                    due = time.monotonic() + FLUSH_EVERY
-                if (wait := due - time.monotonic()) > 0:
-                    self._changed.wait(wait)
-                    continue
-                runs = list(self._runs.values())
-            due = time.monotonic() + FLUSH_EVERY
+                    self._asleep = False
+                self._changed.wait(FLUSH_EVERY)  # runs younger than a round wait for it
+            runs = list(self._runs.copy().values())
+            if not runs:
+                continue
             try:
                 self.round(runs)
             except Exception:  # the database away, say: the next round tries again

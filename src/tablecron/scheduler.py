@@ -52,6 +52,7 @@ class Scheduler:
         self._waiter = waiter_for(self._stop)
         self._pruning: threading.Thread | None = None
         self._pruning_done = threading.Event()
+        self._full = False  # the last claim took as many runs as it asked for
 
     def start(self) -> None:
         """Register this scheduler (and reap what dead ones on this host left)."""
@@ -95,12 +96,16 @@ class Scheduler:
                 self.executor.expire()
                 self.executor.wait_for_slot(settings.POLL_INTERVAL)
                 return 0.0
-            asked = time.monotonic()
-            now, soonest = self.claimer.soonest()
-            if soonest is None or soonest > now + self.claimer.lookahead:  # the common idle case
-                self.executor.expire()
-                return self._delay(now, soonest, asked)
+            # After a claim that took all it asked for, more is most likely due: claim
+            # again without asking first (a backlog's drain saves a query a batch).
+            if not self._full:
+                asked = time.monotonic()
+                now, soonest = self.claimer.soonest()
+                if soonest is None or soonest > now + self.claimer.lookahead:  # the idle case
+                    self.executor.expire()
+                    return self._delay(now, soonest, asked)
             claims = self.claimer.claim(capacity)
+            self._full = len(claims) >= capacity
             if not self.executor.submits_in_claim:
                 self.executor.submit_many(claims)
             self.executor.expire()

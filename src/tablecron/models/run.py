@@ -89,6 +89,7 @@ class JobRun(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
+        db_index=False,  # the unique key (job, scheduled_for, attempt) leads with it
     )
     job_name = models.CharField(_("job name"), max_length=200)
     scheduled_for = models.DateTimeField(_("scheduled for"))

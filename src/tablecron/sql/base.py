@@ -117,6 +117,23 @@ class Statements:
         sql = f"SELECT id FROM {table} WHERE id IN ({marks}) FOR UPDATE SKIP LOCKED"
         return {pk for (pk,) in self.execute(sql, wanted).rows} | {None}
 
+    def active_runs(self, job_ids: Sequence[int]) -> dict[int, int]:
+        """How many runs of each of ``job_ids`` are claimed or running (they count
+        against ``max_instances``); jobs with none are left out. Read by every claim:
+        a statement of its own, not the ORM's, which prepares each id in Python."""
+        if not job_ids:
+            return {}
+        ids, params = self.id_list(job_ids)
+        sql = (
+            f"SELECT job_id, COUNT(*) FROM {self.run} WHERE status IN (%s, %s) "
+            f"AND job_id IN ({ids}) GROUP BY job_id"
+        )
+        return dict(self.execute(sql, [SCHEDULED, RUNNING, *params]).rows)
+
+    def id_list(self, ids: Sequence[int]) -> tuple[str, list[Any]]:
+        """What goes inside ``IN (…)`` for ``ids``, and its parameters."""
+        return ", ".join(["%s"] * len(ids)), list(ids)
+
     def writable(self, rows: Sequence[tuple[int, int | None]]) -> set[int]:
         """Of ``rows`` (run id, job id), the runs a batch may write in this transaction
         without ever waiting for a row while holding others: such a wait could deadlock

