@@ -26,7 +26,7 @@ def restore(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tablecron", "0016_job_after"),
+        ("tablecron", "0017_notifications_by_index"),
     ]
 
     operations = [
