@@ -182,7 +182,10 @@ def _candidates(
     switched = Job.objects.filter(alert_after__gt=timedelta(0), enabled=True)
     parts = [
         Job.objects.filter(pk__in=list(failures)),
-        Job.objects.filter(alert_state__in=(AlertState.FAILING, AlertState.SILENT)),
+        # alerted_at: set with every state told, and what PostgreSQL's partial index holds.
+        Job.objects.filter(
+            alert_state__in=(AlertState.FAILING, AlertState.SILENT), alerted_at__isnull=False
+        ),
         Job.objects.filter(  # told "ok" lately: what changed within its quiet period
             alert_state=AlertState.OK,
             alerted_at__gt=start - settings.NOTIFY_QUIET_PERIOD,

@@ -352,13 +352,8 @@ class Job(models.Model):
         ]
         # next_run_at leads: paused rows have none, and SQLite cannot range-scan behind a
         # leading boolean that Django 5.2 renders as a bare "WHERE enabled AND ...".
-        indexes = [
-            models.Index(fields=["next_run_at", "enabled"], name="tablecron_job_due"),
-            # What notifications look at each heartbeat, without reading every job: the
-            # jobs not "ok", those told lately, and those with a dead man's switch.
-            models.Index(fields=["alert_state", "alerted_at"], name="tablecron_job_alerts"),
-            models.Index(fields=["alert_after"], name="tablecron_job_switch"),
-        ]
+        # (Notifications' indexes are made by migration 0017, partial on PostgreSQL.)
+        indexes = [models.Index(fields=["next_run_at", "enabled"], name="tablecron_job_due")]
         constraints = job_rules.CONSTRAINTS
 
     _loaded_schedule: tuple[Any, ...] | None = None
