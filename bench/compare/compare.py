@@ -104,7 +104,7 @@ def main() -> int:
     started = time.monotonic()
     with ExitStack() as stack:
         results = report.run_all(args, sides, ctx, stack)
-    print(report.summary(results))
+    print(report.summary(results, ctx.ceiling))
     print(f"\ntotal {time.monotonic() - started:.0f} s; load {report.load()}; logs in {logs}")
     shutil.rmtree(calls_dir, ignore_errors=True)
     return 0

@@ -60,6 +60,7 @@ def celery_worker(ctx: Context, logs: Path, concurrency: int, ceiling: int) -> P
         called = sorted(call.called for call in ctx.log.calls("ceiling"))
         rate = (len(called) - 1) / (called[-1] - called[0])
         print(f"  its own ceiling: {len(called):,} calls of a no-op task at {rate:,.0f}/s")
+        ctx.ceiling = rate
         ctx.log.forget("ceiling")
     return worker
 
@@ -127,7 +128,7 @@ def _guarded(
 # -- summary -----------------------------------------------------------------------------
 
 
-def summary(results: Results) -> str:
+def summary(results: Results, ceiling: float = math.nan) -> str:
     from sides import SIDES
 
     lines = [
@@ -149,6 +150,8 @@ def summary(results: Results) -> str:
                 f"  {label:38} {_text(a, va, figure)[:22]:>22} {_text(b, vb, figure)[:28]:>28}"
                 f" {_ratio(va, vb, higher):>8}"
             )
+        if SIDES[ours].via_celery and not math.isnan(ceiling):
+            lines.append(f"  {"the workers' own no-op ceiling":38} {ceiling:>19,.0f}/s")
     return "\n".join(lines)
 
 
@@ -163,6 +166,9 @@ def _value(result: Any, figure: str) -> float | None:
         steps: list[Step] = result
         if figure == "kept_up":
             return kept_up(steps)
+        if figure in ("worker_ms", "commits_per_run"):
+            top = [s for s in steps if s.tally.kept_up and s.jobs == kept_up(steps)]
+            return getattr(top[0], figure) if top else None
         return sum(s.tally.silent for s in steps)
     if isinstance(result, Drain):
         return result.rate
@@ -207,6 +213,8 @@ def _ratio(peer: float | None, ours: float | None, higher: bool | None) -> str:
 ROWS = [
     ("every-second jobs kept up", "sustained", "kept_up", True),
     ("  fires silently dropped, all steps", "sustained", "silent", None),
+    ("  worker CPU ms a run, top step kept up", "sustained", "worker_ms", False),
+    ("  commits a run (all processes), same", "sustained", "commits_per_run", False),
     ("backlog drain (from scheduler start)", "drain", "rate", True),
     ("restart: start -> registered", "restart", "registered", False),
     ("restart: start -> first fire", "restart", "first_fire", False),
@@ -217,6 +225,8 @@ ROWS = [
 UNITS = {
     "kept_up": "{:,.0f} jobs",
     "silent": "{:,.0f}",
+    "worker_ms": "{:.2f} ms",
+    "commits_per_run": "{:.2f}",
     "rate": "{:,.0f} runs/s",
     "registered": "{:.2f} s",
     "first_fire": "{:.2f} s",
