@@ -51,8 +51,9 @@ class Worker:
         self.presence.register(db_now())
         self._executing: set[int] = set()  # run ids
         self._executing_lock = threading.Lock()
-        self.presence.beat_in_background(
-            threading.Event(), lambda now: reap_unrecorded(self.id, self.executing, now)
+        self._stop = threading.Event()
+        self._beating = self.presence.beat_in_background(
+            self._stop, lambda now: reap_unrecorded(self.id, self.executing, now)
         )
         logger.info("tablecron: worker %s registered", self.id)
 
@@ -62,6 +63,16 @@ class Worker:
             if cls._current is None or cls._current.pid != os.getpid():
                 cls._current = cls(engine)
             return cls._current
+
+    @classmethod
+    def stop_current(cls) -> None:
+        """Stop this process's worker beating (its row stays, and is reaped when stale):
+        for tests, whose database must lose its last connection."""
+        with cls._lock:
+            worker, cls._current = cls._current, None
+        if worker is not None:
+            worker._stop.set()
+            worker._beating.join()
 
     def executing(self) -> set[int]:
         """The runs this process is executing now."""
