@@ -1,6 +1,8 @@
 """``EXECUTOR: "celery"`` with real ``celery -A … worker`` processes on a real broker."""
 
 import contextlib
+import dataclasses
+import json
 import os
 import signal
 import time
@@ -204,3 +206,25 @@ def test_runs_sent_while_the_database_is_away_are_all_sent_and_then_recorded(
         close_old_connections()
         executor.wait_for_slot(0)
     assert JobRun.objects.filter(queued_at__isnull=True).count() == 0
+
+
+def test_runs_are_claimed_ahead_and_their_messages_wait_for_their_time(tmp_path: Path) -> None:
+    """A run due in a moment is claimed now, and its message carries its time as its ETA
+    (a Celery worker holds it until then, outside its pool); a run already due is sent
+    without one. (The claim's run is sent as if due in a minute: on a busy machine the
+    moment may be over before it is sent.)"""
+    (tmp_path / "broker").mkdir()
+    current = celery_state.get_current_app()
+    with redis_server(tmp_path / "broker") as broker, contextlib.ExitStack() as restore:
+        restore.callback(current.set_current)
+        executor = CeleryExecutor(Celery("tablecron-test", broker=broker.url))
+        soon = due(make_job("soon"), ago=-timedelta(milliseconds=60))
+        due(make_job("late"))
+        claims = {c.job_name: c for c in Claimer("s1", executor).claim(10)}
+        assert set(claims) == {"soon", "late"}
+        assert claims["soon"].not_before == soon.next_run_at
+        later = dataclasses.replace(claims["soon"], not_before=db_now() + timedelta(minutes=1))
+        executor.submit_many([later, claims["late"]])
+        sent = [json.loads(m) for m in redis.Redis.from_url(broker.url).lrange("celery", 0, -1)]
+    etas = {m["headers"]["argsrepr"].split("'")[1]: m["headers"]["eta"] for m in sent}
+    assert etas == {"soon": later.not_before.isoformat(), "late": None}

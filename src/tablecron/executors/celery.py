@@ -47,6 +47,9 @@ def hard_time_limit(timeout: timedelta) -> float:
 class CeleryExecutor(QueueExecutor):
     name = "celery"
     away_errors = (OperationalError, OSError)
+    # Each message carries its run's time as its ETA: a worker's main process holds it
+    # until then, outside its pool, so runs are claimed and sent a moment ahead.
+    claims_ahead = True
 
     def __init__(self, app: Celery | None = None) -> None:
         super().__init__()
@@ -84,11 +87,13 @@ class CeleryExecutor(QueueExecutor):
                 "soft_time_limit": claim.timeout.total_seconds(),
                 "time_limit": hard_time_limit(claim.timeout),
             }
+        now = timezone.now()
         self.app.send_task(
             TASK_NAME,
             args=[claim.to_message()],
             queue=claim.queue or None,
-            expires=timezone.now() + timedelta(seconds=settings.QUEUED_LIMIT),
+            eta=claim.not_before if claim.not_before > now else None,
+            expires=now + timedelta(seconds=settings.QUEUED_LIMIT),
             retry=False,  # a broker away is retried by the loop, not inside it
             producer=self._producer,
             # What Flower and the worker's log show for the message (Celery's default

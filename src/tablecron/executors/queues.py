@@ -36,6 +36,7 @@ logger = logging.getLogger("tablecron")
 class QueueExecutor(Executor):
     starts_at_claim = False
     owns_runs = False
+    claims_ahead = False  # a worker that waited for a run's time would hold a pool slot
     #: The exceptions of ``publish()`` that mean the queue is away for now.
     away_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
 
