@@ -174,6 +174,7 @@ class RunContext:
         self.started = time.monotonic()
         self.cancelled = False  # someone asked to cancel it
         self.cancelled_by = ""
+        self.interrupted = False  # its thread was interrupted to stop it (a signal)
         self._output: Output | None = None
         self._on_cancel: list[Callable[[], object]] = []
 

@@ -158,8 +158,8 @@ _sigterm_installed = False
 def stop_on_sigterm() -> bool:
     """In a worker process whose tasks run in its main thread (Celery's prefork pool):
     SIGTERM while a run someone cancelled executes raises ``RunCancelled`` inside its
-    task; at any other time it ends the process, as it would have. Returns False where
-    that cannot be (tasks on other threads): runs are then only told to stop."""
+    task, once; at any other time it ends the process, as it would have. Returns False
+    where that cannot be (tasks on other threads): runs are then only told to stop."""
     global _sigterm_installed
     if threading.current_thread() is not threading.main_thread():
         return False
@@ -169,9 +169,19 @@ def stop_on_sigterm() -> bool:
     return True
 
 
+def interrupt_main_thread() -> None:
+    """SIGTERM to this process's main thread, where ``stop_on_sigterm()`` turns it into
+    ``RunCancelled``. Sent to the thread, not the process: the kernel may hand a signal
+    sent to the process to any of its threads, and a Python handler runs only once the
+    main thread wakes, which a task asleep in ``time.sleep()`` would not do for as long
+    as it sleeps."""
+    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     context = running.current()
-    if context is not None and context.cancelled:
+    if context is not None and context.cancelled and not context.interrupted:
+        context.interrupted = True  # a second SIGTERM must not break off its outcome's write
         raise RunCancelled
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as before: the process ends
     os.kill(os.getpid(), signal.SIGTERM)

@@ -81,7 +81,7 @@ def test_the_queue_in_the_same_database_is_written_in_the_claims_transaction() -
 
 
 def test_every_fire_runs_exactly_once_on_db_workers(tmp_path: Path) -> None:
-    jobs, seconds, path = 50, 20, tmp_path / "calls.log"
+    jobs, seconds, path = 20, 10, tmp_path / "calls.log"
     env = child_env(**SETTINGS)
     with db_workers(2, tmp_path, env), schedulers(2, tmp_path, env):
         wait_for(lambda: SchedulerInstance.objects.count() >= 2, 60, "schedulers")

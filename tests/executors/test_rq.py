@@ -60,7 +60,7 @@ def rq_workers(count: int, logs: Path, env: dict[str, str]) -> Iterator[list[Pop
 
 
 def test_every_fire_runs_exactly_once_on_rq_workers(tmp_path: Path, rq_env: dict[str, str]) -> None:
-    jobs, seconds, path = 20, 15, tmp_path / "calls.log"
+    jobs, seconds, path = 10, 8, tmp_path / "calls.log"
     with rq_workers(2, tmp_path, rq_env), schedulers(2, tmp_path, rq_env):
         wait_for(lambda: SchedulerInstance.objects.count() >= 2, 60, "schedulers")
         # A work horse per task: workers on a busy machine fall behind, and fires wait

@@ -122,18 +122,16 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path
     assert took >= 1
 
 
-def test_cancel_revokes_a_celery_task_with_terminate(tmp_path: Path) -> None:
+def test_cancel_stops_a_celery_task_by_sigterm_to_its_thread(tmp_path: Path) -> None:
     pytest.importorskip("celery")  # the celery extra (not in the Django 5.2 suite's venv)
     env = celery_env(CANCEL_GRACE=5)
     run = Job.objects.create(name="c", task=TASKS + "print_then_sleep", args=[120]).run_now()
     with celery_workers(1, tmp_path, env, concurrency=1), schedulers(1, tmp_path, env):
         run, took = cancel_timed(run, timeout=30)
     print(f"\ncelery: cancelled in {took:.2f} s: {run.error}")
-    # Stopped by its SIGTERM ("Cancelled by ops.", 0.9-1.1 s), or killed after
-    # CANCEL_GRACE: the second happened twice on SQLite, once in CI, once alone (to be
-    # found: why the prefork child then did not end its run on SIGTERM).
-    assert run.status == "cancelled"
-    assert run.error.startswith("Cancelled by ops.")
+    # Stopped by SIGTERM to its pool process's main thread, not killed after CANCEL_GRACE
+    # (as one run in five was while the SIGTERM came from a revoke: see _revoker).
+    assert (run.status, run.error) == ("cancelled", "Cancelled by ops.")
     assert "stdout started" in run.output
     assert run.worker.startswith("celery@")
 

@@ -32,7 +32,7 @@ from tablecron.executors.queues import QueueExecutor
 from tablecron.models import JobRun, RunStatus
 from tablecron.models.run import cancelled_error
 from tablecron.outcomes import finish
-from tablecron.workers import run_message, stop_on_sigterm
+from tablecron.workers import interrupt_main_thread, run_message, stop_on_sigterm
 
 TASK_NAME = "tablecron.run"
 DB_RETRIES = 12  # about 10 minutes of a database away
@@ -123,14 +123,19 @@ class RunTask(Task):  # type: ignore[misc]  # Celery has no type hints
 
 
 def _revoker(task_id: str) -> Callable[[Claim], object]:
-    """How a Celery worker stops a run someone cancelled: the task is revoked with
-    terminate, SIGTERM first, which this process turns into ``RunCancelled`` inside the
-    task (``stop_on_sigterm()``), so the run ends ``cancelled`` with its output; if it has
-    not ended ``CANCEL_GRACE`` later, it is recorded cancelled and its process killed."""
+    """How a Celery worker stops a run someone cancelled. The watcher that learns of the
+    request runs in the task's own pool process: it sends SIGTERM to the process's main
+    thread, where the task runs, which ``stop_on_sigterm()`` turns into ``RunCancelled``
+    inside the task, so the run ends ``cancelled`` with its output. If it has not ended
+    ``CANCEL_GRACE`` later, it is recorded cancelled and the task revoked with terminate
+    and SIGKILL, which the worker's main process sends to this one.
+
+    Not a revoke with SIGTERM first: the worker's main process sends that signal to the
+    pool process, whose kernel may hand it to a thread other than the main one, and the
+    task, asleep in ``time.sleep()`` say, then never hears it (seen once in five here)."""
 
     def stop(claim: Claim) -> None:
-        control = current_app.control
-        control.revoke(task_id, terminate=True, signal="SIGTERM")
+        interrupt_main_thread()
 
         def kill() -> None:
             asked = JobRun.objects.filter(pk=claim.run_id).values_list("cancel_requested_by")
@@ -140,7 +145,7 @@ def _revoker(task_id: str) -> Callable[[Claim], object]:
                 f"({settings.CANCEL_GRACE} s) and was killed."
             )
             if finish(claim, RunStatus.CANCELLED, error=error):
-                control.revoke(task_id, terminate=True, signal="SIGKILL")
+                current_app.control.revoke(task_id, terminate=True, signal="SIGKILL")
 
         timer = threading.Timer(settings.CANCEL_GRACE, kill)
         timer.daemon = True
