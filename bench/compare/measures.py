@@ -24,6 +24,13 @@ class Context:
     broker: Broker
     worker: Proc | None = None  # the Celery workers, while they run
     ceiling: float = math.nan  # no-op tasks a second the Celery workers ran
+    db_workers: Proc | None = None  # the db_worker processes, while they run
+
+    def workers_of(self, side: Side) -> Proc | None:
+        """The processes that run ``side``'s tasks, where they are not its scheduler."""
+        if side.own_workers:
+            return self.db_workers
+        return self.worker if side.via_celery else None
 
 
 def names(prefix: str, count: int) -> list[str]:
@@ -53,7 +60,7 @@ def settle(side: Side, ctx: Context, prefix: str) -> None:
 class Step:
     jobs: int
     tally: Tally
-    cpu: list[float]  # % of one core over the window: the scheduler, the Celery workers
+    cpu: list[float]  # % of one core over the window: the scheduler, the workers
     note: str = ""
     commits: float = math.nan  # the database's commits over the window (every process)
     seconds: float = math.nan  # the window's length
@@ -64,7 +71,7 @@ class Step:
 
     @property
     def worker_ms(self) -> float:
-        """CPU ms of the Celery workers per run that ran in the window."""
+        """CPU ms of the workers (Celery's, db_worker) per run that ran in the window."""
         if not self.ran or not self.cpu or math.isnan(self.cpu[1]):
             return math.nan
         return self.cpu[1] / 100 * self.seconds / self.ran * 1000
@@ -87,7 +94,7 @@ def sustained_step(side: Side, ctx: Context, jobs: int, warmup: float, seconds: 
         start = math.ceil(time.time() + warmup)
         end = start + seconds
         sleep_until(start)
-        workers = ctx.worker if side.via_celery else None
+        workers = ctx.workers_of(side)
         cpu = [proc.cpu_seconds(), workers.cpu_seconds() if workers else 0.0]
         commits = database_commits()
         sleep_until(end)

@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import platform
+import shlex
 import traceback
 from contextlib import ExitStack
 from importlib.metadata import version
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from measures import Context, Drain, Restart, Step, drain, kept_up, ramp_sizes, restart, sustained
-from procs import Proc, celery_argv, child_env, wait_for
+from procs import Proc, celery_argv, child_env, django_argv, wait_for
 from sides import PAIRS, Side
 
 Results = dict[tuple[str, str], Any]  # (side, measure) -> result, or a str saying why none
@@ -65,6 +66,18 @@ def celery_worker(ctx: Context, logs: Path, concurrency: int, ceiling: int) -> P
     return worker
 
 
+def db_workers(logs: Path, count: int, interval: float) -> Proc:
+    """``count`` django-tasks-db ``db_worker`` processes, in one process group: each polls
+    the queue every ``interval`` seconds while it finds nothing to run."""
+    options = ["--queue-name", "*", "--interval", str(interval), "--no-startup-delay"]
+    command = shlex.join(django_argv("db_worker", *options, "--no-reload"))
+    script = f"for n in $(seq {count}); do {command} & done; wait"
+    env = child_env(BENCH_EXECUTOR="django_tasks")
+    workers = Proc("db_worker", ["sh", "-c", script], logs / "db-worker.log", env)
+    print(f"{count} db_worker processes up (group {workers.pid}), --interval {interval}")
+    return workers
+
+
 def sizes(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
     return {
@@ -104,12 +117,17 @@ def run_all(
     if any(side.via_celery for side in sides.values()):
         ctx.worker = celery_worker(ctx, ctx.log.directory.parent, args.concurrency, size["ceiling"])
         stack.callback(ctx.worker.stop)
+    if any(side.own_workers for side in sides.values()):
+        ctx.db_workers = db_workers(
+            ctx.log.directory.parent, args.concurrency or 2, args.db_worker_interval
+        )
+        stack.callback(ctx.db_workers.stop)
+    in_pairs = [key for pair in PAIRS for key in pair]
+    order = [key for i, key in enumerate(in_pairs) if key in sides and key not in in_pairs[:i]]
     for measure in measures:
         print(f"\n== {measure} (load {load()})")
-        for pair in PAIRS:
-            for key in pair:
-                if key in sides:
-                    results[(key, measure)] = _guarded(measure, sides[key], ctx, size, args)
+        for key in order:  # each side once, beside the peer of its pair
+            results[(key, measure)] = _guarded(measure, sides[key], ctx, size, args)
     return results
 
 

@@ -64,6 +64,7 @@ class Side:
     label: ClassVar[str]
     anchored: ClassVar[bool] = False  # no phase of its own: see calls.tally()
     via_celery: ClassVar[bool] = False
+    own_workers: ClassVar[bool] = False  # db_worker processes: see db_workers()
     registers: ClassVar[bool] = False  # has a "scheduler is up" row of its own
 
     def __init__(self, logs: Path) -> None:
@@ -311,6 +312,15 @@ class TablecronCelery(Tablecron):
         return "; ".join(errors) or check.stderr.strip().splitlines()[-1]
 
 
+class TablecronDbWorker(Tablecron):
+    """Django Tasks on django-tasks-db: the scheduler enqueues each run in the bench's
+    database (in its claim's transaction), two ``db_worker`` processes run them."""
+
+    key, label = "tablecron-db-worker", "tablecron (Django Tasks, db_worker)"
+    executor = "django_tasks"
+    own_workers = True
+
+
 class Broker:
     """The Celery broker's Redis database, the bench's own: flushed at start."""
 
@@ -330,7 +340,12 @@ class Broker:
 
 
 SIDES: dict[str, type[Side]] = {
-    side.key: side for side in (Beat, TablecronCelery, APScheduler, Tablecron)
+    side.key: side for side in (Beat, TablecronCelery, APScheduler, Tablecron, TablecronDbWorker)
 }
-# Each peer and the tablecron side it is compared with.
-PAIRS = (("beat", "tablecron-celery"), ("apscheduler", "tablecron-thread"))
+# Each peer and the tablecron side it is compared with; the last, the queue that Django
+# Tasks keeps in the database beside Celery's.
+PAIRS = (
+    ("beat", "tablecron-celery"),
+    ("apscheduler", "tablecron-thread"),
+    ("tablecron-celery", "tablecron-db-worker"),
+)
