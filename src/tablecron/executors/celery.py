@@ -21,6 +21,7 @@ from typing import Any
 
 from celery import Celery, Task, current_app, shared_task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.signals import worker_process_shutdown, worker_shutdown
 from django.core.checks import CheckMessage, Warning
 from django.db import DatabaseError
 from django.utils import timezone
@@ -32,7 +33,7 @@ from tablecron.executors.queues import QueueExecutor
 from tablecron.models import JobRun, RunStatus
 from tablecron.models.run import cancelled_error
 from tablecron.outcomes import finish
-from tablecron.workers import interrupt_main_thread, run_message, stop_on_sigterm
+from tablecron.workers import flush_outcomes, interrupt_main_thread, run_message, stop_on_sigterm
 
 TASK_NAME = "tablecron.run"
 DB_RETRIES = 12  # about 10 minutes of a database away
@@ -171,3 +172,13 @@ def run(task: RunTask, message: dict[str, Any]) -> str | None:
         # that safe.
         retries = task.request.retries
         raise task.retry(exc=exc, countdown=min(60, 2**retries), max_retries=DB_RETRIES) from exc
+
+
+def _flush_outcomes(**_: Any) -> None:
+    """The outcomes a process still holds are written before it ends (a warm shutdown,
+    or ``max_tasks_per_child``)."""
+    flush_outcomes()
+
+
+worker_process_shutdown.connect(_flush_outcomes, weak=False)  # a pool process: os._exit()
+worker_shutdown.connect(_flush_outcomes, weak=False)  # the main process (solo, threads)
