@@ -119,7 +119,6 @@ class OutcomeWriter:
         self.handed: set[int] = set()  # run ids handed over and not yet written
         self._thread = threading.Thread(target=self._run, name="tablecron-outcomes", daemon=True)
         self._thread.start()
-        atexit.register(self.flush)
 
     def write(self, outcome: Outcome) -> bool:
         """Hand ``outcome`` over; True: whether it ends its run is known only later."""
@@ -194,10 +193,14 @@ def run_message(
 
 
 def flush_outcomes() -> None:
-    """Before this process ends: write the outcomes its worker holds."""
+    """Before this process ends: write the outcomes its worker holds (a process forked
+    from it has a worker of its own, or none)."""
     worker = Worker._current
     if worker is not None and worker.pid == os.getpid():
         worker.writer.flush()
+
+
+atexit.register(flush_outcomes)  # db_worker, and any process that ends normally
 
 
 def reap_unrecorded(worker: str, executing: Callable[[], set[int]], now: datetime) -> int:
