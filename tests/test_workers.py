@@ -63,7 +63,7 @@ def test_a_message_costs_the_task_one_statement_and_its_outcome_is_written_aside
     request.addfinalizer(Worker.stop_current)  # its threads' connections go with it
     worker = Worker.current("test")
     with CaptureQueriesContext(connection) as captured:
-        assert run_message(claims[1].to_message(), engine="test") == "succeeded"
+        assert run_message(claims[1].to_message(), engine="test", aside=True) == "succeeded"
     assert [q["sql"].split()[0].upper() for q in captured.captured_queries] == ["UPDATE"]
     assert worker.writer.flush()
     assert worker.executing() == set()
@@ -71,3 +71,26 @@ def test_a_message_costs_the_task_one_statement_and_its_outcome_is_written_aside
     assert (run.status, run.result, run.worker.startswith("test@")) == ("succeeded", 3, True)
     assert Job.objects.get(pk=job.pk).last_success_at == run.finished_at  # the job follows
     assert run_message(claims[1].to_message(), engine="test") is None  # delivered twice
+
+
+def test_without_a_writer_thread_the_task_writes_its_outcome_in_one_statement(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Where a process may end right after its task (RQ's work horses: os._exit()), the
+    task writes its outcome itself: on PostgreSQL one statement, committed alone."""
+    job = Job.objects.create(name="j", task=ADD, args=[1, 2], interval=timedelta(hours=1))
+    now = db_now()
+    run = JobRun.objects.create(
+        job=job, scheduled_for=now, status="scheduled", worker="sched", queued_at=now
+    )
+    message = Claim.of(job, run.pk, run.scheduled_for, "sched").to_message()
+    request.addfinalizer(Worker.stop_current)
+    Worker.current("test")  # registered before
+    with CaptureQueriesContext(connection) as captured:
+        assert run_message(message, engine="test") == "succeeded"
+    statements = [q["sql"].split()[0].upper() for q in captured.captured_queries]
+    if connection.vendor == "postgresql":  # the start, then the end (run and job) alone
+        assert statements == ["UPDATE", "WITH"]
+    else:  # the start, then the end of the run and its job's follow-up together
+        assert statements == ["UPDATE", "BEGIN", "UPDATE", "UPDATE", "COMMIT"]
+    assert Worker.current("test")._writer is None  # no thread started for it

@@ -8,10 +8,12 @@ only through a conditional transition of the run's row, so a message delivered t
 of (the database was away longer than the writer retries) is ended ``lost`` by its own
 heartbeat: no other process reaps the runs of a worker that is alive.
 
-Outcomes are written by a thread of the process (``OutcomeWriter``), many to a commit,
-while its next run starts: the crash window that opens is the few milliseconds between
-a task's end and its outcome's commit. A process killed ``-9`` then leaves a run that
-did run ``lost`` (and retried where its job says so), as if it had died in the task.
+Where the engine tells a process before it ends (Celery), outcomes are written by a
+thread of the process (``OutcomeWriter``), many to a commit, while its next run starts:
+the crash window that opens is the few milliseconds between a task's end and its
+outcome's commit. A process killed ``-9`` then leaves a run that did run ``lost`` (and
+retried where its job says so), as if it had died in the task. Elsewhere (RQ's work
+horses end with ``os._exit()`` after each task) the task writes its outcome itself.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from tablecron.exceptions import RunCancelled
 from tablecron.execution import Claim, Outcome, execute
 from tablecron.models import JobRun, RunStatus
 from tablecron.models.scheduler import Role
-from tablecron.outcomes import end, record, record_despite_outages
+from tablecron.outcomes import end, record, record_despite_outages, write_now
 from tablecron.presence import REAP_BATCH, Presence
 
 logger = logging.getLogger("tablecron")
@@ -59,7 +61,7 @@ class Worker:
         self.presence.register(db_now())
         self._executing: set[int] = set()  # run ids, until their outcome is written
         self._executing_lock = threading.Lock()
-        self.writer = OutcomeWriter(self._written)
+        self._writer: OutcomeWriter | None = None
         self._stop = threading.Event()
         self._beating = self.presence.beat_in_background(
             self._stop, lambda now: reap_unrecorded(self.id, self.executing, now)
@@ -80,9 +82,18 @@ class Worker:
         with cls._lock:
             worker, cls._current = cls._current, None
         if worker is not None:
-            worker.writer.stop()
+            if worker._writer is not None:
+                worker._writer.stop()
             worker._stop.set()
             worker._beating.join()
+
+    @property
+    def writer(self) -> OutcomeWriter:
+        """This process's outcome writer, started on first use."""
+        with self._executing_lock:
+            if self._writer is None:
+                self._writer = OutcomeWriter(self._written)
+            return self._writer
 
     def executing(self) -> set[int]:
         """The runs this process is executing now."""
@@ -100,7 +111,7 @@ class Worker:
             yield
             handed = True
         finally:
-            if not handed or run_id not in self.writer.handed:
+            if not handed or self._writer is None or run_id not in self._writer.handed:
                 self._written([run_id])
 
     def _written(self, run_ids: list[int]) -> None:
@@ -171,11 +182,13 @@ def run_message(
     engine_id: str = "",
     timeouts: tuple[type[BaseException], ...] = (),
     stop: Callable[[Claim], object] | None = None,
+    aside: bool = False,
 ) -> str | None:
     """Execute the claim in ``message`` here; returns its final status, or None when it
     was not waiting for a start any more (a second delivery, say). ``stop``: how the
     engine stops the run when someone cancels it (else the task is only told:
-    ``cancel_requested()``)."""
+    ``cancel_requested()``). ``aside``: the outcome goes to the process's writer thread
+    (the engine calls ``flush_outcomes()`` before the process ends)."""
     claim = Claim.from_message(message)
     worker = Worker.current(engine)
     now = timezone.now()
@@ -184,7 +197,7 @@ def run_message(
     with worker.executes(claim.run_id):
         return execute(
             claim,
-            worker.writer.write,
+            worker.writer.write if aside else write_now,
             worker=worker.id,
             engine_id=engine_id,
             timeouts=timeouts,
@@ -196,8 +209,8 @@ def flush_outcomes() -> None:
     """Before this process ends: write the outcomes its worker holds (a process forked
     from it has a worker of its own, or none)."""
     worker = Worker._current
-    if worker is not None and worker.pid == os.getpid():
-        worker.writer.flush()
+    if worker is not None and worker.pid == os.getpid() and worker._writer is not None:
+        worker._writer.flush()
 
 
 atexit.register(flush_outcomes)  # db_worker, and any process that ends normally

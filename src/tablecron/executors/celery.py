@@ -168,6 +168,7 @@ def run(task: RunTask, message: dict[str, Any]) -> str | None:
             engine_id=task.request.id,
             timeouts=(SoftTimeLimitExceeded,),
             stop=_revoker(task.request.id) if stoppable else None,
+            aside=True,  # see _flush_outcomes()
         )
     except DatabaseError as exc:
         # The database was away before the run started (its outcome is retried where it
