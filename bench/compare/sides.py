@@ -7,6 +7,7 @@ Job names are the bench's: ``<phase tag><number>``; every task records that name
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import math
 import subprocess
@@ -319,6 +320,11 @@ class TablecronDbWorker(Tablecron):
     key, label = "tablecron-db-worker", "tablecron (Django Tasks, db_worker)"
     executor = "django_tasks"
     own_workers = True
+
+    def unavailable(self) -> str | None:
+        if importlib.util.find_spec("django_tasks_db") is None:
+            return "django-tasks-db is not installed (bench/compare/setup.sh installs it)"
+        return None
 
 
 class Broker:

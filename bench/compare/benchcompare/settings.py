@@ -3,6 +3,7 @@
 The bench driver (compare.py) sets the BENCH_* variables for every process it starts.
 """
 
+import importlib.util
 import os
 
 BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "bench_compare")
@@ -44,9 +45,11 @@ TABLECRON = {
     "celery": {"EXECUTOR": "celery"},
     "django_tasks": {"EXECUTOR": "django_tasks", "TASKS_BACKEND": "default"},
 }.get(BENCH_EXECUTOR, {})
-# Django Tasks through django-tasks-db's db_worker (its queue in the bench's database).
-INSTALLED_APPS.append("django_tasks_db")
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+# Django Tasks through django-tasks-db's db_worker (its queue in the bench's database),
+# where it is installed (bench/compare/setup.sh installs it).
+if importlib.util.find_spec("django_tasks_db") is not None:
+    INSTALLED_APPS.append("django_tasks_db")
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
 
 CELERY_BROKER_URL = f"redis://127.0.0.1:6379/{BENCH_REDIS_DB}"
 CELERY_TIMEZONE = TIME_ZONE
