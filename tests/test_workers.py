@@ -4,10 +4,13 @@ reaps the runs of a worker that beats), and only those."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tablecron.db import db_now
+from tablecron.execution import Claim
 from tablecron.models import Job, JobRun
-from tablecron.workers import reap_unrecorded
+from tablecron.workers import Worker, reap_unrecorded, run_message
 from tests.support.factories import ADD
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,3 +42,55 @@ def test_a_run_left_running_by_its_live_worker_is_lost_and_retried() -> None:
     retry = JobRun.objects.get(attempt=2)
     assert (retry.scheduled_for, retry.status) == (unrecorded.scheduled_for, "scheduled")
     assert reap_unrecorded(WORKER, set, now) == 1  # the other, once it too is over
+
+
+def test_a_message_costs_the_task_one_statement_and_its_outcome_is_written_aside(
+    request: pytest.FixtureRequest,
+) -> None:
+    """The hot path of every queue executor's worker: the conditional start in the task,
+    one statement; the outcome is handed to the process's writer thread, which writes
+    what ended meanwhile in one commit, and the run counts as executing here until then
+    (its heartbeat would end it lost otherwise)."""
+    job = Job.objects.create(name="j", task=ADD, args=[1, 2], interval=timedelta(hours=1))
+    now = db_now()
+    held = {"status": "scheduled", "worker": "sched", "queued_at": now}
+    runs = [JobRun(job=job, scheduled_for=now - timedelta(seconds=s), **held) for s in (1, 2)]
+    claims = [
+        Claim.of(job, run.pk, run.scheduled_for, "sched")
+        for run in JobRun.objects.bulk_create(runs)
+    ]
+    assert run_message(claims[0].to_message(), engine="test") == "succeeded"  # registers
+    request.addfinalizer(Worker.stop_current)  # its threads' connections go with it
+    worker = Worker.current("test")
+    with CaptureQueriesContext(connection) as captured:
+        assert run_message(claims[1].to_message(), engine="test", aside=True) == "succeeded"
+    assert [q["sql"].split()[0].upper() for q in captured.captured_queries] == ["UPDATE"]
+    assert worker.writer.flush()
+    assert worker.executing() == set()
+    run = JobRun.objects.get(pk=claims[1].run_id)
+    assert (run.status, run.result, run.worker.startswith("test@")) == ("succeeded", 3, True)
+    assert Job.objects.get(pk=job.pk).last_success_at == run.finished_at  # the job follows
+    assert run_message(claims[1].to_message(), engine="test") is None  # delivered twice
+
+
+def test_without_a_writer_thread_the_task_writes_its_outcome_in_one_statement(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Where a process may end right after its task (RQ's work horses: os._exit()), the
+    task writes its outcome itself: on PostgreSQL one statement, committed alone."""
+    job = Job.objects.create(name="j", task=ADD, args=[1, 2], interval=timedelta(hours=1))
+    now = db_now()
+    run = JobRun.objects.create(
+        job=job, scheduled_for=now, status="scheduled", worker="sched", queued_at=now
+    )
+    message = Claim.of(job, run.pk, run.scheduled_for, "sched").to_message()
+    request.addfinalizer(Worker.stop_current)
+    Worker.current("test")  # registered before
+    with CaptureQueriesContext(connection) as captured:
+        assert run_message(message, engine="test") == "succeeded"
+    statements = [q["sql"].split()[0].upper() for q in captured.captured_queries]
+    if connection.vendor == "postgresql":  # the start, then the end (run and job) alone
+        assert statements == ["UPDATE", "WITH"]
+    else:  # the start, then the end of the run and its job's follow-up together
+        assert statements == ["UPDATE", "BEGIN", "UPDATE", "UPDATE", "COMMIT"]
+    assert Worker.current("test")._writer is None  # no thread started for it

@@ -47,6 +47,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--restart-jobs", type=int, help="jobs in the table at restart")
     parser.add_argument("--changes", type=int, help="change -> first fire samples")
     parser.add_argument("--concurrency", type=int, default=0, help="Celery worker processes")
+    parser.add_argument(
+        "--db-worker-interval", type=float, default=1.0, help="db_worker --interval (s)"
+    )
     parser.add_argument("--logs", type=Path, help="where process logs go (default: a temp dir)")
     return parser.parse_args()
 
@@ -104,7 +107,7 @@ def main() -> int:
     started = time.monotonic()
     with ExitStack() as stack:
         results = report.run_all(args, sides, ctx, stack)
-    print(report.summary(results))
+    print(report.summary(results, ctx.ceiling))
     print(f"\ntotal {time.monotonic() - started:.0f} s; load {report.load()}; logs in {logs}")
     shutil.rmtree(calls_dir, ignore_errors=True)
     return 0

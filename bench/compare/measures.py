@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from calls import Call, CallLog, Tally, tally
+from django.db import connection
 from procs import Proc, sleep_until, wait_for
 from sides import Broker, Side
 
@@ -22,6 +23,14 @@ class Context:
     log: CallLog
     broker: Broker
     worker: Proc | None = None  # the Celery workers, while they run
+    ceiling: float = math.nan  # no-op tasks a second the Celery workers ran
+    db_workers: Proc | None = None  # the db_worker processes, while they run
+
+    def workers_of(self, side: Side) -> Proc | None:
+        """The processes that run ``side``'s tasks, where they are not its scheduler."""
+        if side.own_workers:
+            return self.db_workers
+        return self.worker if side.via_celery else None
 
 
 def names(prefix: str, count: int) -> list[str]:
@@ -51,8 +60,25 @@ def settle(side: Side, ctx: Context, prefix: str) -> None:
 class Step:
     jobs: int
     tally: Tally
-    cpu: list[float]  # % of one core over the window: the scheduler, the Celery workers
+    cpu: list[float]  # % of one core over the window: the scheduler, the workers
     note: str = ""
+    commits: float = math.nan  # the database's commits over the window (every process)
+    seconds: float = math.nan  # the window's length
+
+    @property
+    def ran(self) -> int:
+        return len(self.tally.lateness)
+
+    @property
+    def worker_ms(self) -> float:
+        """CPU ms of the workers (Celery's, db_worker) per run that ran in the window."""
+        if not self.ran or not self.cpu or math.isnan(self.cpu[1]):
+            return math.nan
+        return self.cpu[1] / 100 * self.seconds / self.ran * 1000
+
+    @property
+    def commits_per_run(self) -> float:
+        return self.commits / self.ran if self.ran else math.nan
 
 
 def sustained_step(side: Side, ctx: Context, jobs: int, warmup: float, seconds: float) -> Step:
@@ -68,11 +94,13 @@ def sustained_step(side: Side, ctx: Context, jobs: int, warmup: float, seconds: 
         start = math.ceil(time.time() + warmup)
         end = start + seconds
         sleep_until(start)
-        workers = ctx.worker if side.via_celery else None
+        workers = ctx.workers_of(side)
         cpu = [proc.cpu_seconds(), workers.cpu_seconds() if workers else 0.0]
+        commits = database_commits()
         sleep_until(end)
         cpu[0] = (proc.cpu_seconds() - cpu[0]) / seconds * 100
         cpu[1] = (workers.cpu_seconds() - cpu[1]) / seconds * 100 if workers else math.nan
+        commits = database_commits() - commits
         sleep_until(end + 2)  # the last fires of the window are sent before it stops
     finally:
         proc.stop()
@@ -88,7 +116,19 @@ def sustained_step(side: Side, ctx: Context, jobs: int, warmup: float, seconds: 
     )
     ctx.log.forget(prefix)
     side.clear()
-    return Step(jobs, result, cpu, f"\n{' ' * 10}{note}" if note else "")
+    return Step(jobs, result, cpu, f"\n{' ' * 10}{note}" if note else "", commits, seconds)
+
+
+def database_commits() -> float:
+    """Transactions committed in the bench's database so far, by every process. A
+    backend reports its counts within about a second of going idle: over a window of
+    many seconds the error is small."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return float(cursor.fetchone()[0])
 
 
 def ramp_sizes(quick: bool) -> list[int]:
@@ -103,7 +143,7 @@ def sustained(
     print(f"\n-- {side.label}: every-second jobs, {seconds:.0f} s a step after {warmup:.0f} s")
     print(
         f"  {'jobs':>6} {'p50':>9} {'p99':>9} {'max':>9} {'missing':>17} {'silent':>7}"
-        f" {'extra':>6}  CPU sched/workers  kept up"
+        f" {'extra':>6}  CPU sched/workers  worker ms/run  commits/run  kept up"
     )
 
     def step(jobs: int) -> Step:
@@ -137,13 +177,19 @@ def _print_step(step: Step) -> Step:
     print(
         f"  {step.jobs:>6,} {_ms(t.percentile(50)):>9} {_ms(t.percentile(99)):>9}"
         f" {_ms(t.percentile(100)):>9} {missing:>17} {t.silent:>7,} {t.extra:>6,}"
-        f" {_cpu(step.cpu):>18}  {'yes' if t.kept_up else 'NO'} {step.note}"
+        f" {_cpu(step.cpu):>18}  {_per_run(step.worker_ms):>13}"
+        f"  {_per_run(step.commits_per_run):>11}"
+        f"  {'yes' if t.kept_up else 'NO'} {step.note}"
     )
     return step
 
 
 def _cpu(cpu: list[float]) -> str:
     return " / ".join("-" if math.isnan(c) else f"{c:.0f}%" for c in cpu)
+
+
+def _per_run(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}"
 
 
 def _ms(seconds: float) -> str:

@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import platform
+import shlex
 import traceback
 from contextlib import ExitStack
 from importlib.metadata import version
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from measures import Context, Drain, Restart, Step, drain, kept_up, ramp_sizes, restart, sustained
-from procs import Proc, celery_argv, child_env, wait_for
+from procs import Proc, celery_argv, child_env, django_argv, wait_for
 from sides import PAIRS, Side
 
 Results = dict[tuple[str, str], Any]  # (side, measure) -> result, or a str saying why none
@@ -60,8 +61,21 @@ def celery_worker(ctx: Context, logs: Path, concurrency: int, ceiling: int) -> P
         called = sorted(call.called for call in ctx.log.calls("ceiling"))
         rate = (len(called) - 1) / (called[-1] - called[0])
         print(f"  its own ceiling: {len(called):,} calls of a no-op task at {rate:,.0f}/s")
+        ctx.ceiling = rate
         ctx.log.forget("ceiling")
     return worker
+
+
+def db_workers(logs: Path, count: int, interval: float) -> Proc:
+    """``count`` django-tasks-db ``db_worker`` processes, in one process group: each polls
+    the queue every ``interval`` seconds while it finds nothing to run."""
+    options = ["--queue-name", "*", "--interval", str(interval), "--no-startup-delay"]
+    command = shlex.join(django_argv("db_worker", *options, "--no-reload"))
+    script = f"for n in $(seq {count}); do {command} & done; wait"
+    env = child_env(BENCH_EXECUTOR="django_tasks")
+    workers = Proc("db_worker", ["sh", "-c", script], logs / "db-worker.log", env)
+    print(f"{count} db_worker processes up (group {workers.pid}), --interval {interval}")
+    return workers
 
 
 def sizes(args: argparse.Namespace) -> dict[str, Any]:
@@ -103,12 +117,17 @@ def run_all(
     if any(side.via_celery for side in sides.values()):
         ctx.worker = celery_worker(ctx, ctx.log.directory.parent, args.concurrency, size["ceiling"])
         stack.callback(ctx.worker.stop)
+    if any(side.own_workers for side in sides.values()):
+        ctx.db_workers = db_workers(
+            ctx.log.directory.parent, args.concurrency or 2, args.db_worker_interval
+        )
+        stack.callback(ctx.db_workers.stop)
+    in_pairs = [key for pair in PAIRS for key in pair]
+    order = [key for i, key in enumerate(in_pairs) if key in sides and key not in in_pairs[:i]]
     for measure in measures:
         print(f"\n== {measure} (load {load()})")
-        for pair in PAIRS:
-            for key in pair:
-                if key in sides:
-                    results[(key, measure)] = _guarded(measure, sides[key], ctx, size, args)
+        for key in order:  # each side once, beside the peer of its pair
+            results[(key, measure)] = _guarded(measure, sides[key], ctx, size, args)
     return results
 
 
@@ -127,7 +146,7 @@ def _guarded(
 # -- summary -----------------------------------------------------------------------------
 
 
-def summary(results: Results) -> str:
+def summary(results: Results, ceiling: float = math.nan) -> str:
     from sides import SIDES
 
     lines = [
@@ -149,6 +168,8 @@ def summary(results: Results) -> str:
                 f"  {label:38} {_text(a, va, figure)[:22]:>22} {_text(b, vb, figure)[:28]:>28}"
                 f" {_ratio(va, vb, higher):>8}"
             )
+        if SIDES[ours].via_celery and not math.isnan(ceiling):
+            lines.append(f"  {"the workers' own no-op ceiling":38} {ceiling:>19,.0f}/s")
     return "\n".join(lines)
 
 
@@ -163,6 +184,9 @@ def _value(result: Any, figure: str) -> float | None:
         steps: list[Step] = result
         if figure == "kept_up":
             return kept_up(steps)
+        if figure in ("worker_ms", "commits_per_run"):
+            top = [s for s in steps if s.tally.kept_up and s.jobs == kept_up(steps)]
+            return getattr(top[0], figure) if top else None
         return sum(s.tally.silent for s in steps)
     if isinstance(result, Drain):
         return result.rate
@@ -207,6 +231,8 @@ def _ratio(peer: float | None, ours: float | None, higher: bool | None) -> str:
 ROWS = [
     ("every-second jobs kept up", "sustained", "kept_up", True),
     ("  fires silently dropped, all steps", "sustained", "silent", None),
+    ("  worker CPU ms a run, top step kept up", "sustained", "worker_ms", False),
+    ("  commits a run (all processes), same", "sustained", "commits_per_run", False),
     ("backlog drain (from scheduler start)", "drain", "rate", True),
     ("restart: start -> registered", "restart", "registered", False),
     ("restart: start -> first fire", "restart", "first_fire", False),
@@ -217,6 +243,8 @@ ROWS = [
 UNITS = {
     "kept_up": "{:,.0f} jobs",
     "silent": "{:,.0f}",
+    "worker_ms": "{:.2f} ms",
+    "commits_per_run": "{:.2f}",
     "rate": "{:,.0f} runs/s",
     "registered": "{:.2f} s",
     "first_fire": "{:.2f} s",

@@ -10,6 +10,7 @@ PACKAGES=(
     "celery[redis]>=5.4"
     "django-celery-beat>=2.7"
     "django-apscheduler>=0.7"
+    "django-tasks-db>=0.13"
     "psycopg[binary]>=3.1.8"
 )
 find_python() {

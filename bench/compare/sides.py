@@ -7,6 +7,7 @@ Job names are the bench's: ``<phase tag><number>``; every task records that name
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import math
 import subprocess
@@ -64,6 +65,7 @@ class Side:
     label: ClassVar[str]
     anchored: ClassVar[bool] = False  # no phase of its own: see calls.tally()
     via_celery: ClassVar[bool] = False
+    own_workers: ClassVar[bool] = False  # db_worker processes: see db_workers()
     registers: ClassVar[bool] = False  # has a "scheduler is up" row of its own
 
     def __init__(self, logs: Path) -> None:
@@ -259,7 +261,38 @@ class Tablecron(Side):
             for name, value in last.items()
             if value is not None
         )
-        return f"runs {statuses}; the last {times}" if statuses else ""
+        if not statuses:
+            return ""
+        return f"runs {statuses}; the last {times}\n{' ' * 10}{self._stages(prefix, since)}"
+
+    def _stages(self, prefix: str, since: float) -> str:
+        """Where a run's lateness goes, p50 / p99 in ms over the runs due from ``since``:
+        due -> queued (claimed and sent: Celery), queued -> started (the broker and the
+        worker's queue), started -> finished (the worker's task)."""
+        stages = {
+            "due->queued": "queued_at - scheduled_for",
+            "queued->started": "started_at - queued_at",
+            "started->finished": "finished_at - started_at",
+        }
+        parts = ", ".join(
+            f"percentile_cont(%s) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM {expr}) * 1000)"
+            for expr in stages.values()
+            for _ in (0, 1)
+        )
+        sql = (
+            f"SELECT {parts} FROM {JobRun._meta.db_table} "
+            "WHERE job_name LIKE %s AND scheduled_for >= %s AND started_at IS NOT NULL"
+        )
+        params = [0.5, 0.99] * len(stages) + [f"{prefix}%", datetime.fromtimestamp(since, UTC)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None or row[0] is None:
+            return ""
+        return "ms p50/p99: " + ", ".join(
+            f"{name} {row[2 * i] or 0:,.0f}/{row[2 * i + 1] or 0:,.0f}"
+            for i, name in enumerate(stages)
+        )
 
 
 class TablecronCelery(Tablecron):
@@ -278,6 +311,20 @@ class TablecronCelery(Tablecron):
             return None
         errors = [line.strip() for line in check.stderr.splitlines() if "tablecron.E" in line]
         return "; ".join(errors) or check.stderr.strip().splitlines()[-1]
+
+
+class TablecronDbWorker(Tablecron):
+    """Django Tasks on django-tasks-db: the scheduler enqueues each run in the bench's
+    database (in its claim's transaction), two ``db_worker`` processes run them."""
+
+    key, label = "tablecron-db-worker", "tablecron (Django Tasks, db_worker)"
+    executor = "django_tasks"
+    own_workers = True
+
+    def unavailable(self) -> str | None:
+        if importlib.util.find_spec("django_tasks_db") is None:
+            return "django-tasks-db is not installed (bench/compare/setup.sh installs it)"
+        return None
 
 
 class Broker:
@@ -299,7 +346,12 @@ class Broker:
 
 
 SIDES: dict[str, type[Side]] = {
-    side.key: side for side in (Beat, TablecronCelery, APScheduler, Tablecron)
+    side.key: side for side in (Beat, TablecronCelery, APScheduler, Tablecron, TablecronDbWorker)
 }
-# Each peer and the tablecron side it is compared with.
-PAIRS = (("beat", "tablecron-celery"), ("apscheduler", "tablecron-thread"))
+# Each peer and the tablecron side it is compared with; the last, the queue that Django
+# Tasks keeps in the database beside Celery's.
+PAIRS = (
+    ("beat", "tablecron-celery"),
+    ("apscheduler", "tablecron-thread"),
+    ("tablecron-celery", "tablecron-db-worker"),
+)

@@ -32,9 +32,9 @@ from tablecron.sql import statements
 from tablecron.sql.rows import Advance, NewRun
 
 # Claim this early, so that runs start on time: a run's thread or process waits for its
-# not_before. Runs that go to a queue are claimed when due: a worker that waited would
-# hold a slot of its pool meanwhile.
-LOOKAHEAD = timedelta(seconds=0.1)
+# not_before. Each executor says how early (``claims_ahead``): Celery's further ahead,
+# other queues when due (a worker that waited would hold a slot of its pool).
+LOOKAHEAD = Executor.claims_ahead
 # Waiting runs that wait for a slot of their job's max_instances (see _held_back()).
 WAIT_FOR_SLOT = (RunTrigger.MANUAL, RunTrigger.AFTER)
 
@@ -74,7 +74,7 @@ class Claimer:
         self.worker = worker
         self.executor = executor
         self.starts_at_claim = executor.starts_at_claim
-        self.lookahead = LOOKAHEAD if executor.starts_at_claim else timedelta(0)
+        self.lookahead = executor.claims_ahead
         # When runs are in the executor's hands at the commit; any other executor
         # records it itself once it has sent them.
         self.queued_at_claim = executor.starts_at_claim or executor.submits_in_claim

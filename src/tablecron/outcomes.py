@@ -69,7 +69,9 @@ def record(outcomes: Sequence[Outcome]) -> int:
     transaction that holds one run and one job.
     """
     sql = statements()
-    batch = [o for o in outcomes if not o.retries]
+    # One outcome alone is written as a batch's busy ones are (a run and its job): a
+    # worker's outcome, most often, in a single statement where the database allows.
+    batch = [o for o in outcomes if not o.retries] if len(outcomes) > 1 else []
     ready: list[Outcome] = []
     ended: list[Outcome] = []
     try:
@@ -96,6 +98,9 @@ def record(outcomes: Sequence[Outcome]) -> int:
 
 def _record_one(outcome: Outcome) -> bool:
     sql = statements()
+    alone = not (outcome.retries or outcome.claim.followed or _has_output(outcome))
+    if sql.finishes_in_one_statement and alone:
+        return bool(sql.finish_runs([outcome.row]))  # its own commit: no BEGIN, no COMMIT
     with transaction.atomic(using=sql.alias):
         if not sql.finish_runs([outcome.row]):
             return False
@@ -106,11 +111,13 @@ def _record_one(outcome: Outcome) -> bool:
     return True
 
 
+def _has_output(outcome: Outcome) -> bool:
+    return bool(outcome.output and (outcome.output.added or outcome.output.gone))
+
+
 def _write_output(ended: Sequence[Outcome]) -> None:
     """The rest of the output of runs just ended, in the same commit as their end."""
-    output = {
-        o.claim.run_id: o.output for o in ended if o.output and (o.output.added or o.output.gone)
-    }
+    output = {o.claim.run_id: o.output for o in ended if o.output and _has_output(o)}
     if output:
         write_output(output)
 

@@ -7,12 +7,21 @@ only through a conditional transition of the run's row, so a message delivered t
 (brokers redeliver) starts it once. A run it started but could not record the outcome
 of (the database was away longer than the writer retries) is ended ``lost`` by its own
 heartbeat: no other process reaps the runs of a worker that is alive.
+
+Where the engine tells a process before it ends (Celery), outcomes are written by a
+thread of the process (``OutcomeWriter``), many to a commit, while its next run starts:
+the crash window that opens is the few milliseconds between a task's end and its
+outcome's commit. A process killed ``-9`` then leaves a run that did run ``lost`` (and
+retried where its job says so), as if it had died in the task. Elsewhere (RQ's work
+horses end with ``os._exit()`` after each task) the task writes its outcome itself.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import queue
 import secrets
 import signal
 import socket
@@ -22,15 +31,16 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ClassVar
 
+from django.db import DatabaseError
 from django.utils import timezone
 
 from tablecron import running
-from tablecron.db import db_now
+from tablecron.db import close_all_connections, close_old_connections, db_now
 from tablecron.exceptions import RunCancelled
 from tablecron.execution import Claim, Outcome, execute
 from tablecron.models import JobRun, RunStatus
 from tablecron.models.scheduler import Role
-from tablecron.outcomes import end, record, write_now
+from tablecron.outcomes import end, record, record_despite_outages, write_now
 from tablecron.presence import REAP_BATCH, Presence
 
 logger = logging.getLogger("tablecron")
@@ -49,10 +59,12 @@ class Worker:
         self.id = f"{engine}@{host}:{self.pid}:{secrets.token_hex(3)}"
         self.presence = Presence(self.id, host, Role.WORKER)
         self.presence.register(db_now())
-        self._executing: set[int] = set()  # run ids
+        self._executing: set[int] = set()  # run ids, until their outcome is written
         self._executing_lock = threading.Lock()
-        self.presence.beat_in_background(
-            threading.Event(), lambda now: reap_unrecorded(self.id, self.executing, now)
+        self._writer: OutcomeWriter | None = None
+        self._stop = threading.Event()
+        self._beating = self.presence.beat_in_background(
+            self._stop, lambda now: reap_unrecorded(self.id, self.executing, now)
         )
         logger.info("tablecron: worker %s registered", self.id)
 
@@ -63,6 +75,26 @@ class Worker:
                 cls._current = cls(engine)
             return cls._current
 
+    @classmethod
+    def stop_current(cls) -> None:
+        """Stop this process's worker beating (its row stays, and is reaped when stale):
+        for tests, whose database must lose its last connection."""
+        with cls._lock:
+            worker, cls._current = cls._current, None
+        if worker is not None:
+            if worker._writer is not None:
+                worker._writer.stop()
+            worker._stop.set()
+            worker._beating.join()
+
+    @property
+    def writer(self) -> OutcomeWriter:
+        """This process's outcome writer, started on first use."""
+        with self._executing_lock:
+            if self._writer is None:
+                self._writer = OutcomeWriter(self._written)
+            return self._writer
+
     def executing(self) -> set[int]:
         """The runs this process is executing now."""
         with self._executing_lock:
@@ -70,13 +102,77 @@ class Worker:
 
     @contextmanager
     def executes(self, run_id: int) -> Iterator[None]:
+        """While the block runs, and until the outcome it hands to ``writer`` is written
+        (or given up: the heartbeat then ends the run ``lost``)."""
         with self._executing_lock:
             self._executing.add(run_id)
+        handed = False
         try:
             yield
+            handed = True
         finally:
-            with self._executing_lock:
-                self._executing.discard(run_id)
+            if not handed or self._writer is None or run_id not in self._writer.handed:
+                self._written([run_id])
+
+    def _written(self, run_ids: list[int]) -> None:
+        with self._executing_lock:
+            self._executing.difference_update(run_ids)
+
+
+class OutcomeWriter:
+    """Writes this process's outcomes from a thread of its own: the task returns at once,
+    and the outcomes that ended meanwhile go in one commit. ``written`` is called with
+    the run ids of each batch, written or given up after an outage."""
+
+    def __init__(self, written: Callable[[list[int]], None]) -> None:
+        self._written = written
+        self._queue: queue.SimpleQueue[Outcome | threading.Event | None] = queue.SimpleQueue()
+        self.handed: set[int] = set()  # run ids handed over and not yet written
+        self._thread = threading.Thread(target=self._run, name="tablecron-outcomes", daemon=True)
+        self._thread.start()
+
+    def write(self, outcome: Outcome) -> bool:
+        """Hand ``outcome`` over; True: whether it ends its run is known only later."""
+        self.handed.add(outcome.claim.run_id)
+        self._queue.put(outcome)
+        return True
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until what was handed over so far is written; False after ``timeout``."""
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def stop(self) -> None:
+        self.flush()
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (first := self._queue.get()) is not None:
+            items: list[Outcome | threading.Event | None] = [first]
+            while not self._queue.empty():
+                items.append(self._queue.get())
+            self._write([i for i in items if isinstance(i, Outcome)])
+            for item in items:
+                if isinstance(item, threading.Event):
+                    item.set()
+            if None in items:
+                break
+        close_all_connections()  # the thread ends: its connection with it
+
+    def _write(self, outcomes: list[Outcome]) -> None:
+        if not outcomes:
+            return
+        try:
+            close_old_connections()  # one that broke or aged is replaced first
+            record_despite_outages(outcomes)
+        except DatabaseError:
+            logger.exception("tablecron: could not record %d runs", len(outcomes))
+        finally:
+            ids = [o.claim.run_id for o in outcomes]
+            self.handed.difference_update(ids)
+            self._written(ids)
 
 
 def run_message(
@@ -86,11 +182,13 @@ def run_message(
     engine_id: str = "",
     timeouts: tuple[type[BaseException], ...] = (),
     stop: Callable[[Claim], object] | None = None,
+    aside: bool = False,
 ) -> str | None:
     """Execute the claim in ``message`` here; returns its final status, or None when it
     was not waiting for a start any more (a second delivery, say). ``stop``: how the
     engine stops the run when someone cancels it (else the task is only told:
-    ``cancel_requested()``)."""
+    ``cancel_requested()``). ``aside``: the outcome goes to the process's writer thread
+    (the engine calls ``flush_outcomes()`` before the process ends)."""
     claim = Claim.from_message(message)
     worker = Worker.current(engine)
     now = timezone.now()
@@ -98,8 +196,24 @@ def run_message(
         return RunStatus.MISSED if _miss(claim, now) else None
     with worker.executes(claim.run_id):
         return execute(
-            claim, write_now, worker=worker.id, engine_id=engine_id, timeouts=timeouts, stop=stop
+            claim,
+            worker.writer.write if aside else write_now,
+            worker=worker.id,
+            engine_id=engine_id,
+            timeouts=timeouts,
+            stop=stop,
         )
+
+
+def flush_outcomes() -> None:
+    """Before this process ends: write the outcomes its worker holds (a process forked
+    from it has a worker of its own, or none)."""
+    worker = Worker._current
+    if worker is not None and worker.pid == os.getpid() and worker._writer is not None:
+        worker._writer.flush()
+
+
+atexit.register(flush_outcomes)  # db_worker, and any process that ends normally
 
 
 def reap_unrecorded(worker: str, executing: Callable[[], set[int]], now: datetime) -> int:

@@ -1,6 +1,8 @@
 """``EXECUTOR: "celery"`` with real ``celery -A … worker`` processes on a real broker."""
 
 import contextlib
+import dataclasses
+import json
 import os
 import signal
 import time
@@ -8,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from tablecron.db import db_now
@@ -206,3 +208,74 @@ def test_runs_sent_while_the_database_is_away_are_all_sent_and_then_recorded(
         close_old_connections()
         executor.wait_for_slot(0)
     assert JobRun.objects.filter(queued_at__isnull=True).count() == 0
+
+
+def test_runs_are_claimed_ahead_and_their_messages_wait_for_their_time(tmp_path: Path) -> None:
+    """A run due in a moment is claimed now, and its message carries its time as its ETA
+    (a Celery worker holds it until then, outside its pool); a run already due is sent
+    without one. (The claim's run is sent as if due in a minute: on a busy machine the
+    moment may be over before it is sent.)"""
+    (tmp_path / "broker").mkdir()
+    current = celery_state.get_current_app()
+    with redis_server(tmp_path / "broker") as broker, contextlib.ExitStack() as restore:
+        restore.callback(current.set_current)
+        executor = CeleryExecutor(Celery("tablecron-test", broker=broker.url))
+        soon = due(make_job("soon"), ago=-timedelta(milliseconds=60))
+        due(make_job("late"))
+        claims = {c.job_name: c for c in Claimer("s1", executor).claim(10)}
+        assert set(claims) == {"soon", "late"}
+        assert claims["soon"].not_before == soon.next_run_at
+        later = dataclasses.replace(claims["soon"], not_before=db_now() + timedelta(minutes=1))
+        executor.submit_many([later, claims["late"]])
+        sent = [json.loads(m) for m in redis.Redis.from_url(broker.url).lrange("celery", 0, -1)]
+    etas = {m["headers"]["argsrepr"].split("'")[1]: m["headers"]["eta"] for m in sent}
+    assert etas == {"soon": later.not_before.isoformat(), "late": None}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="holds a row lock meanwhile")
+def test_a_worker_killed_before_its_outcome_is_written_leaves_the_run_lost(
+    tmp_path: Path,
+) -> None:
+    """The crash window of outcomes written aside (docs/executors.md): the task ran to
+    its end, but its process was killed -9 before its outcome's commit (held back here
+    by a lock on the run's row). The run ends lost, as if the task had died, and its
+    retry is scheduled: the one case where a task that ran to its end is run again."""
+    path, lost_after = tmp_path / "calls.log", 3.0
+    env = celery_env(LOST_AFTER=lost_after, HEARTBEAT_INTERVAL=0.5)
+    with celery_workers(1, tmp_path, env, concurrency=1), schedulers(1, tmp_path, env):
+        wait_for(SchedulerInstance.objects.filter(role="scheduler").exists, 60, "the scheduler")
+        job = Job.objects.create(
+            name="short",
+            task=T + "record_and_sleep_once",
+            kwargs={"path": str(path), "label": "short", "seconds": 1},
+            run_at=timezone.now(),
+            max_retries=1,
+            retry_delay=timedelta(0),
+        )
+        wait_for(lambda: calls(path), 30, "the run to start")
+        pid = calls(path)[0].pid
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM tablecron_jobrun WHERE job_id = %s FOR UPDATE", [job.pk])
+            wait_for(sessions_waiting_to_write_a_run, 30, "the outcome's write to wait")
+            os.killpg(parent_of(pid), signal.SIGKILL)
+            wait_for(lambda: not Path(f"/proc/{pid}").exists(), 30, "the worker to die")
+            # The server ends a dead client's session once it sees it gone
+            # (client_connection_check_interval); here at once: its write never commits.
+            for session in sessions_waiting_to_write_a_run():
+                cursor.execute("SELECT pg_terminate_backend(%s)", [session])
+        wait_for(lambda: job.runs.filter(attempt=1, status="lost").exists(), 30, "lost")
+    first, retry = job.runs.order_by("attempt")
+    assert (first.status, retry.trigger) == ("lost", "retry")  # no worker is left to run it
+    assert [call.label for call in calls(path)] == ["short"]
+
+
+def sessions_waiting_to_write_a_run() -> list[int]:
+    """The sessions on the test database that wait for a lock to write a run."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # else read once a transaction
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query LIKE %s",
+            ["%tablecron_jobrun%"],
+        )
+        return [pid for (pid,) in cursor.fetchall()]

@@ -3,12 +3,14 @@
 The bench driver (compare.py) sets the BENCH_* variables for every process it starts.
 """
 
+import importlib.util
 import os
 
 BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "bench_compare")
 BENCH_REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "13"))
-# "celery" in the Celery workers and the tablecron-through-Celery scheduler; "thread" (the
-# default executor, TABLECRON = {}) in the thread-executor phase.
+# "celery" in the Celery workers and the tablecron-through-Celery scheduler;
+# "django_tasks" in the db_worker processes and the scheduler that enqueues to them;
+# "thread" (the default executor, TABLECRON = {}) in the thread-executor phase.
 BENCH_EXECUTOR = os.environ.get("BENCH_EXECUTOR", "thread")
 
 SECRET_KEY = "bench-only"
@@ -39,7 +41,15 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-TABLECRON = {"EXECUTOR": "celery"} if BENCH_EXECUTOR == "celery" else {}
+TABLECRON = {
+    "celery": {"EXECUTOR": "celery"},
+    "django_tasks": {"EXECUTOR": "django_tasks", "TASKS_BACKEND": "default"},
+}.get(BENCH_EXECUTOR, {})
+# Django Tasks through django-tasks-db's db_worker (its queue in the bench's database),
+# where it is installed (bench/compare/setup.sh installs it).
+if importlib.util.find_spec("django_tasks_db") is not None:
+    INSTALLED_APPS.append("django_tasks_db")
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
 
 CELERY_BROKER_URL = f"redis://127.0.0.1:6379/{BENCH_REDIS_DB}"
 CELERY_TIMEZONE = TIME_ZONE

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import ClassVar
 
 from django.core.checks import CheckMessage
@@ -29,6 +30,10 @@ class Executor(ABC):
     scheduler that ``running_ids()`` does not hold was lost (a database error cut its
     start or finish) and is reaped, and the runs ``shutdown()`` returns are cancelled.
 
+    ``claims_ahead`` — how long before their time runs are claimed and handed over
+    (0: when due). The executor holds each until its ``not_before`` without taking a
+    slot of its workers meanwhile, so the claim's own work is not lateness.
+
     ``submits_in_claim`` — claims are submitted inside the claim's own transaction
     (a queue kept in the same database: a claim that rolls back was never enqueued),
     instead of after its commit. May be decided per instance.
@@ -39,6 +44,7 @@ class Executor(ABC):
     name: ClassVar[str] = ""
     starts_at_claim: ClassVar[bool] = True
     owns_runs: ClassVar[bool] = True
+    claims_ahead: ClassVar[timedelta] = timedelta(seconds=0.1)
     submits_in_claim: bool = False
 
     @classmethod

@@ -17,6 +17,7 @@ from abc import abstractmethod
 from collections import deque
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from datetime import timedelta
 from typing import ClassVar
 
 from django.db import DatabaseError, transaction
@@ -36,6 +37,7 @@ logger = logging.getLogger("tablecron")
 class QueueExecutor(Executor):
     starts_at_claim = False
     owns_runs = False
+    claims_ahead = timedelta(0)  # a worker that waited for a run's time would hold a slot
     #: The exceptions of ``publish()`` that mean the queue is away for now.
     away_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
 

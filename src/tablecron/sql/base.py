@@ -50,10 +50,13 @@ class Statements:
     Capability flags, read by the code above instead of the vendor's name:
     ``skip_locked`` — ``SELECT … FOR UPDATE SKIP LOCKED`` exists, so claims lock their
     rows (elsewhere, SQLite, writers take turns); ``notifies`` — committed changes are
-    announced with ``NOTIFY`` on ``listen_sql``'s channel.
+    announced with ``NOTIFY`` on ``listen_sql``'s channel; ``finishes_in_one_statement``
+    — ``finish_runs()`` is a single statement, so outside a transaction it commits
+    alone, all or nothing.
     """
 
     skip_locked = False
+    finishes_in_one_statement = False
     notifies = False
     listen_sql = ""
     now_sql = "CURRENT_TIMESTAMP"  # overridden: this one has no fraction of a second

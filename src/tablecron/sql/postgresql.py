@@ -47,6 +47,7 @@ def isoformat_once() -> Callable[[datetime], str]:
 class PostgreSQLStatements(Statements):
     skip_locked = True
     notifies = True
+    finishes_in_one_statement = True
     listen_sql = f"LISTEN {NOTIFY_CHANNEL}"
     now_sql = "statement_timestamp()"
 
