@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection, connections, router, transaction
 from django.utils import timezone
 
 from tablecron.db import db_now
@@ -254,7 +254,8 @@ def test_a_worker_killed_before_its_outcome_is_written_leaves_the_run_lost(
         )
         wait_for(lambda: calls(path), 30, "the run to start")
         pid = calls(path)[0].pid
-        with transaction.atomic(), connection.cursor() as cursor:
+        runs = router.db_for_write(JobRun)  # tablecron's database, maybe a second one
+        with transaction.atomic(using=runs), connections[runs].cursor() as cursor:
             cursor.execute("SELECT id FROM tablecron_jobrun WHERE job_id = %s FOR UPDATE", [job.pk])
             wait_for(sessions_waiting_to_write_a_run, 30, "the outcome's write to wait")
             os.killpg(parent_of(pid), signal.SIGKILL)
@@ -271,7 +272,7 @@ def test_a_worker_killed_before_its_outcome_is_written_leaves_the_run_lost(
 
 def sessions_waiting_to_write_a_run() -> list[int]:
     """The sessions on the test database that wait for a lock to write a run."""
-    with connection.cursor() as cursor:
+    with connections[router.db_for_write(JobRun)].cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")  # else read once a transaction
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "

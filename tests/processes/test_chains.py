@@ -14,6 +14,7 @@ from subprocess import Popen
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from tablecron.models import Job, JobRun, SchedulerInstance
 from tests.support.factories import T
@@ -80,6 +81,10 @@ def two_schedulers(executor: str, logs: Path) -> Iterator[list[Popen[bytes]]]:
 def test_a_chain_runs_once_per_upstream_success_and_never_after_a_failure(
     executor: str, tmp_path: Path
 ) -> None:
+    if executor != "thread" and connection.vendor != "postgresql":
+        # What the database proves is proved on each with the thread executor; each
+        # executor ends its runs through the same outcomes: once, on PostgreSQL (CI time).
+        pytest.skip("the other executors: on PostgreSQL")
     path = tmp_path / "calls.log"
     with two_schedulers(executor, tmp_path) as procs:
         wait_for(lambda: SchedulerInstance.objects.count() == 2, 60, "schedulers")
