@@ -156,9 +156,15 @@ def test_a_delivery_that_keeps_failing_is_logged_and_given_up(
 def test_schedulers_tell_each_failure_recovery_and_silence_once(tmp_path: Path) -> None:
     quiet = 1  # second: NOTIFY_QUIET_PERIOD
     with smtp_server() as (mailbox, smtp_port), webhook_receiver(failures=1) as (hook, url):
-        # Several runs at once: a run still being written when the next is due is not
-        # recorded missed (max_instances), so every failure is a failed run.
-        every_second = {"interval": timedelta(seconds=1), "max_instances": 5, "notify": True}
+        # Several runs at once, and no coalescing: a run still being written when the next
+        # is due (max_instances), or fires a busy scheduler claims late (coalesce), are
+        # not recorded missed, so every failure is a failed run.
+        every_second = {
+            "interval": timedelta(seconds=1),
+            "max_instances": 30,
+            "coalesce": False,
+            "notify": True,
+        }
         Job.objects.create(name="flaky", task=T + "fail", **every_second,
                            notify_emails="dev@example.com, lead@example.com",
                            notify_webhook=url)  # fmt: skip

@@ -383,11 +383,11 @@ class Watcher:
                 continue
             try:
                 self.round(runs)
+                close_old_connections()
             except Exception:  # the database away, say: the next round tries again
+                # (Never raised out of the thread: the runs still need it.)
                 logger.warning("tablecron: could not watch the runs here", exc_info=True)
                 close_all_connections()
-            finally:
-                close_old_connections()
 
     def round(self, runs: list[RunContext]) -> None:
         """Write what ``runs`` wrote since the last round; tell those someone asked to
