@@ -1,12 +1,14 @@
 """A live worker ends as lost the runs whose outcome it could not write (no one else
 reaps the runs of a worker that beats), and only those."""
 
+import signal
 from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from tablecron import workers
 from tablecron.db import db_now
 from tablecron.execution import Claim
 from tablecron.models import Job, JobRun
@@ -94,3 +96,19 @@ def test_without_a_writer_thread_the_task_writes_its_outcome_in_one_statement(
     else:  # the start, then the end of the run and its job's follow-up together
         assert statements == ["UPDATE", "BEGIN", "UPDATE", "UPDATE", "COMMIT"]
     assert Worker.current("test")._writer is None  # no thread started for it
+
+
+def test_a_cancel_signal_that_comes_after_its_run_ended_ends_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The watcher asks a pool process's main thread to stop a run it found cancelled;
+    if the run ended in between, the SIGTERM finds no run and must not end the process
+    (as a SIGTERM from elsewhere still does): here, the test's own process."""
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(workers, "_sigterm_installed", False)
+    try:
+        assert workers.stop_on_sigterm()
+        workers.interrupt_main_thread()  # no run executes in this thread
+        assert not workers._interrupts  # heard, at the call's return, and ignored
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -26,6 +26,7 @@ import secrets
 import signal
 import socket
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -278,13 +279,26 @@ def interrupt_main_thread() -> None:
     sent to the process to any of its threads, and a Python handler runs only once the
     main thread wakes, which a task asleep in ``time.sleep()`` would not do for as long
     as it sleeps."""
+    _interrupts.append(None)
     signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
 
 
+# The SIGTERMs interrupt_main_thread() sent and the handler has not heard yet (a deque:
+# appended and popped without a lock, which a signal handler must not wait for).
+_interrupts: deque[None] = deque()
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
+    try:
+        _interrupts.popleft()
+        ours = True
+    except IndexError:
+        ours = False
     context = running.current()
     if context is not None and context.cancelled and not context.interrupted:
         context.interrupted = True  # a second SIGTERM must not break off its outcome's write
         raise RunCancelled
+    if ours:
+        return  # for a run that ended between the request and the signal: nothing to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as before: the process ends
     os.kill(os.getpid(), signal.SIGTERM)
