@@ -4,7 +4,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -105,12 +104,10 @@ def test_status_answers_at_once_whatever_the_notification_receivers_do() -> None
         now = db_now()
         SchedulerInstance.objects.create(pk="web-1:42:abc", host="web-1", pid=42,
                                          started_at=now, heartbeat_at=now)  # fmt: skip
-        started = time.monotonic()
         status = manage("tablecron", "status", timeout=15)
-        took = time.monotonic() - started
         assert status.returncode == 0, status.stderr
+        # Never sent (not a duration, which a busy machine stretches: 5.9 s in a CI run).
         assert hook.attempts == 0
-    assert took < 5, f"status took {took:.1f} s"
     (age,) = re.findall(r"last heartbeat (-?\d+) s ago", status.stdout)
     assert 0 <= int(age) < 60
     assert Job.objects.get().alert_state == "ok"  # still due, for a scheduler to tell
