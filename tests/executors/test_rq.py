@@ -16,16 +16,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from tablecron.models import Job, JobRun, SchedulerInstance
+from tablecron.models import Job, SchedulerInstance
 from tests.support.processes import (
     T,
     calls,
-    check_exactly_once,
     child_env,
-    expected_fires,
     parent_of,
     redis_server,
-    report,
     schedulers,
     soak,
     start,
@@ -34,6 +31,7 @@ from tests.support.processes import (
 )
 
 pytest.importorskip("django_tasks_rq")
+from tests.executors.test_django_tasks import check_ran_once_on_workers
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -73,13 +71,7 @@ def test_every_fire_runs_exactly_once_on_rq_workers(tmp_path: Path, rq_env: dict
         # A work horse per task: workers on a busy machine fall behind, and fires wait
         # their turn (max_instances 30) instead of being recorded missed.
         first, paused = soak(jobs, path, seconds, max_instances=30)
-    recorded = calls(path)
-    report("django_tasks on RQ, exactly once", recorded)
-    check_exactly_once(recorded, expected_fires(jobs, first, paused - timedelta(seconds=1)))
-    ran = JobRun.objects.filter(status="succeeded")
-    assert ran.count() == len(recorded)
-    assert set(ran.values_list("executor", flat=True)) == {"django_tasks"}
-    assert all(run.worker.startswith("django_tasks@") and run.engine_id for run in ran)
+    check_ran_once_on_workers("django_tasks on RQ, exactly once", path, jobs, first, paused)
 
 
 def test_a_worker_killed_mid_run_loses_it_and_the_retry_runs(
