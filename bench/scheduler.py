@@ -1,6 +1,6 @@
 """How much can real ``tablecron scheduler`` processes do, and how quickly do they react?
 
-Five parts, each on a throwaway database, with ``python -m django tablecron scheduler``
+Six parts, each on a throwaway database, with ``python -m django tablecron scheduler``
 subprocesses (2 unless ``--schedulers``) running the trivial task
 ``tests.testapp.tablecron_jobs.noop``:
 
@@ -21,6 +21,11 @@ lateness     100 every-second jobs (100 fires/s) for ``--duration`` s: lateness 
 propagation  with the schedulers idle, this process commits a one-off job with
              run_at = now (and, separately, a run_now() of a manual job), then polls for
              the run's started_at: commit-to-start latency, ``--repeats`` times each.
+capture      what capturing runs' output (and watching for their cancel) costs a drain of
+             runs that write nothing: ``--pairs`` drains of ``--drain-runs`` runs as
+             shipped, each beside one whose schedulers run without it (a measuring
+             patch: ``execution.Running`` replaced by a bare context), alternating;
+             the schedulers' CPU per run of each, and the ratio of the medians.
 idle         ``--idle-jobs`` daily cron jobs, none due for an hour, and one scheduler:
              start-up (process start until its SchedulerInstance row exists / it logs
              "started"), then CPU (% of one core, /proc/<pid>/stat) and RSS
@@ -49,6 +54,7 @@ import multiprocessing
 import os
 import queue
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,7 +90,7 @@ from tests.support import ROOT  # noqa: E402
 from tests.support.processes import child_env, percentile, stop  # noqa: E402
 
 NOOP = "tests.testapp.tablecron_jobs.noop"
-PARTS = ("sustained", "drain", "lateness", "propagation", "idle")
+PARTS = ("sustained", "drain", "capture", "lateness", "propagation", "idle")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 INF = math.inf
 
@@ -322,10 +328,15 @@ finally:
 
 @contextmanager
 def launch(
-    count: int, logs: Path, opts: argparse.Namespace, *, register: bool = True
+    count: int,
+    logs: Path,
+    opts: argparse.Namespace,
+    *,
+    register: bool = True,
+    patch: str = "",
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` ``tablecron scheduler`` processes (registered, unless ``register`` is False);
-    stopped with SIGTERM, then SIGKILL, on the way out."""
+    """``count`` ``tablecron scheduler`` processes (registered, unless ``register`` is False),
+    which first run the code ``patch``; stopped with SIGTERM, then SIGKILL, on the way out."""
     logs.mkdir(parents=True, exist_ok=True)
     env = child_env(**opts.settings)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
@@ -333,10 +344,10 @@ def launch(
     try:
         for n in range(count):
             env["TABLECRON_BENCH_STATEMENTS"] = str(logs / f"statements-{n}.txt")
-            command = [sys.executable, "-c", dbwork.COUNTING + dbwork.COMMAND]
+            command = [sys.executable, "-c", dbwork.COUNTING + patch + dbwork.COMMAND]
             if opts.profile:
                 env["TABLECRON_BENCH_PROFILE"] = str(logs / f"profile-{n}.txt")
-                command = [sys.executable, "-c", dbwork.COUNTING + _PROFILED]
+                command = [sys.executable, "-c", dbwork.COUNTING + patch + _PROFILED]
             with open(logs / f"scheduler-{n}.log", "wb") as log:
                 procs.append(
                     subprocess.Popen(
@@ -755,6 +766,56 @@ def part_drain(opts: argparse.Namespace) -> None:
         print(f"  drained at {100 * rate / ceiling:.0f} % of the raw claim loop's rate")
 
 
+# The schedulers without capture: each run executes in a bare context, which neither
+# captures its output nor has the watcher look for its cancel.
+_WITHOUT_CAPTURE = r"""
+import contextlib, django
+django.setup()
+from tablecron import execution
+execution.Running = lambda run_id: contextlib.nullcontext(execution.RunContext(run_id))
+"""
+
+
+def part_capture(opts: argparse.Namespace) -> None:
+    runs = opts.drain_runs
+    print(
+        f"\n== capture's cost: {opts.pairs} drains of {runs:,} runs that write nothing with "
+        f"capture, each beside one without (a measuring patch), alternating, "
+        f"{opts.schedulers} schedulers (target: under 5 % more CPU per run)"
+    )
+    done = JobRun.objects.exclude(status__in=ACTIVE)
+    figures: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for pair in range(opts.pairs):
+        for capture in (True, False):
+            reset()
+            insert_backlog(runs)
+            analyze()
+            logs = opts.logs / f"capture-{pair}-{'with' if capture else 'without'}"
+            with launch(
+                opts.schedulers, logs, opts, patch="" if capture else _WITHOUT_CAPTURE
+            ) as procs:
+                poll(SchedulerInstance.objects.exists, 60, 0.01)
+                began = time.monotonic()
+                with Monitor([proc.pid for proc in procs]) as cpu:
+                    finished = poll(lambda: done.count() >= runs, opts.drain_timeout, 0.2)
+                elapsed = time.monotonic() - began
+            if not finished:
+                print(f"  ! not drained within {opts.drain_timeout:.0f} s (--drain-timeout)")
+            figures[capture].append((1000 * cpu.procs / runs, runs / elapsed))
+            print(
+                f"  {'with' if capture else 'without'} capture: {runs / elapsed:,.0f} runs/s, "
+                f"schedulers {1000 * cpu.procs / runs:.3f} ms CPU a run (load "
+                f"{os.getloadavg()[0]:.1f})"
+            )
+    with_cpu, without_cpu = (statistics.median(c for c, _ in figures[k]) for k in (True, False))
+    with_rate, without_rate = (statistics.median(r for _, r in figures[k]) for k in (True, False))
+    print(
+        f"  medians: {with_cpu:.3f} ms CPU a run with capture, {without_cpu:.3f} ms without: "
+        f"{100 * (with_cpu / without_cpu - 1):+.1f} %; {with_rate:,.0f} runs/s against "
+        f"{without_rate:,.0f} ({with_rate / without_rate:.2f} times)"
+    )
+
+
 # A lean claim loop: the ceiling for "claim, record, advance, commit" on this database.
 _RAW_SELECT = (
     "SELECT id, name, next_run_at FROM {job} WHERE enabled AND next_run_at <= %s "
@@ -997,6 +1058,7 @@ def options() -> argparse.Namespace:
         action="store_true",
         help="drain: commit the backlog while the schedulers run, without ANALYZE",
     )
+    parser.add_argument("--pairs", type=int, default=3, help="capture: drains each way (3)")
     parser.add_argument("--repeats", type=int, help="propagation measurements (50)")
     parser.add_argument("--idle-jobs", type=int, help="jobs in the table (1000000)")
     parser.add_argument("--idle-seconds", type=int, help="idle CPU window (30)")

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(
 
 # (bench, its smallest options, what its output must say)
 BENCHES = [
-    # Its five parts, in two runs side by side (each on a database of its own).
+    # Its six parts, in two runs side by side (each on a database of its own).
     (
         "scheduler.py",
         ["--only", "sustained,lateness", "--schedulers", "1", "--steps", "10", "--refine", "0",
@@ -37,10 +37,10 @@ BENCHES = [
     ),
     (
         "scheduler.py",
-        ["--only", "drain,propagation,idle", "--schedulers", "1", "--drain-runs", "100",
-         "--repeats", "1", "--idle-jobs", "100", "--idle-seconds", "1"],
+        ["--only", "drain,capture,propagation,idle", "--schedulers", "1", "--drain-runs",
+         "100", "--pairs", "1", "--repeats", "1", "--idle-jobs", "100", "--idle-seconds", "1"],
         ["tablecron: 100 runs finished", "raw claim loop", "index entries written",
-         "drained at", "one-off job, run_at = now",
+         "drained at", "ms CPU a run with capture", "one-off job, run_at = now",
          "start-up: SchedulerInstance row after"],
     ),
     (
