@@ -25,7 +25,7 @@ capture      what capturing runs' output (and watching for their cancel) costs a
              runs that write nothing: ``--pairs`` drains of ``--drain-runs`` runs as
              shipped, each beside one whose schedulers run without it (a measuring
              patch: ``execution.Running`` replaced by a bare context), alternating;
-             the schedulers' CPU per run of each, and the ratio of the medians.
+             the schedulers' CPU per run of each, and what capture adds, pair by pair.
 idle         ``--idle-jobs`` daily cron jobs, none due for an hour, and one scheduler:
              start-up (process start until its SchedulerInstance row exists / it logs
              "started"), then CPU (% of one core, /proc/<pid>/stat) and RSS
@@ -807,12 +807,15 @@ def part_capture(opts: argparse.Namespace) -> None:
                 f"schedulers {1000 * cpu.procs / runs:.3f} ms CPU a run (load "
                 f"{os.getloadavg()[0]:.1f})"
             )
-    with_cpu, without_cpu = (statistics.median(c for c, _ in figures[k]) for k in (True, False))
-    with_rate, without_rate = (statistics.median(r for _, r in figures[k]) for k in (True, False))
+    # Each drain beside its pair's other: the machine's speed drifts between pairs.
+    pairs = list(zip(figures[True], figures[False], strict=True))
+    cpu = [100 * (w / wo - 1) for (w, _), (wo, _) in pairs]
+    rate = [100 * (w / wo - 1) for (_, w), (_, wo) in pairs]
     print(
-        f"  medians: {with_cpu:.3f} ms CPU a run with capture, {without_cpu:.3f} ms without: "
-        f"{100 * (with_cpu / without_cpu - 1):+.1f} %; {with_rate:,.0f} runs/s against "
-        f"{without_rate:,.0f} ({with_rate / without_rate:.2f} times)"
+        f"  capture's cost, pair by pair: scheduler CPU a run "
+        f"{', '.join(f'{c:+.1f}' for c in cpu)} % (median {statistics.median(cpu):+.1f} %); "
+        f"runs/s {', '.join(f'{r:+.1f}' for r in rate)} % (median "
+        f"{statistics.median(rate):+.1f} %)"
     )
 
 

@@ -40,7 +40,7 @@ BENCHES = [
         ["--only", "drain,capture,propagation,idle", "--schedulers", "1", "--drain-runs",
          "100", "--pairs", "1", "--repeats", "1", "--idle-jobs", "100", "--idle-seconds", "1"],
         ["tablecron: 100 runs finished", "raw claim loop", "index entries written",
-         "drained at", "ms CPU a run with capture", "one-off job, run_at = now",
+         "drained at", "capture's cost, pair by pair", "one-off job, run_at = now",
          "start-up: SchedulerInstance row after"],
     ),
     (
