@@ -16,6 +16,7 @@ from django.urls import include, path
 from tablecron.checks import (
     check_code_jobs,
     check_cron_descriptor,
+    check_isolation_level,
     check_metrics_exposure,
     check_settings,
     check_sqlite_transactions,
@@ -473,3 +474,33 @@ def test_w010_a_calendar_without_data_for_the_coming_months() -> None:
     china_short = data_until("CN") < (date.today() + CALENDAR_NOTICE).year
     assert named == ({"yerevan", "CN"} if china_short else {"yerevan"})
     assert check_calendar_data(None, databases=None) == []
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_w012_a_snapshot_isolation_level() -> None:
+    from django.db.backends.postgresql.psycopg_any import IsolationLevel
+
+    def check_with(engine: str, **options: Any) -> list[str]:
+        database = {"ENGINE": engine, "NAME": "x", "OPTIONS": options}
+        with override_settings(DATABASES={"default": database}):
+            return [message.id for message in check_isolation_level(None)]
+
+    postgres, mysql = "django.db.backends.postgresql", "django.db.backends.mysql"
+    assert check_with(postgres) == []
+    assert check_with(postgres, isolation_level=IsolationLevel.READ_COMMITTED) == []
+    assert check_with(postgres, isolation_level=IsolationLevel.REPEATABLE_READ) == [
+        "tablecron.W012"
+    ]
+    assert check_with(postgres, isolation_level=IsolationLevel.SERIALIZABLE) == ["tablecron.W012"]
+    assert check_with(mysql) == []
+    assert check_with(mysql, isolation_level="read committed") == []
+    assert check_with(mysql, isolation_level="REPEATABLE READ") == ["tablecron.W012"]
+    assert check_with(mysql, isolation_level=None) == ["tablecron.W012"]  # the server's
+    assert check_with("django.db.backends.sqlite3") == []
+    with override_settings(TABLECRON={"DATABASE": "jobs"}):  # tablecron's alias only
+        assert check_with(mysql, isolation_level=None) == []
+
+
+def test_the_test_databases_pass_the_isolation_check() -> None:
+    """The suite's own configuration, whatever TABLECRON_TEST_DB is."""
+    assert check_isolation_level(None) == []

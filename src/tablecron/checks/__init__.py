@@ -8,6 +8,7 @@ from __future__ import annotations
 from tablecron.checks.deployment import (
     check_code_jobs,
     check_cron_descriptor,
+    check_isolation_level,
     check_metrics_exposure,
     check_sqlite_transactions,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "check_calendar_data",
     "check_code_jobs",
     "check_cron_descriptor",
+    "check_isolation_level",
     "check_metrics_exposure",
     "check_settings",
     "check_sqlite_transactions",
@@ -33,6 +35,7 @@ def register_checks() -> None:
     register(check_settings)
     register(check_metrics_exposure, Tags.security, Tags.urls)
     register(check_sqlite_transactions)
+    register(check_isolation_level)
     register(check_code_jobs)
     register(check_cron_descriptor)
     register(check_unknown_tasks, Tags.database)
