@@ -230,9 +230,7 @@ def test_a_follower_runs_once_for_each_upstream_run() -> None:
     first = JobRun.objects.create(job=upstream, scheduled_for=timezone.now())
     JobRun.objects.create(job=follower, scheduled_for=first.scheduled_for, upstream_run=first)
     with pytest.raises(IntegrityError), transaction.atomic():
-        JobRun.objects.create(
-            job=follower, scheduled_for=in_future(minutes=1), upstream_run=first
-        )
+        JobRun.objects.create(job=follower, scheduled_for=in_future(minutes=1), upstream_run=first)
     # Runs that follow nothing are not held by that key.
     JobRun.objects.create(job=follower, scheduled_for=in_future(minutes=2))
     JobRun.objects.create(job=follower, scheduled_for=in_future(minutes=3))
