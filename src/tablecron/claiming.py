@@ -29,7 +29,7 @@ from tablecron.outcomes import end
 from tablecron.planning import DueJob, Plan, Planned, plan
 from tablecron.registry import tasks
 from tablecron.sql import statements
-from tablecron.sql.rows import Advance, Holder, NewRun
+from tablecron.sql.rows import Advance, Holder, Inserted, NewRun
 
 # Claim this early, so that runs start on time: a run's thread or process waits for its
 # not_before. Each executor says how early (``claims_ahead``): Celery's further ahead,
@@ -118,17 +118,26 @@ class Claimer:
             )
             for job in jobs
         }
-        self._advance(jobs, plans, now)
-        return self._insert_runs(jobs, plans, now, followed)
+        holder = Holder(
+            trigger=RunTrigger.SCHEDULE,
+            claimed_by=self.worker,
+            executor=self.executor.name,
+            queued_at=now if self.queued_at_claim else None,
+        )
+        rows = self._new_runs(jobs, plans, now)
+        advanced, inserted = statements().write_claim(
+            self._advances(jobs, plans, now), rows, holder
+        )
+        if advanced != len(jobs):
+            raise DatabaseError(f"{len(jobs) - advanced} claimed jobs changed under their lock")
+        return self._claims(jobs, rows, inserted, followed)
 
     def _state(self, run: Planned, now: datetime) -> RunState:
         return initial_state(run, now, self.worker, starts_at_claim=self.starts_at_claim)
 
-    def _insert_runs(
-        self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime, followed: set[int]
-    ) -> list[Claim]:
-        """Record the planned runs; those this scheduler holds to execute are its claims
-        (knowing which of the ``followed`` jobs others run after)."""
+    def _new_runs(self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime) -> list[NewRun]:
+        """The planned runs, as recorded: those this scheduler holds to execute are
+        ``held``."""
         rows: list[NewRun] = []
         for job in jobs:
             for run in plans[job.id].runs:
@@ -146,16 +155,17 @@ class Claimer:
                         held=state.worker == self.worker and state.status in ACTIVE,
                     )
                 )
-        holder = Holder(
-            trigger=RunTrigger.SCHEDULE,
-            claimed_by=self.worker,
-            executor=self.executor.name,
-            queued_at=now if self.queued_at_claim else None,
-        )
+        return rows
+
+    def _claims(
+        self, jobs: list[DueJob], rows: list[NewRun], inserted: list[Inserted], followed: set[int]
+    ) -> list[Claim]:
+        """The claims of the runs ``inserted`` (not recorded before) that this scheduler
+        holds (knowing which of the ``followed`` jobs others run after)."""
         by_key = {(row.job_id, row.scheduled_for): row for row in rows}
         by_id = {job.id: job for job in jobs}
         claims = []
-        for new in statements().insert_runs(rows, holder):
+        for new in inserted:
             row = by_key[new.job_id, new.scheduled_for]
             if row.held:
                 job = by_id[new.job_id]
@@ -167,8 +177,8 @@ class Claimer:
                 metrics.recorder.run_ended(by_id[new.job_id].name, row.status)
         return claims
 
-    def _advance(self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime) -> None:
-        """Write each job's next fire time in one statement, guarded by its version.
+    def _advances(self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime) -> list[Advance]:
+        """Each job's next fire time, written guarded by its version.
 
         The rows are locked (FOR UPDATE, or SQLite's single writer), so the guard holds; it
         is there so that a stale read can never move a schedule back. The newest run
@@ -186,9 +196,7 @@ class Claimer:
                     last_status=self._state(newest, now).status if newest else None,
                 )
             )
-        advanced = statements().advance_jobs(rows)
-        if advanced != len(jobs):
-            raise DatabaseError(f"{len(jobs) - advanced} claimed jobs changed under their lock")
+        return rows
 
     def _claim_pending_runs(self, now: datetime, limit: int) -> list[Claim]:
         """Manual runs, runs after another job, retries and jittered fires waiting for

@@ -148,6 +148,19 @@ def test_inserted_runs_take_what_they_share_from_the_holder_and_their_job(job: J
                                           "started_at": None, "finished_at": at}  # fmt: skip
 
 
+def test_a_claims_writes_count_the_jobs_moved_on_and_return_the_runs_inserted(job: Job) -> None:
+    at = timezone.now().replace(microsecond=0)
+    run = new_run(job, scheduled_for=at)
+    move = Advance(job.pk, job.version, at + timedelta(hours=1), at, "scheduled")
+    with transaction.atomic():
+        advanced, inserted = statements().write_claim([move], [run], holder())
+    assert advanced == 1
+    assert [(row.job_id, row.scheduled_for) for row in inserted] == [(job.pk, at)]
+    with transaction.atomic():  # the version moved on; the run is recorded already
+        assert statements().write_claim([move], [run], holder()) == (0, [])
+    assert Job.objects.get(pk=job.pk).next_run_at == at + timedelta(hours=1)
+
+
 def test_advance_writes_only_jobs_whose_version_matches(job: Job) -> None:
     when = timezone.now().replace(microsecond=0) + timedelta(hours=2)
     stale = Advance(job.pk, job.version + 1, when, None, None)

@@ -164,6 +164,11 @@ class Statements:
         decides. Returns the rows inserted."""
         if not rows:
             return []
+        sql, params = self._insert_runs(rows, holder)
+        _, inserted = self.execute(f"{sql} RETURNING id, job_id, scheduled_for", params)
+        return [Inserted(pk, job_id, aware(at)) for pk, job_id, at in inserted]
+
+    def _insert_runs(self, rows: Sequence[NewRun], holder: Holder) -> tuple[str, list[Any]]:
         source, params = self.values(NewRun, rows)
         names = [self.quote(name) for name in NewRun._fields if name != "held"]
         # What the runs share travels once (``holder``). Each run's name, queue and the
@@ -188,14 +193,23 @@ class Statements:
             select=f"SELECT {', '.join([*(f'v.{name}' for name in names), *shared.values()])} "
             f"FROM {source} JOIN {self.job} AS j ON j.id = v.job_id",
         )
-        _, inserted = self.execute(f"{sql} RETURNING id, job_id, scheduled_for", [*holder, *params])
-        return [Inserted(pk, job_id, aware(at)) for pk, job_id, at in inserted]
+        return sql, [*holder, *params]
+
+    def write_claim(
+        self, advances: Sequence[Advance], rows: Sequence[NewRun], holder: Holder
+    ) -> tuple[int, list[Inserted]]:
+        """A claim's writes: ``advance_jobs(advances)``, then ``insert_runs(rows,
+        holder)``; returns how many jobs moved on, and the runs inserted."""
+        return self.advance_jobs(advances), self.insert_runs(rows, holder)
 
     def advance_jobs(self, rows: Sequence[Advance]) -> int:
         """Move many claimed jobs on in one statement, each only if its version still
         matches, bumping it; returns how many were moved."""
         if not rows:
             return 0
+        return self.execute(*self._advance_jobs(rows)).matched
+
+    def _advance_jobs(self, rows: Sequence[Advance]) -> tuple[str, list[Any]]:
         source, params = self.values(Advance, rows)
         sql = self.update_from(
             self.job,
@@ -208,7 +222,7 @@ class Statements:
                 "last_status": "COALESCE(v.last_status, t.last_status)",
             },
         )
-        return self.execute(sql, params).matched
+        return sql, params
 
     def finish_runs(self, rows: Sequence[Finished]) -> set[int]:
         """Record many ends of runs, each only while its run is still as the row expects
