@@ -8,7 +8,7 @@ manual run does, with the trigger ``after`` and a link to the upstream run
 the code above it does. Runs that end otherwise (failed, timed out, lost, missed,
 cancelled) write nothing.
 
-Only claims of jobs that had followers when claimed (``Claim.followed``, one query per
+Only claims of jobs that had followers when claimed (``Claim.followed``, read by the
 claim) look for them: the runs of other jobs end as before, without a query more.
 """
 

@@ -29,7 +29,7 @@ from tablecron.outcomes import end
 from tablecron.planning import DueJob, Plan, Planned, plan
 from tablecron.registry import tasks
 from tablecron.sql import statements
-from tablecron.sql.rows import Advance, NewRun
+from tablecron.sql.rows import Advance, Holder, Inserted, NewRun
 
 # Claim this early, so that runs start on time: a run's thread or process waits for its
 # not_before. Each executor says how early (``claims_ahead``): Celery's further ahead,
@@ -110,7 +110,7 @@ class Claimer:
         jobs = [DueJob(*row) for row in due.values_list(*DueJob._fields)[:limit]]
         if not jobs:
             return []
-        active = statements().active_runs([job.id for job in jobs])
+        active, followed = statements().active_and_followed([job.id for job in jobs])
         until = now + self.lookahead
         plans = {
             job.id: groups.through_waiting(
@@ -118,57 +118,67 @@ class Claimer:
             )
             for job in jobs
         }
-        self._advance(jobs, plans, now)
-        return self._insert_runs(jobs, plans, now, chains.followed(job.id for job in jobs))
+        holder = Holder(
+            trigger=RunTrigger.SCHEDULE,
+            claimed_by=self.worker,
+            executor=self.executor.name,
+            queued_at=now if self.queued_at_claim else None,
+        )
+        rows = self._new_runs(jobs, plans, now)
+        advanced, inserted = statements().write_claim(
+            self._advances(jobs, plans, now), rows, holder
+        )
+        if advanced != len(jobs):
+            raise DatabaseError(f"{len(jobs) - advanced} claimed jobs changed under their lock")
+        return self._claims(jobs, rows, inserted, followed)
 
     def _state(self, run: Planned, now: datetime) -> RunState:
         return initial_state(run, now, self.worker, starts_at_claim=self.starts_at_claim)
 
-    def _insert_runs(
-        self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime, followed: set[int]
-    ) -> list[Claim]:
-        """Record the planned runs; those this scheduler holds to execute are its claims
-        (knowing which of the ``followed`` jobs others run after)."""
+    def _new_runs(self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime) -> list[NewRun]:
+        """The planned runs, as recorded: those this scheduler holds to execute are
+        ``held``."""
         rows: list[NewRun] = []
         for job in jobs:
             for run in plans[job.id].runs:
                 state = self._state(run, now)
-                held = state.worker == self.worker and state.status in ACTIVE
                 rows.append(
                     NewRun(
                         job_id=job.id,
-                        job_name=job.name,
                         scheduled_for=run.scheduled_for,
                         started_at=state.started_at,
                         finished_at=state.finished_at,
                         status=state.status,
-                        trigger=RunTrigger.SCHEDULE,
                         error=run.error,
                         worker=state.worker,
-                        claimed_by=self.worker if held else "",
                         not_before=run.not_before,
-                        executor=self.executor.name if held else "",
-                        queue=job.queue if held else "",
-                        queued_at=now if held and self.queued_at_claim else None,
+                        held=state.worker == self.worker and state.status in ACTIVE,
                     )
                 )
+        return rows
+
+    def _claims(
+        self, jobs: list[DueJob], rows: list[NewRun], inserted: list[Inserted], followed: set[int]
+    ) -> list[Claim]:
+        """The claims of the runs ``inserted`` (not recorded before) that this scheduler
+        holds (knowing which of the ``followed`` jobs others run after)."""
         by_key = {(row.job_id, row.scheduled_for): row for row in rows}
         by_id = {job.id: job for job in jobs}
         claims = []
-        for new in statements().insert_runs(rows):
+        for new in inserted:
             row = by_key[new.job_id, new.scheduled_for]
-            if row.executor:
+            if row.held:
                 job = by_id[new.job_id]
                 claim = Claim.of(job, new.id, new.scheduled_for, self.worker,
                                  running=self.starts_at_claim,
                                  followed=job.id in followed)  # fmt: skip
                 claims.append(claim)
             elif row.status not in ACTIVE:  # missed, or failed to plan: ended at its claim
-                metrics.recorder.run_ended(row.job_name, row.status)
+                metrics.recorder.run_ended(by_id[new.job_id].name, row.status)
         return claims
 
-    def _advance(self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime) -> None:
-        """Write each job's next fire time in one statement, guarded by its version.
+    def _advances(self, jobs: list[DueJob], plans: dict[int, Plan], now: datetime) -> list[Advance]:
+        """Each job's next fire time, written guarded by its version.
 
         The rows are locked (FOR UPDATE, or SQLite's single writer), so the guard holds; it
         is there so that a stale read can never move a schedule back. The newest run
@@ -186,9 +196,7 @@ class Claimer:
                     last_status=self._state(newest, now).status if newest else None,
                 )
             )
-        advanced = statements().advance_jobs(rows)
-        if advanced != len(jobs):
-            raise DatabaseError(f"{len(jobs) - advanced} claimed jobs changed under their lock")
+        return rows
 
     def _claim_pending_runs(self, now: datetime, limit: int) -> list[Claim]:
         """Manual runs, runs after another job, retries and jittered fires waiting for

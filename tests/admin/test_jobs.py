@@ -1,6 +1,7 @@
 """The admin's job list, actions, runs and schedulers, through Django's test client."""
 
 import html
+import itertools
 import re
 import time
 from datetime import timedelta
@@ -14,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from tablecron.admin.actions import copy_name
+from tablecron.admin.actions import copy_names, duplicate_job
 from tablecron.models import Job, JobRun, RunStatus, RunTrigger, SchedulerInstance
 from tests.support.factories import ADD, YEARLY, T, job, signed_in
 
@@ -284,9 +285,17 @@ def test_duplicate_gives_unique_names_and_schedules_the_copies(admin_client: Cli
 
 
 def test_copy_names_fit_the_name_column() -> None:
-    long = "x" * 200
-    assert copy_name(long, set()) == "x" * 193 + " (copy)"
-    assert len(copy_name(long, {"x" * 193 + " (copy)"})) == 200
+    names = copy_names("x" * 200)
+    assert next(names) == "x" * 193 + " (copy)"
+    assert len(next(names)) == 200
+
+
+def test_a_duplicate_takes_the_first_free_name_past_a_hundred_taken() -> None:
+    original = job(name="report")
+    original.save()
+    taken = itertools.islice(copy_names("report"), 101)
+    Job.objects.bulk_create([job(name=name) for name in taken])
+    assert duplicate_job(original).name == "report (copy 102)"
 
 
 def test_bulk_delete_unschedules_and_keeps_the_runs(admin_client: Client) -> None:

@@ -192,6 +192,50 @@ def test_the_due_query_uses_the_due_index() -> None:
     assert "tablecron_job_due" in plan, plan
 
 
+def plan_of(sql: str, params: object = ()) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        return " ".join(str(cell) for row in cursor.fetchall() for cell in row)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's partial indexes")
+def test_the_links_null_for_most_rows_are_found_by_partial_indexes() -> None:
+    """Migration 0019: they hold only the rows that link, yet serve the lookups and the
+    foreign keys' SET NULL, whose statements PostgreSQL prepares with a parameter."""
+    run, job = JobRun._meta.db_table, Job._meta.db_table
+    with transaction.atomic():
+        assert "tablecron_run_reruns" in plan_of(f"SELECT id FROM {run} WHERE rerun_of_id = 5")
+        assert "tablecron_job_followers" in plan_of(
+            f"SELECT id FROM {job} WHERE after_id IN (SELECT unnest(%s::bigint[]))", ["{1,2}"]
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f"PREPARE linked(bigint) AS SELECT id FROM {run} WHERE rerun_of_id = $1")
+            cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            generic = plan_of("EXECUTE linked(5)")
+            cursor.execute("DEALLOCATE linked")
+        assert "tablecron_run_reruns" in generic
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s",
+            [job, "%varchar_pattern_ops%"],
+        )
+        assert cursor.fetchall() == []
+
+
+def test_a_follower_runs_once_for_each_upstream_run() -> None:
+    upstream, follower = job(name="up"), job(name="down")
+    upstream.save()
+    follower.save()
+    first = JobRun.objects.create(job=upstream, scheduled_for=timezone.now())
+    JobRun.objects.create(job=follower, scheduled_for=first.scheduled_for, upstream_run=first)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        JobRun.objects.create(job=follower, scheduled_for=in_future(minutes=1), upstream_run=first)
+    # Runs that follow nothing are not held by that key.
+    JobRun.objects.create(job=follower, scheduled_for=in_future(minutes=2))
+    JobRun.objects.create(job=follower, scheduled_for=in_future(minutes=3))
+
+
 def test_migrations_match_the_models() -> None:
     call_command("makemigrations", "tablecron", "--check", "--dry-run", verbosity=0)
 

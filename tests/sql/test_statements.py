@@ -4,7 +4,7 @@ promises, on the real database of this test run."""
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from tablecron.models import Job, JobRun, RunStatus
 from tablecron.sql import statements
 from tablecron.sql.mysql import MySQLStatements
 from tablecron.sql.postgresql import PostgreSQLStatements
-from tablecron.sql.rows import Advance, Finished, JSONText, NewRun, columns
+from tablecron.sql.rows import Advance, Finished, Holder, JSONText, NewRun, columns
 from tablecron.sql.sqlite import SQLiteStatements
 from tests.support.factories import ADD
 from tests.support.processes import wait_for
@@ -33,21 +33,20 @@ def new_run(job: Job, **fields: Any) -> NewRun:
     at = fields.pop("scheduled_for", timezone.now().replace(microsecond=0))
     values: dict[str, Any] = {
         "job_id": job.pk,
-        "job_name": job.name,
         "scheduled_for": at,
         "started_at": None,
         "finished_at": None,
         "status": RunStatus.SCHEDULED,
-        "trigger": "schedule",
         "error": "",
         "worker": "w",
-        "claimed_by": "w",
         "not_before": at,
-        "executor": "thread",
-        "queue": "",
-        "queued_at": at,
+        "held": True,
     }
     return NewRun(**{**values, **fields})
+
+
+def holder(queued_at: datetime | None = None) -> Holder:
+    return Holder("schedule", "w", "thread", queued_at)
 
 
 def test_each_vendor_has_its_statements_chosen_once() -> None:
@@ -94,13 +93,72 @@ def test_soonest_is_the_earliest_due_job_or_waiting_run(job: Job) -> None:
 def test_insert_runs_skips_what_is_already_recorded(job: Job) -> None:
     first = new_run(job)
     with transaction.atomic():
-        inserted = statements().insert_runs([first])
+        inserted = statements().insert_runs([first], holder())
     assert [(row.job_id, row.scheduled_for) for row in inserted] == [(job.pk, first.scheduled_for)]
     later = new_run(job, scheduled_for=first.scheduled_for + timedelta(seconds=1))
     with transaction.atomic():
-        again = statements().insert_runs([first, later])
+        again = statements().insert_runs([first, later], holder())
     assert [row.scheduled_for for row in again] == [later.scheduled_for]
     assert JobRun.objects.filter(job=job).count() == 2
+
+
+def test_inserted_runs_take_what_they_share_from_the_holder_and_their_job(job: Job) -> None:
+    Job.objects.filter(pk=job.pk).update(queue="q", kwargs={"k": 1})
+    at = timezone.now().replace(microsecond=0)
+    held = new_run(job, scheduled_for=at, status=RunStatus.RUNNING, started_at=at)
+    waits = new_run(job, scheduled_for=at + timedelta(seconds=1), worker="", held=False)
+    missed = new_run(
+        job, scheduled_for=at - timedelta(seconds=1), status=RunStatus.MISSED, finished_at=at,
+        error="late", held=False,
+    )  # fmt: skip
+    with transaction.atomic():
+        statements().insert_runs([held, waits, missed], holder(queued_at=at))
+    fields = [
+        "status",
+        "trigger",
+        "worker",
+        "claimed_by",
+        "executor",
+        "queue",
+        "queued_at",
+        "job_name",
+        "args",
+        "kwargs",
+        "attempt",
+        "error",
+        "started_at",
+        "finished_at",
+    ]
+    runs = {
+        run.pop("scheduled_for"): run
+        for run in JobRun.objects.filter(job=job).values("scheduled_for", *fields)
+    }
+    shared = {"trigger": "schedule", "job_name": "j", "args": [1, 2], "kwargs": {"k": 1},
+              "attempt": 1}  # fmt: skip
+    assert runs[at] == {**shared, "status": "running", "worker": "w", "claimed_by": "w",
+                        "executor": "thread", "queue": "q", "queued_at": at, "error": "",
+                        "started_at": at, "finished_at": None}  # fmt: skip
+    assert runs[waits.scheduled_for] == {**shared, "status": "scheduled", "worker": "",
+                                         "claimed_by": "", "executor": "", "queue": "",
+                                         "queued_at": None, "error": "", "started_at": None,
+                                         "finished_at": None}  # fmt: skip
+    assert runs[missed.scheduled_for] == {**shared, "status": "missed", "worker": "w",
+                                          "claimed_by": "", "executor": "", "queue": "",
+                                          "queued_at": None, "error": "late",
+                                          "started_at": None, "finished_at": at}  # fmt: skip
+
+
+def test_a_claims_writes_count_the_jobs_moved_on_and_return_the_runs_inserted(job: Job) -> None:
+    at = timezone.now().replace(microsecond=0)
+    run = new_run(job, scheduled_for=at)
+    move = Advance(job.pk, job.version, at + timedelta(hours=1), at, "scheduled")
+    with transaction.atomic():
+        advanced, inserted = statements().write_claim([move], [run], holder())
+    assert advanced == 1
+    assert [(row.job_id, row.scheduled_for) for row in inserted] == [(job.pk, at)]
+    with transaction.atomic():  # the version moved on; the run is recorded already
+        assert statements().write_claim([move], [run], holder()) == (0, [])
+    assert Job.objects.get(pk=job.pk).next_run_at == at + timedelta(hours=1)
 
 
 def test_advance_writes_only_jobs_whose_version_matches(job: Job) -> None:

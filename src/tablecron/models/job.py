@@ -186,6 +186,7 @@ class Job(models.Model):
         blank=True,
         # The follower stays, following nothing: manual only (docs/howto.md).
         on_delete=models.SET_NULL,
+        db_index=False,  # indexed by migration 0019: on PostgreSQL, only the followers
         help_text=_(
             "Run this job each time that job succeeds, instead of at set times. Leave the "
             "time schedule empty."

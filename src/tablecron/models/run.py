@@ -172,6 +172,8 @@ class JobRun(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
+        # Indexed by migration 0019: on PostgreSQL, only the runs that repeat one.
+        db_index=False,
     )
     upstream_run = models.ForeignKey(
         "self",
@@ -180,8 +182,7 @@ class JobRun(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        # The unique key below leads with it: one index serves both, and a run
-        # inserted costs one index less.
+        # Its unique key with the job (migration 0019) serves it.
         db_index=False,
         help_text=_("The run of the job this one runs after, whose success started it."),
     )
@@ -223,12 +224,9 @@ class JobRun(models.Model):
                 fields=["job", "scheduled_for", "attempt"],
                 name="tablecron_jobrun_once",
             ),
-            # Each success of an upstream job runs each of its followers once.
-            models.UniqueConstraint(
-                fields=["upstream_run", "job"],
-                name="tablecron_jobrun_follows_once",
-            ),
         ]
+        # Each success of an upstream job runs each of its followers once: the unique key
+        # (upstream_run, job) is made by migration 0019, partial on PostgreSQL.
         # Few indexes: every run is written twice (claimed, ended), and each write updates
         # all of them. A job's runs, newest first, are a backward scan of the unique key;
         # the active runs (and a worker's) are found through their status.
@@ -236,7 +234,7 @@ class JobRun(models.Model):
             models.Index(fields=["status", "scheduled_for"], name="tablecron_run_status_time"),
         ]
         # (Notifications' index of failed runs is made by migration 0017, partial on
-        # PostgreSQL.)
+        # PostgreSQL; the index of rerun_of by 0019.)
         # Beside view: output can hold secrets; stopping a run is an operator's act.
         permissions = [
             ("view_output", _("Can view the output of job runs")),

@@ -17,7 +17,7 @@ from django.db import connections, transaction
 from django.utils.dateparse import parse_datetime
 
 from tablecron.sql.constants import RUN_LINKS
-from tablecron.sql.rows import Advance, Finished, Inserted, NewRun, Row, columns
+from tablecron.sql.rows import Advance, Finished, Holder, Inserted, NewRun, Row, columns
 
 
 class Where(NamedTuple):
@@ -60,6 +60,7 @@ class Statements:
     notifies = False
     listen_sql = ""
     now_sql = "CURRENT_TIMESTAMP"  # overridden: this one has no fraction of a second
+    time_param = "%s"  # a time parameter where nothing else gives it its type
     insert_ignoring = "INSERT INTO {table} ({columns}) {select} ON CONFLICT DO NOTHING"
 
     def __init__(self, alias: str) -> None:
@@ -120,18 +121,26 @@ class Statements:
         sql = f"SELECT id FROM {table} WHERE id IN ({marks}) FOR UPDATE SKIP LOCKED"
         return {pk for (pk,) in self.execute(sql, wanted).rows} | {None}
 
-    def active_runs(self, job_ids: Sequence[int]) -> dict[int, int]:
-        """How many runs of each of ``job_ids`` are claimed or running (they count
-        against ``max_instances``); jobs with none are left out. Read by every claim:
-        a statement of its own, not the ORM's, which prepares each id in Python."""
+    def active_and_followed(self, job_ids: Sequence[int]) -> tuple[dict[int, int], set[int]]:
+        """What every claim reads of its jobs, in one statement: how many runs of each
+        of ``job_ids`` are claimed or running (they count against ``max_instances``;
+        jobs with none are left out), and which of them other jobs run after
+        (``Job.after``, by its index). Not the ORM's, which prepares each id in Python."""
         if not job_ids:
-            return {}
+            return {}, set()
         ids, params = self.id_list(job_ids)
         sql = (
             f"SELECT job_id, COUNT(*) FROM {self.run} WHERE status IN (%s, %s) "
-            f"AND job_id IN ({ids}) GROUP BY job_id"
+            f"AND job_id IN ({ids}) GROUP BY job_id "
+            f"UNION ALL SELECT DISTINCT after_id, -1 FROM {self.job} WHERE after_id IN ({ids})"
         )
-        return dict(self.execute(sql, [SCHEDULED, RUNNING, *params]).rows)
+        active, followed = {}, set()
+        for job_id, count in self.execute(sql, [SCHEDULED, RUNNING, *params, *params]).rows:
+            if count < 0:  # the second SELECT's
+                followed.add(job_id)
+            else:
+                active[job_id] = count
+        return active, followed
 
     def id_list(self, ids: Sequence[int]) -> tuple[str, list[Any]]:
         """What goes inside ``IN (…)`` for ``ids``, and its parameters."""
@@ -149,30 +158,58 @@ class Statements:
 
     # -- the hot path's writes -------------------------------------------------------
 
-    def insert_runs(self, rows: Sequence[NewRun]) -> list[Inserted]:
+    def insert_runs(self, rows: Sequence[NewRun], holder: Holder) -> list[Inserted]:
         """Insert first attempts of runs in one statement, skipping any (job,
         scheduled_for) already recorded: the unique key, not a read before the write,
         decides. Returns the rows inserted."""
         if not rows:
             return []
-        source, params = self.values(NewRun, rows)
-        names = [self.quote(name) for name in NewRun._fields]
-        # The arguments each run runs with are its job's, copied here by the database
-        # (the job's row is locked by the claim): a rerun repeats them.
-        sql = self.insert_ignoring.format(
-            table=self.run,
-            columns=f"{', '.join(names)}, attempt, result, args, kwargs",
-            select=f"SELECT {', '.join(f'v.{name}' for name in names)}, 1, NULL, j.args, "
-            f"j.kwargs FROM {source} JOIN {self.job} AS j ON j.id = v.job_id",
-        )
+        sql, params = self._insert_runs(rows, holder)
         _, inserted = self.execute(f"{sql} RETURNING id, job_id, scheduled_for", params)
         return [Inserted(pk, job_id, aware(at)) for pk, job_id, at in inserted]
+
+    def _insert_runs(self, rows: Sequence[NewRun], holder: Holder) -> tuple[str, list[Any]]:
+        source, params = self.values(NewRun, rows)
+        names = [self.quote(name) for name in NewRun._fields if name != "held"]
+        # What the runs share travels once (``holder``). Each run's name, queue and the
+        # arguments it runs with are its job's, copied here by the database (the job's
+        # row is locked by the claim): a rerun repeats them.
+        held = "CASE WHEN v.held THEN {} ELSE {} END".format
+        shared = {
+            "job_name": "j.name",
+            "trigger": "%s",
+            "claimed_by": held("%s", "''"),
+            "executor": held("%s", "''"),
+            "queue": held("j.queue", "''"),
+            "queued_at": held(self.time_param, "NULL"),
+            "attempt": "1",
+            "result": "NULL",
+            "args": "j.args",
+            "kwargs": "j.kwargs",
+        }
+        sql = self.insert_ignoring.format(
+            table=self.run,
+            columns=", ".join([*names, *map(self.quote, shared)]),
+            select=f"SELECT {', '.join([*(f'v.{name}' for name in names), *shared.values()])} "
+            f"FROM {source} JOIN {self.job} AS j ON j.id = v.job_id",
+        )
+        return sql, [*holder, *params]
+
+    def write_claim(
+        self, advances: Sequence[Advance], rows: Sequence[NewRun], holder: Holder
+    ) -> tuple[int, list[Inserted]]:
+        """A claim's writes: ``advance_jobs(advances)``, then ``insert_runs(rows,
+        holder)``; returns how many jobs moved on, and the runs inserted."""
+        return self.advance_jobs(advances), self.insert_runs(rows, holder)
 
     def advance_jobs(self, rows: Sequence[Advance]) -> int:
         """Move many claimed jobs on in one statement, each only if its version still
         matches, bumping it; returns how many were moved."""
         if not rows:
             return 0
+        return self.execute(*self._advance_jobs(rows)).matched
+
+    def _advance_jobs(self, rows: Sequence[Advance]) -> tuple[str, list[Any]]:
         source, params = self.values(Advance, rows)
         sql = self.update_from(
             self.job,
@@ -185,7 +222,7 @@ class Statements:
                 "last_status": "COALESCE(v.last_status, t.last_status)",
             },
         )
-        return self.execute(sql, params).matched
+        return sql, params
 
     def finish_runs(self, rows: Sequence[Finished]) -> set[int]:
         """Record many ends of runs, each only while its run is still as the row expects

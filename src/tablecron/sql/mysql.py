@@ -12,12 +12,19 @@ from tablecron.sql.base import Statements, Where, aware
 from tablecron.sql.constants import RUN_LINKS
 from tablecron.sql.rows import Finished, Row, columns
 
-CASTS = {"int": "%s", "text": "%s", "time": "CAST(%s AS DATETIME(6))", "json": "%s"}
+CASTS = {
+    "int": "%s",
+    "bool": "%s",
+    "text": "%s",
+    "time": "CAST(%s AS DATETIME(6))",
+    "json": "%s",
+}
 
 
 class MySQLStatements(Statements):
     skip_locked = True
     now_sql = "UTC_TIMESTAMP(6)"
+    time_param = CASTS["time"]
     # RETURNING after it needs MariaDB (10.5+): MySQL has no INSERT … RETURNING.
     insert_ignoring = "INSERT IGNORE INTO {table} ({columns}) {select}"
 

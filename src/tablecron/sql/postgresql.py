@@ -10,9 +10,9 @@ from typing import Any
 from tablecron.conf import settings
 from tablecron.sql.base import Statements, Where, aware
 from tablecron.sql.constants import CLAIMING_SETTING, NOTIFY_CHANNEL, RUN_LINKS
-from tablecron.sql.rows import Finished, Row, columns
+from tablecron.sql.rows import Advance, Finished, Holder, Inserted, NewRun, Row, columns
 
-TYPES = {"int": "bigint", "text": "text", "time": "timestamptz", "json": "text"}
+TYPES = {"int": "bigint", "bool": "boolean", "text": "text", "time": "timestamptz", "json": "jsonb"}
 LOCK_TIMEOUT = "50ms"  # see writable()
 LOCK_NOT_AVAILABLE = "55P03"  # the SQLSTATE of a lock_timeout
 
@@ -50,6 +50,7 @@ class PostgreSQLStatements(Statements):
     finishes_in_one_statement = True
     listen_sql = f"LISTEN {NOTIFY_CHANNEL}"
     now_sql = "statement_timestamp()"
+    time_param = "%s::timestamptz"
 
     # Larger batches than elsewhere: on InnoDB, batches of 5,000 held the claims back
     # (firing lateness p99 519 ms against 10 ms with 1,000, bench/retention.py).
@@ -118,22 +119,42 @@ class PostgreSQLStatements(Statements):
         )
         return {pk for (pk,) in self.execute(sql, params).rows}
 
+    def write_claim(
+        self, advances: Sequence[Advance], rows: Sequence[NewRun], holder: Holder
+    ) -> tuple[int, list[Inserted]]:
+        """One statement, one round trip fewer a claim: the advance and the insert as two
+        data-modifying CTEs (both see the claim's locked job rows as they were; neither
+        reads what the other writes). The row without an id counts the jobs moved on."""
+        if not rows:
+            return super().write_claim(advances, rows, holder)
+        advance, advance_params = self._advance_jobs(advances)
+        insert, insert_params = self._insert_runs(rows, holder)
+        sql = (
+            f"WITH advanced AS ({advance} RETURNING 1), "
+            f"inserted AS ({insert} RETURNING id, job_id, scheduled_for) "
+            "SELECT NULL::bigint, (SELECT COUNT(*) FROM advanced), NULL::timestamptz "
+            "UNION ALL SELECT id, job_id, scheduled_for FROM inserted"
+        )
+        advanced, inserted = 0, []
+        for pk, job_id, at in self.execute(sql, [*advance_params, *insert_params]).rows:
+            if pk is None:
+                advanced = job_id
+            else:
+                inserted.append(Inserted(pk, job_id, aware(at)))
+        return advanced, inserted
+
     def id_list(self, ids: Sequence[int]) -> tuple[str, list[Any]]:
         """One array parameter, written as text: psycopg would quote each id in Python."""
         return "SELECT unnest(%s::bigint[])", ["{" + ",".join(map(str, ids)) + "}"]
 
     def values(self, row_type: type[Row], rows: Sequence[Row]) -> tuple[str, list[Any]]:
-        """The rows travel as one JSON text: psycopg quotes parameters in Python, and
-        thousands of them (or arrays of them) cost more than the work."""
-        cols = columns(row_type)
-        types = ", ".join(f"{self.quote(name)} {TYPES[kind]}" for name, kind in cols)
+        """The rows travel as one JSON text, each an array: psycopg quotes parameters in
+        Python, and thousands of them (or arrays of them) cost more than the work. Arrays
+        rather than objects: no names repeated in each row, and PostgreSQL reads a row's
+        fields from a ``jsonb`` array in half the time ``json_to_recordset`` took."""
         select = ", ".join(
-            f"r.{self.quote(name)}::jsonb AS {self.quote(name)}"
-            if kind == "json"
-            else f"r.{self.quote(name)}"
-            for name, kind in cols
+            f"(r->>{n})::{TYPES[kind]} AS {self.quote(name)}"
+            for n, (name, kind) in enumerate(columns(row_type))
         )
-        payload = json.dumps(
-            [row._asdict() for row in rows], default=isoformat_once(), check_circular=False
-        )
-        return f"(SELECT {select} FROM json_to_recordset(%s) AS r({types})) AS v", [payload]
+        payload = json.dumps(rows, default=isoformat_once(), check_circular=False)
+        return f"(SELECT {select} FROM jsonb_array_elements(%s::jsonb) AS r) AS v", [payload]

@@ -12,21 +12,29 @@ JSONText = NewType("JSONText", str)  # a JSON document as text, stored in a JSON
 
 
 class NewRun(NamedTuple):
-    """A run recorded by a claim (its first attempt)."""
+    """A run recorded by a claim (its first attempt). Its job's name comes from the job's
+    row; a ``held`` run is held by the claim's ``Holder`` (sent once for the whole batch),
+    with its job's queue."""
 
     job_id: int
-    job_name: str
     scheduled_for: datetime
     started_at: datetime | None
     finished_at: datetime | None
     status: str
-    trigger: str
     error: str
     worker: str
-    claimed_by: str
     not_before: datetime
+    held: bool
+
+
+class Holder(NamedTuple):
+    """What the runs of one claim share, sent once rather than with each row: their
+    trigger, and for those it holds (``NewRun.held``), the scheduler that claimed them,
+    its executor, and when they were in the executor's hands (None: not yet)."""
+
+    trigger: str
+    claimed_by: str
     executor: str
-    queue: str
     queued_at: datetime | None
 
 
@@ -70,8 +78,8 @@ Row = NewRun | Advance | Finished
 
 
 def columns(row_type: type[Row]) -> tuple[tuple[str, str], ...]:
-    """The (name, kind) of each column of ``row_type``: kind is ``int``, ``text``,
-    ``time`` or ``json``."""
+    """The (name, kind) of each column of ``row_type``: kind is ``int``, ``bool``,
+    ``text``, ``time`` or ``json``."""
     return _COLUMNS[row_type]
 
 
@@ -86,6 +94,8 @@ def _columns(row_type: type[Row]) -> tuple[tuple[str, str], ...]:
             if JSONText in types
             else "time"
             if datetime in types
+            else "bool"
+            if bool in types
             else "int"
             if int in types
             else "text"

@@ -1,3 +1,4 @@
+import gc
 import logging
 import signal
 from typing import Any
@@ -44,6 +45,12 @@ class RunScheduler(Subcommand):
         if port:
             self._serve_metrics(port, options["metrics_address"] or settings.METRICS_ADDRESS)
         scheduler = Scheduler()
+        # What start-up made (Django's and the project's modules, models, URLs: most of
+        # the process's objects) lives as long as the process: out of the cycle
+        # collector's sight, whose full collections otherwise walk all of it while the
+        # claim and the runs wait for the GIL (0.2-0.3 s each on a loaded machine).
+        gc.collect()
+        gc.freeze()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: scheduler.stop())
         scheduler.run()
