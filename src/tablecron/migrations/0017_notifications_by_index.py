@@ -8,8 +8,8 @@ claim moves ``next_run_at``, a run's end its ``status``), so three full indexes 
 draining scheduler 4.7 index entries a run (16.7 to 21.3, bench/scheduler.py) and 16 %
 more WAL. MariaDB and SQLite rewrite only the indexes whose columns change, and have no
 partial index a query with parameters can use (MariaDB none at all: Django would warn,
-models.W037, if the model declared one): there they are whole. Not in the model's state
-for that reason.
+models.W037, if the model declared one): there they are whole. They entered the
+model's state, whole, in migration 0020.
 """
 
 from django.db import migrations

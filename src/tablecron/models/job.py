@@ -186,7 +186,7 @@ class Job(models.Model):
         blank=True,
         # The follower stays, following nothing: manual only (docs/howto.md).
         on_delete=models.SET_NULL,
-        db_index=False,  # indexed by migration 0019: on PostgreSQL, only the followers
+        # On PostgreSQL its index holds only the followers (migration 0019).
         help_text=_(
             "Run this job each time that job succeeds, instead of at set times. Leave the "
             "time schedule empty."
@@ -353,8 +353,13 @@ class Job(models.Model):
         ]
         # next_run_at leads: paused rows have none, and SQLite cannot range-scan behind a
         # leading boolean that Django 5.2 renders as a bare "WHERE enabled AND ...".
-        # (Notifications' indexes are made by migration 0017, partial on PostgreSQL.)
-        indexes = [models.Index(fields=["next_run_at", "enabled"], name="tablecron_job_due")]
+        indexes = [
+            models.Index(fields=["next_run_at", "enabled"], name="tablecron_job_due"),
+            # Notifications' (migration 0017): on PostgreSQL partial, only the jobs told
+            # about and those with a dead man's switch.
+            models.Index(fields=["alert_state", "alerted_at"], name="tablecron_job_alerts"),
+            models.Index(fields=["alert_after"], name="tablecron_job_switch"),
+        ]
         constraints = job_rules.CONSTRAINTS
 
     _loaded_schedule: tuple[Any, ...] | None = None

@@ -172,8 +172,7 @@ class JobRun(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        # Indexed by migration 0019: on PostgreSQL, only the runs that repeat one.
-        db_index=False,
+        # On PostgreSQL its index holds only the runs that repeat one (migration 0019).
     )
     upstream_run = models.ForeignKey(
         "self",
@@ -182,7 +181,8 @@ class JobRun(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        # Its unique key with the job (migration 0019) serves it.
+        # The unique key below leads with it: one index serves both, and a run
+        # inserted costs one index less.
         db_index=False,
         help_text=_("The run of the job this one runs after, whose success started it."),
     )
@@ -224,17 +224,22 @@ class JobRun(models.Model):
                 fields=["job", "scheduled_for", "attempt"],
                 name="tablecron_jobrun_once",
             ),
+            # Each success of an upstream job runs each of its followers once. On
+            # PostgreSQL a partial unique index of this name (migration 0019): only the
+            # runs that follow one.
+            models.UniqueConstraint(
+                fields=["upstream_run", "job"],
+                name="tablecron_jobrun_follows_once",
+            ),
         ]
-        # Each success of an upstream job runs each of its followers once: the unique key
-        # (upstream_run, job) is made by migration 0019, partial on PostgreSQL.
         # Few indexes: every run is written twice (claimed, ended), and each write updates
         # all of them. A job's runs, newest first, are a backward scan of the unique key;
         # the active runs (and a worker's) are found through their status.
         indexes = [
             models.Index(fields=["status", "scheduled_for"], name="tablecron_run_status_time"),
+            # Notifications' (migration 0017): on PostgreSQL partial, failed runs only.
+            models.Index(fields=["status", "finished_at"], name="tablecron_run_status_ended"),
         ]
-        # (Notifications' index of failed runs is made by migration 0017, partial on
-        # PostgreSQL; the index of rerun_of by 0019.)
         # Beside view: output can hold secrets; stopping a run is an operator's act.
         permissions = [
             ("view_output", _("Can view the output of job runs")),
