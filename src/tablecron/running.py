@@ -375,11 +375,7 @@ class Watcher:
                 if not self._runs:
                     close_all_connections()
                     self._asleep = True
-                    # Woken by a run, it stays awake for a round even if that run has
-                    # ended meanwhile: back asleep at once, it was woken again by the next
-                    # (every task of a Celery pool process, one after the other).
-                    if not self._runs:
-                        self._changed.wait()
+                    self._changed.wait_for(lambda: bool(self._runs))
                     self._asleep = False
                 self._changed.wait(FLUSH_EVERY)  # runs younger than a round wait for it
             runs = list(self._runs.copy().values())
