@@ -49,9 +49,9 @@ def measure(runs: int) -> tuple[float, float]:
     """CPU and wall seconds per run of ``runs`` messages, outcomes written."""
     job = Job.objects.create(name="j", task=ADD, args=[1, 2], interval=timedelta(hours=1))
     now = db_now()
+    waiting = {"status": "scheduled", "worker": "sched", "queued_at": now}
     rows = JobRun.objects.bulk_create(
-        JobRun(job=job, scheduled_for=now - timedelta(seconds=n), status="scheduled",
-               worker="sched", queued_at=now)  # fmt: skip
+        JobRun(job=job, scheduled_for=now - timedelta(seconds=n), **waiting)
         for n in range(1, runs + 1)
     )
     messages = [Claim.of(job, r.pk, r.scheduled_for, "sched").to_message() for r in rows]
