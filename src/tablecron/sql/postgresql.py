@@ -102,9 +102,9 @@ class PostgreSQLStatements(Statements):
 
     def _start_from(self) -> str:
         """The start commits without waiting for its WAL to reach the disk
-        (``synchronous_commit`` off for its own transaction only): that wait was most of a
-        Celery task's wall time (0.4-0.6 ms against 3.5-7 ms a start on a busy 2-core machine,
-        docs/benchmarks.md). Other sessions see the start at its commit all the same, so
+        (``synchronous_commit`` off for its own transaction only): that wait was most of
+        the worker side's wall time (0.4-0.6 ms against 3.5-7 ms a start on a busy 2-core
+        machine, docs/benchmarks.md). Other sessions see the start at its commit all the same, so
         a message delivered twice still starts its run once. What it gives up: a
         PostgreSQL crash within about three times ``wal_writer_delay`` (0.6 s) of a start may
         forget it (docs/executors.md says what follows); the run's outcome, committed
