@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from django.db import DatabaseError, connection, connections, transaction
 from django.test import override_settings
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tablecron.models import Job, JobRun, RunStatus
@@ -220,35 +219,6 @@ def test_start_is_a_conditional_transition(job: Job) -> None:
     assert statements().start_run(run.pk, "w", at)
     assert not statements().start_run(run.pk, "w", at)  # a second delivery starts nothing
     assert JobRun.objects.get(pk=run.pk).status == "running"
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's synchronous_commit")
-def test_only_the_start_itself_commits_without_waiting_for_the_disk(job: Job) -> None:
-    """The start's own transaction does not wait for its WAL flush; the connection's
-    next commits (a run's outcome) still do, and a start made inside a transaction
-    leaves that transaction as it was."""
-    at = timezone.now()
-    first, second = (
-        JobRun.objects.create(
-            job=job, scheduled_for=at - timedelta(seconds=s), status="scheduled", worker="w"
-        )
-        for s in (1, 2)
-    )
-
-    def synchronous_commit() -> str:
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW synchronous_commit")
-            return str(cursor.fetchone()[0])
-
-    with CaptureQueriesContext(connection) as captured:
-        assert statements().start_run(first.pk, "w", at)
-    assert "set_config('synchronous_commit', 'off', true)" in captured[0]["sql"]
-    assert synchronous_commit() == "on"
-    with transaction.atomic():
-        assert statements().start_run(second.pk, "w", at)
-        assert synchronous_commit() == "on"
-    assert not statements().start_run(first.pk, "w", at)  # a second delivery starts nothing
-    assert set(JobRun.objects.values_list("status", flat=True)) == {"running"}
 
 
 @contextmanager

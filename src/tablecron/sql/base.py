@@ -283,15 +283,11 @@ class Statements:
         return bool(
             self.execute(
                 f"UPDATE {self.run} SET status = %s, started_at = %s, worker = %s, "
-                f"engine_id = %s, queued_at = COALESCE(queued_at, %s){self._start_from()} "
+                "engine_id = %s, queued_at = COALESCE(queued_at, %s) "
                 "WHERE id = %s AND status = %s AND worker = %s AND cancel_requested_at IS NULL",
                 [RUNNING, now, worker or held_by, engine_id, now, run_id, SCHEDULED, held_by],
             ).matched
         )
-
-    def _start_from(self) -> str:
-        """Appended to the start's ``SET`` list (a ``FROM`` clause, say)."""
-        return ""
 
     def touch_last_run(self, job_id: int, scheduled_for: datetime, status: str) -> None:
         """The newest run speaks for its job in list views."""

@@ -7,8 +7,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import connections
-
 from tablecron.conf import settings
 from tablecron.sql.base import Statements, Where, aware
 from tablecron.sql.constants import CLAIMING_SETTING, NOTIFY_CHANNEL, RUN_LINKS
@@ -99,20 +97,6 @@ class PostgreSQLStatements(Statements):
             [idle_limit()],
         )
         return super().writable(rows)
-
-    def _start_from(self) -> str:
-        """The start commits without waiting for its WAL to reach the disk
-        (``synchronous_commit`` off for its own transaction only): that wait was most of
-        the worker side's wall time (0.4-0.6 ms against 3.5-7 ms a start on a busy 2-core
-        machine, docs/benchmarks.md). Other sessions see the start at its commit all the same, so
-        a message delivered twice still starts its run once. What it gives up: a
-        PostgreSQL crash within about three times ``wal_writer_delay`` (0.6 s) of a start may
-        forget it (docs/executors.md says what follows); the run's outcome, committed
-        synchronously, makes its start durable with it. Within a transaction (an
-        engine's own), the setting would last to its end: the start waits as before."""
-        if connections[self.alias].in_atomic_block:
-            return ""
-        return " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
 
     def is_lock_timeout(self, exc: BaseException) -> bool:
         return getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE
