@@ -57,6 +57,7 @@ BENCHES = [
      ["first look: 3 failures told", "a look with no news:"]),
     ("memory.py", ["--jobs", "10", "--seconds", "2", "--every", "1"], ["malloc_trim(0)"]),
     ("output.py", ["--lines", "100", "--rounds", "1"], ["print(), a line:", "a round writing"]),
+    ("worker_side.py", ["--runs", "20", "--rounds", "1"], ["a run: CPU"]),
     # tablecron's side of the comparison, every measure at ten jobs; the peers' sides
     # (django-celery-beat, django-apscheduler) change with them, not with tablecron, and
     # would take minutes more.
