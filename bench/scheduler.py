@@ -683,6 +683,18 @@ def insert_backlog(runs: int) -> None:
     )
 
 
+def watch_drain(
+    procs: list[subprocess.Popen[bytes]], runs: int, opts: argparse.Namespace, every: float
+) -> Monitor:
+    """The CPU used until ``runs`` runs have ended (or ``--drain-timeout`` has passed)."""
+    done = JobRun.objects.exclude(status__in=ACTIVE)
+    with Monitor([proc.pid for proc in procs]) as cpu:
+        finished = poll(lambda: done.count() >= runs, opts.drain_timeout, every)
+    if not finished:
+        print(f"  ! not drained within {opts.drain_timeout:.0f} s (--drain-timeout)")
+    return cpu
+
+
 def part_drain(opts: argparse.Namespace) -> None:
     runs = opts.drain_runs
     print(
@@ -715,12 +727,9 @@ def part_drain(opts: argparse.Namespace) -> None:
             poll(SchedulerInstance.objects.exists, 60, 0.01)
         committed = time.time()
         inserted = time.perf_counter() - inserted
-        with Monitor([proc.pid for proc in procs]) as cpu:
-            finished = poll(lambda: done.count() >= runs, opts.drain_timeout, 0.5)
+        cpu = watch_drain(procs, runs, opts, 0.5)
         elapsed = time.time() - committed
     after = commits()
-    if not finished:
-        print(f"  ! not drained within {opts.drain_timeout:.0f} s (--drain-timeout)")
     rows = list(done.values_list("started_at", "finished_at", "status"))
     ends = sorted(f.timestamp() for _, f, _ in rows if f is not None)
     starts = sorted(s.timestamp() for s, _, _ in rows if s is not None)
@@ -783,7 +792,6 @@ def part_capture(opts: argparse.Namespace) -> None:
         f"capture, each beside one without (a measuring patch), alternating, "
         f"{opts.schedulers} schedulers (target: under 5 % more CPU per run)"
     )
-    done = JobRun.objects.exclude(status__in=ACTIVE)
     figures: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for pair in range(opts.pairs):
         for capture in (True, False):
@@ -795,15 +803,10 @@ def part_capture(opts: argparse.Namespace) -> None:
                 opts.schedulers, logs, opts, patch="" if capture else _WITHOUT_CAPTURE
             ) as procs:
                 poll(SchedulerInstance.objects.exists, 60, 0.01)
-                began = time.monotonic()
-                with Monitor([proc.pid for proc in procs]) as cpu:
-                    finished = poll(lambda: done.count() >= runs, opts.drain_timeout, 0.2)
-                elapsed = time.monotonic() - began
-            if not finished:
-                print(f"  ! not drained within {opts.drain_timeout:.0f} s (--drain-timeout)")
-            figures[capture].append((1000 * cpu.procs / runs, runs / elapsed))
+                cpu = watch_drain(procs, runs, opts, 0.2)
+            figures[capture].append((1000 * cpu.procs / runs, runs / cpu.wall))
             print(
-                f"  {'with' if capture else 'without'} capture: {runs / elapsed:,.0f} runs/s, "
+                f"  {'with' if capture else 'without'} capture: {runs / cpu.wall:,.0f} runs/s, "
                 f"schedulers {1000 * cpu.procs / runs:.3f} ms CPU a run (load "
                 f"{os.getloadavg()[0]:.1f})"
             )
