@@ -92,20 +92,18 @@ def check_isolation_level(
         from django.db.backends.postgresql.psycopg_any import IsolationLevel
 
         snapshot = level in (IsolationLevel.REPEATABLE_READ, IsolationLevel.SERIALIZABLE)
-        setting = f"OPTIONS['isolation_level'] = {level!r}"
     elif engine == "django.db.backends.mysql":
         # None leaves it to the server, whose default is REPEATABLE READ.
         snapshot = level is None or str(level).lower() in ("repeatable read", "serializable")
-        setting = f"OPTIONS['isolation_level'] = {level!r}"
     else:
         return []
     if not snapshot:
         return []
     return [
         Warning(
-            f"tablecron's database {settings.DATABASE!r} has {setting}: claims read a "
-            "snapshot, so a concurrency group's limit can be exceeded and claims can fail "
-            "with serialization errors.",
+            f"tablecron's database {settings.DATABASE!r} has OPTIONS['isolation_level'] = "
+            f"{level!r}: claims read a snapshot, so a concurrency group's limit can be "
+            "exceeded and claims can fail with serialization errors.",
             hint="Use READ COMMITTED, Django's default (remove 'isolation_level' from "
             'OPTIONS, or on MySQL/MariaDB set it to "read committed"); or give tablecron a '
             'database alias of its own with it (TABLECRON["DATABASE"]).',
