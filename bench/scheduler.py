@@ -810,8 +810,12 @@ def part_capture(opts: argparse.Namespace) -> None:
                 f"schedulers {1000 * cpu.procs / runs:.3f} ms CPU a run (load "
                 f"{os.getloadavg()[0]:.1f})"
             )
-    # Each drain beside its pair's other: the machine's speed drifts between pairs.
-    pairs = list(zip(figures[True], figures[False], strict=True))
+    # Each drain beside its pair's other: the machine's speed drifts between pairs. A drain
+    # shorter than the kernel's CPU tick (10 ms) measures no CPU: no figure for its pair.
+    pairs = [(w, wo) for w, wo in zip(figures[True], figures[False], strict=True) if w[0] and wo[0]]
+    if not pairs:
+        print("  capture's cost, pair by pair: no drain long enough to measure (--drain-runs)")
+        return
     cpu = [100 * (w / wo - 1) for (w, _), (wo, _) in pairs]
     rate = [100 * (w / wo - 1) for (_, w), (_, wo) in pairs]
     print(
