@@ -208,7 +208,11 @@ def test_create_a_job_that_runs_after_another(admin: Page) -> None:
     page.goto("/admin/tablecron/job/add/")
     page.fill("#id_name", "after-load")
     page.select_option("#id_task", "demo.tablecron_jobs.write_report")
-    page.check("input[name=schedule_kind][value=after]")
+    # The preview follows the kind of schedule first, then the autocomplete's pick.
+    kind_after = 'name="schedule_kind"\r\n\r\nafter\r\n'
+    with page.expect_response(lambda response: "/upcoming/" in response.url
+                              and kind_after in response.request.post_data_buffer.decode()):  # fmt: skip
+        page.check("input[name=schedule_kind][value=after]")
     expect(page.locator(".form-row.field-cron")).to_be_hidden()
     expect(page.locator(".form-row.field-after")).to_be_visible()
     # The autocomplete: type part of the name, pick the job.

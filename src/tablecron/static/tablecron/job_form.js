@@ -135,6 +135,15 @@ function tablecronJobForm() {
             showUpcomingSoon();
         }
     });
+    // The admin's autocomplete (Select2, for the job to run after) announces a choice
+    // with jQuery's events only, which native listeners never see.
+    if (window.django && window.django.jQuery) {
+        window.django.jQuery(form).on("select2:select select2:clear", (event) => {
+            if (isUpcomingInput(event.target)) {
+                showUpcomingSoon();
+            }
+        });
+    }
     // The admin's calendar and clock widgets set values without input events.
     form.addEventListener("focusout", (event) => {
         if (isUpcomingInput(event.target)) {
