@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 if os.environ.get("TABLECRON_BROWSER_TESTS"):  # only then is Playwright needed
-    from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Locator, Page, Response, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 # Debian's Chromium in a container: no sandbox, no GPU, and nothing that calls home.
@@ -208,10 +208,13 @@ def test_create_a_job_that_runs_after_another(admin: Page) -> None:
     page.goto("/admin/tablecron/job/add/")
     page.fill("#id_name", "after-load")
     page.select_option("#id_task", "demo.tablecron_jobs.write_report")
+
     # The preview follows the kind of schedule first, then the autocomplete's pick.
-    kind_after = 'name="schedule_kind"\r\n\r\nafter\r\n'
-    with page.expect_response(lambda response: "/upcoming/" in response.url
-                              and kind_after in response.request.post_data_buffer.decode()):  # fmt: skip
+    def kind_after(response: Response) -> bool:
+        form = response.request.post_data_buffer.decode()
+        return "/upcoming/" in response.url and 'name="schedule_kind"\r\n\r\nafter\r\n' in form
+
+    with page.expect_response(kind_after):
         page.check("input[name=schedule_kind][value=after]")
     expect(page.locator(".form-row.field-cron")).to_be_hidden()
     expect(page.locator(".form-row.field-after")).to_be_visible()
