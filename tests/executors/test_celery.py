@@ -6,11 +6,12 @@ import json
 import os
 import signal
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection, connections, router, transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from tablecron.db import db_now
@@ -42,6 +43,7 @@ from celery import _state as celery_state
 
 from tablecron.claiming import Claimer
 from tablecron.db import close_old_connections
+from tablecron.execution import Claim
 from tablecron.executors.celery import CeleryExecutor
 from tests.support.scheduling import due, make_job
 
@@ -280,3 +282,25 @@ def sessions_waiting_to_write_a_run() -> list[int]:
             ["%tablecron_jobrun%"],
         )
         return [pid for (pid,) in cursor.fetchall()]
+
+
+def test_runs_due_together_in_one_queue_share_a_message_up_to_the_setting() -> None:
+    """CELERY_RUNS_PER_MESSAGE: consecutive claims go in one message while they share the
+    first's queue and time (its ETA; all those already due share "now"), up to the
+    setting; a run with a timeout goes alone, with its time limits."""
+    now = timezone.now()
+    soon, later, past = now + timedelta(seconds=5), now + timedelta(seconds=6), now - timedelta(1)
+
+    def claim(queue: str = "", at: datetime = soon, timeout: timedelta | None = None) -> Claim:
+        job = Job(name="j", task=T + "noop", queue=queue, timeout=timeout)
+        return Claim.of(job, 1, at, "sched", not_before=at)
+
+    executor = CeleryExecutor(Celery("bench"))
+    unsent = [claim(), claim(), claim("reports"), claim(at=later), claim(timeout=timedelta(1))]
+    with override_settings(TABLECRON={"CELERY_RUNS_PER_MESSAGE": 10}):
+        assert executor.next_message(unsent) == 2  # then another queue
+        assert executor.next_message(unsent[3:]) == 1  # then one with a timeout
+        assert executor.next_message(unsent[4:]) == 1
+        assert executor.next_message([claim(at=past), claim(at=now - timedelta(2))]) == 2
+        assert executor.next_message([claim()] * 25) == 10
+    assert executor.next_message([claim()] * 25) == 1  # the default
