@@ -1,6 +1,7 @@
 """A live worker ends as lost the runs whose outcome it could not write (no one else
 reaps the runs of a worker that beats), and only those."""
 
+import dataclasses
 import signal
 from datetime import timedelta
 from typing import Any
@@ -180,3 +181,21 @@ def test_a_run_of_a_message_cancelled_before_its_turn_never_begins(
     run = JobRun.objects.get(pk=claims[2].run_id)
     assert (run.status, run.result, run.started_at is not None) == ("cancelled", None, True)
     assert "ann" in run.error
+
+
+def test_a_message_of_several_runs_records_missed_those_past_their_misfire_grace(
+    request: pytest.FixtureRequest,
+) -> None:
+    """A message that reaches its worker late: its runs past their job's misfire grace end
+    ``missed``, saying so, and the others run."""
+    claims = held_claims(2, misfire_grace=timedelta(seconds=30))
+    late = dataclasses.replace(claims[0], not_before=db_now() - timedelta(minutes=1))
+    request.addfinalizer(Worker.stop_current)
+    worker = Worker.current("test")
+    messages = [late.to_message(), claims[1].to_message()]
+    assert workers.run_messages(messages, engine="test") == ["missed", "succeeded"]
+    assert worker.writer.flush()
+    missed = JobRun.objects.get(pk=late.run_id)
+    assert (missed.status, missed.started_at) == ("missed", None)
+    assert "misfire grace" in missed.error
+    assert JobRun.objects.get(pk=claims[1].run_id).status == "succeeded"
