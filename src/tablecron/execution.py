@@ -316,13 +316,14 @@ def execute(
         if (early := claim.seconds_to_start()) > 0:
             time.sleep(early)
         started_at = _now()
-        if started:
-            pass
-        elif claim.running and not still_held(claim.run_id, claim.worker):
-            logger.warning("tablecron: run %d was ended while it waited; not started", claim.run_id)
-            return None
-        elif not claim.running and start(claim, worker, engine_id) is None:
-            return None
+        if not started:
+            if claim.running and not still_held(claim.run_id, claim.worker):
+                logger.warning(
+                    "tablecron: run %d was ended while it waited; not started", claim.run_id
+                )
+                return None
+            if not claim.running and start(claim, worker, engine_id) is None:
+                return None
         metrics.recorder.run_started(
             claim.job_name, max(claim.scheduled_for, claim.not_before), started_at
         )
