@@ -339,7 +339,7 @@ def test_runs_due_together_in_one_queue_share_a_message_up_to_the_setting() -> N
         job = Job(name="j", task=T + "noop", queue=queue, timeout=timeout)
         return Claim.of(job, 1, at, "sched", not_before=at)
 
-    executor = CeleryExecutor(Celery("bench"))
+    executor = CeleryExecutor()  # (a Celery app made here would be the default one)
     unsent = [claim(), claim(), claim("reports"), claim(at=later), claim(timeout=timedelta(1))]
     with override_settings(TABLECRON={"CELERY_RUNS_PER_MESSAGE": 10}):
         assert executor.next_message(unsent) == 2  # then another queue
