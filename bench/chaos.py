@@ -70,6 +70,10 @@ def parse() -> argparse.Namespace:
         "processes; celery: through Redis (127.0.0.1:6379/15) to Celery workers",
     )  # fmt: skip
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--celery-runs-per-message", type=int, default=1,
+        help="TABLECRON's CELERY_RUNS_PER_MESSAGE, with --executor celery",
+    )  # fmt: skip
     parser.add_argument("--logs", type=Path, default=None)
     return parser.parse_args()
 
@@ -142,7 +146,8 @@ class Soak:
     def env(self) -> dict[str, str]:
         from tests.support.processes import child_env
 
-        env = child_env(**SETTINGS, **EXECUTORS[self.opts.executor])
+        env = child_env(**SETTINGS, **EXECUTORS[self.opts.executor],
+                        CELERY_RUNS_PER_MESSAGE=self.opts.celery_runs_per_message)  # fmt: skip
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
         env["TABLECRON_TEST_CONN_MAX_AGE"] = "60"  # workers': else one per task
         if self.opts.executor == "celery":

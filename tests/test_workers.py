@@ -1,8 +1,10 @@
 """A live worker ends as lost the runs whose outcome it could not write (no one else
 reaps the runs of a worker that beats), and only those."""
 
+import dataclasses
 import signal
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -112,3 +114,88 @@ def test_a_cancel_signal_that_comes_after_its_run_ended_ends_nothing(
         assert not workers._interrupts  # heard, at the call's return, and ignored
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def held_claims(count: int, **job: object) -> list[Claim]:
+    """``count`` runs of one job, claimed by scheduler "sched" and sent to a queue."""
+    job_row = Job.objects.create(name="j", task=ADD, args=[1, 2], interval=timedelta(hours=1),
+                                 **job)  # fmt: skip
+    now = db_now()
+    held = {"status": "scheduled", "worker": "sched", "queued_at": now}
+    runs = [JobRun(job=job_row, scheduled_for=now - timedelta(seconds=s), **held)
+            for s in range(count)]  # fmt: skip
+    return [Claim.of(job_row, run.pk, run.scheduled_for, "sched")
+            for run in JobRun.objects.bulk_create(runs)]  # fmt: skip
+
+
+def test_a_message_of_several_runs_starts_them_in_one_statement_and_runs_each_once(
+    request: pytest.FixtureRequest,
+) -> None:
+    """CELERY_RUNS_PER_MESSAGE's worker side: the runs of a message start together, in
+    one statement, each only if it still waits for its holder (not one someone cancelled
+    meanwhile); each runs here and its outcome goes to the writer thread. A second
+    delivery starts none."""
+    claims = held_claims(4)
+    JobRun.objects.get(pk=claims[2].run_id).cancel(by="ann")  # never starts
+    request.addfinalizer(Worker.stop_current)
+    worker = Worker.current("test")
+    messages = [claim.to_message() for claim in claims]
+    with CaptureQueriesContext(connection) as captured:
+        statuses = workers.run_messages(messages, engine="test", engine_id="m-1")
+    assert statuses == ["succeeded", "succeeded", None, "succeeded"]
+    # MariaDB has no UPDATE … RETURNING: when fewer started than asked, it reads which.
+    started = ["UPDATE", "SELECT"] if connection.vendor == "mysql" else ["UPDATE"]
+    assert [q["sql"].split()[0].upper() for q in captured.captured_queries] == started
+    assert worker.writer.flush()
+    assert worker.executing() == set()
+    runs = JobRun.objects.in_bulk([claim.run_id for claim in claims])
+    assert [runs[c.run_id].status for c in claims] == [
+        "succeeded", "succeeded", "cancelled", "succeeded"
+    ]  # fmt: skip
+    ran = [runs[claims[n].run_id] for n in (0, 1, 3)]
+    assert all(r.result == 3 and r.engine_id == "m-1" and r.worker == worker.id for r in ran)
+    assert workers.run_messages(messages, engine="test") == [None] * 4  # delivered twice
+
+
+def test_a_run_of_a_message_cancelled_before_its_turn_never_begins(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runs of a message start together; one that someone asks to cancel while the
+    runs before it execute ends ``cancelled``, and its task is never called."""
+    claims = held_claims(3)
+    request.addfinalizer(Worker.stop_current)
+    worker = Worker.current("test")
+    execute = workers.execute
+
+    def execute_then_cancel(claim: Claim, *args: Any, **kwargs: Any) -> str | None:
+        status = execute(claim, *args, **kwargs)
+        if claim == claims[0]:  # while the first runs, someone cancels the third
+            JobRun.objects.get(pk=claims[2].run_id).cancel(by="ann")
+        return status
+
+    monkeypatch.setattr(workers, "execute", execute_then_cancel)
+    monkeypatch.setattr(workers, "ASK_EVERY", 0.0)  # not once a second: before each run
+    messages = [claim.to_message() for claim in claims]
+    assert workers.run_messages(messages, engine="test") == ["succeeded", "succeeded", "cancelled"]
+    assert worker.writer.flush()
+    run = JobRun.objects.get(pk=claims[2].run_id)
+    assert (run.status, run.result, run.started_at is not None) == ("cancelled", None, True)
+    assert "ann" in run.error
+
+
+def test_a_message_of_several_runs_records_missed_those_past_their_misfire_grace(
+    request: pytest.FixtureRequest,
+) -> None:
+    """A message that reaches its worker late: its runs past their job's misfire grace end
+    ``missed``, saying so, and the others run."""
+    claims = held_claims(2, misfire_grace=timedelta(seconds=30))
+    late = dataclasses.replace(claims[0], not_before=db_now() - timedelta(minutes=1))
+    request.addfinalizer(Worker.stop_current)
+    worker = Worker.current("test")
+    messages = [late.to_message(), claims[1].to_message()]
+    assert workers.run_messages(messages, engine="test") == ["missed", "succeeded"]
+    assert worker.writer.flush()
+    missed = JobRun.objects.get(pk=late.run_id)
+    assert (missed.status, missed.started_at) == ("missed", None)
+    assert "misfire grace" in missed.error
+    assert JobRun.objects.get(pk=claims[1].run_id).status == "succeeded"

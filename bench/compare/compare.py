@@ -50,6 +50,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--db-worker-interval", type=float, default=1.0, help="db_worker --interval (s)"
     )
+    parser.add_argument(
+        "--celery-runs-per-message", type=int, default=1,
+        help="tablecron's CELERY_RUNS_PER_MESSAGE (its Celery side: runs a message)",
+    )  # fmt: skip
     parser.add_argument("--logs", type=Path, help="where process logs go (default: a temp dir)")
     return parser.parse_args()
 
@@ -85,6 +89,7 @@ def main() -> int:
     args = parse_args()
     logs = args.logs or Path(tempfile.mkdtemp(prefix="bench-compare-"))
     calls_dir = prepare_environment(logs)
+    os.environ["BENCH_CELERY_RUNS_PER_MESSAGE"] = str(args.celery_runs_per_message)
     # SIGTERM unwinds like Ctrl-C, so every `finally` stops what the bench started.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     recreate_database()

@@ -31,7 +31,8 @@ def header(args: argparse.Namespace, logs: Path, command: list[str]) -> str:
         f"bench/compare: {os.cpu_count()} cores, load {load()}, "
         f"{'quick' if args.quick else 'full'} run; logs in {logs}\n"
         f"{versions}, python {platform.python_version()}\n"
-        f"tablecron's scheduler: python -m django {' '.join(command)}"
+        f"tablecron's scheduler: python -m django {' '.join(command)}; through Celery, "
+        f"CELERY_RUNS_PER_MESSAGE {args.celery_runs_per_message}"
     )
 
 

@@ -109,6 +109,7 @@ class Settings:
     MAX_WORKERS = Setting(10, (int,), "a positive integer", int, positive=True)
     TASKS_BACKEND = Setting("default", (str,), "an alias of Django's TASKS setting", str)
     QUEUED_LIMIT = Setting(3600.0, _SECONDS, IN_SECONDS, _seconds, positive=True)
+    CELERY_RUNS_PER_MESSAGE = Setting(1, (int,), "a positive integer", int, positive=True)
     HEARTBEAT_INTERVAL = Setting(10.0, _SECONDS, IN_SECONDS, _seconds, positive=True)
     LOST_AFTER = Setting(60.0, _SECONDS, IN_SECONDS, _seconds, positive=True)
     RUN_RETENTION = Setting(

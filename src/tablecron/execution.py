@@ -293,6 +293,7 @@ def execute(
     engine_id: str = "",
     timeouts: tuple[type[BaseException], ...] = (),
     stop: Callable[[Claim], object] | None = None,
+    started: bool = False,
 ) -> str | None:
     """Execute ``claim`` in this thread and hand its outcome to ``write`` (which returns
     False if the run had ended meanwhile, at its timeout, say); returns the
@@ -303,6 +304,7 @@ def execute(
     ``timeouts``: the engine's exceptions that mean the run hit its time limit.
     ``stop``: called (from another thread) when someone cancels the run, beside telling
     the task (``cancel_requested()``; an ``async def`` task is cancelled).
+    ``started``: the caller started the run (with the others of its message).
     Connections are checked before each run (not after too: the next run's check, or
     the thread's end, deals with what this one left).
     """
@@ -314,11 +316,14 @@ def execute(
         if (early := claim.seconds_to_start()) > 0:
             time.sleep(early)
         started_at = _now()
-        if claim.running and not still_held(claim.run_id, claim.worker):
-            logger.warning("tablecron: run %d was ended while it waited; not started", claim.run_id)
-            return None
-        if not claim.running and start(claim, worker, engine_id) is None:
-            return None
+        if not started:
+            if claim.running and not still_held(claim.run_id, claim.worker):
+                logger.warning(
+                    "tablecron: run %d was ended while it waited; not started", claim.run_id
+                )
+                return None
+            if not claim.running and start(claim, worker, engine_id) is None:
+                return None
         metrics.recorder.run_started(
             claim.job_name, max(claim.scheduled_for, claim.not_before), started_at
         )

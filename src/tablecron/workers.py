@@ -26,6 +26,7 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,11 +41,14 @@ from tablecron.db import close_all_connections, close_old_connections, db_now
 from tablecron.exceptions import RunCancelled
 from tablecron.execution import Claim, Outcome, execute
 from tablecron.models import JobRun, RunStatus
+from tablecron.models.run import cancelled_error
 from tablecron.models.scheduler import Role
 from tablecron.outcomes import end, record, record_despite_outages, write_now
 from tablecron.presence import REAP_BATCH, Presence
+from tablecron.sql import statements
 
 logger = logging.getLogger("tablecron")
+ASK_EVERY = 1.0  # seconds: how often a message's runs waiting their turn look for cancels
 
 
 class Worker:
@@ -102,18 +106,21 @@ class Worker:
             return set(self._executing)
 
     @contextmanager
-    def executes(self, run_id: int) -> Iterator[None]:
-        """While the block runs, and until the outcome it hands to ``writer`` is written
-        (or given up: the heartbeat then ends the run ``lost``)."""
+    def executes(self, *run_ids: int) -> Iterator[None]:
+        """While the block runs, and for each run until the outcome the block hands to
+        ``writer`` is written (or given up: the heartbeat then ends the run ``lost``)."""
         with self._executing_lock:
-            self._executing.add(run_id)
+            self._executing.update(run_ids)
         handed = False
         try:
             yield
             handed = True
         finally:
-            if not handed or self._writer is None or run_id not in self._writer.handed:
-                self._written([run_id])
+            writer = self._writer
+            if not handed or writer is None:
+                self._written(list(run_ids))
+            else:
+                self._written([pk for pk in run_ids if pk not in writer.handed])
 
     def _written(self, run_ids: list[int]) -> None:
         with self._executing_lock:
@@ -204,6 +211,71 @@ def run_message(
             timeouts=timeouts,
             stop=stop,
         )
+
+
+def run_messages(
+    messages: list[dict[str, Any]],
+    *,
+    engine: str,
+    engine_id: str = "",
+    timeouts: tuple[type[BaseException], ...] = (),
+    stop: Callable[[Claim], object] | None = None,
+) -> list[str | None]:
+    """``run_message()`` for a message that carries several claims due at the same time
+    (``CELERY_RUNS_PER_MESSAGE``): their starts are one statement, then each runs in
+    turn here, its outcome to the writer thread. A run someone asks to cancel before its
+    turn never begins (asked every ``ASK_EVERY`` seconds at most). Returns each claim's
+    final status."""
+    claims = [Claim.from_message(message) for message in messages]
+    worker = Worker.current(engine)
+    now = timezone.now()
+    statuses: dict[int, str | None] = {}
+    waiting = []
+    for claim in claims:
+        if claim.misfire_grace is not None and now - claim.not_before > claim.misfire_grace:
+            statuses[claim.run_id] = RunStatus.MISSED if _miss(claim, now) else None
+        else:
+            waiting.append(claim)
+    ids = [claim.run_id for claim in waiting]
+    # Registered before the start: the heartbeat reaps the runs this worker holds and
+    # does not execute.
+    with worker.executes(*ids):
+        close_old_connections()
+        started = set()
+        if waiting:
+            holder = waiting[0].worker  # one scheduler sent them
+            started = statements().start_runs(
+                ids, holder, now, worker=worker.id, engine_id=engine_id
+            )
+        asked_at, cancels = time.monotonic(), {}
+        for claim in waiting:
+            if claim.run_id not in started:
+                statuses[claim.run_id] = None
+                continue
+            if time.monotonic() - asked_at >= ASK_EVERY:
+                asked_at, cancels = time.monotonic(), _cancels(started)
+            if claim.run_id in cancels:
+                error = cancelled_error(cancels[claim.run_id])
+                ended = Outcome(claim, RunStatus.CANCELLED, None, timezone.now(), None, error)
+                worker.writer.write(ended)
+                statuses[claim.run_id] = RunStatus.CANCELLED
+                continue
+            statuses[claim.run_id] = execute(
+                claim,
+                worker.writer.write,
+                worker=worker.id,
+                engine_id=engine_id,
+                timeouts=timeouts,
+                stop=stop,
+                started=True,
+            )
+    return [statuses[claim.run_id] for claim in claims]
+
+
+def _cancels(run_ids: set[int]) -> dict[int, str]:
+    """Of ``run_ids``, those someone asked to cancel, and by whom."""
+    asked = JobRun.objects.filter(pk__in=run_ids).cancelling()
+    return dict(asked.values_list("pk", "cancel_requested_by"))
 
 
 def flush_outcomes() -> None:

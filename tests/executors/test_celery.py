@@ -6,11 +6,13 @@ import json
 import os
 import signal
 import time
-from datetime import timedelta
+from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection, connections, router, transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from tablecron.db import db_now
@@ -42,15 +44,17 @@ from celery import _state as celery_state
 
 from tablecron.claiming import Claimer
 from tablecron.db import close_old_connections
+from tablecron.execution import Claim
 from tablecron.executors.celery import CeleryExecutor
 from tests.support.scheduling import due, make_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_every_fire_runs_exactly_once_on_celery_workers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("per_message", [1, 10])
+def test_every_fire_runs_exactly_once_on_celery_workers(tmp_path: Path, per_message: int) -> None:
     jobs, seconds, path = 50, 20, tmp_path / "calls.log"
-    env = celery_env()
+    env = celery_env(CELERY_RUNS_PER_MESSAGE=per_message)
     with celery_workers(2, tmp_path, env), schedulers(2, tmp_path, env):
         wait_for(lambda: SchedulerInstance.objects.count() >= 2, 60, "schedulers")
         # Workers on a busy machine may fall seconds behind: fires then wait their turn
@@ -65,6 +69,8 @@ def test_every_fire_runs_exactly_once_on_celery_workers(tmp_path: Path) -> None:
     assert set(ran.values_list("executor", flat=True)) == {"celery"}
     assert all(run.worker.startswith("celery@") and run.engine_id for run in ran)
     assert len({call.pid for call in recorded}) > 1, "one process did all the work"
+    most = max(Counter(ran.values_list("engine_id", flat=True)).values())  # runs a message
+    assert most == 1 if per_message == 1 else 1 < most <= per_message
 
 
 def test_a_worker_killed_mid_run_loses_it_and_a_redelivery_runs_nothing(tmp_path: Path) -> None:
@@ -98,6 +104,46 @@ def test_a_worker_killed_mid_run_loses_it_and_a_redelivery_runs_nothing(tmp_path
     assert lost_in < lost_after + 5, f"lost after {lost_in:.1f} s"
     assert [call.label for call in calls(path)] == ["slow", "slow"]  # the attempt, the retry
     assert {call.pid for call in calls(path)} != {calls(path)[0].pid}
+
+
+def test_a_worker_killed_in_a_message_of_several_runs_loses_the_runs_it_started(
+    tmp_path: Path,
+) -> None:
+    """CELERY_RUNS_PER_MESSAGE: three runs due together go in one message and start
+    together; kill -9 of the worker while the first executes leaves all three ``lost``
+    within LOST_AFTER, and each is retried once, on the other worker. The redelivered
+    message runs nothing."""
+    path, lost_after = tmp_path / "calls.log", 3.0
+    env = celery_env(LOST_AFTER=lost_after, HEARTBEAT_INTERVAL=0.5, CELERY_RUNS_PER_MESSAGE=10)
+    env["TABLECRON_TEST_VISIBILITY"] = "4"
+    with celery_workers(2, tmp_path, env, concurrency=1), schedulers(1, tmp_path, env):
+        wait_for(SchedulerInstance.objects.filter(role="scheduler").exists, 60, "the scheduler")
+        at = timezone.now() + timedelta(seconds=2)
+        with transaction.atomic():  # claimed together
+            for n in range(3):
+                Job.objects.create(
+                    name=f"slow-{n}",
+                    task=T + "record_and_sleep_once",
+                    kwargs={"path": str(path), "label": f"slow-{n}", "seconds": 60},
+                    run_at=at,
+                    max_retries=1,
+                    retry_delay=timedelta(0),
+                )
+        wait_for(lambda: calls(path), 30, "the first run to start")
+        killed = parent_of(calls(path)[0].pid)  # the worker's main process, not its child
+        os.killpg(killed, signal.SIGKILL)
+        killed_at = time.monotonic()
+        firsts = JobRun.objects.filter(attempt=1)
+        wait_for(lambda: firsts.filter(status="lost").count() == 3, 30, "lost")
+        lost_in = time.monotonic() - killed_at
+        retries = JobRun.objects.filter(attempt=2, status="succeeded")
+        wait_for(lambda: retries.count() == 3, 30, "the retries")
+        (message,) = set(firsts.values_list("engine_id", flat=True))  # one message
+        wait_for(lambda: deliveries(tmp_path, message) == 2, 30, "the redelivery")
+    assert lost_in < lost_after + 5, f"lost after {lost_in:.1f} s"
+    labels = Counter(call.label for call in calls(path))
+    first = calls(path)[0].label
+    assert labels == {f"slow-{n}": 2 if f"slow-{n}" == first else 1 for n in range(3)}
 
 
 def deliveries(logs: Path, message: str) -> int:
@@ -280,3 +326,25 @@ def sessions_waiting_to_write_a_run() -> list[int]:
             ["%tablecron_jobrun%"],
         )
         return [pid for (pid,) in cursor.fetchall()]
+
+
+def test_runs_due_together_in_one_queue_share_a_message_up_to_the_setting() -> None:
+    """CELERY_RUNS_PER_MESSAGE: consecutive claims go in one message while they share the
+    first's queue and time (its ETA; all those already due share "now"), up to the
+    setting; a run with a timeout goes alone, with its time limits."""
+    now = timezone.now()
+    soon, later, past = now + timedelta(seconds=5), now + timedelta(seconds=6), now - timedelta(1)
+
+    def claim(queue: str = "", at: datetime = soon, timeout: timedelta | None = None) -> Claim:
+        job = Job(name="j", task=T + "noop", queue=queue, timeout=timeout)
+        return Claim.of(job, 1, at, "sched", not_before=at)
+
+    executor = CeleryExecutor()  # (a Celery app made here would be the default one)
+    unsent = [claim(), claim(), claim("reports"), claim(at=later), claim(timeout=timedelta(1))]
+    with override_settings(TABLECRON={"CELERY_RUNS_PER_MESSAGE": 10}):
+        assert executor.next_message(unsent) == 2  # then another queue
+        assert executor.next_message(unsent[3:]) == 1  # then one with a timeout
+        assert executor.next_message(unsent[4:]) == 1
+        assert executor.next_message([claim(at=past), claim(at=now - timedelta(2))]) == 2
+        assert executor.next_message([claim()] * 25) == 10
+    assert executor.next_message([claim()] * 25) == 1  # the default

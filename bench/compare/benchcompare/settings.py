@@ -42,7 +42,11 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TABLECRON = {
-    "celery": {"EXECUTOR": "celery"},
+    "celery": {
+        "EXECUTOR": "celery",
+        # compare.py --celery-runs-per-message
+        "CELERY_RUNS_PER_MESSAGE": int(os.environ.get("BENCH_CELERY_RUNS_PER_MESSAGE", "1")),
+    },
     "django_tasks": {"EXECUTOR": "django_tasks", "TASKS_BACKEND": "default"},
 }.get(BENCH_EXECUTOR, {})
 # Django Tasks through django-tasks-db's db_worker (its queue in the bench's database),

@@ -7,16 +7,22 @@ app is the current one, and ``autodiscover_tasks()`` finds the worker side in
 queue if empty), with the job's ``timeout`` as its soft time limit and a hard one
 shortly after, and expires after ``QUEUED_LIMIT``.
 
+With ``CELERY_RUNS_PER_MESSAGE`` above 1, runs due at the same time in the same queue,
+of jobs without a timeout, go up to that many to a message (``tablecron.run_many``):
+the worker starts them in one statement and runs them one after another. For many
+short jobs: it divides Celery's cost a run and the worker's round trips.
+
 While the broker is away, claims wait, in order, and are sent when it is back (see
 ``QueueExecutor``).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Celery, Task, current_app, shared_task
@@ -33,9 +39,16 @@ from tablecron.executors.queues import QueueExecutor
 from tablecron.models import JobRun, RunStatus
 from tablecron.models.run import cancelled_error
 from tablecron.outcomes import finish
-from tablecron.workers import flush_outcomes, interrupt_main_thread, run_message, stop_on_sigterm
+from tablecron.workers import (
+    flush_outcomes,
+    interrupt_main_thread,
+    run_message,
+    run_messages,
+    stop_on_sigterm,
+)
 
 TASK_NAME = "tablecron.run"
+MANY_TASK_NAME = "tablecron.run_many"
 DB_RETRIES = 12  # about 10 minutes of a database away
 
 
@@ -84,6 +97,24 @@ class CeleryExecutor(QueueExecutor):
             finally:
                 self._producer = None
 
+    def next_message(self, unsent: Sequence[Claim]) -> int:
+        """The first claim and those after it that share its queue and its time (as the
+        message's ETA), up to ``CELERY_RUNS_PER_MESSAGE``; a run with a timeout goes
+        alone, with its time limits."""
+        most = min(settings.CELERY_RUNS_PER_MESSAGE, len(unsent))
+        now = timezone.now()
+
+        def key(claim: Claim) -> tuple[str, datetime | None] | None:
+            if claim.timeout is not None:
+                return None
+            return claim.queue, _eta(claim, now)
+
+        first = key(unsent[0])
+        count = 1
+        while count < most and first is not None and key(unsent[count]) == first:
+            count += 1
+        return count
+
     def publish(self, claim: Claim) -> None:
         limits: dict[str, Any] = {}
         if claim.timeout is not None:
@@ -91,21 +122,34 @@ class CeleryExecutor(QueueExecutor):
                 "soft_time_limit": claim.timeout.total_seconds(),
                 "time_limit": hard_time_limit(claim.timeout),
             }
+        self._send_task(TASK_NAME, claim.to_message(), claim, f"run {claim.run_id}", **limits)
+
+    def publish_many(self, claims: list[Claim]) -> None:
+        messages = [claim.to_message() for claim in claims]
+        ids = ", ".join(str(claim.run_id) for claim in claims)
+        self._send_task(MANY_TASK_NAME, messages, claims[0], f"runs {ids}")
+
+    def _send_task(self, task: str, body: Any, first: Claim, runs: str, **limits: Any) -> None:
         now = timezone.now()
         self.app.send_task(
-            TASK_NAME,
-            args=[claim.to_message()],
-            queue=claim.queue or None,
-            eta=claim.not_before if claim.not_before > now else None,
+            task,
+            args=[body],
+            queue=first.queue or None,
+            eta=_eta(first, now),
             expires=now + timedelta(seconds=settings.QUEUED_LIMIT),
             retry=False,  # a broker away is retried by the loop, not inside it
             producer=self._producer,
             # What Flower and the worker's log show for the message (Celery's default
             # repr of the whole claim is slow to make and hard to read).
-            argsrepr=f"run {claim.run_id} of {claim.job_name!r}",
+            argsrepr=f"{runs} of {first.job_name!r}",
             kwargsrepr="{}",
             **limits,
         )
+
+
+def _eta(claim: Claim, now: datetime) -> datetime | None:
+    """When a worker may start the claim's run: None if it may now."""
+    return claim.not_before if claim.not_before > now else None
 
 
 class RunTask(Task):  # type: ignore[misc]  # Celery has no type hints
@@ -122,8 +166,11 @@ class RunTask(Task):  # type: ignore[misc]  # Celery has no type hints
         """Celery calls this in the worker's main process when the hard time limit killed
         the process running the task: the run ends ``timed_out`` (retried if asked)."""
         if isinstance(exc, TimeLimitExceeded) and args:
-            claim = Claim.from_message(args[0])
-            finish(claim, RunStatus.TIMED_OUT, error=f"Celery killed it at its time limit: {exc!r}")
+            messages = args[0] if isinstance(args[0], list) else [args[0]]  # run_many's
+            for message in messages:  # those that began and had not ended
+                claim = Claim.from_message(message)
+                error = f"Celery killed it at its time limit: {exc!r}"
+                finish(claim, RunStatus.TIMED_OUT, error=error)
 
 
 def _revoker(task_id: str) -> Callable[[Claim], object]:
@@ -160,19 +207,28 @@ def _revoker(task_id: str) -> Callable[[Claim], object]:
 
 @shared_task(bind=True, base=RunTask, name=TASK_NAME)  # type: ignore[untyped-decorator]
 def run(task: RunTask, message: dict[str, Any]) -> str | None:
+    return _execute(task, functools.partial(run_message, message, aside=True))
+
+
+@shared_task(bind=True, base=RunTask, name=MANY_TASK_NAME)  # type: ignore[untyped-decorator]
+def run_many(task: RunTask, messages: list[dict[str, Any]]) -> list[str | None]:
+    return _execute(task, functools.partial(run_messages, messages))
+
+
+def _execute[T](task: RunTask, runner: Callable[..., T]) -> T:
+    """Run ``runner`` (``run_message`` or ``run_messages``, their message bound) as this
+    task; its outcomes go to the process's writer thread (see ``_flush_outcomes()``)."""
     stoppable = stop_on_sigterm()
     try:
-        return run_message(
-            message,
+        return runner(
             engine="celery",
             engine_id=task.request.id,
             timeouts=(SoftTimeLimitExceeded,),
             stop=_revoker(task.request.id) if stoppable else None,
-            aside=True,  # see _flush_outcomes()
         )
     except DatabaseError as exc:
-        # The database was away before the run started (its outcome is retried where it
-        # is written): try the message again later; the run's conditional start makes
+        # The database was away before the runs started (an outcome is retried where it
+        # is written): try the message again later; the runs' conditional start makes
         # that safe.
         retries = task.request.retries
         raise task.retry(exc=exc, countdown=min(60, 2**retries), max_retries=DB_RETRIES) from exc

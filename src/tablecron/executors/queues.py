@@ -50,6 +50,15 @@ class QueueExecutor(Executor):
     def publish(self, claim: Claim) -> None:
         """Put ``claim`` on the queue, or raise."""
 
+    def publish_many(self, claims: list[Claim]) -> None:
+        """Put ``claims`` on the queue as one message, or raise: for executors whose
+        ``next_message()`` takes more than one."""
+        raise NotImplementedError
+
+    def next_message(self, unsent: Sequence[Claim]) -> int:
+        """How many of the ``unsent`` claims, from the first, go in the next message."""
+        return 1
+
     def sending(self) -> AbstractContextManager[object]:
         """Held while a batch of claims is published: one connection for all of them,
         say. Raising one of ``away_errors`` means the queue is away."""
@@ -99,21 +108,27 @@ class QueueExecutor(Executor):
             self._mark_queued(sent)
 
     def _publish_unsent(self, sent: list[int]) -> None:
-        """Publish the unsent claims in order, adding the ids of the runs sent to
-        ``sent``; one of ``away_errors`` stops it, with the claim still first in line."""
+        """Publish the unsent claims in order, a message at a time, adding the ids of the
+        runs sent to ``sent``; one of ``away_errors`` stops it, with the message's claims
+        still first in line."""
         while self._unsent:
-            claim = self._unsent[0]
+            claims = [self._unsent[n] for n in range(self.next_message(self._unsent))]
             try:
-                self.publish(claim)
-                sent.append(claim.run_id)
+                if len(claims) == 1:
+                    self.publish(claims[0])
+                else:
+                    self.publish_many(claims)
+                sent += [claim.run_id for claim in claims]
             except self.away_errors:
                 raise
-            except Exception as exc:  # a claim that can never be sent: say so in its row
-                self._refused(claim, exc)
+            except Exception as exc:  # claims that can never be sent: say so in their rows
+                for claim in claims:
+                    self._refused(claim, exc)
             if self._away:
                 logger.warning("tablecron: %s is back", self.name)
                 self._away = False
-            self._unsent.popleft()
+            for _ in claims:
+                self._unsent.popleft()
 
     def _refused(self, claim: Claim, exc: Exception) -> None:
         """A claim that can never be sent: its run fails, saying why."""

@@ -280,14 +280,33 @@ class Statements:
         ``worker`` that starts it (if another) holds it from now on. The one way a run
         starts after its claim: a message delivered twice starts it once, and one whose
         run someone asked to cancel never starts."""
-        return bool(
-            self.execute(
-                f"UPDATE {self.run} SET status = %s, started_at = %s, worker = %s, "
-                "engine_id = %s, queued_at = COALESCE(queued_at, %s) "
-                "WHERE id = %s AND status = %s AND worker = %s AND cancel_requested_at IS NULL",
-                [RUNNING, now, worker or held_by, engine_id, now, run_id, SCHEDULED, held_by],
-            ).matched
+        return bool(self.start_runs([run_id], held_by, now, worker=worker, engine_id=engine_id))
+
+    def start_runs(
+        self,
+        run_ids: Sequence[int],
+        held_by: str,
+        now: datetime,
+        *,
+        worker: str = "",
+        engine_id: str = "",
+    ) -> set[int]:
+        """``start_run()`` for the runs of one message, in one statement; returns the
+        ids of those started."""
+        ids, params = self.id_list(run_ids)
+        sql, params = self._start_runs(ids, params, held_by, now, worker, engine_id)
+        return {pk for (pk,) in self.execute(f"{sql} RETURNING id", params).rows}
+
+    def _start_runs(
+        self, ids: str, params: list[Any], held_by: str, now: datetime, worker: str, engine_id: str
+    ) -> tuple[str, list[Any]]:
+        sql = (
+            f"UPDATE {self.run} SET status = %s, started_at = %s, worker = %s, "
+            "engine_id = %s, queued_at = COALESCE(queued_at, %s) "
+            f"WHERE id IN ({ids}) AND status = %s AND worker = %s "
+            "AND cancel_requested_at IS NULL"
         )
+        return sql, [RUNNING, now, worker or held_by, engine_id, now, *params, SCHEDULED, held_by]
 
     def touch_last_run(self, job_id: int, scheduled_for: datetime, status: str) -> None:
         """The newest run speaks for its job in list views."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
-from tablecron.sql.base import Statements, Where, aware
+from tablecron.sql.base import RUNNING, Statements, Where, aware
 from tablecron.sql.constants import RUN_LINKS
 from tablecron.sql.rows import Finished, Row, columns
 
@@ -78,6 +78,29 @@ class MySQLStatements(Statements):
         ).rows
         wanted = {(row.id, row.status, row.finished_at) for row in rows}
         return {pk for pk, status, at in now if (pk, status, aware(at)) in wanted}
+
+    def start_runs(
+        self,
+        run_ids: Sequence[int],
+        held_by: str,
+        now: datetime,
+        *,
+        worker: str = "",
+        engine_id: str = "",
+    ) -> set[int]:
+        """MariaDB has no UPDATE … RETURNING: when fewer runs were started than asked
+        (a second delivery, a cancel), those that now say they started at ``now``, by
+        this worker, were started here."""
+        ids, id_params = self.id_list(run_ids)
+        sql, params = self._start_runs(ids, id_params, held_by, now, worker, engine_id)
+        if self.execute(sql, params).matched == len(run_ids):
+            return set(run_ids)
+        rows = self.execute(
+            f"SELECT id FROM {self.run} WHERE id IN ({ids}) AND status = %s AND worker = %s "
+            "AND started_at = %s",
+            [*id_params, RUNNING, worker or held_by, now],
+        ).rows
+        return {pk for (pk,) in rows}
 
     def values(self, row_type: type[Row], rows: Sequence[Row]) -> tuple[str, list[Any]]:
         cols = columns(row_type)
