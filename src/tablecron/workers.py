@@ -200,7 +200,7 @@ def run_message(
     claim = Claim.from_message(message)
     worker = Worker.current(engine)
     now = timezone.now()
-    if claim.misfire_grace is not None and now - claim.not_before > claim.misfire_grace:
+    if _too_late(claim, now):
         return RunStatus.MISSED if _miss(claim, now) else None
     with worker.executes(claim.run_id):
         return execute(
@@ -232,7 +232,7 @@ def run_messages(
     statuses: dict[int, str | None] = {}
     waiting = []
     for claim in claims:
-        if claim.misfire_grace is not None and now - claim.not_before > claim.misfire_grace:
+        if _too_late(claim, now):
             statuses[claim.run_id] = RunStatus.MISSED if _miss(claim, now) else None
         else:
             waiting.append(claim)
@@ -305,6 +305,11 @@ def reap_unrecorded(worker: str, executing: Callable[[], set[int]], now: datetim
         "Its worker {worker} finished it but could not record how it ended.",
         now,
     )
+
+
+def _too_late(claim: Claim, now: datetime) -> bool:
+    """Whether the claim reached this worker past its job's misfire grace."""
+    return claim.misfire_grace is not None and now - claim.not_before > claim.misfire_grace
 
 
 def _miss(claim: Claim, now: datetime) -> bool:
