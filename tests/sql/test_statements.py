@@ -221,6 +221,28 @@ def test_start_is_a_conditional_transition(job: Job) -> None:
     assert JobRun.objects.get(pk=run.pk).status == "running"
 
 
+def test_the_runs_of_a_message_start_in_one_conditional_transition(job: Job) -> None:
+    """CELERY_RUNS_PER_MESSAGE: the waiting runs start, those cancelled or held by another
+    do not, and a second delivery (even at the same instant) starts none."""
+    at = timezone.now()
+    runs = [
+        JobRun.objects.create(job=job, scheduled_for=at - timedelta(seconds=n),
+                              status="scheduled", worker="w")
+        for n in range(3)
+    ]  # fmt: skip
+    ids = [run.pk for run in runs]
+    runs[1].cancel(by="ann")
+    assert statements().start_runs(ids, "someone-else", at) == set()
+    assert statements().start_runs(ids, "w", at, worker="celery@h:1", engine_id="m") == {
+        ids[0], ids[2]
+    }  # fmt: skip
+    assert statements().start_runs(ids, "w", at, worker="celery@h:1", engine_id="m") == set()
+    started = JobRun.objects.filter(pk__in=ids, status="running")
+    assert set(started.values_list("pk", "worker", "engine_id")) == {
+        (ids[0], "celery@h:1", "m"), (ids[2], "celery@h:1", "m")
+    }  # fmt: skip
+
+
 @contextmanager
 def held(job: Job) -> Iterator[None]:
     """The job's row locked by another connection while the block runs."""

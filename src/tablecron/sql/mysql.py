@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
-from tablecron.sql.base import RUNNING, Statements, Where, aware
+from tablecron.sql.base import SCHEDULED, Statements, Where, aware
 from tablecron.sql.constants import RUN_LINKS
 from tablecron.sql.rows import Finished, Row, columns
 
@@ -88,19 +88,27 @@ class MySQLStatements(Statements):
         worker: str = "",
         engine_id: str = "",
     ) -> set[int]:
-        """MariaDB has no UPDATE … RETURNING: when fewer runs were started than asked
-        (a second delivery, a cancel), those that now say they started at ``now``, by
-        this worker, were started here."""
-        ids, id_params = self.id_list(run_ids)
-        sql, params = self._start_runs(ids, id_params, held_by, now, worker, engine_id)
-        if self.execute(sql, params).matched == len(run_ids):
-            return set(run_ids)
-        rows = self.execute(
-            f"SELECT id FROM {self.run} WHERE id IN ({ids}) AND status = %s AND worker = %s "
-            "AND started_at = %s",
-            [*id_params, RUNNING, worker or held_by, now],
-        ).rows
-        return {pk for (pk,) in rows}
+        """MariaDB has no UPDATE … RETURNING: one run is started if the UPDATE matched it;
+        several are read and locked first, and those found waiting are started."""
+
+        def start(ids: Sequence[int]) -> int:
+            marks, params = self.id_list(ids)
+            sql, params = self._start_runs(marks, params, held_by, now, worker, engine_id)
+            return self.execute(sql, params).matched
+
+        if len(run_ids) == 1:
+            return set(run_ids) if start(run_ids) else set()
+        with transaction.atomic(using=self.alias):
+            marks, params = self.id_list(run_ids)
+            waiting = self.execute(
+                f"SELECT id FROM {self.run} WHERE id IN ({marks}) AND status = %s "
+                "AND worker = %s AND cancel_requested_at IS NULL FOR UPDATE",
+                [*params, SCHEDULED, held_by],
+            ).rows
+            found = [pk for (pk,) in waiting]
+            if found:
+                start(found)
+        return set(found)
 
     def values(self, row_type: type[Row], rows: Sequence[Row]) -> tuple[str, list[Any]]:
         cols = columns(row_type)
