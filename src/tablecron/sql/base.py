@@ -293,20 +293,21 @@ class Statements:
     ) -> set[int]:
         """``start_run()`` for the runs of one message, in one statement; returns the
         ids of those started."""
-        ids, params = self.id_list(run_ids)
-        sql, params = self._start_runs(ids, params, held_by, now, worker, engine_id)
-        return {pk for (pk,) in self.execute(f"{sql} RETURNING id", params).rows}
-
-    def _start_runs(
-        self, ids: str, params: list[Any], held_by: str, now: datetime, worker: str, engine_id: str
-    ) -> tuple[str, list[Any]]:
-        sql = (
+        marks, ids = self.id_list(run_ids)
+        update = (
             f"UPDATE {self.run} SET status = %s, started_at = %s, worker = %s, "
             "engine_id = %s, queued_at = COALESCE(queued_at, %s) "
-            f"WHERE id IN ({ids}) AND status = %s AND worker = %s "
+            f"WHERE id IN ({marks}) AND status = %s AND worker = %s "
             "AND cancel_requested_at IS NULL"
         )
-        return sql, [RUNNING, now, worker or held_by, engine_id, now, *params, SCHEDULED, held_by]
+        params = [RUNNING, now, worker or held_by, engine_id, now, *ids, SCHEDULED, held_by]
+        return self._started(update, params, run_ids, held_by)
+
+    def _started(
+        self, update: str, params: list[Any], run_ids: Sequence[int], held_by: str
+    ) -> set[int]:
+        """Run ``start_runs()``'s ``update`` of ``run_ids``; the ids of the runs it started."""
+        return {pk for (pk,) in self.execute(f"{update} RETURNING id", params).rows}
 
     def touch_last_run(self, job_id: int, scheduled_for: datetime, status: str) -> None:
         """The newest run speaks for its job in list views."""

@@ -79,36 +79,23 @@ class MySQLStatements(Statements):
         wanted = {(row.id, row.status, row.finished_at) for row in rows}
         return {pk for pk, status, at in now if (pk, status, aware(at)) in wanted}
 
-    def start_runs(
-        self,
-        run_ids: Sequence[int],
-        held_by: str,
-        now: datetime,
-        *,
-        worker: str = "",
-        engine_id: str = "",
+    def _started(
+        self, update: str, params: list[Any], run_ids: Sequence[int], held_by: str
     ) -> set[int]:
-        """MariaDB has no UPDATE … RETURNING: one run is started if the UPDATE matched it;
-        several are read and locked first, and those found waiting are started."""
-
-        def start(ids: Sequence[int]) -> int:
-            marks, params = self.id_list(ids)
-            sql, params = self._start_runs(marks, params, held_by, now, worker, engine_id)
-            return self.execute(sql, params).matched
-
+        """MariaDB has no UPDATE … RETURNING: one run is started if the update matched it;
+        several are read and locked first, and the update starts those found waiting."""
         if len(run_ids) == 1:
-            return set(run_ids) if start(run_ids) else set()
+            return set(run_ids) if self.execute(update, params).matched else set()
         with transaction.atomic(using=self.alias):
-            marks, params = self.id_list(run_ids)
+            marks, ids = self.id_list(run_ids)
             waiting = self.execute(
                 f"SELECT id FROM {self.run} WHERE id IN ({marks}) AND status = %s "
                 "AND worker = %s AND cancel_requested_at IS NULL FOR UPDATE",
-                [*params, SCHEDULED, held_by],
+                [*ids, SCHEDULED, held_by],
             ).rows
-            found = [pk for (pk,) in waiting]
-            if found:
-                start(found)
-        return set(found)
+            if waiting:
+                self.execute(update, params)
+        return {pk for (pk,) in waiting}
 
     def values(self, row_type: type[Row], rows: Sequence[Row]) -> tuple[str, list[Any]]:
         cols = columns(row_type)
